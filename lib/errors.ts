@@ -1,0 +1,82 @@
+import { constants as osConstants } from 'node:os';
+
+/**
+ * Stable codes for errors that shmkit raises itself. System errors use the
+ * errno name instead (`ENOENT`, `EEXIST`, `EACCES`, `ENOSPC`, ...), as Node's
+ * `fs` does.
+ */
+export const ErrorCodes = {
+  /** An argument has the wrong type or an impossible value. */
+  INVALID_ARG: 'ERR_SHM_INVALID_ARG',
+  /** A segment or semaphore name is empty, too long, or has characters outside `[A-Za-z0-9._-]`. */
+  INVALID_NAME: 'ERR_SHM_INVALID_NAME',
+  /** A size is not a positive safe integer, or is larger than the segment. */
+  INVALID_SIZE: 'ERR_SHM_INVALID_SIZE',
+  /** The object was closed; its memory is no longer mapped. */
+  CLOSED: 'ERR_SHM_CLOSED',
+  /** An existing segment has size 0 (its creator has not sized it yet). */
+  EMPTY: 'ERR_SHM_EMPTY',
+  /** The runtime refuses external ArrayBuffers (Electron 21+). */
+  EXTERNAL_BUFFERS: 'ERR_SHM_EXTERNAL_BUFFERS',
+} as const;
+
+export type ShmErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | string;
+
+/**
+ * The one error class shmkit throws. `code` is stable: an `ERR_SHM_*` code
+ * for misuse, or the errno name for a failed system call (then `errno` and
+ * `syscall` are set too).
+ */
+export class ShmError extends Error {
+  readonly code: ShmErrorCode;
+  readonly errno?: number;
+  readonly syscall?: string;
+
+  constructor(code: ShmErrorCode, message: string, details: { errno?: number; syscall?: string; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ShmError';
+    this.code = code;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+  }
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
+);
+
+/** The errno name (`ENOENT`) for a positive errno value, as Node reports it. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/**
+ * Converts what the native layer threw into a ShmError. The native layer
+ * reports `errno` and `syscall` for system errors, or its own `code`.
+ */
+export function fromNative(err: unknown, context?: string): ShmError {
+  if (err instanceof ShmError) return err;
+  const e = err as { message?: string; errno?: number; syscall?: string; code?: string };
+  const where = context ? ` (${context})` : '';
+  if (typeof e?.errno === 'number') {
+    const code = errnoName(e.errno);
+    return new ShmError(code, `${code}: ${e.message ?? 'system call failed'}${where}`, {
+      errno: e.errno,
+      syscall: e.syscall,
+    });
+  }
+  return new ShmError(e?.code ?? 'ERR_SHM_NATIVE', `${e?.message ?? String(err)}${where}`);
+}
+
+/** Calls a native function, turning what it throws into a ShmError. */
+export function sys<T>(call: () => T, context?: string): T {
+  try {
+    return call();
+  } catch (err) {
+    throw fromNative(err, context);
+  }
+}
+
+export function invalidArg(message: string): ShmError {
+  return new ShmError(ErrorCodes.INVALID_ARG, message);
+}

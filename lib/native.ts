@@ -1,0 +1,26 @@
+// Loads the addon: a matching prebuild from prebuilds/, else build/Release.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's functions. Arguments arrive validated from lib/; see native/. */
+export interface NativeAddon {
+  shmOpen(name: string, create: boolean, exclusive: boolean, readOnly: boolean, mode: number): number;
+  fchmod(fd: number, mode: number): void;
+  allocate(fd: number, size: number): void;
+  fstatSize(fd: number): number;
+  closeFd(fd: number): void;
+  shmUnlink(name: string): void;
+  map(fd: number, size: number, readOnly: boolean): [ArrayBuffer, MappingHandle];
+  unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
+  wait(array: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  notify(array: Int32Array, index: number, count: number): number;
+}
+
+/** Opaque native handle of one mapping. */
+export type MappingHandle = { readonly __mapping: unique symbol };
+
+const require = createRequire(import.meta.url);
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const native: NativeAddon = require('node-gyp-build')(packageRoot);

@@ -1,0 +1,88 @@
+// The one place that turns a name into mapped memory. SharedMemory and the
+// typed objects both stand on it; nothing else calls shm_open or mmap.
+import { ErrorCodes, ShmError, sys } from './errors.js';
+import { native, type MappingHandle } from './native.js';
+import { systemName } from './names.js';
+
+/** A mapped segment. close() detaches `buffer` and unmaps, exactly once. */
+export class MappedSegment {
+  readonly name: string;
+  readonly size: number;
+  readonly buffer: ArrayBuffer;
+  #handle: MappingHandle;
+  #closed = false;
+
+  constructor(name: string, size: number, buffer: ArrayBuffer, handle: MappingHandle) {
+    this.name = name;
+    this.size = size;
+    this.buffer = buffer;
+    this.#handle = handle;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    sys(() => native.unmap(this.#handle, this.buffer));
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    native.closeFd(fd);
+  } catch {
+    // The mapping (if any) no longer needs the descriptor; nothing to report.
+  }
+}
+
+/**
+ * Creates `name` exclusively (O_CREAT|O_EXCL) with exactly `mode`, reserves
+ * `size` bytes and maps them. On any failure after creation the name is
+ * unlinked again, so a failed create leaves nothing behind.
+ */
+export function createSegment(name: string, size: number, mode: number): MappedSegment {
+  const path = systemName(name);
+  const fd = sys(() => native.shmOpen(path, true, true, false, mode), `creating ${name}`);
+  try {
+    sys(() => native.fchmod(fd, mode), `creating ${name}`);
+    sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
+    const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
+    return new MappedSegment(name, size, buffer, handle);
+  } catch (err) {
+    try {
+      native.shmUnlink(path);
+    } catch {
+      // Already gone (someone unlinked it): nothing left to clean.
+    }
+    throw err;
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/**
+ * Opens an existing segment and maps all of it; the size comes from fstat,
+ * so a mapping never reaches past the end of the segment (no SIGBUS).
+ */
+export function openSegment(name: string): MappedSegment {
+  const path = systemName(name);
+  const fd = sys(() => native.shmOpen(path, false, false, false, 0), `opening ${name}`);
+  try {
+    const size = sys(() => native.fstatSize(fd), `opening ${name}`);
+    if (size === 0) {
+      throw new ShmError(ErrorCodes.EMPTY, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
+    }
+    const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
+    return new MappedSegment(name, size, buffer, handle);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/** shm_unlink(name). The memory stays mapped wherever it is open. */
+export function unlinkSegment(name: string): void {
+  sys(() => native.shmUnlink(systemName(name)), `unlinking ${name}`);
+}

@@ -1,0 +1,158 @@
+#include "shm.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "errors.h"
+
+namespace shmkit {
+
+void Mapping::Unmap() {
+  if (unmapped) return;
+  unmapped = true;
+  munmap(addr, length);
+}
+
+void Mapping::Unref() {
+  if (refs.fetch_sub(1) == 1) delete this;
+}
+
+namespace {
+
+// shmOpen(name, create, exclusive, readOnly, mode) -> fd
+Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  bool create = info[1].As<Napi::Boolean>();
+  bool exclusive = info[2].As<Napi::Boolean>();
+  bool read_only = info[3].As<Napi::Boolean>();
+  mode_t mode = info[4].As<Napi::Number>().Uint32Value();
+  int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  if (create) flags |= O_CREAT;
+  if (exclusive) flags |= O_EXCL;
+  int fd;
+  do {
+    fd = shm_open(name.c_str(), flags, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw ErrnoError(info.Env(), errno, "shm_open");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// fchmod(fd, mode): sets the exact mode after creation, whatever the umask.
+Napi::Value Fchmod(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  if (fchmod(fd, mode) != 0) throw ErrnoError(info.Env(), errno, "fchmod");
+  return info.Env().Undefined();
+}
+
+// allocate(fd, size)
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  int err = AllocateSegment(fd, size);
+  if (err != 0) throw ErrnoError(info.Env(), err, kAllocateSyscall);
+  return info.Env().Undefined();
+}
+
+// fstatSize(fd) -> size in bytes
+Napi::Value FstatSize(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct stat st;
+  if (fstat(fd, &st) != 0) throw ErrnoError(info.Env(), errno, "fstat");
+  return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
+}
+
+// closeFd(fd)
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  // close() is not retried on EINTR: on Linux the descriptor is gone anyway.
+  if (close(fd) != 0 && errno != EINTR) {
+    throw ErrnoError(info.Env(), errno, "close");
+  }
+  return info.Env().Undefined();
+}
+
+// shmUnlink(name)
+Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  if (shm_unlink(name.c_str()) != 0) {
+    throw ErrnoError(info.Env(), errno, "shm_unlink");
+  }
+  return info.Env().Undefined();
+}
+
+void FinalizeBuffer(napi_env, void*, void* hint) {
+  Mapping* mapping = static_cast<Mapping*>(hint);
+  mapping->Unmap();
+  mapping->Unref();
+}
+
+void FinalizeHandle(Napi::Env, Mapping* mapping) { mapping->Unref(); }
+
+// map(fd, size, readOnly) -> [ArrayBuffer, handle]
+// The ArrayBuffer is external and detachable: unmap() detaches it first, so
+// every view of it drops to length 0 instead of pointing at unmapped pages.
+Napi::Value Map(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  bool read_only = info[2].As<Napi::Boolean>();
+  int prot = PROT_READ | (read_only ? 0 : PROT_WRITE);
+  void* addr = mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  if (addr == MAP_FAILED) throw ErrnoError(env, errno, "mmap");
+
+  Mapping* mapping = new Mapping{addr, size};
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(
+      env, addr, size, FinalizeBuffer, mapping, &buffer);
+  if (status != napi_ok) {
+    munmap(addr, size);
+    delete mapping;
+    if (status == napi_no_external_buffers_allowed) {
+      throw CodeError(env, "ERR_SHM_EXTERNAL_BUFFERS",
+                      "this runtime forbids external ArrayBuffers (Electron "
+                      "21+ sandbox); shmkit cannot map shared memory here");
+    }
+    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
+  }
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Value(env, buffer));
+  result.Set(1u, Napi::External<Mapping>::New(env, mapping, FinalizeHandle));
+  return result;
+}
+
+// unmap(handle, arrayBuffer): detach, then unmap exactly once.
+Napi::Value Unmap(const Napi::CallbackInfo& info) {
+  Mapping* mapping = MappingFromHandle(info[0]);
+  Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
+  if (mapping->unmapped) return info.Env().Undefined();
+  // Node 20 may run the buffer's finalizer inside Detach(); the run-once flag
+  // and the handle's own reference keep `mapping` alive and unmapped once.
+  if (!buffer.IsDetached()) buffer.Detach();
+  mapping->Unmap();
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Mapping* MappingFromHandle(const Napi::Value& handle) {
+  return handle.As<Napi::External<Mapping>>().Data();
+}
+
+void InitShm(Napi::Env env, Napi::Object exports) {
+  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
+  exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
+  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
+  exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
+  exports.Set("map", Napi::Function::New(env, Map, "map"));
+  exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+}
+
+}  // namespace shmkit

@@ -1,0 +1,39 @@
+// Shared-memory segments: thin wrappers over shm_open, ftruncate /
+// posix_fallocate, fstat, mmap, munmap and shm_unlink. Names arrive validated
+// and with their leading slash from lib/names.ts.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <cstddef>
+
+namespace shmkit {
+
+// One mmap'd region. Owned jointly by the external ArrayBuffer's finalizer and
+// the JS handle (a Napi::External); deleted when both have let go. `unmapped`
+// is the run-once flag shared by close() and the GC finalizer: whichever runs
+// first unmaps, the other does nothing (a second munmap could hit a newer
+// mapping placed at the same address).
+struct Mapping {
+  void* addr;
+  size_t length;
+  bool unmapped = false;
+  std::atomic<int> refs{2};
+
+  void Unmap();
+  void Unref();
+};
+
+// Grows a new segment to `size` bytes with real backing pages where the
+// platform can (posix_fallocate on Linux: a full /dev/shm fails here with
+// ENOSPC instead of raising SIGBUS on a later write). Returns 0 or an errno.
+int AllocateSegment(int fd, size_t size);
+extern const char* const kAllocateSyscall;
+
+void InitShm(Napi::Env env, Napi::Object exports);
+
+// The Mapping behind a handle returned by map(), or nullptr after an error
+// was thrown (wrong type).
+Mapping* MappingFromHandle(const Napi::Value& handle);
+
+}  // namespace shmkit
