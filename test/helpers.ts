@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const fixtures = join(root, 'test', 'fixtures');
+
+let counter = 0;
+
+/** A name unique to this test run (the run's prefix, the file's pid, a counter). */
+export function uniqueName(label = 'n'): string {
+  counter += 1;
+  return `${inject('namePrefix')}${label}${process.pid % 10000}x${counter}`;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ReturnType<typeof spawn>;
+  /** Resolves with the first stdout line that satisfies `match`. */
+  line(match?: (line: string) => boolean): Promise<string>;
+  /** Writes a line to the child's stdin. */
+  send(text: string): void;
+  done: Promise<RunResult>;
+}
+
+/**
+ * Starts a separate `node` program (spawned, not forked: it shares nothing
+ * with this process but what it opens by name).
+ */
+export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Running {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let pending: Array<{ match: (line: string) => boolean; resolve: (line: string) => void }> = [];
+  const lines: string[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  let partial = '';
+  child.stdout!.on('data', (chunk: string) => {
+    stdout += chunk;
+    partial += chunk;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      lines.push(line);
+      pending = pending.filter((p) => (p.match(line) ? (p.resolve(line), false) : true));
+    }
+  });
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    child,
+    done,
+    send: (text) => child.stdin!.write(`${text}\n`),
+    line: (match = () => true) =>
+      new Promise<string>((resolve, reject) => {
+        const seen = lines.find(match);
+        if (seen !== undefined) return resolve(seen);
+        pending.push({ match, resolve });
+        done.then((r) => reject(new Error(`process ended (code ${r.code}, signal ${r.signal}) before the line came\n${r.stderr}`)));
+      }),
+  };
+}
+
+/** Runs a fixture script under node and waits for it to end. */
+export function runFixture(script: string, args: string[] = [], options: { nodeArgs?: string[] } = {}): Promise<RunResult> {
+  return start(process.execPath, [...(options.nodeArgs ?? []), join(fixtures, script), ...args]).done;
+}
+
+export function startFixture(script: string, args: string[] = []): Running {
+  return start(process.execPath, [join(fixtures, script), ...args]);
+}
