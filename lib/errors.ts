@@ -16,6 +16,17 @@ export const ErrorCodes = {
   CLOSED: 'ERR_SHM_CLOSED',
   /** An existing segment has size 0 (its creator has not sized it yet). */
   EMPTY: 'ERR_SHM_EMPTY',
+  /**
+   * A segment is not a shmkit object of the kind asked for, its header
+   * disagrees with its size, or its creator never marked it ready.
+   */
+  FORMAT: 'ERR_SHM_FORMAT',
+  /** A shmkit object written by a newer, incompatible format version. */
+  VERSION: 'ERR_SHM_VERSION',
+  /** Releasing a lock this handle does not hold. */
+  NOT_OWNER: 'ERR_SHM_NOT_OWNER',
+  /** Acquiring a non-reentrant Lock this handle already holds (it would deadlock). */
+  WOULD_DEADLOCK: 'ERR_SHM_WOULD_DEADLOCK',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */
   EXTERNAL_BUFFERS: 'ERR_SHM_EXTERNAL_BUFFERS',
 } as const;

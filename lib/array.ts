@@ -1,0 +1,93 @@
+import { resolveDType, toElement, type DType, type DTypeInfo, type DTypeOf, type SharedTypedArray, type TypeCode, type TypedArrayOf } from './dtypes.js';
+import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { Kind } from './format.js';
+import { normalizeName } from './names.js';
+import { unlinkSegment } from './segment.js';
+import { TypedObject, createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-object.js';
+import { createTyped, maxElements, openTyped, type TypedSegment } from './typed-segment.js';
+
+/**
+ * A fixed-length array of numbers in shared memory, by name: Python's
+ * `multiprocessing.Array`, reachable from any process on the host. `.array`
+ * is a plain TypedArray over the shared bytes: reads and writes cost what a
+ * local TypedArray's do, and `Atomics` works on the integer dtypes.
+ *
+ * Exported as both `Array` and `SharedArray` (for code that must not shadow
+ * the global `Array`).
+ */
+export class SharedArray<D extends DType = DType> extends TypedObject {
+  private constructor(typed: TypedSegment) {
+    super(typed);
+  }
+
+  /**
+   * Creates an Array named `name` (`EEXIST` if the name exists).
+   * @param lengthOrValues a length (zero-filled), or an iterable / TypedArray of initial values
+   */
+  static create<T extends DType | TypeCode>(
+    name: string,
+    dtype: T,
+    lengthOrValues: number | Iterable<number | bigint> | ArrayLike<number | bigint>,
+    options?: CreateOptions,
+  ): SharedArray<DTypeOf<T>> {
+    const args = createArgs(name, options);
+    const info = resolveDType(dtype);
+    const { count, fill } = initialContents(info, lengthOrValues);
+    return new SharedArray(createTyped(args.name, Kind.array, info, count, args.mode, fill));
+  }
+
+  /** Opens an existing Array; dtype and length come from the segment. */
+  static open<D extends DType = DType>(name: string, options?: OpenOptions): SharedArray<D> {
+    const args = openArgs(name, options);
+    return new SharedArray<D>(openTyped(args.name, Kind.array, args.timeout));
+  }
+
+  /** Removes the name `name`. */
+  static unlink(name: string): void {
+    unlinkSegment(normalizeName(name));
+  }
+
+  /**
+   * The live TypedArray over shared memory (`Float64Array` for float64,
+   * `BigInt64Array` for int64, ...). After `close()` it has length 0 and
+   * throws on use.
+   * @throws {ShmError} ERR_SHM_CLOSED after close
+   */
+  get array(): TypedArrayOf[D] {
+    this.checkOpen();
+    return this.typed.data as TypedArrayOf[D];
+  }
+
+  /** Number of elements. */
+  get length(): number {
+    return this.typed.count;
+  }
+}
+
+function initialContents(
+  dtype: DTypeInfo,
+  lengthOrValues: unknown,
+): { count: number; fill: (data: SharedTypedArray) => void } {
+  if (typeof lengthOrValues === 'number') {
+    const limit = maxElements(dtype);
+    if (!Number.isSafeInteger(lengthOrValues) || lengthOrValues < 0 || lengthOrValues > limit) {
+      throw new ShmError(ErrorCodes.INVALID_SIZE, `length must be an integer from 0 to ${limit}, got ${lengthOrValues}`);
+    }
+    return { count: lengthOrValues, fill: () => {} }; // new segments are zero-filled
+  }
+  if (lengthOrValues instanceof dtype.ArrayType) {
+    const source = lengthOrValues as SharedTypedArray;
+    return { count: source.length, fill: (data) => data.set(source as never) };
+  }
+  if (lengthOrValues === null || typeof lengthOrValues !== 'object' && typeof lengthOrValues !== 'string') {
+    throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values, got ${lengthOrValues === null ? 'null' : typeof lengthOrValues}`);
+  }
+  const source = lengthOrValues as Iterable<unknown> | ArrayLike<unknown>;
+  const iterable = typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function';
+  if (typeof source === 'string' || (!iterable && typeof (source as ArrayLike<unknown>).length !== 'number')) {
+    throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values`);
+  }
+  const values = Array.from(source as Iterable<unknown>, (v) => toElement(dtype, v));
+  if (values.length > maxElements(dtype)) throw new ShmError(ErrorCodes.INVALID_SIZE, `too many values: ${values.length}`);
+  return { count: values.length, fill: (data) => data.set(values as never) };
+}
