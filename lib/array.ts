@@ -3,7 +3,8 @@ import { ErrorCodes, ShmError, invalidArg } from './errors.js';
 import { Kind } from './format.js';
 import { normalizeName } from './names.js';
 import { unlinkSegment } from './segment.js';
-import { TypedObject, createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-object.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { TypedObject } from './typed-object.js';
 import { createTyped, maxElements, openTyped, type TypedSegment } from './typed-segment.js';
 
 /**

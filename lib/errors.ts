@@ -27,6 +27,16 @@ export const ErrorCodes = {
   NOT_OWNER: 'ERR_SHM_NOT_OWNER',
   /** Acquiring a non-reentrant Lock this handle already holds (it would deadlock). */
   WOULD_DEADLOCK: 'ERR_SHM_WOULD_DEADLOCK',
+  /** An acquire or wait given up at its timeout, where a boolean cannot say so (e.g. `hold()`). */
+  TIMEOUT: 'ERR_SHM_TIMEOUT',
+  /** A wait cancelled by its AbortSignal (the error's `name` is 'AbortError'). */
+  ABORTED: 'ABORT_ERR',
+  /** Releasing a BoundedSemaphore past its initial value. */
+  SEMAPHORE_BOUND: 'ERR_SHM_SEMAPHORE_BOUND',
+  /** A Barrier was aborted, reset, or timed out while this party waited. */
+  BROKEN_BARRIER: 'ERR_SHM_BROKEN_BARRIER',
+  /** The platform cannot do this (e.g. a semaphore's value on macOS). */
+  UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */
   EXTERNAL_BUFFERS: 'ERR_SHM_EXTERNAL_BUFFERS',
 } as const;

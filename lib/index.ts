@@ -5,8 +5,9 @@
 export { SharedMemory, type SharedMemoryOptions } from './shared-memory.js';
 export { Value } from './value.js';
 export { SharedArray, SharedArray as Array } from './array.js';
-export { Lock, RLock, type AcquireOptions } from './lock.js';
-export type { CreateOptions, OpenOptions } from './typed-object.js';
+export { Lock, RLock, type AcquireOptions, type LockGuard } from './lock.js';
+export type { CreateOptions, OpenOptions } from './typed-args.js';
+export { wait, waitAsync, notify, type WaitOptions } from './wait.js';
 export type { DType, TypeCode, DTypeOf, ElementOf, TypedArrayOf, SharedTypedArray } from './dtypes.js';
 export { ShmError, ErrorCodes, type ShmErrorCode } from './errors.js';
 export { MAX_SHM_NAME_LENGTH, MAX_SEM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './names.js';

@@ -1,56 +1,128 @@
-import { ErrorCodes, ShmError } from './errors.js';
-import { LockWord } from './lock-word.js';
-import type { MappedSegment } from './segment.js';
+import { checkSignal } from './abort.js';
+import { resolveDType } from './dtypes.js';
+import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { Kind, Word, type KindCode } from './format.js';
+import { Acquired, LockWord } from './lock-word.js';
+import { normalizeName } from './names.js';
+import { unlinkSegment } from './segment.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
 import { checkObject, checkTimeout } from './validate.js';
 
 /** Options of a blocking acquire. */
 export interface AcquireOptions {
   /** Milliseconds to wait; `Infinity` or omitted waits for ever, 0 only tries. */
   timeout?: number;
+  /** Cancels a pending async acquire: it rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
-/**
- * A cross-process lock stored in a shared segment. Acquiring it when free is
- * one compare-and-swap in JS; when contended it spins briefly and then sleeps
- * in the kernel. Each open handle (each `Value.open`, in any process or
- * worker) is its own owner.
- */
-export class Lock {
-  protected readonly word: LockWord;
-  readonly #segment: MappedSegment;
+/** Releases its lock when disposed: `using guard = await lock.hold()`. */
+export interface LockGuard extends Disposable {
+  release(): void;
+}
 
-  /** @internal Made by the objects that hold a lock word (e.g. `Value#lock`). */
-  constructor(segment: MappedSegment, word: LockWord) {
-    this.#segment = segment;
-    this.word = word;
+const NO_ELEMENTS = resolveDType('int32');
+
+/**
+ * A cross-process mutual-exclusion lock, by name. Free, acquire and release
+ * are one JS compare-and-swap each (no native call); contended, it spins
+ * briefly and then sleeps in the kernel (`acquireSync`) or on a thread of the
+ * addon's (`acquire`, which never blocks the event loop).
+ *
+ * **Holder death.** If the process holding the lock dies (even by SIGKILL),
+ * a waiter takes the lock over within its wait slice (100 ms) and
+ * `ownerDied` is true until it releases: repair the data the lock protects.
+ * Liveness comes from a lock the kernel drops when a process dies, never from
+ * probing pids. Each open handle (each `Lock.open`, in any process or worker)
+ * is its own owner; closing a handle that holds the lock counts as its death.
+ */
+export class Lock implements Disposable {
+  /** @internal The segment kind this class creates and opens. */
+  protected static readonly kind: KindCode = Kind.lock;
+  protected readonly word: LockWord;
+  readonly #typed: TypedSegment;
+  readonly #owned: boolean;
+  #ownerDied = false;
+
+  /** @internal Use `Lock.create` / `Lock.open`, or the `.lock` of a Value or Array. */
+  constructor(typed: TypedSegment, owned: boolean) {
+    this.#typed = typed;
+    this.#owned = owned;
+    this.word = new LockWord(typed.header, Word.lockWord, typed);
+  }
+
+  /** Creates a lock named `name` (`EEXIST` if the name exists), free. */
+  static create<T extends typeof Lock>(this: T, name: string, options?: CreateOptions): InstanceType<T> {
+    const args = createArgs(name, options);
+    return new this(createTyped(args.name, this.kind, NO_ELEMENTS, 0, args.mode, () => {}), true) as InstanceType<T>;
+  }
+
+  /** Opens an existing lock by name. */
+  static open<T extends typeof Lock>(this: T, name: string, options?: OpenOptions): InstanceType<T> {
+    const args = openArgs(name, options);
+    return new this(openTyped(args.name, this.kind, args.timeout), true) as InstanceType<T>;
+  }
+
+  /** Removes the name `name`. */
+  static unlink(name: string): void {
+    unlinkSegment(normalizeName(name));
+  }
+
+  /** The name of the segment the lock lives in. */
+  get name(): string {
+    return this.#typed.segment.name;
+  }
+
+  /**
+   * True while this handle holds a lock it took over from a holder that died
+   * holding it (like EOWNERDEAD): the protected data may be half-updated.
+   * Cleared by the release that frees the lock.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /**
+   * Acquires the lock without blocking the event loop.
+   * @returns true when acquired, false on timeout.
+   * @throws AbortError (`code` 'ABORT_ERR') if `signal` aborts first.
+   */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const { timeout, signal } = this.parse(options);
+    if (this.reenter()) return true;
+    return this.entered(await this.word.acquire(timeout, signal));
   }
 
   /**
    * Acquires the lock, blocking this thread for up to `timeout` ms.
    * @returns true when acquired, false on timeout.
-   * @throws {ShmError} ERR_SHM_WOULD_DEADLOCK if this handle already holds it
-   *   (use an RLock to re-enter), ERR_SHM_CLOSED, ERR_SHM_INVALID_ARG.
+   * @throws {ShmError} ERR_SHM_WOULD_DEADLOCK if this handle already holds a
+   *   (non-re-entrant) Lock: use `acquire()`, or an RLock.
    */
   acquireSync(options?: AcquireOptions): boolean {
-    this.checkOpen();
-    const timeout = checkTimeout(checkObject<AcquireOptions>(options, 'options').timeout, 'options.timeout');
-    if (this.word.tryAcquire()) return true;
+    const { timeout } = this.parse(options);
+    if (this.reenter()) return true;
     if (this.word.isHeldByMe()) {
-      throw new ShmError(ErrorCodes.WOULD_DEADLOCK, 'this handle already holds the lock; acquiring again would deadlock');
+      throw new ShmError(ErrorCodes.WOULD_DEADLOCK, 'this handle already holds the lock; a blocking acquire would never return (use an RLock)');
     }
-    return this.word.acquireSync(timeout);
+    return this.entered(this.word.acquireSync(timeout));
   }
 
-  /** Acquires the lock if it is free right now. Never blocks. */
+  /** Acquires the lock if it is free (or its holder died) right now. Never blocks. */
   tryAcquire(): boolean {
     this.checkOpen();
-    return this.word.tryAcquire();
+    if (this.reenter()) return true;
+    return this.entered(this.word.tryAcquire());
   }
 
   /** Releases the lock. @throws {ShmError} ERR_SHM_NOT_OWNER if this handle does not hold it. */
   release(): void {
     this.checkOpen();
-    this.word.release();
+    if (this.leave()) {
+      this.word.release();
+      this.#ownerDied = false;
+    }
   }
 
   /** True if any handle, in any process, holds the lock. */
@@ -59,58 +131,117 @@ export class Lock {
     return this.word.isLocked();
   }
 
-  /** Runs `fn` holding the lock (blocking until acquired) and releases it after, even if `fn` throws. */
-  withLockSync<T>(fn: () => T): T {
-    if (typeof fn !== 'function') throw new ShmError(ErrorCodes.INVALID_ARG, 'withLockSync takes a function');
-    this.acquireSync();
-    try {
-      return fn();
-    } finally {
-      this.release();
-    }
+  /** Acquires, runs `fn`, and releases even if `fn` throws or rejects. @throws {ShmError} ERR_SHM_TIMEOUT */
+  async withLock<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    if (typeof fn !== 'function') throw invalidArg('withLock takes a function');
+    using _guard = await this.hold(options);
+    return await fn();
+  }
+
+  /** `withLock` blocking this thread. @throws {ShmError} ERR_SHM_TIMEOUT */
+  withLockSync<T>(fn: () => T, options?: AcquireOptions): T {
+    if (typeof fn !== 'function') throw invalidArg('withLockSync takes a function');
+    using _guard = this.holdSync(options);
+    return fn();
+  }
+
+  /** Acquires and returns a guard that releases on dispose: `using guard = await lock.hold()`. @throws {ShmError} ERR_SHM_TIMEOUT */
+  async hold(options?: AcquireOptions): Promise<LockGuard> {
+    if (!(await this.acquire(options))) throw this.timedOut();
+    return this.guard();
+  }
+
+  /** `hold` blocking this thread. @throws {ShmError} ERR_SHM_TIMEOUT */
+  holdSync(options?: AcquireOptions): LockGuard {
+    if (!this.acquireSync(options)) throw this.timedOut();
+    return this.guard();
+  }
+
+  /** Closes this handle (a named lock's segment). If it holds the lock, other handles see its owner died. */
+  close(): void {
+    if (this.#owned) this.#typed.close();
+  }
+
+  /** Removes the lock's name. The lock of a Value or Array goes with its object. */
+  unlink(): void {
+    if (!this.#owned) throw invalidArg('this lock belongs to a Value or Array: unlink that object');
+    unlinkSegment(this.#typed.segment.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Re-entry for RLock; a plain Lock never re-enters. */
+  protected reenter(): boolean {
+    return false;
+  }
+
+  /** Whether this release frees the word (RLock: the outermost one). */
+  protected leave(): boolean {
+    if (!this.word.isHeldByMe()) throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of a lock this handle does not hold');
+    return true;
+  }
+
+  protected entered(result: Acquired): boolean {
+    if (result === Acquired.No) return false;
+    if (result === Acquired.OwnerDied) this.#ownerDied = true;
+    return true;
+  }
+
+  protected parse(options: AcquireOptions | undefined): { timeout: number; signal: AbortSignal | undefined } {
+    this.checkOpen();
+    const opts = checkObject<AcquireOptions>(options, 'options');
+    return { timeout: checkTimeout(opts.timeout, 'options.timeout'), signal: checkSignal(opts.signal) };
   }
 
   protected checkOpen(): void {
-    if (this.#segment.closed) throw new ShmError(ErrorCodes.CLOSED, `the object holding this lock (${JSON.stringify(this.#segment.name)}) is closed`);
+    if (this.#typed.closed) throw new ShmError(ErrorCodes.CLOSED, `the lock ${JSON.stringify(this.name)} is closed`);
+  }
+
+  private guard(): LockGuard {
+    let held = true;
+    const release = () => {
+      if (held) {
+        held = false;
+        this.release();
+      }
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+
+  private timedOut(): ShmError {
+    return new ShmError(ErrorCodes.TIMEOUT, `timed out acquiring the lock ${JSON.stringify(this.name)}`);
   }
 }
 
 /**
- * A re-entrant Lock: the handle that holds it may acquire it again; it is
- * released when `release()` has been called as many times as it was acquired.
- * Like Python's `RLock`, and what `Value#lock` / `Array#lock` are.
+ * A re-entrant Lock: the handle that holds it may acquire it again, and it is
+ * freed when `release()` has been called as often as it was acquired. Like
+ * Python's `RLock`, and what `Value#lock` / `Array#lock` are.
  */
 export class RLock extends Lock {
+  protected static override readonly kind: KindCode = Kind.rlock;
   #depth = 0;
 
-  override acquireSync(options?: AcquireOptions): boolean {
-    this.checkOpen();
-    const timeout = checkTimeout(checkObject<AcquireOptions>(options, 'options').timeout, 'options.timeout');
+  protected override reenter(): boolean {
     if (this.#depth > 0 && this.word.isHeldByMe()) {
       this.#depth++;
       return true;
     }
-    if (!this.word.acquireSync(timeout)) return false;
+    return false;
+  }
+
+  protected override entered(result: Acquired): boolean {
+    if (!super.entered(result)) return false;
     this.#depth = 1;
     return true;
   }
 
-  override tryAcquire(): boolean {
-    this.checkOpen();
-    if (this.#depth > 0 && this.word.isHeldByMe()) {
-      this.#depth++;
-      return true;
-    }
-    if (!this.word.tryAcquire()) return false;
-    this.#depth = 1;
-    return true;
-  }
-
-  override release(): void {
-    this.checkOpen();
+  protected override leave(): boolean {
     if (this.#depth === 0 || !this.word.isHeldByMe()) {
       throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of an RLock this handle does not hold');
     }
-    if (--this.#depth === 0) this.word.release();
+    return --this.#depth === 0;
   }
 }

@@ -13,9 +13,28 @@ export interface NativeAddon {
   shmUnlink(name: string): void;
   map(fd: number, size: number, readOnly: boolean): [ArrayBuffer, MappingHandle];
   unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
-  wait(array: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
+  waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number): PendingWait<WaitResult | 'cancelled'>;
   notify(array: Int32Array, index: number, count: number): number;
+  cancelWait(id: number): void;
+  livenessAcquire(fd: number, token: number): number;
+  livenessAlive(id: number, token: number): boolean;
+  livenessRelease(id: number): void;
+  readonly livenessSupported: boolean;
+  semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;
+  semClose(id: number): void;
+  semWait(id: number, timeoutMs: number): 'ok' | 'timed-out';
+  semWaitAsync(id: number, timeoutMs: number): PendingWait<'ok' | 'timed-out' | 'cancelled'>;
+  semTryWait(id: number): boolean;
+  semPost(id: number): void;
+  semGetValue(id: number): number;
+  semUnlink(name: string): void;
 }
+
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+/** A wait running on an addon thread: its Promise and the id that cancels it. */
+export type PendingWait<T> = [Promise<T>, number];
 
 /** Opaque native handle of one mapping. */
 export type MappingHandle = { readonly __mapping: unique symbol };

@@ -43,15 +43,19 @@ function closeQuietly(fd: number): void {
  * `size` bytes and maps them. On any failure after creation the name is
  * unlinked again, so a failed create leaves nothing behind.
  */
-export function createSegment(name: string, size: number, mode: number): MappedSegment {
+export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
   const path = systemName(name);
   const fd = sys(() => native.shmOpen(path, true, true, false, mode), `creating ${name}`);
+  let segment: MappedSegment | undefined;
   try {
     sys(() => native.fchmod(fd, mode), `creating ${name}`);
     sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
     const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
-    return new MappedSegment(name, size, buffer, handle);
+    segment = new MappedSegment(name, size, buffer, handle);
+    withFd?.(fd, segment);
+    return segment;
   } catch (err) {
+    segment?.close();
     try {
       native.shmUnlink(path);
     } catch {
@@ -66,8 +70,10 @@ export function createSegment(name: string, size: number, mode: number): MappedS
 /**
  * Opens an existing segment and maps all of it; the size comes from fstat,
  * so a mapping never reaches past the end of the segment (no SIGBUS).
+ * `withFd` runs while the descriptor is still open (to take a liveness lock
+ * through it); if it throws, the mapping is closed again.
  */
-export function openSegment(name: string): MappedSegment {
+export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
   const path = systemName(name);
   const fd = sys(() => native.shmOpen(path, false, false, false, 0), `opening ${name}`);
   try {
@@ -76,7 +82,14 @@ export function openSegment(name: string): MappedSegment {
       throw new ShmError(ErrorCodes.EMPTY, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
     }
     const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
-    return new MappedSegment(name, size, buffer, handle);
+    const segment = new MappedSegment(name, size, buffer, handle);
+    try {
+      withFd?.(fd, segment);
+    } catch (err) {
+      segment.close();
+      throw err;
+    }
+    return segment;
   } finally {
     closeQuietly(fd);
   }

@@ -1,16 +1,23 @@
 // Creating and opening the self-describing segments that typed objects live
 // in. A creator fills the header and data, then publishes `state = ready`; an
 // opener waits (briefly) for that, so it never sees a half-made object.
+//
+// Every handle also gets a lock-owner token from the header's counter, backed
+// by a liveness lock the kernel drops when the process dies (native/liveness),
+// so locks in the segment can tell a dead holder from a live one.
 import { constants as bufferConstants } from 'node:buffer';
-import { ErrorCodes, ShmError } from './errors.js';
+import { ErrorCodes, ShmError, sys } from './errors.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { HEADER_SIZE, State, Word, hasForeignMagic, readHeader, writeHeader, type KindCode } from './format.js';
+import { tokenFromCounter } from './lock-word.js';
+import { native } from './native.js';
 import { createSegment, openSegment, unlinkSegment, type MappedSegment } from './segment.js';
 
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
 
-export interface TypedSegment {
+/** One open handle of a typed object. */
+export class TypedSegment {
   readonly segment: MappedSegment;
   /** The header as int32 words, for Atomics (see format.ts `Word`). */
   readonly header: Int32Array;
@@ -18,6 +25,35 @@ export interface TypedSegment {
   readonly count: number;
   /** The elements, as the dtype's TypedArray over the shared data. */
   readonly data: SharedTypedArray;
+  /** This handle's lock-owner token. */
+  readonly token: number;
+  readonly #liveness: number;
+
+  constructor(segment: MappedSegment, owner: { token: number; liveness: number }, dtype: DTypeInfo, count: number) {
+    this.segment = segment;
+    this.header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
+    this.dtype = dtype;
+    this.count = count;
+    this.data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
+    this.token = owner.token;
+    this.#liveness = owner.liveness;
+  }
+
+  get closed(): boolean {
+    return this.segment.closed;
+  }
+
+  /** True if the handle owning `token` is still open in a live process. */
+  isAlive(token: number): boolean {
+    return sys(() => native.livenessAlive(this.#liveness, token));
+  }
+
+  /** Drops the token (a lock this handle still holds reads as its owner dead) and unmaps. */
+  close(): void {
+    if (this.segment.closed) return;
+    native.livenessRelease(this.#liveness);
+    this.segment.close();
+  }
 }
 
 /** Most elements one object may hold: what a TypedArray over the data allows. */
@@ -25,10 +61,20 @@ export function maxElements(dtype: DTypeInfo): number {
   return Math.floor(bufferConstants.MAX_LENGTH / dtype.bytes);
 }
 
-function view(segment: MappedSegment, dtype: DTypeInfo, count: number): TypedSegment {
+const MAX_TOKEN_ATTEMPTS = 64;
+
+/** Takes a fresh token from the header's counter and its liveness lock, through `fd`. */
+function takeToken(fd: number, segment: MappedSegment): { token: number; liveness: number } {
   const header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
-  const data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
-  return { segment, header, dtype, count, data };
+  for (let attempt = 1; ; attempt++) {
+    const token = tokenFromCounter(Atomics.add(header, Word.tokenCounter, 1));
+    try {
+      return { token, liveness: sys(() => native.livenessAcquire(fd, token)) };
+    } catch (err) {
+      // EAGAIN: after the counter wrapped, a live handle still holds this token.
+      if (!(err instanceof ShmError) || err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /**
@@ -44,15 +90,18 @@ export function createTyped(
   mode: number,
   fill: (data: SharedTypedArray) => void,
 ): TypedSegment {
-  const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode);
+  let owner: { token: number; liveness: number } | undefined;
+  const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode, (fd, seg) => {
+    owner = takeToken(fd, seg);
+  });
+  const typed = new TypedSegment(segment, owner!, dtype, count);
   try {
     writeHeader(segment.buffer, kind, dtype, count);
-    const typed = view(segment, dtype, count);
     fill(typed.data);
     Atomics.store(typed.header, Word.state, State.ready);
     return typed;
   } catch (err) {
-    segment.close();
+    typed.close();
     unlinkSegment(name);
     throw err;
   }
@@ -61,6 +110,16 @@ export function createTyped(
 const napCell = new Int32Array(new SharedArrayBuffer(4));
 function nap(ms: number): void {
   Atomics.wait(napCell, 0, 0, ms);
+}
+
+/** Checks one mapping of `name`: its header if ready, 'retry' if its creator is not done. */
+function inspect(segment: MappedSegment, name: string, kind: KindCode): ReturnType<typeof readHeader> | 'retry' {
+  if (segment.size < HEADER_SIZE || hasForeignMagic(segment.buffer)) {
+    throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(name)} is not a shmkit object (${segment.size} bytes, no SHMK header)`);
+  }
+  const header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
+  if (Atomics.load(header, Word.state) !== State.ready) return 'retry';
+  return readHeader(segment.buffer, name, kind);
 }
 
 /**
@@ -73,42 +132,28 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number): Type
   const what = JSON.stringify(name);
   for (;;) {
     const expired = Date.now() >= deadline;
+    let found: { header: ReturnType<typeof readHeader>; owner: { token: number; liveness: number } } | undefined;
     let segment: MappedSegment;
     try {
-      segment = openSegment(name);
+      segment = openSegment(name, (fd, seg) => {
+        const header = inspect(seg, name, kind);
+        if (header !== 'retry') found = { header, owner: takeToken(fd, seg) };
+      });
     } catch (err) {
       // Size 0: the creator is between shm_open and allocation.
-      if (err instanceof ShmError && err.code === ErrorCodes.EMPTY && !expired) {
-        nap(1);
-        continue;
-      }
-      if (err instanceof ShmError && err.code === ErrorCodes.EMPTY) {
-        throw new ShmError(ErrorCodes.FORMAT, `${what} has size 0: not a shmkit object, or its creator never sized it (waited ${timeoutMs} ms)`);
-      }
-      throw err;
-    }
-    if (segment.size < HEADER_SIZE || hasForeignMagic(segment.buffer)) {
-      segment.close();
-      throw new ShmError(ErrorCodes.FORMAT, `${what} is not a shmkit object (${segment.size} bytes, no SHMK header)`);
-    }
-    const header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
-    if (Atomics.load(header, Word.state) !== State.ready) {
-      segment.close();
-      if (expired) {
-        throw new ShmError(
-          ErrorCodes.FORMAT,
-          `${what} was not marked ready within ${timeoutMs} ms: not a shmkit object, or its creator died (or is still) initialising it`,
-        );
-      }
+      if (!(err instanceof ShmError) || err.code !== ErrorCodes.EMPTY) throw err;
+      if (expired) throw new ShmError(ErrorCodes.FORMAT, `${what} has size 0: not a shmkit object, or its creator never sized it (waited ${timeoutMs} ms)`);
       nap(1);
       continue;
     }
-    try {
-      const { dtype, count } = readHeader(segment.buffer, name, kind);
-      return view(segment, dtype, count);
-    } catch (err) {
-      segment.close();
-      throw err;
+    if (found) return new TypedSegment(segment, found.owner, found.header.dtype, found.header.count);
+    segment.close();
+    if (expired) {
+      throw new ShmError(
+        ErrorCodes.FORMAT,
+        `${what} was not marked ready within ${timeoutMs} ms: not a shmkit object, or its creator died (or is still) initialising it`,
+      );
     }
+    nap(1);
   }
 }

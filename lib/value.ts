@@ -2,7 +2,8 @@ import { resolveDType, toElement, type DType, type DTypeOf, type ElementOf, type
 import { Kind } from './format.js';
 import { normalizeName } from './names.js';
 import { unlinkSegment } from './segment.js';
-import { TypedObject, createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-object.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { TypedObject } from './typed-object.js';
 import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
 
 /**

@@ -2,14 +2,22 @@
 // loads in worker_threads; each concern registers its own functions.
 #include <napi.h>
 
+#include "env_state.h"
+#include "liveness.h"
+#include "sem.h"
 #include "shm.h"
 #include "wait.h"
+#include "waiter.h"
 
 namespace shmkit {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  EnvState::Install(env);
   InitShm(env, exports);
   InitWait(env, exports);
+  InitWaiter(env, exports);
+  InitLiveness(env, exports);
+  InitSem(env, exports);
   return exports;
 }
 

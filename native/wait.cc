@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "errors.h"
+#include "waiter.h"
 
 namespace shmkit {
 
@@ -30,33 +31,69 @@ int32_t* WordAt(const Napi::CallbackInfo& info) {
   return array.Data() + index;
 }
 
-// wait(int32Array, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
-// timeoutMs may be Infinity. Signals (EINTR) are retried with the deadline
-// recomputed, so a timeout is never stretched by them.
-Napi::Value Wait(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t* addr = WordAt(info);
-  int32_t expected = info[2].As<Napi::Number>().Int32Value();
-  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
-  bool forever = std::isinf(timeout_ms) || timeout_ms > 9e15;
-  int64_t deadline =
-      forever ? 0 : MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
+// Deadline in monotonic ns for a timeout in ms; -1 for none (Infinity).
+int64_t DeadlineFor(double timeout_ms) {
+  if (std::isinf(timeout_ms) || timeout_ms > 9e15) return -1;
+  return MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
+}
+
+constexpr int64_t kNoSlice = -1;
+// Async waits sleep in slices so that a cancel that races the wake still
+// ends the thread soon.
+constexpr int64_t kAsyncSliceNs = 100 * 1000000LL;
+
+// Waits until woken, the word differs, the deadline passes or `cancelled`.
+// Signals (EINTR) are retried with the time left recomputed, so a timeout is
+// never stretched by them.
+WaitOutcome WaitLoop(int32_t* addr, int32_t expected, int64_t deadline, int64_t slice,
+                     const std::atomic<bool>* cancelled) {
   for (;;) {
+    if (cancelled && *cancelled) return {"cancelled"};
     int64_t remaining = -1;
-    if (!forever) {
+    if (deadline >= 0) {
       remaining = deadline - MonotonicNowNs();
-      if (remaining <= 0) return Napi::String::New(env, "timed-out");
+      if (remaining <= 0) return {"timed-out"};
     }
+    if (slice != kNoSlice && (remaining < 0 || remaining > slice)) remaining = slice;
     int error = 0;
     switch (WaitOnAddress(addr, expected, remaining, &error)) {
-      case WaitResult::kWoken: return Napi::String::New(env, "ok");
-      case WaitResult::kNotEqual: return Napi::String::New(env, "not-equal");
-      case WaitResult::kTimedOut: return Napi::String::New(env, "timed-out");
+      case WaitResult::kWoken: return {"ok"};
+      case WaitResult::kNotEqual: return {"not-equal"};
+      case WaitResult::kTimedOut:
+        if (slice != kNoSlice) continue;  // a slice ended, not the wait
+        return {"timed-out"};
       case WaitResult::kInterrupted:
-        if (error != 0) throw ErrnoError(env, error, kWaitSyscall);
+        if (error != 0) return {"", error, kWaitSyscall};
         continue;
     }
   }
+}
+
+// wait(int32Array, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
+// Blocks the calling thread; timeoutMs may be Infinity.
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  int32_t* addr = WordAt(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  int64_t deadline = DeadlineFor(info[3].As<Napi::Number>().DoubleValue());
+  WaitOutcome out = WaitLoop(addr, expected, deadline, kNoSlice, nullptr);
+  if (out.error != 0) throw ErrnoError(info.Env(), out.error, out.syscall);
+  return Napi::String::New(info.Env(), out.result);
+}
+
+// waitAsync(int32Array, index, expected, timeoutMs) -> [Promise<result>, id]
+// The same wait on a thread of its own; cancelWait(id) ends it early with
+// 'cancelled'. The thread touches the word only through the kernel, so an
+// unmap under it yields EFAULT (a rejected Promise), never a crash.
+Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
+  int32_t* addr = WordAt(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  int64_t deadline = DeadlineFor(info[3].As<Napi::Number>().DoubleValue());
+  return StartAsyncWait(
+      info.Env(),
+      [=](const std::atomic<bool>& cancelled) {
+        return WaitLoop(addr, expected, deadline, kAsyncSliceNs, &cancelled);
+      },
+      [=] { WakeAddress(addr, INT32_MAX); });
 }
 
 // notify(int32Array, index, count) -> number of waiters woken (Linux) or 0
@@ -73,6 +110,7 @@ Napi::Value Notify(const Napi::CallbackInfo& info) {
 
 void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
+  exports.Set("waitAsync", Napi::Function::New(env, WaitAsync, "waitAsync"));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
 }
 

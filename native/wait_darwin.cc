@@ -34,9 +34,8 @@ const char* const kWakeSyscall = "os_sync_wake_by_address";
 
 WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns,
                          int* error) {
-  if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) {
-    return WaitResult::kNotEqual;
-  }
+  // No userspace read of *addr: an async waiter's mapping may be unmapped
+  // under it, and the kernel compares (and reports EFAULT) safely.
   int rc;
 #ifdef SHMKIT_HAVE_OS_SYNC
   if (__builtin_available(macOS 14.4, *)) {

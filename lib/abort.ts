@@ -1,0 +1,43 @@
+// Awaiting a native wait with an AbortSignal: the Promise rejects at once
+// with an AbortError, and the addon's thread is asked to stop.
+import { ErrorCodes, ShmError, fromNative, invalidArg } from './errors.js';
+import { native, type PendingWait } from './native.js';
+
+/** The error an aborted wait rejects with: `name` 'AbortError', `code` 'ABORT_ERR' (as Node's own). */
+export function abortError(signal: AbortSignal): ShmError {
+  const err = new ShmError(ErrorCodes.ABORTED, 'The operation was aborted', { cause: signal.reason });
+  err.name = 'AbortError';
+  return err;
+}
+
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  return signal;
+}
+
+/** Awaits a native wait; rejects with ShmError (system failure) or AbortError. */
+export function settle<T>([promise, id]: PendingWait<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise.catch((err) => Promise.reject(fromNative(err)));
+  if (signal.aborted) {
+    native.cancelWait(id);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      native.cancelWait(id);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(fromNative(err));
+      },
+    );
+  });
+}

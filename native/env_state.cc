@@ -1,0 +1,39 @@
+#include "env_state.h"
+
+namespace shmkit {
+
+EnvState* EnvState::Get(napi_env env) {
+  void* data = nullptr;
+  napi_get_instance_data(env, &data);
+  return static_cast<EnvState*>(data);
+}
+
+void EnvState::Install(Napi::Env env) {
+  EnvState* state = new EnvState();
+  // No instance-data finalizer: the cleanup hook alone frees the state, so
+  // the two cannot run in an order that touches freed memory.
+  napi_set_instance_data(env, state, nullptr, nullptr);
+  napi_add_env_cleanup_hook(env, Teardown, state);
+}
+
+uint32_t EnvState::Add(std::shared_ptr<TeardownResource> resource) {
+  uint32_t id = next_id_++;
+  if (next_id_ == 0) next_id_ = 1;
+  resources_[id] = std::move(resource);
+  return id;
+}
+
+std::shared_ptr<TeardownResource> EnvState::Find(uint32_t id) {
+  auto it = resources_.find(id);
+  return it == resources_.end() ? nullptr : it->second;
+}
+
+void EnvState::Remove(uint32_t id) { resources_.erase(id); }
+
+void EnvState::Teardown(void* arg) {
+  EnvState* state = static_cast<EnvState*>(arg);
+  for (auto& entry : state->resources_) entry.second->Release();
+  delete state;
+}
+
+}  // namespace shmkit

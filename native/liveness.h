@@ -1,0 +1,30 @@
+// Owner liveness for cross-process locks (DESIGN.md, decision 5). Each open
+// handle of a lock-bearing segment holds a token; the token is alive exactly
+// as long as a lock the kernel drops when the holder's process dies.
+// Linux: an OFD byte-range lock on the segment's own file at 2^40 + token.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+
+namespace shmkit {
+
+// Takes the liveness lock for `token` through `fd` (the platform file may
+// duplicate it). Returns 0 or an errno (EAGAIN: another handle holds that
+// token). `*held` receives what LivenessRelease / LivenessAlive need.
+int LivenessAcquire(int fd, uint32_t token, int* held);
+
+// Drops the liveness lock (closing what LivenessAcquire kept).
+void LivenessRelease(int held);
+
+// 1 if some handle holds `token`'s liveness lock, 0 if none does, -errno on
+// failure. `held` is the caller's own liveness descriptor.
+int LivenessAlive(int held, uint32_t token);
+
+// True where the platform can tell a dead holder (Linux); elsewhere every
+// token reads as alive and a killed holder's lock stays held.
+extern const bool kLivenessSupported;
+
+void InitLiveness(Napi::Env env, Napi::Object exports);
+
+}  // namespace shmkit
