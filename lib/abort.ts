@@ -16,16 +16,25 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
   return signal;
 }
 
-/** Awaits a native wait; rejects with ShmError (system failure) or AbortError. */
-export function settle<T>([promise, id]: PendingWait<T>, signal?: AbortSignal): Promise<T> {
+/**
+ * Awaits a native wait; rejects with ShmError (system failure) or AbortError.
+ * A wait that took something (a semaphore unit) after its caller gave up on
+ * it hands the late result to `onLate`, which gives it back.
+ */
+export function settle<T>([promise, id]: PendingWait<T>, signal?: AbortSignal, onLate?: (value: T) => void): Promise<T> {
   if (!signal) return promise.catch((err) => Promise.reject(fromNative(err)));
-  if (signal.aborted) {
+  const abandon = () => {
     native.cancelWait(id);
+    if (onLate) promise.then(onLate, () => {});
+    else promise.catch(() => {});
+  };
+  if (signal.aborted) {
+    abandon();
     return Promise.reject(abortError(signal));
   }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => {
-      native.cancelWait(id);
+      abandon();
       reject(abortError(signal));
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -125,6 +125,12 @@ export class Lock implements Disposable {
     }
   }
 
+  /** True if this handle holds the lock. */
+  heldByMe(): boolean {
+    this.checkOpen();
+    return this.word.isHeldByMe();
+  }
+
   /** True if any handle, in any process, holds the lock. */
   locked(): boolean {
     this.checkOpen();
@@ -243,5 +249,18 @@ export class RLock extends Lock {
       throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of an RLock this handle does not hold');
     }
     return --this.#depth === 0;
+  }
+
+  /** @internal For Condition.wait: frees the lock whatever its depth; returns the depth. */
+  releaseAll(): number {
+    const depth = this.#depth;
+    this.#depth = 1;
+    this.release();
+    return depth;
+  }
+
+  /** @internal For Condition.wait: after re-acquiring, restores the depth releaseAll() returned. */
+  restoreDepth(depth: number): void {
+    this.#depth = depth;
   }
 }

@@ -60,6 +60,10 @@ WaitOutcome SemWaitLoop(sem_t* sem, int64_t timeout_ns, int64_t slice_ns,
     int64_t left = deadline < 0 ? -1 : std::max<int64_t>(deadline - NowNs(), 0);
     int64_t wait = slice_ns > 0 && (left < 0 || left > slice_ns) ? slice_ns : left;
     int err = SemTimedWait(sem, wait);
+    if (err == 0 && cancelled && *cancelled) {
+      sem_post(sem);  // taken after the caller gave up: give it back
+      return {"cancelled"};
+    }
     if (err == 0) return {"ok"};
     if (err == EINTR) continue;
     if (err != ETIMEDOUT) return {"", err, kSemWaitSyscall};

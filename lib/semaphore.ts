@@ -1,0 +1,189 @@
+import { abortError, checkSignal, settle } from './abort.js';
+import { ErrorCodes, ShmError, invalidArg, sys } from './errors.js';
+import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from './names.js';
+import { native } from './native.js';
+import type { AcquireOptions } from './lock.js';
+import { checkInteger, checkObject, checkTimeout } from './validate.js';
+
+/** Largest semaphore value POSIX guarantees everywhere shmkit runs (SEM_VALUE_MAX on Linux and macOS is at least this). */
+export const SEM_VALUE_MAX = 32767;
+const LINUX_SEM_VALUE_MAX = 2 ** 31 - 1;
+const maxValue = process.platform === 'linux' ? LINUX_SEM_VALUE_MAX : SEM_VALUE_MAX;
+
+/** Options of `Semaphore.create`. */
+export interface SemaphoreCreateOptions {
+  /** Permission bits of the new semaphore (masked by the umask, as sem_open does). Default `0o600`. */
+  mode?: number;
+}
+
+/**
+ * A named POSIX semaphore (`sem_open`): the same name works from C
+ * (`sem_open("/name", 0)`) and from Python's `posix_ipc.Semaphore("/name")`.
+ * On Linux it is the file `/dev/shm/sem.<name>`.
+ *
+ * **Not crash-safe**: a process that dies between `acquire` and `release`
+ * does not give its unit back (that is POSIX). Use a {@link Lock} for mutual
+ * exclusion that survives a killed holder. Nothing unlinks the name
+ * implicitly.
+ */
+export class Semaphore implements Disposable {
+  readonly #name: string;
+  readonly #id: number;
+  #closed = false;
+
+  /** @internal */
+  protected constructor(name: string, id: number) {
+    this.#name = name;
+    this.#id = id;
+  }
+
+  /** Creates a semaphore named `name` with `value` units (`EEXIST` if it exists). */
+  static create(name: string, value = 1, options?: SemaphoreCreateOptions): Semaphore {
+    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    const [units, mode] = createArgs(value, options);
+    return new Semaphore(bare, sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`));
+  }
+
+  /** Opens an existing semaphore (`ENOENT` if none). */
+  static open(name: string): Semaphore {
+    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    return new Semaphore(bare, openId(bare));
+  }
+
+  /** Removes the name; handles that have it open keep working. */
+  static unlink(name: string): void {
+    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    sys(() => native.semUnlink(systemName(bare)), `unlinking semaphore ${bare}`);
+  }
+
+  /** The name, without a leading slash. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** True once `close()` has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Takes one unit without blocking the event loop (the wait runs on an addon thread).
+   * @returns true when taken, false on timeout. Rejects with an AbortError if `signal` aborts.
+   */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    this.#checkOpen();
+    const opts = checkObject<AcquireOptions>(options, 'options');
+    const timeout = checkTimeout(opts.timeout, 'options.timeout');
+    const signal = checkSignal(opts.signal);
+    if (signal?.aborted) throw abortError(signal);
+    if (sys(() => native.semTryWait(this.#id))) return true;
+    if (timeout === 0) return false;
+    // A unit the wait takes after an abort goes back at once.
+    const giveBack = (result: string) => {
+      if (result !== 'ok') return;
+      try {
+        native.semPost(this.#id);
+      } catch {
+        // Closed meanwhile: the native waiter gives back what it takes after a cancel.
+      }
+    };
+    return (await settle(sys(() => native.semWaitAsync(this.#id, timeout)), signal, giveBack)) === 'ok';
+  }
+
+  /** Takes one unit, blocking this thread up to `timeout` ms. @returns false on timeout. */
+  acquireSync(options?: AcquireOptions): boolean {
+    this.#checkOpen();
+    const timeout = checkTimeout(checkObject<AcquireOptions>(options, 'options').timeout, 'options.timeout');
+    if (timeout === 0) return this.tryAcquire();
+    return sys(() => native.semWait(this.#id, timeout)) === 'ok';
+  }
+
+  /** Takes one unit if one is available now. */
+  tryAcquire(): boolean {
+    this.#checkOpen();
+    return sys(() => native.semTryWait(this.#id));
+  }
+
+  /** Gives back `n` units (default 1), waking as many waiters. */
+  release(n = 1): void {
+    this.#checkOpen();
+    checkInteger(n, 'n', 1, maxValue);
+    for (let i = 0; i < n; i++) sys(() => native.semPost(this.#id));
+  }
+
+  /** The current value (`sem_getvalue`). @throws {ShmError} ERR_SHM_UNSUPPORTED on macOS, which lacks it. */
+  get value(): number {
+    this.#checkOpen();
+    if (process.platform === 'darwin') throw new ShmError(ErrorCodes.UNSUPPORTED, 'macOS has no sem_getvalue');
+    return sys(() => native.semGetValue(this.#id));
+  }
+
+  /** Closes this handle (`sem_close`, once no wait of its is pending). Idempotent; does not unlink. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    native.semClose(this.#id);
+  }
+
+  /** Removes the name. */
+  unlink(): void {
+    Semaphore.unlink(this.#name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ShmError(ErrorCodes.CLOSED, `semaphore ${JSON.stringify(this.#name)} is closed`);
+  }
+}
+
+function createArgs(value: unknown, options: unknown): [number, number] {
+  const opts = checkObject<SemaphoreCreateOptions>(options, 'options');
+  const mode = opts.mode === undefined ? 0o600 : checkInteger(opts.mode, 'options.mode', 0, 0o777);
+  return [checkInteger(value, 'value', 0, maxValue), mode];
+}
+
+function openId(bare: string): number {
+  return sys(() => native.semOpen(systemName(bare), false, false, 0, 0), `opening semaphore ${bare}`);
+}
+
+/**
+ * A Semaphore that refuses to be released above its initial value (Python's
+ * `BoundedSemaphore`): over-releasing is a bug, reported as
+ * `ERR_SHM_SEMAPHORE_BOUND`. The bound is known to each handle (the creator's
+ * `value`; `open(name, bound)`), since a POSIX semaphore cannot store it.
+ */
+export class BoundedSemaphore extends Semaphore {
+  readonly bound: number;
+
+  private constructor(name: string, id: number, bound: number) {
+    super(name, id);
+    this.bound = bound;
+  }
+
+  static override create(name: string, value = 1, options?: SemaphoreCreateOptions): BoundedSemaphore {
+    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    const [units, mode] = createArgs(value, options);
+    return new BoundedSemaphore(bare, sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`), units);
+  }
+
+  /** Opens an existing semaphore with the bound its creator gave it. */
+  static override open(name: string, bound?: number): BoundedSemaphore {
+    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    if (bound === undefined) throw invalidArg('BoundedSemaphore.open(name, bound) needs the bound (the initial value)');
+    const limit = checkInteger(bound, 'bound', 1, maxValue);
+    return new BoundedSemaphore(bare, openId(bare), limit);
+  }
+
+  /** @throws {ShmError} ERR_SHM_SEMAPHORE_BOUND if the value would pass the bound (nothing is released then). */
+  override release(n = 1): void {
+    checkInteger(n, 'n', 1, maxValue);
+    const value = this.value;
+    if (value + n > this.bound) {
+      throw new ShmError(ErrorCodes.SEMAPHORE_BOUND, `release(${n}) would raise semaphore ${JSON.stringify(this.name)} from ${value} past its bound ${this.bound}`);
+    }
+    super.release(n);
+  }
+}

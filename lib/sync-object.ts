@@ -1,0 +1,117 @@
+// What the named synchronization objects (Event, Condition, Barrier) share:
+// a typed segment of int32 words, create/open by name, close/unlink, and
+// sleeping on one of those words until it changes, a deadline or an abort.
+import { checkSignal, settle } from './abort.js';
+import { resolveDType } from './dtypes.js';
+import { ErrorCodes, ShmError, sys } from './errors.js';
+import type { KindCode } from './format.js';
+import { native } from './native.js';
+import { normalizeName } from './names.js';
+import { unlinkSegment } from './segment.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
+import { checkObject, checkTimeout } from './validate.js';
+
+const INT32 = resolveDType('int32');
+
+/** Options of a wait. */
+export interface SyncWaitOptions {
+  /** Milliseconds; omitted or Infinity waits for ever. */
+  timeout?: number;
+  /** Cancels the wait (async forms only): it rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface ParsedWait {
+  deadline: number;
+  signal: AbortSignal | undefined;
+}
+
+export function parseWait(options: unknown): ParsedWait {
+  const opts = checkObject<SyncWaitOptions>(options, 'options');
+  const timeout = checkTimeout(opts.timeout, 'options.timeout');
+  return { deadline: performance.now() + timeout, signal: checkSignal(opts.signal) };
+}
+
+/**
+ * Sleeps while `words[index] === expected`, at most until `deadline`
+ * (performance.now() ms). False if the deadline passed first; true when
+ * woken or the word differs (callers re-check: wakes may be spurious).
+ */
+export async function sleepAsync(words: Int32Array, index: number, expected: number, wait: ParsedWait): Promise<boolean> {
+  wait.signal?.throwIfAborted();
+  const remaining = wait.deadline - performance.now();
+  if (remaining <= 0) return false;
+  return (await settle(sys(() => native.waitAsync(words, index, expected, remaining)), wait.signal)) !== 'timed-out';
+}
+
+/** `sleepAsync` blocking this thread. */
+export function sleepSync(words: Int32Array, index: number, expected: number, wait: ParsedWait): boolean {
+  const remaining = wait.deadline - performance.now();
+  if (remaining <= 0) return false;
+  return sys(() => native.wait(words, index, expected, remaining)) !== 'timed-out';
+}
+
+export function wakeAll(words: Int32Array, index: number): void {
+  sys(() => native.notify(words, index, 2 ** 31 - 1));
+}
+
+/** A named object of `words` int32 words in a typed segment. */
+export abstract class SyncObject implements Disposable {
+  protected readonly typed: TypedSegment;
+  /** The object's int32 words in shared memory. */
+  protected readonly words: Int32Array;
+
+  protected constructor(typed: TypedSegment) {
+    this.typed = typed;
+    this.words = typed.data as Int32Array;
+  }
+
+  protected static createSegment(name: string, kind: KindCode, words: number, options: CreateOptions | undefined, init: (words: Int32Array) => void): TypedSegment {
+    const args = createArgs(name, options);
+    return createTyped(args.name, kind, INT32, words, args.mode, (data) => init(data as Int32Array));
+  }
+
+  protected static openSegment(name: string, kind: KindCode, words: number, options: OpenOptions | undefined): TypedSegment {
+    const args = openArgs(name, options);
+    const typed = openTyped(args.name, kind, args.timeout);
+    if (typed.count !== words) {
+      typed.close();
+      throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(args.name)} has ${typed.count} words; this shmkit expects ${words}`);
+    }
+    return typed;
+  }
+
+  /** Removes the name `name`. */
+  static unlink(name: string): void {
+    unlinkSegment(normalizeName(name));
+  }
+
+  /** The name, without a leading slash. */
+  get name(): string {
+    return this.typed.segment.name;
+  }
+
+  /** True once `close()` has run. */
+  get closed(): boolean {
+    return this.typed.closed;
+  }
+
+  /** Closes this handle. Idempotent; does not unlink. */
+  close(): void {
+    this.typed.close();
+  }
+
+  /** Removes the name; handles that have it open keep working. */
+  unlink(): void {
+    unlinkSegment(this.typed.segment.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected checkOpen(): void {
+    if (this.typed.closed) throw new ShmError(ErrorCodes.CLOSED, `${this.constructor.name} ${JSON.stringify(this.name)} is closed`);
+  }
+}
