@@ -1,0 +1,69 @@
+// A lock whose holder is SIGKILLed is taken over within the wait slice, and
+// the new holder is told (ownerDied). 200 trials here; the long soak is
+// bench/holder-death-soak.mjs.
+import { describe, expect, it } from 'vitest';
+import { Lock } from '../lib/index.js';
+import { startFixture, uniqueName } from './helpers.js';
+
+const TRIALS = 200;
+const LANES = 4;
+
+async function killHolderOnce(lock: Lock, name: string): Promise<{ ms: number; ownerDied: boolean }> {
+  const holder = startFixture('sync-peer.mjs', ['hold', name]);
+  await holder.line((l) => l === 'held');
+  expect(lock.tryAcquire()).toBe(false);
+  holder.child.kill('SIGKILL');
+  const t0 = performance.now();
+  const acquired = await lock.acquire({ timeout: 2000 });
+  const ms = performance.now() - t0;
+  expect(acquired).toBe(true);
+  const ownerDied = lock.ownerDied;
+  lock.release();
+  expect(lock.ownerDied).toBe(false);
+  expect((await holder.done).signal).toBe('SIGKILL');
+  return { ms, ownerDied };
+}
+
+describe('holder death', () => {
+  it(`a SIGKILLed holder's lock is taken over within 2 s with ownerDied (${TRIALS} trials)`, async () => {
+    const lanes = Array.from({ length: LANES }, async () => {
+      const name = uniqueName('death');
+      const lock = Lock.create(name);
+      const results = [];
+      try {
+        for (let i = 0; i < TRIALS / LANES; i++) results.push(await killHolderOnce(lock, name));
+      } finally {
+        lock.close();
+        lock.unlink();
+      }
+      return results;
+    });
+    const results = (await Promise.all(lanes)).flat();
+    expect(results).toHaveLength(TRIALS);
+    expect(results.filter((r) => !r.ownerDied)).toEqual([]);
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(2000);
+  }, 180_000);
+
+  it('a holder killed at a random point of an acquire/release loop never leaves the lock stuck', async () => {
+    const name = uniqueName('churn');
+    const lock = Lock.create(name);
+    let tookOver = 0;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const churner = startFixture('sync-peer.mjs', ['churn', name]);
+        await churner.line((l) => l === 'running');
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
+        churner.child.kill('SIGKILL');
+        await churner.done;
+        expect(await lock.acquire({ timeout: 2000 })).toBe(true);
+        if (lock.ownerDied) tookOver++;
+        lock.release();
+      }
+    } finally {
+      lock.close();
+      lock.unlink();
+    }
+    // Most kills land while the lock is held (the loop holds it almost always).
+    expect(tookOver).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -1,0 +1,262 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../lib/index.js';
+import { pathToFileURL } from 'node:url';
+import { root, uniqueName } from './helpers.js';
+
+const made: Array<{ close(): void; unlink(): void }> = [];
+function track<T extends { close(): void; unlink(): void }>(object: T): T {
+  made.push(object);
+  return object;
+}
+afterEach(() => {
+  for (const object of made.splice(0)) {
+    object.close();
+    try {
+      object.unlink();
+    } catch {
+      // unlinked by the test itself
+    }
+  }
+});
+
+function expectCode(fn: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${code}`).toBeInstanceOf(ShmError);
+  expect((caught as ShmError).code).toBe(code);
+}
+
+describe('Lock', () => {
+  it('acquires, excludes other handles, and releases', async () => {
+    const name = uniqueName('lk');
+    const a = track(Lock.create(name));
+    const b = Lock.open(name);
+    try {
+      expect(a.tryAcquire()).toBe(true);
+      expect(a.locked() && b.locked()).toBe(true);
+      expect(b.tryAcquire()).toBe(false);
+      expect(b.acquireSync({ timeout: 30 })).toBe(false);
+      expect(await b.acquire({ timeout: 30 })).toBe(false);
+      expectCode(() => b.release(), 'ERR_SHM_NOT_OWNER');
+      expectCode(() => a.acquireSync(), 'ERR_SHM_WOULD_DEADLOCK');
+      a.release();
+      expect(a.locked()).toBe(false);
+      expect(await b.acquire()).toBe(true);
+      expect(b.ownerDied).toBe(false);
+      b.release();
+      expectCode(() => b.release(), 'ERR_SHM_NOT_OWNER');
+    } finally {
+      b.close();
+    }
+  });
+
+  it('eight handles in one process exclude each other like processes: exactly one wins', () => {
+    const name = uniqueName('lk8');
+    const locks = [track(Lock.create(name)), ...Array.from({ length: 7 }, () => Lock.open(name))];
+    try {
+      expect(locks.map((l) => l.tryAcquire()).filter(Boolean)).toHaveLength(1);
+    } finally {
+      for (const l of locks.slice(1)) l.close();
+    }
+  });
+
+  it('async acquire waits for a release in the same process (a second task of one handle queues)', async () => {
+    const lock = track(Lock.create(uniqueName('lkq')));
+    await lock.acquire();
+    const order: string[] = [];
+    const second = lock.withLock(() => order.push('second'));
+    setTimeout(() => {
+      order.push('first releases');
+      lock.release();
+    }, 30);
+    await second;
+    expect(order).toEqual(['first releases', 'second']);
+  });
+
+  it('withLock, withLockSync and hold() release even when the body throws; hold() times out with ERR_SHM_TIMEOUT', async () => {
+    const name = uniqueName('lkw');
+    const lock = track(Lock.create(name));
+    expect(await lock.withLock(async () => 7)).toBe(7);
+    await expect(lock.withLock(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(lock.locked()).toBe(false);
+    expect(() => lock.withLockSync(() => {
+      throw new Error('bang');
+    })).toThrow('bang');
+    expect(lock.locked()).toBe(false);
+    {
+      using _guard = await lock.hold();
+      expect(lock.heldByMe()).toBe(true);
+      const other = Lock.open(name);
+      await expect(other.hold({ timeout: 20 })).rejects.toMatchObject({ code: 'ERR_SHM_TIMEOUT' });
+      other.close();
+    }
+    expect(lock.locked()).toBe(false);
+  });
+
+  it('an AbortSignal cancels a pending acquire with an AbortError; a timeout returns false', async () => {
+    const name = uniqueName('lka');
+    const holder = track(Lock.create(name));
+    const waiter = Lock.open(name);
+    try {
+      holder.acquireSync();
+      const controller = new AbortController();
+      const pending = waiter.acquire({ signal: controller.signal });
+      setTimeout(() => controller.abort(), 30);
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+      await expect(waiter.acquire({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+      const t0 = performance.now();
+      expect(await waiter.acquire({ timeout: 120 })).toBe(false);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(110);
+      holder.release();
+      expect(waiter.tryAcquire()).toBe(true); // the aborted acquire took nothing
+      waiter.release();
+    } finally {
+      waiter.close();
+    }
+  });
+
+  it('async acquire keeps the event loop running, and 8 pending acquires do not stall fs.readFile', async () => {
+    const name = uniqueName('lke');
+    const holder = track(Lock.create(name));
+    holder.acquireSync();
+    const waiters = Array.from({ length: 8 }, () => Lock.open(name));
+    try {
+      const pending = waiters.map((w) => w.acquire({ timeout: 2000 }));
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10);
+      const t0 = performance.now();
+      await readFile(join(root, 'package.json'));
+      const readMs = performance.now() - t0;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      clearInterval(timer);
+      expect(readMs).toBeLessThan(150);
+      expect(ticks).toBeGreaterThanOrEqual(8);
+      holder.release();
+      // Each waiter in turn: the first gets it, releases, the next one follows.
+      for (let i = 0; i < waiters.length; i++) {
+        const winner = await Promise.race(pending.map((p, j) => p.then(() => j)));
+        expect(waiters[winner].heldByMe()).toBe(true);
+        waiters[winner].release();
+        pending[winner] = new Promise(() => {});
+      }
+    } finally {
+      for (const w of waiters) w.close();
+    }
+  });
+
+  it('closing a handle that holds the lock reads as its owner dying', async () => {
+    const name = uniqueName('lkc');
+    const holder = track(Lock.create(name));
+    const waiter = Lock.open(name);
+    try {
+      holder.acquireSync();
+      const pending = waiter.acquire({ timeout: 2000 });
+      setTimeout(() => holder.close(), 20);
+      expect(await pending).toBe(true);
+      expect(waiter.ownerDied).toBe(true);
+      waiter.release();
+      expect(waiter.ownerDied).toBe(false);
+    } finally {
+      waiter.close();
+    }
+  });
+
+  it('a worker thread terminated while holding the lock does not keep it held', async () => {
+    const name = uniqueName('lkwk');
+    const lock = track(Lock.create(name));
+    const worker = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       import(workerData.url).then(({ Lock }) => {
+         const lock = Lock.open(workerData.name);
+         lock.acquireSync();
+         parentPort.postMessage('held');
+         lock.acquire(); // a second, pending async acquire while terminated
+       });`,
+      { eval: true, workerData: { name, url: pathToFileURL(join(root, 'dist', 'index.js')).href } },
+    );
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(lock.tryAcquire()).toBe(false);
+    await worker.terminate();
+    expect(await lock.acquire({ timeout: 2000 })).toBe(true);
+    expect(lock.ownerDied).toBe(true);
+    lock.release();
+  });
+
+  it('opening a Lock as an RLock (or the other way) is ERR_SHM_FORMAT; bad options are typed errors', async () => {
+    const name = uniqueName('lkf');
+    track(Lock.create(name));
+    expectCode(() => RLock.open(name), 'ERR_SHM_FORMAT');
+    const lock = Lock.open(name);
+    expectCode(() => lock.acquireSync({ timeout: -1 }), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => lock.acquireSync(5 as never), 'ERR_SHM_INVALID_ARG');
+    await expect(lock.acquire({ signal: {} as never })).rejects.toMatchObject({ code: 'ERR_SHM_INVALID_ARG' });
+    lock.close();
+    expectCode(() => lock.tryAcquire(), 'ERR_SHM_CLOSED');
+    expectCode(() => Lock.create('bad name'), 'ERR_SHM_INVALID_NAME');
+  });
+});
+
+describe('RLock', () => {
+  it('re-enters for its holder and frees at depth zero', () => {
+    const name = uniqueName('rl');
+    const a = track(RLock.create(name));
+    const b = RLock.open(name);
+    try {
+      expect(a.acquireSync()).toBe(true);
+      expect(a.acquireSync()).toBe(true);
+      expect(a.tryAcquire()).toBe(true);
+      a.release();
+      a.release();
+      expect(b.tryAcquire()).toBe(false);
+      a.release();
+      expect(b.tryAcquire()).toBe(true);
+      expectCode(() => a.release(), 'ERR_SHM_NOT_OWNER');
+      b.release();
+    } finally {
+      b.close();
+    }
+  });
+});
+
+describe('wait / notify', () => {
+  it('wakes across handles, reports not-equal and timed-out, and validates its arguments', async () => {
+    const name = uniqueName('wn');
+    const shm = track(new SharedMemory({ name, create: true, size: 64 }));
+    const word = new Int32Array(shm.buffer);
+    const other = new SharedMemory(name);
+    const view = new Int32Array(other.buffer);
+    try {
+      expect(wait(word, 1, 5, 10)).toBe('not-equal');
+      expect(wait(word, 1, 0, 10)).toBe('timed-out');
+      const pending = waitAsync(word, 1, 0, { timeout: 5000 });
+      setTimeout(() => {
+        Atomics.store(view, 1, 1);
+        notify(view, 1);
+      }, 20);
+      expect(await pending).toBe('ok');
+      expect(await waitAsync(word, 2, 0, 20)).toBe('timed-out');
+      const controller = new AbortController();
+      const aborted = waitAsync(word, 2, 0, { signal: controller.signal });
+      controller.abort();
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+      expectCode(() => wait(new Float64Array(4) as never, 0, 0), 'ERR_SHM_INVALID_ARG');
+      expectCode(() => wait(word, 16, 0), 'ERR_SHM_INVALID_ARG');
+      expectCode(() => wait(word, 0, 2 ** 31), 'ERR_SHM_INVALID_ARG');
+      expectCode(() => notify(word, 0, -1), 'ERR_SHM_INVALID_ARG');
+      other.close();
+      expectCode(() => wait(view, 0, 0, 10), 'ERR_SHM_CLOSED');
+    } finally {
+      other.close();
+    }
+  });
+});
