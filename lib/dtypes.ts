@@ -118,6 +118,13 @@ export function dtypeFromCode(code: number): DTypeInfo | undefined {
  * 64-bit integers take a bigint or a safe-integer number.
  */
 export function toElement(dtype: DTypeInfo, value: unknown): number | bigint {
+  // Fast paths for the common, valid cases (a Value's setter calls this).
+  if (typeof value === 'bigint') {
+    if (dtype.name === 'int64' && BigInt.asIntN(64, value) === value) return value;
+    if (dtype.name === 'uint64' && BigInt.asUintN(64, value) === value) return value;
+  } else if (typeof value === 'number' && !dtype.bigint && (!dtype.integer || (value | 0) === value && value >= (dtype.min as number) && value <= (dtype.max as number))) {
+    return value;
+  }
   if (dtype.bigint) {
     let big: bigint;
     if (typeof value === 'bigint') big = value;

@@ -58,6 +58,11 @@ export class LockWord {
     this.#owner = owner;
   }
 
+  /** Takes the word if it is free. One compare-and-swap. */
+  tryFast(): boolean {
+    return Atomics.compareExchange(this.#words, this.#index, 0, this.#owner.token) === 0;
+  }
+
   /** Takes the word if it is free, or held by a dead handle. Never blocks. */
   tryAcquire(): Acquired {
     if (Atomics.compareExchange(this.#words, this.#index, 0, this.#owner.token) === 0) return Acquired.Yes;
@@ -110,6 +115,9 @@ export class LockWord {
 
   /** Frees the word and wakes one sleeper if any. @throws {ShmError} ERR_SHM_NOT_OWNER */
   release(): void {
+    const token = this.#owner.token;
+    // Uncontended: one compare-and-swap from our bare token to 0.
+    if (Atomics.compareExchange(this.#words, this.#index, token, 0) === token) return;
     if (!this.isHeldByMe()) {
       throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of a lock this handle does not hold');
     }

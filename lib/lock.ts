@@ -89,6 +89,7 @@ export class Lock implements Disposable {
    * @throws AbortError (`code` 'ABORT_ERR') if `signal` aborts first.
    */
   async acquire(options?: AcquireOptions): Promise<boolean> {
+    if (options === undefined && this.fastAcquire()) return true;
     const { timeout, signal } = this.parse(options);
     if (this.reenter()) return true;
     return this.entered(await this.word.acquire(timeout, signal));
@@ -101,6 +102,7 @@ export class Lock implements Disposable {
    *   (non-re-entrant) Lock: use `acquire()`, or an RLock.
    */
   acquireSync(options?: AcquireOptions): boolean {
+    if (options === undefined && this.fastAcquire()) return true;
     const { timeout } = this.parse(options);
     if (this.reenter()) return true;
     if (this.word.isHeldByMe()) {
@@ -123,6 +125,13 @@ export class Lock implements Disposable {
       this.word.release();
       this.#ownerDied = false;
     }
+  }
+
+  /** The uncontended path: one compare-and-swap, no argument parsing, no native call. */
+  protected fastAcquire(): boolean {
+    if (this.#typed.closed || !this.word.tryFast()) return false;
+    this.entered(Acquired.Yes);
+    return true;
   }
 
   /** True if this handle holds the lock. */
@@ -183,9 +192,8 @@ export class Lock implements Disposable {
     return false;
   }
 
-  /** Whether this release frees the word (RLock: the outermost one). */
+  /** Whether this release frees the word (RLock: the outermost one); the word checks ownership. */
   protected leave(): boolean {
-    if (!this.word.isHeldByMe()) throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of a lock this handle does not hold');
     return true;
   }
 

@@ -55,7 +55,8 @@ export class Value<D extends DType = DType> extends TypedObject {
   }
 
   set value(v: ElementOf<D>) {
-    this.checkOpen();
-    this.typed.data[0] = toElement(this.typed.dtype, v) as never;
+    const data = this.typed.data;
+    if (data.length === 0) this.checkOpen(); // an open Value always has one element
+    data[0] = toElement(this.typed.dtype, v) as never;
   }
 }
