@@ -5,13 +5,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as arrayAccess from './array-access.mjs';
+import * as lock from './lock.mjs';
 import { machine } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const results = { machine: machine(), date: new Date().toISOString(), benchmarks: {} };
 
-for (const [name, bench] of Object.entries({ arrayAccess })) {
-  const result = bench.run();
+for (const [name, bench] of Object.entries({ arrayAccess, lock })) {
+  const result = await bench.run();
   bench.print(result);
   console.log();
   results.benchmarks[name] = result;
