@@ -35,6 +35,16 @@ export const ErrorCodes = {
   SEMAPHORE_BOUND: 'ERR_SHM_SEMAPHORE_BOUND',
   /** A Barrier was aborted, reset, or timed out while this party waited. */
   BROKEN_BARRIER: 'ERR_SHM_BROKEN_BARRIER',
+  /** Queue.put could not add a message before its timeout (or at once, for putNowait). */
+  QUEUE_FULL: 'ERR_SHM_QUEUE_FULL',
+  /** Queue.get found no message before its timeout (or at once, for getNowait). */
+  QUEUE_EMPTY: 'ERR_SHM_QUEUE_EMPTY',
+  /** A message larger than the ring can ever hold. */
+  MESSAGE_TOO_LARGE: 'ERR_SHM_MESSAGE_TOO_LARGE',
+  /** The other end of a Pipe closed (or died): no more messages will come, or none can be delivered. */
+  PIPE_CLOSED: 'ERR_SHM_PIPE_CLOSED',
+  /** Pipe.open of a pipe whose other end is already open in a live process. */
+  PIPE_BUSY: 'ERR_SHM_PIPE_BUSY',
   /** The platform cannot do this (e.g. a semaphore's value on macOS). */
   UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */

@@ -16,3 +16,5 @@ export type { SyncWaitOptions } from './sync-object.js';
 export type { DType, TypeCode, DTypeOf, ElementOf, TypedArrayOf, SharedTypedArray } from './dtypes.js';
 export { ShmError, ErrorCodes, type ShmErrorCode } from './errors.js';
 export { MAX_SHM_NAME_LENGTH, MAX_SEM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './names.js';
+export { Queue, Full, Empty, type QueueCreateOptions, type QueueWaitOptions } from './queue.js';
+export { Pipe, type PipeCreateOptions } from './pipe.js';

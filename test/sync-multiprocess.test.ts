@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Array as SharedArray, Barrier, Condition, Event, Lock, Semaphore, Value } from '../lib/index.js';
-import { runFixture, startFixture, uniqueName } from './helpers.js';
+import { fixtures, runFixture, start, startFixture, uniqueName } from './helpers.js';
 
 describe('Lock across unrelated processes', () => {
   async function count(how: 'locked' | 'unlocked', processes: number, n: number): Promise<bigint> {
@@ -98,6 +99,22 @@ describe('Semaphore', () => {
       sem.unlink();
     }
     expect(existsSync(`/dev/shm/sem.${name}`)).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('is the semaphore a C program opens with sem_open (Python ctypes on libc)', async () => {
+    const name = uniqueName('csem');
+    const sem = Semaphore.create(name, 0);
+    try {
+      const pending = sem.acquire({ timeout: 5000 });
+      const run = await start('python3', [join(fixtures, 'py_sem.py'), name, '3']).done;
+      expect(run.stderr).toBe('');
+      expect(await pending).toBe(true); // one of the three posts woke us
+      expect(Number(run.stdout.trim())).toBeGreaterThanOrEqual(2);
+      expect(sem.value).toBe(2);
+    } finally {
+      sem.close();
+      sem.unlink();
+    }
   });
 });
 

@@ -1,0 +1,236 @@
+import { encode, type Encoded } from './codec.js';
+import { resolveDType } from './dtypes.js';
+import { ErrorCodes, ShmError } from './errors.js';
+import { Kind } from './format.js';
+import { normalizeName } from './names.js';
+import { EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
+import { unlinkSegment } from './segment.js';
+import { parseWait, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
+import { createArgs, openArgs, type OpenOptions } from './typed-args.js';
+import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
+import { checkInteger, checkObject, checkTimeout } from './validate.js';
+
+const BYTES = resolveDType('uint8');
+const DEFAULT_CAPACITY = 1 << 20;
+const MAX_CAPACITY = 2 ** 30;
+
+// Pipe control words (int32, at the start of the data), then the two rings:
+// ring 0 carries end 0 -> end 1, ring 1 carries end 1 -> end 0.
+const CONTROL_BYTES = 64;
+const END_TOKEN = [0, 1];
+const END_CLOSED = [2, 3];
+
+/** Options of `Pipe.create`. */
+export interface PipeCreateOptions {
+  /** Bytes of each direction's ring (rounded up to a power of two; default 1 MiB). */
+  capacity?: number;
+  /** Permission bits of the new segment, applied exactly. Default `0o600`. */
+  mode?: number;
+}
+
+/**
+ * A duplex connection between two processes, by name (Python's `Pipe`, for
+ * unrelated processes): `Pipe.create(name)` is one end, `Pipe.open(name)` the
+ * other. Each direction is a ring in shared memory. When one end closes or its
+ * process dies, the other end reads what was already sent, then gets
+ * end-of-stream (`ERR_SHM_PIPE_CLOSED`) instead of waiting for ever.
+ */
+export class Pipe implements Disposable, AsyncIterable<unknown> {
+  readonly #typed: TypedSegment;
+  readonly #control: Int32Array;
+  readonly #end: 0 | 1;
+  readonly #out: Ring;
+  readonly #in: Ring;
+
+  private constructor(typed: TypedSegment, end: 0 | 1) {
+    this.#typed = typed;
+    this.#end = end;
+    const base = typed.data.byteOffset;
+    this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
+    const first = new Ring(typed.segment.buffer, base + CONTROL_BYTES);
+    const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity));
+    [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
+  }
+
+  /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
+  static create(name: string, options?: PipeCreateOptions): Pipe {
+    const opts = checkObject<PipeCreateOptions>(options, 'options');
+    const args = createArgs(name, { mode: opts.mode });
+    const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
+    const typed = createTyped(args.name, Kind.pipe, BYTES, CONTROL_BYTES + 2 * ringBytes(capacity), args.mode, (data) => {
+      Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES, capacity, 0);
+      Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES + ringBytes(capacity), capacity, 0);
+    });
+    // Published after `ready`: until then no one can open the other end anyway.
+    Atomics.store(new Int32Array(typed.segment.buffer, typed.data.byteOffset, 1), END_TOKEN[0], typed.token);
+    return new Pipe(typed, 0);
+  }
+
+  /**
+   * Opens the other end of the pipe `name`.
+   * @throws {ShmError} ERR_SHM_PIPE_BUSY if that end is already open in a live process.
+   */
+  static open(name: string, options?: OpenOptions): Pipe {
+    const args = openArgs(name, options);
+    const typed = openTyped(args.name, Kind.pipe, args.timeout);
+    const control = new Int32Array(typed.segment.buffer, typed.data.byteOffset, CONTROL_BYTES / 4);
+    for (;;) {
+      const current = Atomics.load(control, END_TOKEN[1]);
+      const free = current === 0 || Atomics.load(control, END_CLOSED[1]) === 1 || !typed.isAlive(current);
+      if (!free) {
+        typed.close();
+        throw new ShmError(ErrorCodes.PIPE_BUSY, `pipe ${JSON.stringify(args.name)} already has both ends open`);
+      }
+      if (Atomics.compareExchange(control, END_TOKEN[1], current, typed.token) === current) break;
+    }
+    Atomics.store(control, END_CLOSED[1], 0);
+    return new Pipe(typed, 1);
+  }
+
+  /** Removes the name `name`. */
+  static unlink(name: string): void {
+    unlinkSegment(normalizeName(name));
+  }
+
+  get name(): string {
+    return this.#typed.segment.name;
+  }
+
+  get closed(): boolean {
+    return this.#typed.closed;
+  }
+
+  /**
+   * Sends a message (bytes, typed array, string or structured-cloneable
+   * value), waiting for room without blocking the event loop.
+   * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed, ERR_SHM_TIMEOUT.
+   */
+  async send(message: unknown, options?: SyncWaitOptions): Promise<void> {
+    const encoded = this.#encode(message);
+    const wait = parseWait(options);
+    while (!this.#out.tryWrite(encoded)) {
+      this.#checkPeerForSend();
+      if (!(await this.#out.waitForRoom(wait))) throw timeout('send');
+      this.#checkOpen();
+    }
+  }
+
+  /** `send` blocking this thread. */
+  sendSync(message: unknown, options?: Omit<SyncWaitOptions, 'signal'>): void {
+    const encoded = this.#encode(message);
+    const wait = parseWait(options);
+    while (!this.#out.tryWrite(encoded)) {
+      this.#checkPeerForSend();
+      if (!this.#out.waitForRoomSync(wait)) throw timeout('send');
+    }
+  }
+
+  /**
+   * Receives the next message, waiting without blocking the event loop.
+   * @throws {ShmError} ERR_SHM_PIPE_CLOSED (end of stream) once the other end
+   *   has closed and everything it sent was read; ERR_SHM_TIMEOUT.
+   */
+  async recv(options?: SyncWaitOptions): Promise<unknown> {
+    this.#checkOpen();
+    const wait = parseWait(options);
+    for (;;) {
+      const message = this.#in.tryRead();
+      if (message !== EMPTY) return message;
+      this.#checkPeerForRecv();
+      if (!(await this.#in.waitForData(wait))) throw timeout('recv');
+      this.#checkOpen();
+    }
+  }
+
+  /** `recv` blocking this thread. */
+  recvSync(options?: Omit<SyncWaitOptions, 'signal'>): unknown {
+    this.#checkOpen();
+    const wait = parseWait(options);
+    for (;;) {
+      const message = this.#in.tryRead();
+      if (message !== EMPTY) return message;
+      this.#checkPeerForRecv();
+      if (!this.#in.waitForDataSync(wait)) throw timeout('recv');
+    }
+  }
+
+  /**
+   * Resolves true when a message can be received now, or end-of-stream has
+   * come (so `recv` will not wait); false after `timeout` ms (default 0).
+   */
+  async poll(timeout = 0): Promise<boolean> {
+    this.#checkOpen();
+    const wait: ParsedWait = { deadline: performance.now() + checkTimeout(timeout), signal: undefined };
+    for (;;) {
+      if (this.#in.count > 0 || this.#peerGone()) return true;
+      if (!(await this.#in.waitForData(wait))) return this.#in.count > 0 || this.#peerGone();
+    }
+  }
+
+  /** Yields messages until the other end closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
+    for (;;) {
+      try {
+        yield await this.recv();
+      } catch (err) {
+        if (err instanceof ShmError && err.code === ErrorCodes.PIPE_CLOSED) return;
+        throw err;
+      }
+    }
+  }
+
+  /** Closes this end; the other end reads what was sent, then end-of-stream. Idempotent. */
+  close(): void {
+    if (this.#typed.closed) return;
+    Atomics.store(this.#control, END_CLOSED[this.#end], 1);
+    this.#out.wakeAll();
+    this.#in.wakeAll();
+    this.#typed.close();
+  }
+
+  unlink(): void {
+    unlinkSegment(this.#typed.segment.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The other end closed, or its process died (an end not yet opened is not gone). */
+  #peerGone(): boolean {
+    const peer = 1 - this.#end;
+    if (Atomics.load(this.#control, END_CLOSED[peer]) === 1) return true;
+    const token = Atomics.load(this.#control, END_TOKEN[peer]);
+    return token !== 0 && !this.#typed.isAlive(token);
+  }
+
+  #checkPeerForRecv(): void {
+    if (this.#peerGone() && this.#in.count === 0) {
+      throw new ShmError(ErrorCodes.PIPE_CLOSED, `end of stream: the other end of pipe ${JSON.stringify(this.name)} closed`);
+    }
+  }
+
+  #checkPeerForSend(): void {
+    if (this.#peerGone()) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
+  }
+
+  #encode(message: unknown): Encoded {
+    this.#checkOpen();
+    const encoded = encode(message);
+    if (encoded.byteLength > this.#out.maxPayload) {
+      throw new ShmError(
+        ErrorCodes.MESSAGE_TOO_LARGE,
+        `a ${encoded.byteLength}-byte message can never fit pipe ${JSON.stringify(this.name)} (at most ${this.#out.maxPayload} bytes; create it with a larger capacity)`,
+      );
+    }
+    return encoded;
+  }
+
+  #checkOpen(): void {
+    if (this.#typed.closed) throw new ShmError(ErrorCodes.CLOSED, `pipe ${JSON.stringify(this.name)} is closed`);
+  }
+}
+
+function timeout(what: string): ShmError {
+  return new ShmError(ErrorCodes.TIMEOUT, `pipe ${what} timed out`);
+}

@@ -1,0 +1,218 @@
+// A byte ring in shared memory carrying framed messages, the core of Queue
+// and Pipe. Layout (docs/format.md): 192 bytes of control words, then
+// `capacity` bytes (a power of two). Positions are free-running u32 counters;
+// a frame is [u32 length][u32 tag][payload, padded to 8 bytes] and may wrap.
+//
+// Commit order keeps crashes harmless: a writer copies the whole frame, then
+// publishes it with one store to TAIL; a reader copies a frame out, then frees
+// it with one store to HEAD. A process killed mid-copy has published nothing.
+//
+// Waiting: a reader that finds the ring empty spins ~20 us, then flags itself
+// in READERS_WAITING and sleeps on TAIL; a writer calls the native wake only
+// when that flag is set (and the same for writers waiting for room on HEAD).
+import { ErrorCodes, ShmError, sys } from './errors.js';
+import { decode, type Encoded, Tag } from './codec.js';
+import { native } from './native.js';
+import { sleepAsync, sleepSync, type ParsedWait } from './sync-object.js';
+
+/** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
+export const Ctl = {
+  tail: 0,
+  writersWaiting: 1,
+  putLock: 2,
+  head: 16,
+  readersWaiting: 17,
+  getLock: 18,
+  count: 32,
+  maxsize: 33,
+  capacity: 34,
+} as const;
+
+export const RING_CONTROL_BYTES = 192;
+const FRAME_HEADER = 8;
+const SPIN_MS = 0.02;
+/** Longest sleep before the caller looks around (deadline, peer, closed). */
+export const RING_SLICE_MS = 100;
+
+export const EMPTY = Symbol('empty');
+
+/** Ring capacity for a requested size: a power of two, at least 64 bytes. */
+export function ringCapacity(requested: number): number {
+  let capacity = 64;
+  while (capacity < requested) capacity *= 2;
+  return capacity;
+}
+
+export function frameSize(payloadBytes: number): number {
+  return FRAME_HEADER + ((payloadBytes + 7) & ~7);
+}
+
+export function ringBytes(capacity: number): number {
+  return RING_CONTROL_BYTES + capacity;
+}
+
+export class Ring {
+  readonly words: Int32Array;
+  readonly capacity: number;
+  readonly #mask: number;
+  readonly #bytes: Buffer;
+  readonly #frames: Uint32Array;
+
+  /** A view of the ring at `byteOffset` of `buffer` (its control words first). */
+  constructor(buffer: ArrayBuffer, byteOffset: number) {
+    this.words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
+    this.capacity = Atomics.load(this.words, Ctl.capacity);
+    this.#mask = this.capacity - 1;
+    this.#bytes = Buffer.from(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity);
+    this.#frames = new Uint32Array(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity / 4);
+  }
+
+  /** Writes a fresh ring's control words (by the segment's creator). */
+  static init(buffer: ArrayBuffer, byteOffset: number, capacity: number, maxsize: number): void {
+    const words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
+    words[Ctl.capacity] = capacity;
+    words[Ctl.maxsize] = maxsize;
+  }
+
+  /** Largest payload one message may have. */
+  get maxPayload(): number {
+    return this.capacity - FRAME_HEADER;
+  }
+
+  /** Messages in the ring now. */
+  get count(): number {
+    return Atomics.load(this.words, Ctl.count);
+  }
+
+  /** True if a message of `payloadBytes` cannot be written now. */
+  isFull(payloadBytes = 0): boolean {
+    const used = (Atomics.load(this.words, Ctl.tail) - Atomics.load(this.words, Ctl.head)) >>> 0;
+    const maxsize = this.words[Ctl.maxsize];
+    return this.capacity - used < frameSize(payloadBytes) || (maxsize > 0 && this.count >= maxsize);
+  }
+
+  /** Copies one message in and publishes it; false if there is no room now. */
+  tryWrite(message: Encoded): boolean {
+    const words = this.words;
+    const need = frameSize(message.byteLength);
+    const tail = Atomics.load(words, Ctl.tail) >>> 0;
+    const used = (tail - (Atomics.load(words, Ctl.head) >>> 0)) >>> 0;
+    if (this.capacity - used < need) return false;
+    const maxsize = words[Ctl.maxsize];
+    if (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize) return false;
+    const at = tail & this.#mask;
+    this.#frames[at >> 2] = message.byteLength;
+    this.#frames[(at >> 2) + 1] = message.tag;
+    this.#copyIn(message, (at + FRAME_HEADER) & this.#mask);
+    Atomics.store(words, Ctl.tail, (tail + need) | 0);
+    Atomics.add(words, Ctl.count, 1);
+    if (Atomics.load(words, Ctl.readersWaiting) > 0) native.notify(words, Ctl.tail, 1);
+    return true;
+  }
+
+  /** Copies the oldest message out and frees its room; EMPTY if there is none. */
+  tryRead(): unknown {
+    const words = this.words;
+    const head = Atomics.load(words, Ctl.head) >>> 0;
+    const available = ((Atomics.load(words, Ctl.tail) >>> 0) - head) >>> 0;
+    if (available === 0) return EMPTY;
+    const at = head & this.#mask;
+    const length = this.#frames[at >> 2];
+    const tag = this.#frames[(at >> 2) + 1];
+    const frame = frameSize(length);
+    if (length > this.maxPayload || frame > available) {
+      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published`);
+    }
+    const start = (at + FRAME_HEADER) & this.#mask;
+    const message = tag === Tag.string && start + length <= this.capacity
+      ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
+      : decode(tag, this.#copyOut(start, length));
+    Atomics.store(words, Ctl.head, (head + frame) | 0);
+    Atomics.sub(words, Ctl.count, 1);
+    if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
+    return message;
+  }
+
+  /** Waits (briefly spinning, then sleeping) for a message; false if the deadline passed. */
+  async waitForData(wait: ParsedWait): Promise<boolean> {
+    return this.#wait(Ctl.tail, Ctl.readersWaiting, wait, sleepAsync);
+  }
+
+  waitForDataSync(wait: ParsedWait): boolean {
+    return this.#waitSync(Ctl.tail, Ctl.readersWaiting, wait);
+  }
+
+  /** Waits for a reader to free room; false if the deadline passed. */
+  async waitForRoom(wait: ParsedWait): Promise<boolean> {
+    return this.#wait(Ctl.head, Ctl.writersWaiting, wait, sleepAsync);
+  }
+
+  waitForRoomSync(wait: ParsedWait): boolean {
+    return this.#waitSync(Ctl.head, Ctl.writersWaiting, wait);
+  }
+
+  /** Wakes everyone sleeping on this ring (a peer closing, a cancel). */
+  wakeAll(): void {
+    sys(() => native.notify(this.words, Ctl.tail, 2 ** 31 - 1));
+    sys(() => native.notify(this.words, Ctl.head, 2 ** 31 - 1));
+  }
+
+  /** Spins for about one wake-up cost while `index` keeps its value. True if it changed. */
+  #spin(index: number, seen: number): boolean {
+    const until = performance.now() + SPIN_MS;
+    do {
+      if (Atomics.load(this.words, index) !== seen) return true;
+    } while (performance.now() < until);
+    return false;
+  }
+
+  async #wait(index: number, flag: number, wait: ParsedWait, sleep: typeof sleepAsync): Promise<boolean> {
+    const seen = Atomics.load(this.words, index);
+    if (this.#spin(index, seen)) return true;
+    const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: wait.signal };
+    Atomics.add(this.words, flag, 1);
+    try {
+      if (Atomics.load(this.words, index) !== seen) return true;
+      await sleep(this.words, index, seen, slice);
+    } finally {
+      Atomics.sub(this.words, flag, 1);
+    }
+    return performance.now() < wait.deadline;
+  }
+
+  #waitSync(index: number, flag: number, wait: ParsedWait): boolean {
+    const seen = Atomics.load(this.words, index);
+    if (this.#spin(index, seen)) return true;
+    const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: undefined };
+    Atomics.add(this.words, flag, 1);
+    try {
+      if (Atomics.load(this.words, index) === seen) sleepSync(this.words, index, seen, slice);
+    } finally {
+      Atomics.sub(this.words, flag, 1);
+    }
+    return performance.now() < wait.deadline;
+  }
+
+  #copyIn(message: Encoded, start: number): void {
+    const length = message.byteLength;
+    const first = Math.min(length, this.capacity - start);
+    if (message.text !== undefined) {
+      if (first === length) {
+        this.#bytes.write(message.text, start, length, 'utf8');
+        return;
+      }
+      message = { ...message, bytes: Buffer.from(message.text, 'utf8') };
+    }
+    const bytes = message.bytes!;
+    this.#bytes.set(first === length ? bytes : bytes.subarray(0, first), start);
+    if (first < length) this.#bytes.set(bytes.subarray(first), 0);
+  }
+
+  #copyOut(start: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    const first = Math.min(length, this.capacity - start);
+    out.set(this.#bytes.subarray(start, start + first), 0);
+    if (first < length) out.set(this.#bytes.subarray(0, length - first), first);
+    return out;
+  }
+}
