@@ -167,6 +167,15 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
     }
   }
 
+  /**
+   * True if a message can be received now, or end-of-stream has come. Never
+   * waits: a reader that must answer fastest can spin on it.
+   */
+  pollSync(): boolean {
+    this.#checkOpen();
+    return this.#in.count > 0 || this.#peerGone();
+  }
+
   /** Yields messages until the other end closes. */
   async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
     for (;;) {

@@ -57,6 +57,8 @@ export class Ring {
   readonly #mask: number;
   readonly #bytes: Buffer;
   readonly #frames: Uint32Array;
+  /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
+  #headWhenFull = 0;
 
   /** A view of the ring at `byteOffset` of `buffer` (its control words first). */
   constructor(buffer: ArrayBuffer, byteOffset: number) {
@@ -96,10 +98,13 @@ export class Ring {
     const words = this.words;
     const need = frameSize(message.byteLength);
     const tail = Atomics.load(words, Ctl.tail) >>> 0;
-    const used = (tail - (Atomics.load(words, Ctl.head) >>> 0)) >>> 0;
-    if (this.capacity - used < need) return false;
+    const head = Atomics.load(words, Ctl.head);
+    const used = (tail - (head >>> 0)) >>> 0;
     const maxsize = words[Ctl.maxsize];
-    if (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize) return false;
+    if (this.capacity - used < need || (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize)) {
+      this.#headWhenFull = head;
+      return false;
+    }
     const at = tail & this.#mask;
     this.#frames[at >> 2] = message.byteLength;
     this.#frames[(at >> 2) + 1] = message.tag;
@@ -133,22 +138,28 @@ export class Ring {
     return message;
   }
 
-  /** Waits (briefly spinning, then sleeping) for a message; false if the deadline passed. */
+  // The waits compare against what the failed tryRead / tryWrite saw, never a
+  // fresh load: a message published in between must end the wait at once.
+
+  /**
+   * After tryRead found the ring empty: waits (spinning briefly, then
+   * sleeping) until TAIL moves past our HEAD. False if the deadline passed.
+   */
   async waitForData(wait: ParsedWait): Promise<boolean> {
-    return this.#wait(Ctl.tail, Ctl.readersWaiting, wait, sleepAsync);
+    return this.#wait(Ctl.tail, Atomics.load(this.words, Ctl.head), Ctl.readersWaiting, wait);
   }
 
   waitForDataSync(wait: ParsedWait): boolean {
-    return this.#waitSync(Ctl.tail, Ctl.readersWaiting, wait);
+    return this.#waitSync(Ctl.tail, Atomics.load(this.words, Ctl.head), Ctl.readersWaiting, wait);
   }
 
-  /** Waits for a reader to free room; false if the deadline passed. */
+  /** After tryWrite found no room: waits until a reader moves HEAD. False if the deadline passed. */
   async waitForRoom(wait: ParsedWait): Promise<boolean> {
-    return this.#wait(Ctl.head, Ctl.writersWaiting, wait, sleepAsync);
+    return this.#wait(Ctl.head, this.#headWhenFull, Ctl.writersWaiting, wait);
   }
 
   waitForRoomSync(wait: ParsedWait): boolean {
-    return this.#waitSync(Ctl.head, Ctl.writersWaiting, wait);
+    return this.#waitSync(Ctl.head, this.#headWhenFull, Ctl.writersWaiting, wait);
   }
 
   /** Wakes everyone sleeping on this ring (a peer closing, a cancel). */
@@ -166,22 +177,20 @@ export class Ring {
     return false;
   }
 
-  async #wait(index: number, flag: number, wait: ParsedWait, sleep: typeof sleepAsync): Promise<boolean> {
-    const seen = Atomics.load(this.words, index);
+  async #wait(index: number, seen: number, flag: number, wait: ParsedWait): Promise<boolean> {
     if (this.#spin(index, seen)) return true;
     const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: wait.signal };
     Atomics.add(this.words, flag, 1);
     try {
       if (Atomics.load(this.words, index) !== seen) return true;
-      await sleep(this.words, index, seen, slice);
+      await sleepAsync(this.words, index, seen, slice);
     } finally {
       Atomics.sub(this.words, flag, 1);
     }
     return performance.now() < wait.deadline;
   }
 
-  #waitSync(index: number, flag: number, wait: ParsedWait): boolean {
-    const seen = Atomics.load(this.words, index);
+  #waitSync(index: number, seen: number, flag: number, wait: ParsedWait): boolean {
     if (this.#spin(index, seen)) return true;
     const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: undefined };
     Atomics.add(this.words, flag, 1);
