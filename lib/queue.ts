@@ -75,7 +75,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
     const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
     const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, 2 ** 31 - 1);
     const typed = createTyped(args.name, Kind.queue, BYTES, ringBytes(capacity), args.mode, (data) =>
-      Ring.init(data.buffer as ArrayBuffer, data.byteOffset, capacity, maxsize),
+      Ring.init(data.buffer as ArrayBuffer, data.byteOffset, capacity, maxsize, true),
     );
     return new Queue(typed);
   }
@@ -126,6 +126,14 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
   /** `put` blocking this thread. */
   putSync(message: unknown, options?: Omit<QueueWaitOptions, 'signal'>): void {
     const encoded = this.#encode(message);
+    if (this.#putLock.tryFast()) {
+      // Uncontended: no options to parse unless the ring is full.
+      try {
+        if (this.#ring.tryWrite(encoded)) return;
+      } finally {
+        this.#putLock.release();
+      }
+    }
     const wait = parseWait(options);
     if (!this.#entered(this.#putLock.acquireSync(remaining(wait)))) throw new Full();
     try {
@@ -171,6 +179,15 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
   /** `get` blocking this thread. */
   getSync(options?: Omit<QueueWaitOptions, 'signal'>): unknown {
     this.#checkOpen();
+    if (this.#getLock.tryFast()) {
+      let message: unknown;
+      try {
+        message = this.#ring.tryRead();
+      } finally {
+        this.#getLock.release();
+      }
+      if (message !== EMPTY) return message;
+    }
     const wait = parseWait(options);
     if (!this.#entered(this.#getLock.acquireSync(remaining(wait)))) throw new Empty();
     try {

@@ -26,6 +26,8 @@ export const Ctl = {
   count: 32,
   maxsize: 33,
   capacity: 34,
+  /** 1 if COUNT is kept (queues); a pipe's ring skips it, saving two shared writes a message. */
+  counted: 35,
 } as const;
 
 export const RING_CONTROL_BYTES = 192;
@@ -57,6 +59,7 @@ export class Ring {
   readonly #mask: number;
   readonly #bytes: Buffer;
   readonly #frames: Uint32Array;
+  readonly #counted: boolean;
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
   #headWhenFull = 0;
 
@@ -67,13 +70,15 @@ export class Ring {
     this.#mask = this.capacity - 1;
     this.#bytes = Buffer.from(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity);
     this.#frames = new Uint32Array(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity / 4);
+    this.#counted = Atomics.load(this.words, Ctl.counted) === 1;
   }
 
   /** Writes a fresh ring's control words (by the segment's creator). */
-  static init(buffer: ArrayBuffer, byteOffset: number, capacity: number, maxsize: number): void {
+  static init(buffer: ArrayBuffer, byteOffset: number, capacity: number, maxsize: number, counted: boolean): void {
     const words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
     words[Ctl.capacity] = capacity;
     words[Ctl.maxsize] = maxsize;
+    words[Ctl.counted] = counted ? 1 : 0;
   }
 
   /** Largest payload one message may have. */
@@ -81,9 +86,14 @@ export class Ring {
     return this.capacity - FRAME_HEADER;
   }
 
-  /** Messages in the ring now. */
+  /** Messages in the ring now (kept only by counted rings). */
   get count(): number {
     return Atomics.load(this.words, Ctl.count);
+  }
+
+  /** True if a message is waiting to be read. */
+  hasData(): boolean {
+    return Atomics.load(this.words, Ctl.tail) !== Atomics.load(this.words, Ctl.head);
   }
 
   /** True if a message of `payloadBytes` cannot be written now. */
@@ -110,7 +120,7 @@ export class Ring {
     this.#frames[(at >> 2) + 1] = message.tag;
     this.#copyIn(message, (at + FRAME_HEADER) & this.#mask);
     Atomics.store(words, Ctl.tail, (tail + need) | 0);
-    Atomics.add(words, Ctl.count, 1);
+    if (this.#counted) Atomics.add(words, Ctl.count, 1);
     if (Atomics.load(words, Ctl.readersWaiting) > 0) native.notify(words, Ctl.tail, 1);
     return true;
   }
@@ -133,9 +143,34 @@ export class Ring {
       ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
       : decode(tag, this.#copyOut(start, length));
     Atomics.store(words, Ctl.head, (head + frame) | 0);
-    Atomics.sub(words, Ctl.count, 1);
+    if (this.#counted) Atomics.sub(words, Ctl.count, 1);
     if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
     return message;
+  }
+
+  /** Copies the oldest message, which must be bytes, into `target`; its length, or EMPTY. */
+  tryReadInto(target: Uint8Array): number | typeof EMPTY {
+    const words = this.words;
+    const head = Atomics.load(words, Ctl.head) >>> 0;
+    const available = ((Atomics.load(words, Ctl.tail) >>> 0) - head) >>> 0;
+    if (available === 0) return EMPTY;
+    const at = head & this.#mask;
+    const length = this.#frames[at >> 2];
+    const tag = this.#frames[(at >> 2) + 1];
+    if (tag === Tag.string || tag === Tag.serialized) {
+      throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
+    }
+    if (length > target.byteLength) {
+      throw new ShmError(ErrorCodes.INVALID_SIZE, `the next message has ${length} bytes; the target holds ${target.byteLength}`);
+    }
+    const start = (at + FRAME_HEADER) & this.#mask;
+    const first = Math.min(length, this.capacity - start);
+    target.set(this.#bytes.subarray(start, start + first), 0);
+    if (first < length) target.set(this.#bytes.subarray(0, length - first), first);
+    Atomics.store(words, Ctl.head, (head + frameSize(length)) | 0);
+    if (this.#counted) Atomics.sub(words, Ctl.count, 1);
+    if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
+    return length;
   }
 
   // The waits compare against what the failed tryRead / tryWrite saw, never a

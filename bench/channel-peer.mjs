@@ -1,0 +1,106 @@
+// The far side of the channel benchmarks: a separate node process.
+//   node bench/channel-peer.mjs MODE ARGS...
+import { connect } from 'node:net';
+import { Pipe, Queue } from 'shmkit';
+
+const [mode, ...args] = process.argv.slice(2);
+
+function untilClosed(loop) {
+  try {
+    loop();
+  } catch (err) {
+    if (err.code !== 'ERR_SHM_PIPE_CLOSED') throw err;
+  }
+}
+
+// Each peer says "ready" on its channel once it is up, so no timing includes
+// a process start.
+const modes = {
+  // Round-trip echoes.
+  'pipe-awake'() {
+    const pipe = Pipe.open(args[0]);
+    pipe.sendSync('ready');
+    untilClosed(() => {
+      for (;;) {
+        while (!pipe.pollSync());
+        pipe.sendSync(pipe.recvSync());
+      }
+    });
+  },
+  'pipe-sync'() {
+    const pipe = Pipe.open(args[0]);
+    pipe.sendSync('ready');
+    untilClosed(() => {
+      for (;;) pipe.sendSync(pipe.recvSync());
+    });
+  },
+  async 'pipe-async'() {
+    const pipe = Pipe.open(args[0]);
+    await pipe.send('ready');
+    for await (const m of pipe) await pipe.send(m);
+  },
+  'queue-sync'() {
+    const [inbox, outbox] = args.map((name) => Queue.open(name));
+    outbox.putSync('ready');
+    for (;;) {
+      const m = inbox.getSync();
+      if (m === 'STOP') return;
+      outbox.putSync(m);
+    }
+  },
+  'ipc-echo'() {
+    process.send('ready');
+    process.on('message', (m) => (m === 'STOP' ? process.disconnect() : process.send(m)));
+  },
+  'socket-echo'() {
+    const socket = connect(args[0]);
+    socket.setNoDelay(true);
+    socket.on('data', (d) => socket.write(d));
+    socket.on('error', () => {});
+  },
+  // Throughput sinks: take COUNT messages, then answer once.
+  'pipe-sink'() {
+    const pipe = Pipe.open(args[0]);
+    pipe.sendSync('ready');
+    const count = Number(args[1]);
+    for (let i = 0; i < count; i++) pipe.recvSync();
+    pipe.sendSync('done');
+    pipe.close();
+  },
+  'pipe-sink-into'() {
+    const pipe = Pipe.open(args[0]);
+    pipe.sendSync('ready');
+    const count = Number(args[1]);
+    const into = Buffer.alloc(1 << 20);
+    for (let i = 0; i < count; i++) pipe.recvBytesIntoSync(into);
+    pipe.sendSync('done');
+    pipe.close();
+  },
+  'queue-sink'() {
+    const [inbox, outbox] = [Queue.open(args[0]), Queue.open(args[1])];
+    outbox.putSync('ready');
+    const count = Number(args[2]);
+    for (let i = 0; i < count; i++) inbox.getSync();
+    outbox.putSync('done');
+  },
+  'ipc-sink'() {
+    process.send('ready');
+    let left = Number(args[0]);
+    process.on('message', () => {
+      if (--left === 0) {
+        process.send('done');
+        process.disconnect();
+      }
+    });
+  },
+  'socket-sink'() {
+    let left = Number(args[1]);
+    const socket = connect(args[0]);
+    socket.on('data', (d) => {
+      left -= d.length;
+      if (left === 0) socket.end('d');
+    });
+  },
+};
+
+await modes[mode]();
