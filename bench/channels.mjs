@@ -284,6 +284,8 @@ const GOALS = [
   ['round trip, both sides sleep, vs Unix socket', (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, blocking (sleeps)'].median, 1.5],
   ['1 MiB throughput vs Unix socket', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['Unix domain socket'].median, 4],
   ['1 MiB throughput vs process.send (advanced)', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['process.send (advanced)'].median, 10],
+  ['1 MiB throughput, recvBytesIntoSync, vs Unix socket', (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['Unix domain socket'].median, 4],
+  ['1 MiB throughput, recvBytesIntoSync, vs process.send (advanced)', (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['process.send (advanced)'].median, 10],
 ];
 
 export function print(result) {
