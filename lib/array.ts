@@ -1,8 +1,6 @@
 import { resolveDType, toElement, type DType, type DTypeInfo, type DTypeOf, type SharedTypedArray, type TypeCode, type TypedArrayOf } from './dtypes.js';
 import { ErrorCodes, ShmError, invalidArg } from './errors.js';
 import { Kind } from './format.js';
-import { normalizeName } from './names.js';
-import { unlinkSegment } from './segment.js';
 import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
 import { TypedObject } from './typed-object.js';
 import { createTyped, maxElements, openTyped, type TypedSegment } from './typed-segment.js';
@@ -43,10 +41,6 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
     return new SharedArray<D>(openTyped(args.name, Kind.array, args.timeout));
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
 
   /**
    * The live TypedArray over shared memory (`Float64Array` for float64,

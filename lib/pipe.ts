@@ -2,11 +2,10 @@ import { encode, type Encoded } from './codec.js';
 import { resolveDType } from './dtypes.js';
 import { ErrorCodes, ShmError } from './errors.js';
 import { Kind } from './format.js';
-import { normalizeName } from './names.js';
 import { EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
-import { unlinkSegment } from './segment.js';
 import { parseWait, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
 import { createArgs, openArgs, type OpenOptions } from './typed-args.js';
+import { SegmentHandle } from './segment-handle.js';
 import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
 import { checkInteger, checkObject, checkTimeout } from './validate.js';
 
@@ -36,8 +35,7 @@ export interface PipeCreateOptions {
  * process dies, the other end reads what was already sent, then gets
  * end-of-stream (`ERR_SHM_PIPE_CLOSED`) instead of waiting for ever.
  */
-export class Pipe implements Disposable, AsyncIterable<unknown> {
-  readonly #typed: TypedSegment;
+export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #control: Int32Array;
   readonly #end: 0 | 1;
   readonly #out: Ring;
@@ -46,7 +44,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
   #peerCheckedAt = -Infinity;
 
   private constructor(typed: TypedSegment, end: 0 | 1) {
-    this.#typed = typed;
+    super(typed);
     this.#end = end;
     const base = typed.data.byteOffset;
     this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
@@ -90,18 +88,6 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
     return new Pipe(typed, 1);
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
-
-  get name(): string {
-    return this.#typed.segment.name;
-  }
-
-  get closed(): boolean {
-    return this.#typed.closed;
-  }
 
   /**
    * Sends a message (bytes, typed array, string or structured-cloneable
@@ -115,7 +101,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
     while (!this.#out.tryWrite(encoded)) {
       this.#checkPeerForSend();
       if (!(await this.#out.waitForRoom(wait))) throw timeout('send');
-      this.#checkOpen();
+      this.checkOpen();
     }
   }
 
@@ -136,7 +122,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
    *   has closed and everything it sent was read; ERR_SHM_TIMEOUT.
    */
   async recv(options?: SyncWaitOptions): Promise<unknown> {
-    this.#checkOpen();
+    this.checkOpen();
     const first = this.#in.tryRead();
     if (first !== EMPTY) return first;
     const wait = parseWait(options);
@@ -145,13 +131,13 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
       if (message !== EMPTY) return message;
       this.#checkPeerForRecv();
       if (!(await this.#in.waitForData(wait))) throw timeout('recv');
-      this.#checkOpen();
+      this.checkOpen();
     }
   }
 
   /** `recv` blocking this thread. */
   recvSync(options?: Omit<SyncWaitOptions, 'signal'>): unknown {
-    this.#checkOpen();
+    this.checkOpen();
     const first = this.#in.tryRead();
     if (first !== EMPTY) return first;
     const wait = parseWait(options);
@@ -173,7 +159,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
    *   `target` (it stays in the pipe), ERR_SHM_INVALID_ARG if it is not bytes.
    */
   recvBytesIntoSync(target: ArrayBufferView, options?: Omit<SyncWaitOptions, 'signal'>): number {
-    this.#checkOpen();
+    this.checkOpen();
     if (!ArrayBuffer.isView(target)) throw new ShmError(ErrorCodes.INVALID_ARG, 'target must be a Buffer, TypedArray or DataView');
     const into = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     let wait: ParsedWait | undefined;
@@ -191,7 +177,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
    * come (so `recv` will not wait); false after `timeout` ms (default 0).
    */
   async poll(timeout = 0): Promise<boolean> {
-    this.#checkOpen();
+    this.checkOpen();
     const wait: ParsedWait = { deadline: performance.now() + checkTimeout(timeout), signal: undefined };
     for (;;) {
       if (this.#in.hasData() || this.#peerGone()) return true;
@@ -204,7 +190,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
    * waits: a reader that must answer fastest can spin on it.
    */
   pollSync(): boolean {
-    this.#checkOpen();
+    this.checkOpen();
     return this.#in.hasData() || this.#peerGone();
   }
 
@@ -221,20 +207,12 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
   }
 
   /** Closes this end; the other end reads what was sent, then end-of-stream. Idempotent. */
-  close(): void {
-    if (this.#typed.closed) return;
+  override close(): void {
+    if (this.typed.closed) return;
     Atomics.store(this.#control, END_CLOSED[this.#end], 1);
     this.#out.wakeAll();
     this.#in.wakeAll();
-    this.#typed.close();
-  }
-
-  unlink(): void {
-    unlinkSegment(this.#typed.segment.name);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    super.close();
   }
 
   /**
@@ -250,7 +228,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
     if (now - this.#peerCheckedAt < PEER_CHECK_MS) return false;
     this.#peerCheckedAt = now;
     const token = Atomics.load(this.#control, END_TOKEN[peer]);
-    return token !== 0 && !this.#typed.isAlive(token);
+    return token !== 0 && !this.typed.isAlive(token);
   }
 
   #checkPeerForRecv(): void {
@@ -264,7 +242,7 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
   }
 
   #encode(message: unknown): Encoded {
-    this.#checkOpen();
+    this.checkOpen();
     const encoded = encode(message);
     if (encoded.byteLength > this.#out.maxPayload) {
       throw new ShmError(
@@ -275,9 +253,6 @@ export class Pipe implements Disposable, AsyncIterable<unknown> {
     return encoded;
   }
 
-  #checkOpen(): void {
-    if (this.#typed.closed) throw new ShmError(ErrorCodes.CLOSED, `pipe ${JSON.stringify(this.name)} is closed`);
-  }
 }
 
 function timeout(what: string): ShmError {

@@ -1,13 +1,12 @@
 import { encode, type Encoded } from './codec.js';
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { ErrorCodes, ShmError } from './errors.js';
 import { Kind } from './format.js';
 import { Acquired, LockWord } from './lock-word.js';
-import { normalizeName } from './names.js';
 import { Ctl, EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
-import { unlinkSegment } from './segment.js';
 import { parseWait, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
 import { createArgs, openArgs, type OpenOptions } from './typed-args.js';
 import { resolveDType } from './dtypes.js';
+import { SegmentHandle } from './segment-handle.js';
 import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
 import { checkInteger, checkObject } from './validate.js';
 
@@ -55,14 +54,13 @@ export class Empty extends ShmError {
  * writing a message leaves nothing visible; a consumer killed while reading
  * one leaves it in the queue for the next consumer.
  */
-export class Queue implements Disposable, AsyncIterable<unknown> {
-  readonly #typed: TypedSegment;
+export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #ring: Ring;
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
 
   private constructor(typed: TypedSegment) {
-    this.#typed = typed;
+    super(typed);
     this.#ring = new Ring(typed.segment.buffer, typed.data.byteOffset);
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
@@ -86,22 +84,10 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
     return new Queue(openTyped(args.name, Kind.queue, args.timeout));
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
-
-  get name(): string {
-    return this.#typed.segment.name;
-  }
 
   /** Bytes of ring. */
   get capacity(): number {
     return this.#ring.capacity;
-  }
-
-  get closed(): boolean {
-    return this.#typed.closed;
   }
 
   /**
@@ -116,7 +102,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
     try {
       while (!this.#ring.tryWrite(encoded)) {
         if (!(await this.#ring.waitForRoom(wait))) throw new Full();
-        this.#checkOpen();
+        this.checkOpen();
       }
     } finally {
       this.#putLock.release();
@@ -161,7 +147,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
    * event loop. @throws {Empty} if none arrives before `timeout`.
    */
   async get(options?: QueueWaitOptions): Promise<unknown> {
-    this.#checkOpen();
+    this.checkOpen();
     const wait = parseWait(options);
     if (!this.#entered(await this.#getLock.acquire(remaining(wait), wait.signal))) throw new Empty();
     try {
@@ -169,7 +155,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
         const message = this.#ring.tryRead();
         if (message !== EMPTY) return message;
         if (!(await this.#ring.waitForData(wait))) throw new Empty();
-        this.#checkOpen();
+        this.checkOpen();
       }
     } finally {
       this.#getLock.release();
@@ -178,7 +164,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
 
   /** `get` blocking this thread. */
   getSync(options?: Omit<QueueWaitOptions, 'signal'>): unknown {
-    this.#checkOpen();
+    this.checkOpen();
     if (this.#getLock.tryFast()) {
       let message: unknown;
       try {
@@ -203,7 +189,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
 
   /** Removes and returns a message if one is there now. @throws {Empty} */
   getNowait(): unknown {
-    this.#checkOpen();
+    this.checkOpen();
     if (!this.#entered(this.#getLock.tryAcquire())) throw new Empty('the queue is busy or empty');
     try {
       const message = this.#ring.tryRead();
@@ -216,7 +202,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
 
   /** Messages in the queue now (a snapshot: others may change it at once). */
   qsize(): number {
-    this.#checkOpen();
+    this.checkOpen();
     return this.#ring.count;
   }
 
@@ -226,7 +212,7 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
 
   /** True if not even an empty message fits now. */
   full(): boolean {
-    this.#checkOpen();
+    this.checkOpen();
     return this.#ring.isFull();
   }
 
@@ -241,21 +227,8 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
     }
   }
 
-  /** Closes this handle. Idempotent; does not unlink. */
-  close(): void {
-    this.#typed.close();
-  }
-
-  unlink(): void {
-    unlinkSegment(this.#typed.segment.name);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
   #encode(message: unknown): Encoded {
-    this.#checkOpen();
+    this.checkOpen();
     const encoded = encode(message);
     if (encoded.byteLength > this.#ring.maxPayload) {
       throw new ShmError(
@@ -271,9 +244,6 @@ export class Queue implements Disposable, AsyncIterable<unknown> {
     return result !== Acquired.No;
   }
 
-  #checkOpen(): void {
-    if (this.#typed.closed) throw new ShmError(ErrorCodes.CLOSED, `queue ${JSON.stringify(this.name)} is closed`);
-  }
 }
 
 function remaining(wait: ParsedWait): number {

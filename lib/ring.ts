@@ -127,50 +127,51 @@ export class Ring {
 
   /** Copies the oldest message out and frees its room; EMPTY if there is none. */
   tryRead(): unknown {
-    const words = this.words;
-    const head = Atomics.load(words, Ctl.head) >>> 0;
-    const available = ((Atomics.load(words, Ctl.tail) >>> 0) - head) >>> 0;
-    if (available === 0) return EMPTY;
-    const at = head & this.#mask;
-    const length = this.#frames[at >> 2];
-    const tag = this.#frames[(at >> 2) + 1];
-    const frame = frameSize(length);
-    if (length > this.maxPayload || frame > available) {
-      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published`);
-    }
-    const start = (at + FRAME_HEADER) & this.#mask;
+    const frame = this.#oldestFrame();
+    if (frame === undefined) return EMPTY;
+    const { start, length, tag } = frame;
     const message = tag === Tag.string && start + length <= this.capacity
       ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
-      : decode(tag, this.#copyOut(start, length));
-    Atomics.store(words, Ctl.head, (head + frame) | 0);
-    if (this.#counted) Atomics.sub(words, Ctl.count, 1);
-    if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
+      : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
+    this.#free(frame);
     return message;
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or EMPTY. */
   tryReadInto(target: Uint8Array): number | typeof EMPTY {
-    const words = this.words;
-    const head = Atomics.load(words, Ctl.head) >>> 0;
-    const available = ((Atomics.load(words, Ctl.tail) >>> 0) - head) >>> 0;
-    if (available === 0) return EMPTY;
+    const frame = this.#oldestFrame();
+    if (frame === undefined) return EMPTY;
+    if (frame.tag === Tag.string || frame.tag === Tag.serialized) {
+      throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
+    }
+    if (frame.length > target.byteLength) {
+      throw new ShmError(ErrorCodes.INVALID_SIZE, `the next message has ${frame.length} bytes; the target holds ${target.byteLength}`);
+    }
+    this.#copyOut(frame.start, frame.length, target);
+    this.#free(frame);
+    return frame.length;
+  }
+
+  /** The frame at HEAD, checked against what is published; undefined if the ring is empty. */
+  #oldestFrame(): { head: number; start: number; length: number; tag: number } | undefined {
+    const head = Atomics.load(this.words, Ctl.head) >>> 0;
+    const available = ((Atomics.load(this.words, Ctl.tail) >>> 0) - head) >>> 0;
+    if (available === 0) return undefined;
     const at = head & this.#mask;
     const length = this.#frames[at >> 2];
     const tag = this.#frames[(at >> 2) + 1];
-    if (tag === Tag.string || tag === Tag.serialized) {
-      throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
+    if (length > this.maxPayload || frameSize(length) > available) {
+      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published`);
     }
-    if (length > target.byteLength) {
-      throw new ShmError(ErrorCodes.INVALID_SIZE, `the next message has ${length} bytes; the target holds ${target.byteLength}`);
-    }
-    const start = (at + FRAME_HEADER) & this.#mask;
-    const first = Math.min(length, this.capacity - start);
-    target.set(this.#bytes.subarray(start, start + first), 0);
-    if (first < length) target.set(this.#bytes.subarray(0, length - first), first);
-    Atomics.store(words, Ctl.head, (head + frameSize(length)) | 0);
+    return { head, start: (at + FRAME_HEADER) & this.#mask, length, tag };
+  }
+
+  /** Frees a frame that has been copied out: one store to HEAD, then a wake if a writer waits. */
+  #free(frame: { head: number; length: number }): void {
+    const words = this.words;
+    Atomics.store(words, Ctl.head, (frame.head + frameSize(frame.length)) | 0);
     if (this.#counted) Atomics.sub(words, Ctl.count, 1);
     if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
-    return length;
   }
 
   // The waits compare against what the failed tryRead / tryWrite saw, never a
@@ -252,8 +253,7 @@ export class Ring {
     if (first < length) this.#bytes.set(bytes.subarray(first), 0);
   }
 
-  #copyOut(start: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
+  #copyOut<T extends Uint8Array>(start: number, length: number, out: T): T {
     const first = Math.min(length, this.capacity - start);
     out.set(this.#bytes.subarray(start, start + first), 0);
     if (first < length) out.set(this.#bytes.subarray(0, length - first), first);

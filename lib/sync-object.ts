@@ -6,9 +6,8 @@ import { resolveDType } from './dtypes.js';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import type { KindCode } from './format.js';
 import { native } from './native.js';
-import { normalizeName } from './names.js';
-import { unlinkSegment } from './segment.js';
 import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { SegmentHandle } from './segment-handle.js';
 import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
 import { checkObject, checkTimeout } from './validate.js';
 
@@ -57,13 +56,12 @@ export function wakeAll(words: Int32Array, index: number): void {
 }
 
 /** A named object of `words` int32 words in a typed segment. */
-export abstract class SyncObject implements Disposable {
-  protected readonly typed: TypedSegment;
+export abstract class SyncObject extends SegmentHandle {
   /** The object's int32 words in shared memory. */
   protected readonly words: Int32Array;
 
   protected constructor(typed: TypedSegment) {
-    this.typed = typed;
+    super(typed);
     this.words = typed.data as Int32Array;
   }
 
@@ -82,36 +80,4 @@ export abstract class SyncObject implements Disposable {
     return typed;
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
-
-  /** The name, without a leading slash. */
-  get name(): string {
-    return this.typed.segment.name;
-  }
-
-  /** True once `close()` has run. */
-  get closed(): boolean {
-    return this.typed.closed;
-  }
-
-  /** Closes this handle. Idempotent; does not unlink. */
-  close(): void {
-    this.typed.close();
-  }
-
-  /** Removes the name; handles that have it open keep working. */
-  unlink(): void {
-    unlinkSegment(this.typed.segment.name);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  protected checkOpen(): void {
-    if (this.typed.closed) throw new ShmError(ErrorCodes.CLOSED, `${this.constructor.name} ${JSON.stringify(this.name)} is closed`);
-  }
 }

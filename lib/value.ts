@@ -1,7 +1,5 @@
 import { resolveDType, toElement, type DType, type DTypeOf, type ElementOf, type TypeCode } from './dtypes.js';
 import { Kind } from './format.js';
-import { normalizeName } from './names.js';
-import { unlinkSegment } from './segment.js';
 import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
 import { TypedObject } from './typed-object.js';
 import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
@@ -38,10 +36,6 @@ export class Value<D extends DType = DType> extends TypedObject {
     return new Value<D>(openTyped(args.name, Kind.value, args.timeout));
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
 
   /**
    * The current value. Reads and writes are single plain loads and stores;

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
+import { ShmError } from '../lib/index.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const fixtures = join(root, 'test', 'fixtures');
@@ -80,4 +81,17 @@ export function runFixture(script: string, args: string[] = [], options: { nodeA
 
 export function startFixture(script: string, args: string[] = []): Running {
   return start(process.execPath, [join(fixtures, script), ...args]);
+}
+
+/** Runs `fn` and checks that it throws a ShmError with `code`; returns the error. */
+export function expectCode(fn: () => unknown, code: string): ShmError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, `expected ${code}`).toBeInstanceOf(ShmError);
+  expect((caught as ShmError).code).toBe(code);
+  return caught as ShmError;
 }

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../lib/index.js';
 import { pathToFileURL } from 'node:url';
-import { root, uniqueName } from './helpers.js';
+import { expectCode, root, uniqueName } from './helpers.js';
 
 const made: Array<{ close(): void; unlink(): void }> = [];
 function track<T extends { close(): void; unlink(): void }>(object: T): T {
@@ -22,16 +22,6 @@ afterEach(() => {
   }
 });
 
-function expectCode(fn: () => unknown, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ShmError);
-  expect((caught as ShmError).code).toBe(code);
-}
 
 describe('Lock', () => {
   it('acquires, excludes other handles, and releases', async () => {

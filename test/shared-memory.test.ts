@@ -1,21 +1,10 @@
 import { statSync, writeFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SharedMemory, ShmError } from '../lib/index.js';
-import { uniqueName } from './helpers.js';
+import { expectCode, uniqueName } from './helpers.js';
 
 const onLinux = process.platform === 'linux';
 
-function expectCode(fn: () => unknown, code: string): ShmError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ShmError);
-  expect((caught as ShmError).code).toBe(code);
-  return caught as ShmError;
-}
 
 describe('SharedMemory', () => {
   it('creates, attaches by name or /name, and shares bytes zero-copy', () => {

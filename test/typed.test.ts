@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Array as SharedArray, SharedArray as Exported, SharedMemory, ShmError, Value, type DType } from '../lib/index.js';
-import { uniqueName } from './helpers.js';
+import { expectCode, uniqueName } from './helpers.js';
 
-function expectCode(fn: () => unknown, code: string): ShmError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `expected ${code}`).toBeInstanceOf(ShmError);
-  expect((caught as ShmError).code).toBe(code);
-  return caught as ShmError;
-}
 
 const EXTREMES: Record<DType, Array<number | bigint>> = {
   int8: [-128, 127, 0, -1],
