@@ -1,4 +1,4 @@
-import { encode, type Encoded } from './codec.js';
+import type { Encoded } from './codec.js';
 import { resolveDType } from './dtypes.js';
 import { ErrorCodes, ShmError } from './errors.js';
 import { Kind } from './format.js';
@@ -243,14 +243,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
 
   #encode(message: unknown): Encoded {
     this.checkOpen();
-    const encoded = encode(message);
-    if (encoded.byteLength > this.#out.maxPayload) {
-      throw new ShmError(
-        ErrorCodes.MESSAGE_TOO_LARGE,
-        `a ${encoded.byteLength}-byte message can never fit pipe ${JSON.stringify(this.name)} (at most ${this.#out.maxPayload} bytes; create it with a larger capacity)`,
-      );
-    }
-    return encoded;
+    return this.#out.encode(message, `pipe ${JSON.stringify(this.name)}`);
   }
 
 }

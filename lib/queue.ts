@@ -1,4 +1,4 @@
-import { encode, type Encoded } from './codec.js';
+import type { Encoded } from './codec.js';
 import { ErrorCodes, ShmError } from './errors.js';
 import { Kind } from './format.js';
 import { Acquired, LockWord } from './lock-word.js';
@@ -229,14 +229,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
   #encode(message: unknown): Encoded {
     this.checkOpen();
-    const encoded = encode(message);
-    if (encoded.byteLength > this.#ring.maxPayload) {
-      throw new ShmError(
-        ErrorCodes.MESSAGE_TOO_LARGE,
-        `a ${encoded.byteLength}-byte message can never fit queue ${JSON.stringify(this.name)} (at most ${this.#ring.maxPayload} bytes; create it with a larger capacity)`,
-      );
-    }
-    return encoded;
+    return this.#ring.encode(message, `queue ${JSON.stringify(this.name)}`);
   }
 
   /** Lock taken? A takeover from a dead holder needs no repair: nothing it did was published. */

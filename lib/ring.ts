@@ -11,7 +11,7 @@
 // in READERS_WAITING and sleeps on TAIL; a writer calls the native wake only
 // when that flag is set (and the same for writers waiting for room on HEAD).
 import { ErrorCodes, ShmError, sys } from './errors.js';
-import { decode, type Encoded, Tag } from './codec.js';
+import { decode, encode, type Encoded, Tag } from './codec.js';
 import { native } from './native.js';
 import { sleepAsync, sleepSync, type ParsedWait } from './sync-object.js';
 
@@ -84,6 +84,21 @@ export class Ring {
   /** Largest payload one message may have. */
   get maxPayload(): number {
     return this.capacity - FRAME_HEADER;
+  }
+
+  /**
+   * Encodes a message for this ring. @throws {ShmError}
+   * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit (`owner` names the channel).
+   */
+  encode(message: unknown, owner: string): Encoded {
+    const encoded = encode(message);
+    if (encoded.byteLength > this.maxPayload) {
+      throw new ShmError(
+        ErrorCodes.MESSAGE_TOO_LARGE,
+        `a ${encoded.byteLength}-byte message can never fit ${owner} (at most ${this.maxPayload} bytes; create it with a larger capacity)`,
+      );
+    }
+    return encoded;
   }
 
   /** Messages in the ring now (kept only by counted rings). */

@@ -30,6 +30,13 @@ std::shared_ptr<TeardownResource> EnvState::Find(uint32_t id) {
 
 void EnvState::Remove(uint32_t id) { resources_.erase(id); }
 
+void EnvState::ReleaseAndRemove(uint32_t id) {
+  if (auto resource = Find(id)) {
+    resource->Release();
+    Remove(id);
+  }
+}
+
 void EnvState::Teardown(void* arg) {
   EnvState* state = static_cast<EnvState*>(arg);
   for (auto& entry : state->resources_) entry.second->Release();

@@ -31,6 +31,8 @@ class EnvState {
   uint32_t Add(std::shared_ptr<TeardownResource> resource);
   std::shared_ptr<TeardownResource> Find(uint32_t id);
   void Remove(uint32_t id);
+  // Release() and Remove() in one: what closing a handle from JS does.
+  void ReleaseAndRemove(uint32_t id);
 
  private:
   static void Teardown(void* arg);

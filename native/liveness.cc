@@ -61,12 +61,7 @@ Napi::Value Alive(const Napi::CallbackInfo& info) {
 
 // livenessRelease(id)
 Napi::Value Release(const Napi::CallbackInfo& info) {
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  EnvState* state = EnvState::Get(info.Env());
-  if (auto resource = state->Find(id)) {
-    resource->Release();
-    state->Remove(id);
-  }
+  EnvState::Get(info.Env())->ReleaseAndRemove(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 

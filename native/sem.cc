@@ -87,12 +87,7 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
 
 // semClose(id)
 Napi::Value SemClose(const Napi::CallbackInfo& info) {
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  EnvState* state = EnvState::Get(info.Env());
-  if (auto sem = state->Find(id)) {
-    sem->Release();
-    state->Remove(id);
-  }
+  EnvState::Get(info.Env())->ReleaseAndRemove(info[0].As<Napi::Number>().Uint32Value());
   return info.Env().Undefined();
 }
 
