@@ -17,8 +17,8 @@ export interface NativeAddon {
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number): PendingWait<WaitResult | 'cancelled'>;
   notify(array: Int32Array, index: number, count: number): number;
   cancelWait(id: number): void;
-  livenessAcquire(fd: number, token: number): number;
-  livenessAlive(id: number, token: number): boolean;
+  livenessAcquire(fd: number, token: number, name: string): number;
+  livenessAlive(id: number, token: number, name: string): boolean;
   livenessRelease(id: number): void;
   readonly livenessSupported: boolean;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;

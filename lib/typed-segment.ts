@@ -45,7 +45,7 @@ export class TypedSegment {
 
   /** True if the handle owning `token` is still open in a live process. */
   isAlive(token: number): boolean {
-    return sys(() => native.livenessAlive(this.#liveness, token));
+    return sys(() => native.livenessAlive(this.#liveness, token, this.segment.name));
   }
 
   /** Drops the token (a lock this handle still holds reads as its owner dead) and unmaps. */
@@ -69,7 +69,7 @@ function takeToken(fd: number, segment: MappedSegment): { token: number; livenes
   for (let attempt = 1; ; attempt++) {
     const token = tokenFromCounter(Atomics.add(header, Word.tokenCounter, 1));
     try {
-      return { token, liveness: sys(() => native.livenessAcquire(fd, token)) };
+      return { token, liveness: sys(() => native.livenessAcquire(fd, token, segment.name)) };
     } catch (err) {
       // EAGAIN: after the counter wrapped, a live handle still holds this token.
       if (!(err instanceof ShmError) || err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;

@@ -39,10 +39,21 @@ std::shared_ptr<LivenessToken> TokenById(const Napi::CallbackInfo& info) {
   return token;
 }
 
-// livenessAcquire(fd, token) -> id
+// The segment name, for platforms that key liveness by name (macOS).
+void UseName(const Napi::CallbackInfo& info, size_t index) {
+#ifdef __APPLE__
+  LivenessSetName(info[index].As<Napi::String>());
+#else
+  (void)info;
+  (void)index;
+#endif
+}
+
+// livenessAcquire(fd, token, name) -> id
 Napi::Value Acquire(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   uint32_t token = info[1].As<Napi::Number>().Uint32Value();
+  UseName(info, 2);
   int held = -1;
   int err = LivenessAcquire(fd, token, &held);
   if (err != 0) throw ErrnoError(info.Env(), err, "fcntl(F_OFD_SETLK)");
@@ -50,10 +61,11 @@ Napi::Value Acquire(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), id);
 }
 
-// livenessAlive(id, token) -> boolean
+// livenessAlive(id, token, name) -> boolean
 Napi::Value Alive(const Napi::CallbackInfo& info) {
   auto own = TokenById(info);
   uint32_t token = info[1].As<Napi::Number>().Uint32Value();
+  UseName(info, 2);
   int alive = LivenessAlive(own->held(), token);
   if (alive < 0) throw ErrnoError(info.Env(), -alive, "fcntl(F_OFD_GETLK)");
   return Napi::Boolean::New(info.Env(), alive == 1);

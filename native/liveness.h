@@ -2,10 +2,12 @@
 // handle of a lock-bearing segment holds a token; the token is alive exactly
 // as long as a lock the kernel drops when the holder's process dies.
 // Linux: an OFD byte-range lock on the segment's own file at 2^40 + token.
+// macOS: flock() on a token file per segment and token.
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
+#include <string>
 
 namespace shmkit {
 
@@ -21,9 +23,13 @@ void LivenessRelease(int held);
 // failure. `held` is the caller's own liveness descriptor.
 int LivenessAlive(int held, uint32_t token);
 
-// True where the platform can tell a dead holder (Linux); elsewhere every
-// token reads as alive and a killed holder's lock stays held.
+// True where the platform can tell a dead holder.
 extern const bool kLivenessSupported;
+
+#ifdef __APPLE__
+// macOS keys token files by segment name (liveness_darwin.cc).
+void LivenessSetName(const std::string& name);
+#endif
 
 void InitLiveness(Napi::Env env, Napi::Object exports);
 
