@@ -10,6 +10,9 @@ export const SEM_VALUE_MAX = 32767;
 const LINUX_SEM_VALUE_MAX = 2 ** 31 - 1;
 const maxValue = process.platform === 'linux' ? LINUX_SEM_VALUE_MAX : SEM_VALUE_MAX;
 
+// A semaphore dropped without close() is sem_close()d when it is collected.
+const dropped = new FinalizationRegistry<number>((id) => native.semClose(id));
+
 /** Options of `Semaphore.create`. */
 export interface SemaphoreCreateOptions {
   /** Permission bits of the new semaphore (masked by the umask, as sem_open does). Default `0o600`. */
@@ -35,6 +38,7 @@ export class Semaphore implements Disposable {
   protected constructor(name: string, id: number) {
     this.#name = name;
     this.#id = id;
+    dropped.register(this, id, this);
   }
 
   /** Creates a semaphore named `name` with `value` units (`EEXIST` if it exists). */
@@ -122,6 +126,7 @@ export class Semaphore implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    dropped.unregister(this);
     native.semClose(this.#id);
   }
 

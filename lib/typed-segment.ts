@@ -16,6 +16,10 @@ import { createSegment, openSegment, unlinkSegment, type MappedSegment } from '.
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
 
+// A handle dropped without close() still gives its token back when it is
+// collected (its mapping is unmapped by the addon's own finalizer).
+const dropped = new FinalizationRegistry<number>((liveness) => native.livenessRelease(liveness));
+
 /** One open handle of a typed object. */
 export class TypedSegment {
   readonly segment: MappedSegment;
@@ -37,6 +41,7 @@ export class TypedSegment {
     this.data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
     this.token = owner.token;
     this.#liveness = owner.liveness;
+    dropped.register(this, owner.liveness, this);
   }
 
   get closed(): boolean {
@@ -51,6 +56,7 @@ export class TypedSegment {
   /** Drops the token (a lock this handle still holds reads as its owner dead) and unmaps. */
   close(): void {
     if (this.segment.closed) return;
+    dropped.unregister(this);
     native.livenessRelease(this.#liveness);
     this.segment.close();
   }

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../lib/index.js';
 import { pathToFileURL } from 'node:url';
-import { expectCode, root, uniqueName } from './helpers.js';
+import { expectCode, root, runFixture, uniqueName } from './helpers.js';
 
 const made: Array<{ close(): void; unlink(): void }> = [];
 function track<T extends { close(): void; unlink(): void }>(object: T): T {
@@ -156,6 +156,12 @@ describe('Lock', () => {
     } finally {
       waiter.close();
     }
+  });
+
+  it('a handle garbage-collected while holding the lock gives its token back', async () => {
+    const run = await runFixture('gc-drop.mjs', [uniqueName('lkgc')], { nodeArgs: ['--expose-gc'] });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ acquired: true, ownerDied: true });
   });
 
   it('a worker thread terminated while holding the lock does not keep it held', async () => {
