@@ -243,7 +243,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
 
   #encode(message: unknown): Encoded {
     this.checkOpen();
-    return this.#out.encode(message, `pipe ${JSON.stringify(this.name)}`);
+    return this.#out.encode(message, 'pipe', this.name);
   }
 
 }

@@ -229,7 +229,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
   #encode(message: unknown): Encoded {
     this.checkOpen();
-    return this.#ring.encode(message, `queue ${JSON.stringify(this.name)}`);
+    return this.#ring.encode(message, 'queue', this.name);
   }
 
   /** Lock taken? A takeover from a dead holder needs no repair: nothing it did was published. */

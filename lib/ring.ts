@@ -88,14 +88,15 @@ export class Ring {
 
   /**
    * Encodes a message for this ring. @throws {ShmError}
-   * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit (`owner` names the channel).
+   * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit (`kind` and `name` name
+   * the channel in the error; nothing is formatted on the hot path).
    */
-  encode(message: unknown, owner: string): Encoded {
+  encode(message: unknown, kind: string, name: string): Encoded {
     const encoded = encode(message);
     if (encoded.byteLength > this.maxPayload) {
       throw new ShmError(
         ErrorCodes.MESSAGE_TOO_LARGE,
-        `a ${encoded.byteLength}-byte message can never fit ${owner} (at most ${this.maxPayload} bytes; create it with a larger capacity)`,
+        `a ${encoded.byteLength}-byte message can never fit ${kind} ${JSON.stringify(name)} (at most ${this.maxPayload} bytes; create it with a larger capacity)`,
       );
     }
     return encoded;
