@@ -96,10 +96,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    */
   async send(message: unknown, options?: SyncWaitOptions): Promise<void> {
     const encoded = this.#encode(message);
-    if (this.#out.tryWrite(encoded)) return;
-    const wait = parseWait(options);
+    let wait: ParsedWait | undefined; // parsed only if we must wait
     while (!this.#out.tryWrite(encoded)) {
       this.#checkPeerForSend();
+      wait ??= parseWait(options);
       if (!(await this.#out.waitForRoom(wait))) throw timeout('send');
       this.checkOpen();
     }
@@ -108,10 +108,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /** `send` blocking this thread. */
   sendSync(message: unknown, options?: Omit<SyncWaitOptions, 'signal'>): void {
     const encoded = this.#encode(message);
-    if (this.#out.tryWrite(encoded)) return;
-    const wait = parseWait(options);
+    let wait: ParsedWait | undefined;
     while (!this.#out.tryWrite(encoded)) {
       this.#checkPeerForSend();
+      wait ??= parseWait(options);
       if (!this.#out.waitForRoomSync(wait)) throw timeout('send');
     }
   }
@@ -123,13 +123,12 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    */
   async recv(options?: SyncWaitOptions): Promise<unknown> {
     this.checkOpen();
-    const first = this.#in.tryRead();
-    if (first !== EMPTY) return first;
-    const wait = parseWait(options);
+    let wait: ParsedWait | undefined; // parsed only if we must wait
     for (;;) {
       const message = this.#in.tryRead();
       if (message !== EMPTY) return message;
       this.#checkPeerForRecv();
+      wait ??= parseWait(options);
       if (!(await this.#in.waitForData(wait))) throw timeout('recv');
       this.checkOpen();
     }
@@ -138,13 +137,12 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /** `recv` blocking this thread. */
   recvSync(options?: Omit<SyncWaitOptions, 'signal'>): unknown {
     this.checkOpen();
-    const first = this.#in.tryRead();
-    if (first !== EMPTY) return first;
-    const wait = parseWait(options);
+    let wait: ParsedWait | undefined;
     for (;;) {
       const message = this.#in.tryRead();
       if (message !== EMPTY) return message;
       this.#checkPeerForRecv();
+      wait ??= parseWait(options);
       if (!this.#in.waitForDataSync(wait)) throw timeout('recv');
     }
   }
