@@ -2,19 +2,19 @@
  * shmkit: shared memory and synchronization between Node.js processes on one
  * host. See README.md and docs/.
  */
-export { SharedMemory, type SharedMemoryOptions } from './shared-memory.js';
-export { Value } from './value.js';
-export { SharedArray, SharedArray as Array } from './array.js';
-export { Lock, RLock, type AcquireOptions, type LockGuard } from './lock.js';
-export type { CreateOptions, OpenOptions } from './typed-args.js';
-export { wait, waitAsync, notify, type WaitOptions } from './wait.js';
-export { Semaphore, BoundedSemaphore, type SemaphoreCreateOptions } from './semaphore.js';
-export { Event } from './event.js';
-export { Condition } from './condition.js';
-export { Barrier } from './barrier.js';
-export type { SyncWaitOptions } from './sync-object.js';
-export type { DType, TypeCode, DTypeOf, ElementOf, TypedArrayOf, SharedTypedArray } from './dtypes.js';
-export { ShmError, ErrorCodes, type ShmErrorCode } from './errors.js';
-export { MAX_SHM_NAME_LENGTH, MAX_SEM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './names.js';
-export { Queue, Full, Empty, type QueueCreateOptions, type QueueWaitOptions } from './queue.js';
-export { Pipe, type PipeCreateOptions } from './pipe.js';
+export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
+export { Value } from './memory/value.js';
+export { SharedArray, SharedArray as Array } from './memory/array.js';
+export { Lock, RLock, type AcquireOptions, type LockGuard } from './sync/lock.js';
+export type { CreateOptions, OpenOptions } from './core/options.js';
+export { wait, waitAsync, notify, type WaitOptions } from './sync/notify.js';
+export { Semaphore, BoundedSemaphore, type SemaphoreCreateOptions } from './sync/semaphore.js';
+export { Event } from './sync/event.js';
+export { Condition } from './sync/condition.js';
+export { Barrier } from './sync/barrier.js';
+export type { SyncWaitOptions } from './sync/sync-object.js';
+export type { DType, TypeCode, DTypeOf, ElementOf, TypedArrayOf, SharedTypedArray } from './core/dtypes.js';
+export { ShmError, ErrorCodes, type ShmErrorCode } from './core/errors.js';
+export { MAX_SHM_NAME_LENGTH, MAX_SEM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
+export { Queue, Full, Empty, type QueueCreateOptions, type QueueWaitOptions } from './channel/queue.js';
+export { Pipe, type PipeCreateOptions } from './channel/pipe.js';

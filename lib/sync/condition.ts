@@ -1,10 +1,10 @@
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
-import { Kind } from './format.js';
+import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { Kind } from '../core/format.js';
 import { RLock, type AcquireOptions } from './lock.js';
 import { SyncObject, parseWait, sleepAsync, sleepSync, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
-import type { CreateOptions, OpenOptions } from './typed-args.js';
-import { native } from './native.js';
-import { checkInteger } from './validate.js';
+import type { CreateOptions, OpenOptions } from '../core/options.js';
+import { native } from '../core/native.js';
+import { checkInteger } from '../core/validate.js';
 
 const SEQUENCE = 0;
 const WORDS = 1;

@@ -40,6 +40,6 @@ export type PendingWait<T> = [Promise<T>, number];
 export type MappingHandle = { readonly __mapping: unique symbol };
 
 const require = createRequire(import.meta.url);
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const native: NativeAddon = require('node-gyp-build')(packageRoot);

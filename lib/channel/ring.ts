@@ -10,10 +10,10 @@
 // Waiting: a reader that finds the ring empty spins ~20 us, then flags itself
 // in READERS_WAITING and sleeps on TAIL; a writer calls the native wake only
 // when that flag is set (and the same for writers waiting for room on HEAD).
-import { ErrorCodes, ShmError, sys } from './errors.js';
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { decode, encode, type Encoded, Tag } from './codec.js';
-import { native } from './native.js';
-import { sleepAsync, sleepSync, type ParsedWait } from './sync-object.js';
+import { native } from '../core/native.js';
+import { sleepAsync, sleepSync, type ParsedWait } from '../sync/sync-object.js';
 
 /** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
 export const Ctl = {

@@ -1,8 +1,8 @@
-import { resolveDType, toElement, type DType, type DTypeOf, type ElementOf, type TypeCode } from './dtypes.js';
-import { Kind } from './format.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { resolveDType, toElement, type DType, type DTypeOf, type ElementOf, type TypeCode } from '../core/dtypes.js';
+import { Kind } from '../core/format.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
 import { TypedObject } from './typed-object.js';
-import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
+import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 
 /**
  * One number (or bigint, for the 64-bit integers) in shared memory, by name:

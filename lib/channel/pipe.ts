@@ -1,13 +1,13 @@
 import type { Encoded } from './codec.js';
-import { resolveDType } from './dtypes.js';
-import { ErrorCodes, ShmError } from './errors.js';
-import { Kind } from './format.js';
+import { resolveDType } from '../core/dtypes.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import { Kind } from '../core/format.js';
 import { EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
-import { parseWait, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
-import { createArgs, openArgs, type OpenOptions } from './typed-args.js';
-import { SegmentHandle } from './segment-handle.js';
-import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
-import { checkInteger, checkObject, checkTimeout } from './validate.js';
+import { parseWait, type ParsedWait, type SyncWaitOptions } from '../sync/sync-object.js';
+import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
+import { SegmentHandle } from '../core/handle.js';
+import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;

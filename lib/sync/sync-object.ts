@@ -2,14 +2,14 @@
 // a typed segment of int32 words, create/open by name, close/unlink, and
 // sleeping on one of those words until it changes, a deadline or an abort.
 import { checkSignal, settle } from './abort.js';
-import { resolveDType } from './dtypes.js';
-import { ErrorCodes, ShmError, sys } from './errors.js';
-import type { KindCode } from './format.js';
-import { native } from './native.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
-import { SegmentHandle } from './segment-handle.js';
-import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
-import { checkObject, checkTimeout } from './validate.js';
+import { resolveDType } from '../core/dtypes.js';
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import type { KindCode } from '../core/format.js';
+import { native } from '../core/native.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
+import { SegmentHandle } from '../core/handle.js';
+import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { checkObject, checkTimeout } from '../core/validate.js';
 
 const INT32 = resolveDType('int32');
 

@@ -9,7 +9,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { HEADER_SIZE, State, Word, hasForeignMagic, readHeader, writeHeader, type KindCode } from './format.js';
-import { tokenFromCounter } from './lock-word.js';
+import { tokenFromCounter } from '../sync/lock-word.js';
 import { native } from './native.js';
 import { createSegment, openSegment, unlinkSegment, type MappedSegment } from './segment.js';
 

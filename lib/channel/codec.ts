@@ -3,7 +3,7 @@
 // type; strings as UTF-8; anything else structured-cloneable through
 // v8.serialize.
 import { deserialize, serialize } from 'node:v8';
-import { invalidArg } from './errors.js';
+import { invalidArg } from '../core/errors.js';
 
 export const Tag = {
   buffer: 0,

@@ -1,7 +1,7 @@
-import { ErrorCodes, ShmError } from './errors.js';
-import { normalizeName, randomName } from './names.js';
-import { createSegment, openSegment, unlinkSegment, type MappedSegment } from './segment.js';
-import { checkBoolean, checkInteger, checkObject, checkSize } from './validate.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import { normalizeName, randomName } from '../core/names.js';
+import { createSegment, openSegment, unlinkSegment, type MappedSegment } from '../core/segment.js';
+import { checkBoolean, checkInteger, checkObject, checkSize } from '../core/validate.js';
 
 /** Options for {@link SharedMemory}, named as in Python's `SharedMemory`. */
 export interface SharedMemoryOptions {

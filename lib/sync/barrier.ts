@@ -1,10 +1,10 @@
-import { ErrorCodes, ShmError } from './errors.js';
-import { Kind } from './format.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import { Kind } from '../core/format.js';
 import { Lock } from './lock.js';
 import { SyncObject, parseWait, sleepAsync, sleepSync, wakeAll, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
-import type { CreateOptions, OpenOptions } from './typed-args.js';
-import type { TypedSegment } from './typed-segment.js';
-import { checkInteger } from './validate.js';
+import type { CreateOptions, OpenOptions } from '../core/options.js';
+import type { TypedSegment } from '../core/typed-segment.js';
+import { checkInteger } from '../core/validate.js';
 
 // Words of a Barrier segment. Waiters sleep on GENERATION, which moves on
 // when the last party arrives and also when a generation is broken (abort,

@@ -1,9 +1,9 @@
 // Public cross-process wait / notify on an Int32Array over shared memory: the
 // Atomics.wait / Atomics.notify that work between processes.
 import { abortError, checkSignal, settle } from './abort.js';
-import { ErrorCodes, ShmError, invalidArg, sys } from './errors.js';
-import { native, type WaitResult } from './native.js';
-import { checkObject, checkTimeout } from './validate.js';
+import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
+import { native, type WaitResult } from '../core/native.js';
+import { checkObject, checkTimeout } from '../core/validate.js';
 
 /** Options of {@link waitAsync}. */
 export interface WaitOptions {

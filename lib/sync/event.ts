@@ -1,6 +1,6 @@
-import { Kind } from './format.js';
+import { Kind } from '../core/format.js';
 import { SyncObject, parseWait, sleepAsync, sleepSync, wakeAll, type SyncWaitOptions } from './sync-object.js';
-import type { CreateOptions, OpenOptions } from './typed-args.js';
+import type { CreateOptions, OpenOptions } from '../core/options.js';
 
 const FLAG = 0;
 const WORDS = 1;

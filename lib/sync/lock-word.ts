@@ -15,8 +15,8 @@
 // handle's liveness lock is held, which the kernel drops when the process
 // dies; a dead holder's word is taken over with a compare-and-swap and the
 // new holder is told (Acquired.ownerDied), as with EOWNERDEAD.
-import { ErrorCodes, ShmError, sys } from './errors.js';
-import { native } from './native.js';
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { native } from '../core/native.js';
 import { settle } from './abort.js';
 
 export const WAITERS = 0x40000000;

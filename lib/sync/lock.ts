@@ -1,13 +1,13 @@
 import { checkSignal } from './abort.js';
-import { resolveDType } from './dtypes.js';
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
-import { Kind, Word, type KindCode } from './format.js';
+import { resolveDType } from '../core/dtypes.js';
+import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { Kind, Word, type KindCode } from '../core/format.js';
 import { Acquired, LockWord } from './lock-word.js';
-import { normalizeName } from './names.js';
-import { unlinkSegment } from './segment.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
-import { createTyped, openTyped, type TypedSegment } from './typed-segment.js';
-import { checkObject, checkTimeout } from './validate.js';
+import { normalizeName } from '../core/names.js';
+import { unlinkSegment } from '../core/segment.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
+import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { checkObject, checkTimeout } from '../core/validate.js';
 
 /** Options of a blocking acquire. */
 export interface AcquireOptions {

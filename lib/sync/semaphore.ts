@@ -1,9 +1,9 @@
 import { abortError, checkSignal, settle } from './abort.js';
-import { ErrorCodes, ShmError, invalidArg, sys } from './errors.js';
-import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from './names.js';
-import { native } from './native.js';
+import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
+import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
+import { native } from '../core/native.js';
 import type { AcquireOptions } from './lock.js';
-import { checkInteger, checkObject, checkTimeout } from './validate.js';
+import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 
 /** Largest semaphore value POSIX guarantees everywhere shmkit runs (SEM_VALUE_MAX on Linux and macOS is at least this). */
 export const SEM_VALUE_MAX = 32767;

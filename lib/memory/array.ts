@@ -1,9 +1,9 @@
-import { resolveDType, toElement, type DType, type DTypeInfo, type DTypeOf, type SharedTypedArray, type TypeCode, type TypedArrayOf } from './dtypes.js';
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
-import { Kind } from './format.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from './typed-args.js';
+import { resolveDType, toElement, type DType, type DTypeInfo, type DTypeOf, type SharedTypedArray, type TypeCode, type TypedArrayOf } from '../core/dtypes.js';
+import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { Kind } from '../core/format.js';
+import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
 import { TypedObject } from './typed-object.js';
-import { createTyped, maxElements, openTyped, type TypedSegment } from './typed-segment.js';
+import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
 
 /**
  * A fixed-length array of numbers in shared memory, by name: Python's

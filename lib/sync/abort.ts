@@ -1,7 +1,7 @@
 // Awaiting a native wait with an AbortSignal: the Promise rejects at once
 // with an AbortError, and the addon's thread is asked to stop.
-import { ErrorCodes, ShmError, fromNative, invalidArg } from './errors.js';
-import { native, type PendingWait } from './native.js';
+import { ErrorCodes, ShmError, fromNative, invalidArg } from '../core/errors.js';
+import { native, type PendingWait } from '../core/native.js';
 
 /** The error an aborted wait rejects with: `name` 'AbortError', `code` 'ABORT_ERR' (as Node's own). */
 export function abortError(signal: AbortSignal): ShmError {
