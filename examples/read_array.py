@@ -13,7 +13,8 @@ import time
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = 0x4B4D4853
-VERSION = 1
+# Value and Array are laid out the same in format versions 1 and 2.
+VERSIONS = (1, 2)
 HEADER = struct.Struct("<IHBBiIQQ")  # magic version kind dtype state data_offset count data_bytes
 KINDS = {1: "Value", 2: "Array"}
 DTYPES = {1: ("int8", "b"), 2: ("uint8", "B"), 3: ("int16", "h"), 4: ("uint16", "H"),
@@ -33,8 +34,8 @@ def read(name, timeout=1.0):
             magic, version, kind, code, state, offset, count, nbytes = HEADER.unpack_from(shm.buf, 0)
             if magic != MAGIC:
                 raise ValueError(f"{name} is not a shmkit object")
-            if version != VERSION:
-                raise ValueError(f"{name} has format version {version}, this reader knows {VERSION}")
+            if version not in VERSIONS:
+                raise ValueError(f"{name} has format version {version}, this reader knows {VERSIONS}")
             if state == 1:
                 break
             if time.monotonic() > deadline:

@@ -7,15 +7,15 @@
 #include "sem.h"
 #include "shm.h"
 #include "wait.h"
-#include "waiter.h"
+#include "wait_engine.h"
 
 namespace shmkit {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState::Install(env);
+  WaitEngine::Install(env);
   InitShm(env, exports);
   InitWait(env, exports);
-  InitWaiter(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);
   return exports;

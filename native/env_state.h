@@ -1,8 +1,8 @@
 // Per-environment (main thread or worker) state: what must be let go when
 // that environment is torn down, whatever the JS code did. One cleanup hook
-// per environment (registered at load) marks pending async waits dead, so
-// their threads never call into a dying environment (nodejs/node#55706), and
-// closes liveness descriptors, so a terminated worker's tokens read as dead.
+// per environment (registered at load) closes liveness descriptors, so a
+// terminated worker's tokens read as dead, and semaphores. Pending async
+// waits belong to the wait engine, which tears itself down (wait_engine.h).
 #pragma once
 #include <napi.h>
 
@@ -13,6 +13,8 @@
 #include <unordered_map>
 
 namespace shmkit {
+
+class WaitEngine;
 
 // Something that must be released at environment teardown at the latest.
 // Released on the JS thread; Release() must be idempotent.
@@ -34,10 +36,15 @@ class EnvState {
   // Release() and Remove() in one: what closing a handle from JS does.
   void ReleaseAndRemove(uint32_t id);
 
+  // The environment's wait engine (it frees itself at teardown).
+  WaitEngine* wait_engine() const { return wait_engine_; }
+  void set_wait_engine(WaitEngine* engine) { wait_engine_ = engine; }
+
  private:
   static void Teardown(void* arg);
 
   uint32_t next_id_ = 1;
+  WaitEngine* wait_engine_ = nullptr;
   std::unordered_map<uint32_t, std::shared_ptr<TeardownResource>> resources_;
 };
 

@@ -83,7 +83,6 @@ void InitLiveness(Napi::Env env, Napi::Object exports) {
   exports.Set("livenessAcquire", Napi::Function::New(env, Acquire, "livenessAcquire"));
   exports.Set("livenessAlive", Napi::Function::New(env, Alive, "livenessAlive"));
   exports.Set("livenessRelease", Napi::Function::New(env, Release, "livenessRelease"));
-  exports.Set("livenessSupported", Napi::Boolean::New(env, kLivenessSupported));
 }
 
 }  // namespace shmkit

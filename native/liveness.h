@@ -1,4 +1,4 @@
-// Owner liveness for cross-process locks (DESIGN.md, decision 5). Each open
+// Owner liveness for cross-process locks (docs/design.md, "Owner liveness"). Each open
 // handle of a lock-bearing segment holds a token; the token is alive exactly
 // as long as a lock the kernel drops when the holder's process dies.
 // Linux: an OFD byte-range lock on the segment's own file at 2^40 + token.
@@ -22,9 +22,6 @@ void LivenessRelease(int held);
 // 1 if some handle holds `token`'s liveness lock, 0 if none does, -errno on
 // failure. `held` is the caller's own liveness descriptor.
 int LivenessAlive(int held, uint32_t token);
-
-// True where the platform can tell a dead holder.
-extern const bool kLivenessSupported;
 
 #ifdef __APPLE__
 // macOS keys token files by segment name (liveness_darwin.cc).

@@ -1,6 +1,6 @@
 // macOS has no OFD locks, and flock() does not work on POSIX shared-memory
 // descriptors, so a token's liveness is an flock() held on a token file
-// (DESIGN.md, decision 5): /tmp/.shmkit-tokens/<segment>.<token>, mode 0644,
+// (docs/design.md, "Owner liveness"): /tmp/.shmkit-tokens/<segment>.<token>, mode 0644,
 // in a sticky world-writable directory so processes of every user can check
 // it. The hazards the prototype found, and what this code does about them:
 //  - create-then-lock leaves a moment when a new file looks dead: the file is
@@ -25,7 +25,6 @@
 
 namespace shmkit {
 
-const bool kLivenessSupported = true;
 
 namespace {
 

@@ -1,74 +1,40 @@
 #include "sem.h"
 
 #include <fcntl.h>
-#include <time.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <memory>
 #include <string>
 
-#include "env_state.h"
 #include "errors.h"
-#include "waiter.h"
+#include "futex.h"
+#include "wait_engine.h"
 
 namespace shmkit {
 
+bool SemHandle::TryTake() {
+  while (sem_trywait(sem_) != 0) {
+    if (errno != EINTR) return false;
+  }
+  return true;
+}
+
+int SemHandle::Give() { return sem_post(sem_) == 0 ? 0 : errno; }
+
 namespace {
 
-// One sem_open'd semaphore. sem_close runs when the last user lets go: JS
-// (close, or environment teardown) and any waiter thread still blocked on it.
-class Semaphore : public TeardownResource {
- public:
-  explicit Semaphore(sem_t* sem) : sem_(sem) {}
-  ~Semaphore() override { sem_close(sem_); }
-  void Release() override { closed_ = true; }
-  sem_t* sem() const { return sem_; }
-  bool closed() const { return closed_; }
-
- private:
-  sem_t* sem_;
-  bool closed_ = false;
-};
-
-std::shared_ptr<Semaphore> SemById(const Napi::CallbackInfo& info) {
+std::shared_ptr<SemHandle> SemById(const Napi::CallbackInfo& info) {
   uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  auto sem = std::static_pointer_cast<Semaphore>(EnvState::Get(info.Env())->Find(id));
+  auto sem = std::static_pointer_cast<SemHandle>(EnvState::Get(info.Env())->Find(id));
   if (!sem || sem->closed()) throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the semaphore is closed");
   return sem;
 }
 
+// timeoutMs -> ns; -1 for none (Infinity).
 int64_t TimeoutNs(const Napi::Value& value) {
   double ms = value.As<Napi::Number>().DoubleValue();
   return std::isinf(ms) || ms > 9e15 ? -1 : static_cast<int64_t>(ms * 1e6);
-}
-
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-// Waits with EINTR retried on the time left; `slice_ns` > 0 also splits the
-// wait so `cancelled` is seen (sem_post cannot target one waiter).
-WaitOutcome SemWaitLoop(sem_t* sem, int64_t timeout_ns, int64_t slice_ns,
-                        const std::atomic<bool>* cancelled) {
-  int64_t deadline = timeout_ns < 0 ? -1 : NowNs() + timeout_ns;
-  for (;;) {
-    if (cancelled && *cancelled) return {"cancelled"};
-    int64_t left = deadline < 0 ? -1 : std::max<int64_t>(deadline - NowNs(), 0);
-    int64_t wait = slice_ns > 0 && (left < 0 || left > slice_ns) ? slice_ns : left;
-    int err = SemTimedWait(sem, wait);
-    if (err == 0 && cancelled && *cancelled) {
-      sem_post(sem);  // taken after the caller gave up: give it back
-      return {"cancelled"};
-    }
-    if (err == 0) return {"ok"};
-    if (err == EINTR) continue;
-    if (err != ETIMEDOUT) return {"", err, kSemWaitSyscall};
-    if (deadline >= 0 && NowNs() >= deadline) return {"timed-out"};
-  }
 }
 
 // semOpen(name, create, exclusive, mode, value) -> id
@@ -81,50 +47,60 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
   int flags = (create ? O_CREAT : 0) | (exclusive ? O_EXCL : 0);
   sem_t* sem = create ? sem_open(name.c_str(), flags, mode, value) : sem_open(name.c_str(), 0);
   if (sem == SEM_FAILED) throw ErrnoError(info.Env(), errno, "sem_open");
-  uint32_t id = EnvState::Get(info.Env())->Add(std::make_shared<Semaphore>(sem));
+  uint32_t id = EnvState::Get(info.Env())->Add(std::make_shared<SemHandle>(sem));
   return Napi::Number::New(info.Env(), id);
 }
 
-// semClose(id)
+// semClose(id): ends the handle's pending waits ('closed'), then lets go.
 Napi::Value SemClose(const Napi::CallbackInfo& info) {
-  EnvState::Get(info.Env())->ReleaseAndRemove(info[0].As<Napi::Number>().Uint32Value());
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  EnvState* state = EnvState::Get(info.Env());
+  if (auto sem = std::static_pointer_cast<SemHandle>(state->Find(id))) WaitEngine::Get(info.Env())->EndWaitsOf(sem.get());
+  state->ReleaseAndRemove(id);
   return info.Env().Undefined();
 }
 
-// semWait(id, timeoutMs) -> 'ok' | 'timed-out'   (blocks this thread)
+// semWait(id, timeoutMs) -> 'ok' | 'timed-out'. Blocks this thread for at
+// most timeoutMs (lib/ slices long waits); EINTR is retried on the time left.
 Napi::Value SemWait(const Napi::CallbackInfo& info) {
   auto sem = SemById(info);
-  WaitOutcome out = SemWaitLoop(sem->sem(), TimeoutNs(info[1]), 0, nullptr);
-  if (out.error != 0) throw ErrnoError(info.Env(), out.error, out.syscall);
-  return Napi::String::New(info.Env(), out.result);
+  int64_t timeout = TimeoutNs(info[1]);
+  int64_t deadline = timeout < 0 ? -1 : MonotonicNowNs() + timeout;
+  for (;;) {
+    int64_t left = deadline < 0 ? -1 : std::max<int64_t>(deadline - MonotonicNowNs(), 0);
+    int err = sem->TakeWithin(left);
+    if (err == 0) return Napi::String::New(info.Env(), "ok");
+    if (err == ETIMEDOUT) return Napi::String::New(info.Env(), "timed-out");
+    if (err != EINTR) throw ErrnoError(info.Env(), err, kSemWaitSyscall);
+  }
 }
 
-// semWaitAsync(id, timeoutMs) -> [Promise<'ok'|'timed-out'|'cancelled'>, waitId]
+// semWaitAsync(id, timeoutMs) -> [Promise<'ok'|'timed-out'|'cancelled'|'closed'>, waitId]
 Napi::Value SemWaitAsync(const Napi::CallbackInfo& info) {
-  std::shared_ptr<Semaphore> sem = SemById(info);
-  int64_t timeout = TimeoutNs(info[1]);
-  return StartAsyncWait(
-      info.Env(),
-      [sem, timeout](const std::atomic<bool>& cancelled) {
-        return SemWaitLoop(sem->sem(), timeout, 50 * 1000000LL, &cancelled);
-      },
-      nullptr);
+  auto sem = SemById(info);
+  return WaitEngine::Get(info.Env())->WaitSemaphore(info.Env(), sem, info[1].As<Napi::Number>().DoubleValue());
 }
 
 // semTryWait(id) -> boolean
 Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   auto sem = SemById(info);
-  while (sem_trywait(sem->sem()) != 0) {
-    if (errno == EAGAIN) return Napi::Boolean::New(info.Env(), false);
-    if (errno != EINTR) throw ErrnoError(info.Env(), errno, "sem_trywait");
-  }
-  return Napi::Boolean::New(info.Env(), true);
+  if (sem->TryTake()) return Napi::Boolean::New(info.Env(), true);
+  if (errno != EAGAIN) throw ErrnoError(info.Env(), errno, "sem_trywait");
+  return Napi::Boolean::New(info.Env(), false);
 }
 
-// semPost(id)
+// semPost(id, n): n units in one call; stops at the first failure and
+// reports how many were posted through `posted` on the thrown error.
 Napi::Value SemPost(const Napi::CallbackInfo& info) {
   auto sem = SemById(info);
-  if (sem_post(sem->sem()) != 0) throw ErrnoError(info.Env(), errno, "sem_post");
+  double n = info[1].As<Napi::Number>().DoubleValue();
+  for (double i = 0; i < n; i++) {
+    if (int err = sem->Give()) {
+      Napi::Error error = ErrnoError(info.Env(), err, "sem_post");
+      error.Set("posted", Napi::Number::New(info.Env(), i));
+      throw error;
+    }
+  }
   return info.Env().Undefined();
 }
 

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "env_state.h"
+
 namespace shmkit {
 
 // sem_wait with a relative timeout (< 0: none). Returns 0, ETIMEDOUT, EINTR
@@ -15,6 +17,29 @@ namespace shmkit {
 int SemTimedWait(sem_t* sem, int64_t timeout_ns);
 
 extern const char* const kSemWaitSyscall;
+
+// One sem_open'd semaphore. sem_close runs when the last user lets go: JS
+// (close, or environment teardown) and any pending wait's backend.
+class SemHandle : public TeardownResource {
+ public:
+  explicit SemHandle(sem_t* sem) : sem_(sem) {}
+  ~SemHandle() override { sem_close(sem_); }
+  void Release() override { closed_ = true; }
+  bool closed() const { return closed_; }
+
+  // Takes a unit if one is free now (EINTR retried); false if none. Other
+  // failures (EINVAL) also read as none.
+  bool TryTake();
+  // Takes a unit within timeout_ns: 0, ETIMEDOUT, EINTR or an errno.
+  int TakeWithin(int64_t timeout_ns) { return SemTimedWait(sem_, timeout_ns); }
+  // Gives a unit back (sem_post); 0 or an errno.
+  int Give();
+  sem_t* sem() const { return sem_; }
+
+ private:
+  sem_t* sem_;
+  bool closed_ = false;
+};
 
 void InitSem(Napi::Env env, Napi::Object exports);
 

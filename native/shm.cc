@@ -6,15 +6,44 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "errors.h"
+#include "wait_engine.h"
 
 namespace shmkit {
+
+namespace {
+
+// Every live mapping of the process by start address, so a wait on a word
+// can name the mapping it is in (close() then ends it). Process-wide: the
+// GC finalizer that unmaps may run on any thread at exit. Never freed.
+std::mutex registry_mutex;
+std::map<uintptr_t, const Mapping*>& Registry() {
+  static auto* registry = new std::map<uintptr_t, const Mapping*>();
+  return *registry;
+}
+
+}  // namespace
+
+const Mapping* MappingAt(const void* addr) {
+  auto at = reinterpret_cast<uintptr_t>(addr);
+  std::lock_guard<std::mutex> guard(registry_mutex);
+  auto it = Registry().upper_bound(at);
+  if (it == Registry().begin()) return nullptr;
+  --it;
+  return at < it->first + it->second->length ? it->second : nullptr;
+}
 
 void Mapping::Unmap() {
   if (unmapped) return;
   unmapped = true;
+  {
+    std::lock_guard<std::mutex> guard(registry_mutex);
+    Registry().erase(reinterpret_cast<uintptr_t>(addr));
+  }
   munmap(addr, length);
 }
 
@@ -24,14 +53,13 @@ void Mapping::Unref() {
 
 namespace {
 
-// shmOpen(name, create, exclusive, readOnly, mode) -> fd
+// shmOpen(name, create, exclusive, mode) -> fd
 Napi::Value ShmOpen(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   bool create = info[1].As<Napi::Boolean>();
   bool exclusive = info[2].As<Napi::Boolean>();
-  bool read_only = info[3].As<Napi::Boolean>();
-  mode_t mode = info[4].As<Napi::Number>().Uint32Value();
-  int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  mode_t mode = info[3].As<Napi::Number>().Uint32Value();
+  int flags = O_RDWR | O_CLOEXEC;
   if (create) flags |= O_CREAT;
   if (exclusive) flags |= O_EXCL;
   int fd;
@@ -94,24 +122,26 @@ void FinalizeBuffer(napi_env, void*, void* hint) {
 
 void FinalizeHandle(Napi::Env, Mapping* mapping) { mapping->Unref(); }
 
-// map(fd, size, readOnly) -> [ArrayBuffer, handle]
+// map(fd, size) -> [ArrayBuffer, handle]
 // The ArrayBuffer is external and detachable: unmap() detaches it first, so
 // every view of it drops to length 0 instead of pointing at unmapped pages.
 Napi::Value Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   size_t size = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
-  bool read_only = info[2].As<Napi::Boolean>();
-  int prot = PROT_READ | (read_only ? 0 : PROT_WRITE);
-  void* addr = mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) throw ErrnoError(env, errno, "mmap");
 
   Mapping* mapping = new Mapping{addr, size};
+  {
+    std::lock_guard<std::mutex> guard(registry_mutex);
+    Registry()[reinterpret_cast<uintptr_t>(addr)] = mapping;
+  }
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(
       env, addr, size, FinalizeBuffer, mapping, &buffer);
   if (status != napi_ok) {
-    munmap(addr, size);
+    mapping->Unmap();
     delete mapping;
     if (status == napi_no_external_buffers_allowed) {
       throw CodeError(env, "ERR_SHM_EXTERNAL_BUFFERS",
@@ -126,11 +156,13 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// unmap(handle, arrayBuffer): detach, then unmap exactly once.
+// unmap(handle, arrayBuffer): end the waits on it, detach, then unmap
+// exactly once.
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
   Mapping* mapping = MappingFromHandle(info[0]);
   Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
   if (mapping->unmapped) return info.Env().Undefined();
+  WaitEngine::Get(info.Env())->EndWaitsOf(mapping);
   // Node 20 may run the buffer's finalizer inside Detach(); the run-once flag
   // and the handle's own reference keep `mapping` alive and unmapped once.
   if (!buffer.IsDetached()) buffer.Detach();

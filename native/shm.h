@@ -36,4 +36,7 @@ void InitShm(Napi::Env env, Napi::Object exports);
 // was thrown (wrong type).
 Mapping* MappingFromHandle(const Napi::Value& handle);
 
+// The live mapping that contains `addr`, or nullptr (memory shmkit did not map).
+const Mapping* MappingAt(const void* addr);
+
 }  // namespace shmkit

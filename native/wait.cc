@@ -1,23 +1,16 @@
-#include "wait.h"
-
-#include <time.h>
-
+// JS bindings of waiting on shared-memory words: wait (blocking this thread),
+// waitAsync (through the wait engine), cancelWait, notify.
 #include <cerrno>
 #include <climits>
 #include <cmath>
 
 #include "errors.h"
-#include "waiter.h"
+#include "futex.h"
+#include "wait_engine.h"
 
 namespace shmkit {
 
 namespace {
-
-int64_t MonotonicNowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 // The word at int32Array[index]. lib/ validated the arguments; this is the
 // last guard against a detached (closed) buffer, which has length 0.
@@ -25,75 +18,52 @@ int32_t* WordAt(const Napi::CallbackInfo& info) {
   Napi::Int32Array array = info[0].As<Napi::Int32Array>();
   uint32_t index = info[1].As<Napi::Number>().Uint32Value();
   if (index >= array.ElementLength() || array.Data() == nullptr) {
-    throw CodeError(info.Env(), "ERR_SHM_CLOSED",
-                    "the shared memory behind this view is closed");
+    throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the shared memory behind this view is closed");
   }
   return array.Data() + index;
 }
 
-// Deadline in monotonic ns for a timeout in ms; -1 for none (Infinity).
-int64_t DeadlineFor(double timeout_ms) {
-  if (std::isinf(timeout_ms) || timeout_ms > 9e15) return -1;
-  return MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
-}
-
-constexpr int64_t kNoSlice = -1;
-// Async waits sleep in slices so that a cancel that races the wake still
-// ends the thread soon.
-constexpr int64_t kAsyncSliceNs = 100 * 1000000LL;
-
-// Waits until woken, the word differs, the deadline passes or `cancelled`.
-// Signals (EINTR) are retried with the time left recomputed, so a timeout is
-// never stretched by them.
-WaitOutcome WaitLoop(int32_t* addr, int32_t expected, int64_t deadline, int64_t slice,
-                     const std::atomic<bool>* cancelled) {
+// wait(int32Array, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
+// Blocks the calling thread for at most timeoutMs (lib/ slices long waits so
+// a worker being terminated, or a dead lock holder, is noticed). Signals
+// (EINTR) are retried with the time left, so a timeout is never stretched.
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  int32_t* addr = WordAt(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
+  int64_t deadline = std::isinf(timeout_ms) ? -1 : MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
   for (;;) {
-    if (cancelled && *cancelled) return {"cancelled"};
     int64_t remaining = -1;
     if (deadline >= 0) {
       remaining = deadline - MonotonicNowNs();
-      if (remaining <= 0) return {"timed-out"};
+      if (remaining <= 0) return Napi::String::New(info.Env(), "timed-out");
     }
-    if (slice != kNoSlice && (remaining < 0 || remaining > slice)) remaining = slice;
     int error = 0;
     switch (WaitOnAddress(addr, expected, remaining, &error)) {
-      case WaitResult::kWoken: return {"ok"};
-      case WaitResult::kNotEqual: return {"not-equal"};
-      case WaitResult::kTimedOut:
-        if (slice != kNoSlice) continue;  // a slice ended, not the wait
-        return {"timed-out"};
+      case WaitResult::kWoken: return Napi::String::New(info.Env(), "ok");
+      case WaitResult::kNotEqual: return Napi::String::New(info.Env(), "not-equal");
+      case WaitResult::kTimedOut: return Napi::String::New(info.Env(), "timed-out");
       case WaitResult::kInterrupted:
-        if (error != 0) return {"", error, kWaitSyscall};
+        if (error != 0) throw ErrnoError(info.Env(), error, kWaitSyscall);
         continue;
     }
   }
 }
 
-// wait(int32Array, index, expected, timeoutMs) -> 'ok'|'not-equal'|'timed-out'
-// Blocks the calling thread; timeoutMs may be Infinity.
-Napi::Value Wait(const Napi::CallbackInfo& info) {
-  int32_t* addr = WordAt(info);
-  int32_t expected = info[2].As<Napi::Number>().Int32Value();
-  int64_t deadline = DeadlineFor(info[3].As<Napi::Number>().DoubleValue());
-  WaitOutcome out = WaitLoop(addr, expected, deadline, kNoSlice, nullptr);
-  if (out.error != 0) throw ErrnoError(info.Env(), out.error, out.syscall);
-  return Napi::String::New(info.Env(), out.result);
-}
-
-// waitAsync(int32Array, index, expected, timeoutMs) -> [Promise<result>, id]
-// The same wait on a thread of its own; cancelWait(id) ends it early with
-// 'cancelled'. The thread touches the word only through the kernel, so an
-// unmap under it yields EFAULT (a rejected Promise), never a crash.
+// waitAsync(int32Array, index, expected, timeoutMs) -> [Promise, id]; the
+// Promise resolves 'ok' | 'not-equal' | 'timed-out' | 'cancelled' | 'closed'.
 Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   int32_t* addr = WordAt(info);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
-  int64_t deadline = DeadlineFor(info[3].As<Napi::Number>().DoubleValue());
-  return StartAsyncWait(
-      info.Env(),
-      [=](const std::atomic<bool>& cancelled) {
-        return WaitLoop(addr, expected, deadline, kAsyncSliceNs, &cancelled);
-      },
-      [=] { WakeAddress(addr, INT32_MAX); });
+  double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
+  return WaitEngine::Get(info.Env())->WaitWord(info.Env(), info[0], addr, expected, timeout_ms);
+}
+
+// cancelWait(id): the wait's Promise resolves 'cancelled' (if still pending).
+Napi::Value CancelWait(const Napi::CallbackInfo& info) {
+  double id = info[0].As<Napi::Number>().DoubleValue();
+  WaitEngine::Get(info.Env())->Cancel(static_cast<uint64_t>(id));
+  return info.Env().Undefined();
 }
 
 // notify(int32Array, index, count) -> number of waiters woken (Linux) or 0
@@ -106,12 +76,20 @@ Napi::Value Notify(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), woken);
 }
 
+// waitBackend() -> 'io_uring' | 'thread': how this environment's async word
+// waits sleep (io_uring is tried at the first one).
+Napi::Value WaitBackend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), WaitEngine::Get(info.Env())->backend_name());
+}
+
 }  // namespace
 
 void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync, "waitAsync"));
+  exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
+  exports.Set("waitBackend", Napi::Function::New(env, WaitBackend, "waitBackend"));
 }
 
 }  // namespace shmkit

@@ -122,7 +122,7 @@ describe('Pipe across unrelated processes', () => {
       const peer = startFixture('channel-peer.mjs', ['echo-then-close', name, '3']);
       for (const m of ['a', 'b', 'c']) await pipe.send(m);
       await peer.done;
-      expect(await pipe.poll(1000)).toBe(true);
+      expect(await pipe.poll({ timeout: 1000 })).toBe(true);
       expect(await pipe.recv()).toBe('A');
       const rest = [];
       for await (const m of pipe) rest.push(m);

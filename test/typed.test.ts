@@ -176,8 +176,8 @@ describe('segment format checks', () => {
   }
 
   it('a version from the future is rejected clearly (ERR_SHM_VERSION)', () => {
-    const name = tamper((view) => view.setUint16(4, 2, true));
-    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 2.*upgrade shmkit/);
+    const name = tamper((view) => view.setUint16(4, 3, true));
+    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 3.*upgrade shmkit/);
     SharedArray.unlink(name);
   });
 

@@ -1,13 +1,13 @@
-import type { Encoded } from './codec.js';
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, ShmError } from '../core/errors.js';
+import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
-import { parseWait, type ParsedWait, type SyncWaitOptions } from '../sync/sync-object.js';
-import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
 import { SegmentHandle } from '../core/handle.js';
+import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
-import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { checkInteger, checkObject } from '../core/validate.js';
+import { Deadline, RETRY, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type WaitOptions, type WaitPlan } from '../sync/waiting.js';
+import type { Encoded } from './codec.js';
+import { NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
@@ -42,6 +42,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #in: Ring;
   /** When the peer's liveness was last asked of the kernel (performance.now() ms). */
   #peerCheckedAt = -Infinity;
+  /** Waits for the next message, or end-of-stream (which attempt() throws). */
+  readonly #recvPlan: WaitPlan<unknown>;
+  /** Waits until recv would not wait. */
+  readonly #pollPlan: WaitPlan<true>;
 
   private constructor(typed: TypedSegment, end: 0 | 1) {
     super(typed);
@@ -51,6 +55,13 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     const first = new Ring(typed.segment.buffer, base + CONTROL_BYTES);
     const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity));
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
+    this.#recvPlan = this.#in.readPlan(() => {
+      const message = this.#in.tryRead();
+      if (message !== NO_MESSAGE) return message;
+      this.#checkPeerForRecv();
+      return RETRY;
+    });
+    this.#pollPlan = this.#in.readPlan(() => (this.#in.hasData() || this.#peerGone() ? true : RETRY));
   }
 
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
@@ -92,59 +103,49 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /**
    * Sends a message (bytes, typed array, string or structured-cloneable
    * value), waiting for room without blocking the event loop.
-   * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed, ERR_SHM_TIMEOUT.
+   * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed,
+   *   ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
-  async send(message: unknown, options?: SyncWaitOptions): Promise<void> {
+  async send(message: unknown, options?: WaitOptions): Promise<void> {
+    const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
-    let wait: ParsedWait | undefined; // parsed only if we must wait
-    while (!this.#out.tryWrite(encoded)) {
-      this.#checkPeerForSend();
-      wait ??= parseWait(options);
-      if (!(await this.#out.waitForRoom(wait))) throw timeout('send');
-      this.checkOpen();
-    }
+    if (this.#out.tryWrite(encoded)) return;
+    if ((await waitAsync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner)) === TIMED_OUT) throw timeout('send');
   }
 
   /** `send` blocking this thread. */
-  sendSync(message: unknown, options?: Omit<SyncWaitOptions, 'signal'>): void {
+  sendSync(message: unknown, options?: WaitOptions): void {
+    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
     const encoded = this.#encode(message);
-    let wait: ParsedWait | undefined;
-    while (!this.#out.tryWrite(encoded)) {
-      this.#checkPeerForSend();
-      wait ??= parseWait(options);
-      if (!this.#out.waitForRoomSync(wait)) throw timeout('send');
-    }
+    if (this.#out.tryWrite(encoded)) return;
+    if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
   }
 
   /**
    * Receives the next message, waiting without blocking the event loop.
    * @throws {ShmError} ERR_SHM_PIPE_CLOSED (end of stream) once the other end
-   *   has closed and everything it sent was read; ERR_SHM_TIMEOUT.
+   *   has closed and everything it sent was read; ERR_SHM_TIMEOUT;
+   *   ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
-  async recv(options?: SyncWaitOptions): Promise<unknown> {
+  async recv(options?: WaitOptions): Promise<unknown> {
     this.checkOpen();
-    let wait: ParsedWait | undefined; // parsed only if we must wait
-    for (;;) {
-      const message = this.#in.tryRead();
-      if (message !== EMPTY) return message;
-      this.#checkPeerForRecv();
-      wait ??= parseWait(options);
-      if (!(await this.#in.waitForData(wait))) throw timeout('recv');
-      this.checkOpen();
-    }
+    const wait = parseWaitOptions(options);
+    const message = this.#in.tryRead();
+    if (message !== NO_MESSAGE) return message;
+    const received = await waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner);
+    if (received === TIMED_OUT) throw timeout('recv');
+    return received;
   }
 
   /** `recv` blocking this thread. */
-  recvSync(options?: Omit<SyncWaitOptions, 'signal'>): unknown {
+  recvSync(options?: WaitOptions): unknown {
     this.checkOpen();
-    let wait: ParsedWait | undefined;
-    for (;;) {
-      const message = this.#in.tryRead();
-      if (message !== EMPTY) return message;
-      this.#checkPeerForRecv();
-      wait ??= parseWait(options);
-      if (!this.#in.waitForDataSync(wait)) throw timeout('recv');
-    }
+    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const message = this.#in.tryRead();
+    if (message !== NO_MESSAGE) return message;
+    const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner);
+    if (received === TIMED_OUT) throw timeout('recv');
+    return received;
   }
 
   /**
@@ -156,31 +157,34 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    * @throws {ShmError} ERR_SHM_INVALID_SIZE if the message is larger than
    *   `target` (it stays in the pipe), ERR_SHM_INVALID_ARG if it is not bytes.
    */
-  recvBytesIntoSync(target: ArrayBufferView, options?: Omit<SyncWaitOptions, 'signal'>): number {
+  recvBytesIntoSync(target: ArrayBufferView, options?: WaitOptions): number {
     this.checkOpen();
-    if (!ArrayBuffer.isView(target)) throw new ShmError(ErrorCodes.INVALID_ARG, 'target must be a Buffer, TypedArray or DataView');
+    if (!ArrayBuffer.isView(target)) throw invalidArg('target must be a Buffer, TypedArray or DataView');
+    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
     const into = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    let wait: ParsedWait | undefined;
-    for (;;) {
-      const length = this.#in.tryReadInto(into);
-      if (length !== EMPTY) return length;
+    const length = this.#in.tryReadInto(into);
+    if (length !== NO_MESSAGE) return length;
+    const plan = this.#in.readPlan(() => {
+      const read = this.#in.tryReadInto(into);
+      if (read !== NO_MESSAGE) return read;
       this.#checkPeerForRecv();
-      wait ??= parseWait(options);
-      if (!this.#in.waitForDataSync(wait)) throw timeout('recv');
-    }
+      return RETRY;
+    });
+    const received = waitSync(this, plan, wait, this.#in.readSpinner);
+    if (received === TIMED_OUT) throw timeout('recv');
+    return received;
   }
 
   /**
    * Resolves true when a message can be received now, or end-of-stream has
-   * come (so `recv` will not wait); false after `timeout` ms (default 0).
+   * come (so `recv` will not wait); false after `timeout` ms (default 0: only looks).
    */
-  async poll(timeout = 0): Promise<boolean> {
+  async poll(options?: WaitOptions): Promise<boolean> {
     this.checkOpen();
-    const wait: ParsedWait = { deadline: performance.now() + checkTimeout(timeout), signal: undefined };
-    for (;;) {
-      if (this.#in.hasData() || this.#peerGone()) return true;
-      if (!(await this.#in.waitForData(wait))) return this.#in.hasData() || this.#peerGone();
-    }
+    const opts = checkObject<WaitOptions>(options, 'options');
+    const wait = parseWaitOptions({ timeout: 0, ...opts });
+    const ready = await waitAsync(this, this.#pollPlan, wait, this.#in.readSpinner);
+    return ready !== TIMED_OUT;
   }
 
   /**
@@ -192,13 +196,13 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     return this.#in.hasData() || this.#peerGone();
   }
 
-  /** Yields messages until the other end closes. */
+  /** Yields messages until the other end closes, or this end is closed. */
   async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
     for (;;) {
       try {
         yield await this.recv();
       } catch (err) {
-        if (err instanceof ShmError && err.code === ErrorCodes.PIPE_CLOSED) return;
+        if (err instanceof ShmError && (err.code === ErrorCodes.PIPE_CLOSED || (err.code === ErrorCodes.CLOSED && this.closed))) return;
         throw err;
       }
     }
@@ -229,6 +233,14 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     return token !== 0 && !this.typed.isAlive(token);
   }
 
+  #sendPlan(encoded: Encoded): WaitPlan<true> {
+    return this.#out.writePlan(() => {
+      if (this.#out.tryWrite(encoded)) return true;
+      this.#checkPeerForSend();
+      return RETRY;
+    });
+  }
+
   #checkPeerForRecv(): void {
     if (!this.#in.hasData() && this.#peerGone()) {
       throw new ShmError(ErrorCodes.PIPE_CLOSED, `end of stream: the other end of pipe ${JSON.stringify(this.name)} closed`);
@@ -245,6 +257,9 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
 }
+
+/** The options of a sync call given none: wait for ever (no deadline to start). */
+const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };
 
 function timeout(what: string): ShmError {
   return new ShmError(ErrorCodes.TIMEOUT, `pipe ${what} timed out`);

@@ -1,14 +1,14 @@
-import type { Encoded } from './codec.js';
+import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { Acquired, LockWord } from '../sync/lock-word.js';
-import { Ctl, EMPTY, Ring, ringBytes, ringCapacity } from './ring.js';
-import { parseWait, type ParsedWait, type SyncWaitOptions } from '../sync/sync-object.js';
-import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
-import { resolveDType } from '../core/dtypes.js';
 import { SegmentHandle } from '../core/handle.js';
+import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
+import { Acquired, LockWord } from '../sync/lock-word.js';
+import { Deadline, RETRY, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type TimedOut, type WaitOptions, type WaitPlan } from '../sync/waiting.js';
+import type { Encoded } from './codec.js';
+import { Ctl, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
@@ -23,9 +23,6 @@ export interface QueueCreateOptions {
   /** Permission bits of the new segment, applied exactly. Default `0o600`. */
   mode?: number;
 }
-
-/** Options of `put` / `get`. */
-export type QueueWaitOptions = SyncWaitOptions;
 
 /** Thrown by `put` when the queue stays full (Python's `queue.Full`); `code` ERR_SHM_QUEUE_FULL. */
 export class Full extends ShmError {
@@ -59,11 +56,17 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
 
+  readonly #readPlan: WaitPlan<unknown>;
+
   private constructor(typed: TypedSegment) {
     super(typed);
     this.#ring = new Ring(typed.segment.buffer, typed.data.byteOffset);
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
+    this.#readPlan = this.#ring.readPlan(() => {
+      const message = this.#ring.tryRead();
+      return message === NO_MESSAGE ? RETRY : message;
+    });
   }
 
   /** Creates a queue named `name` (`EEXIST` if the name exists). */
@@ -93,48 +96,30 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   /**
    * Adds a message, waiting for room without blocking the event loop.
    * @throws {Full} if there is still no room when `timeout` passes.
-   * @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could never fit.
+   * @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could never fit;
+   *   ERR_SHM_CLOSED if this handle is closed meanwhile. AbortError.
    */
-  async put(message: unknown, options?: QueueWaitOptions): Promise<void> {
+  async put(message: unknown, options?: WaitOptions): Promise<void> {
+    const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
-    const wait = parseWait(options);
-    if (!this.#entered(await this.#putLock.acquire(remaining(wait), wait.signal))) throw new Full();
-    try {
-      while (!this.#ring.tryWrite(encoded)) {
-        if (!(await this.#ring.waitForRoom(wait))) throw new Full();
-        this.checkOpen();
-      }
-    } finally {
-      this.#putLock.release();
-    }
+    if (this.#tryPutFast(encoded)) return;
+    const written = await this.#locked(this.#putLock, wait, () => waitAsync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
+    if (written === TIMED_OUT) throw new Full();
   }
 
   /** `put` blocking this thread. */
-  putSync(message: unknown, options?: Omit<QueueWaitOptions, 'signal'>): void {
+  putSync(message: unknown, options?: WaitOptions): void {
+    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
     const encoded = this.#encode(message);
-    if (this.#putLock.tryFast()) {
-      // Uncontended: no options to parse unless the ring is full.
-      try {
-        if (this.#ring.tryWrite(encoded)) return;
-      } finally {
-        this.#putLock.release();
-      }
-    }
-    const wait = parseWait(options);
-    if (!this.#entered(this.#putLock.acquireSync(remaining(wait)))) throw new Full();
-    try {
-      while (!this.#ring.tryWrite(encoded)) {
-        if (!this.#ring.waitForRoomSync(wait)) throw new Full();
-      }
-    } finally {
-      this.#putLock.release();
-    }
+    if (this.#tryPutFast(encoded)) return;
+    const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
+    if (written === TIMED_OUT) throw new Full();
   }
 
   /** Adds a message if there is room now. @throws {Full} */
   putNowait(message: unknown): void {
     const encoded = this.#encode(message);
-    if (!this.#entered(this.#putLock.tryAcquire())) throw new Full('the queue is busy or full');
+    if (this.#putLock.tryAcquire() === Acquired.No) throw new Full('the queue is busy or full');
     try {
       if (!this.#ring.tryWrite(encoded)) throw new Full();
     } finally {
@@ -144,56 +129,37 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
   /**
    * Removes and returns the oldest message, waiting without blocking the
-   * event loop. @throws {Empty} if none arrives before `timeout`.
+   * event loop. @throws {Empty} if none arrives before `timeout`;
+   * ShmError ERR_SHM_CLOSED if this handle is closed meanwhile; AbortError.
    */
-  async get(options?: QueueWaitOptions): Promise<unknown> {
+  async get(options?: WaitOptions): Promise<unknown> {
     this.checkOpen();
-    const wait = parseWait(options);
-    if (!this.#entered(await this.#getLock.acquire(remaining(wait), wait.signal))) throw new Empty();
-    try {
-      for (;;) {
-        const message = this.#ring.tryRead();
-        if (message !== EMPTY) return message;
-        if (!(await this.#ring.waitForData(wait))) throw new Empty();
-        this.checkOpen();
-      }
-    } finally {
-      this.#getLock.release();
-    }
+    const wait = parseWaitOptions(options);
+    const fast = this.#tryGetFast();
+    if (fast !== NO_MESSAGE) return fast;
+    const message = await this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner));
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
   }
 
   /** `get` blocking this thread. */
-  getSync(options?: Omit<QueueWaitOptions, 'signal'>): unknown {
+  getSync(options?: WaitOptions): unknown {
     this.checkOpen();
-    if (this.#getLock.tryFast()) {
-      let message: unknown;
-      try {
-        message = this.#ring.tryRead();
-      } finally {
-        this.#getLock.release();
-      }
-      if (message !== EMPTY) return message;
-    }
-    const wait = parseWait(options);
-    if (!this.#entered(this.#getLock.acquireSync(remaining(wait)))) throw new Empty();
-    try {
-      for (;;) {
-        const message = this.#ring.tryRead();
-        if (message !== EMPTY) return message;
-        if (!this.#ring.waitForDataSync(wait)) throw new Empty();
-      }
-    } finally {
-      this.#getLock.release();
-    }
+    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const fast = this.#tryGetFast();
+    if (fast !== NO_MESSAGE) return fast;
+    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner));
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
   }
 
   /** Removes and returns a message if one is there now. @throws {Empty} */
   getNowait(): unknown {
     this.checkOpen();
-    if (!this.#entered(this.#getLock.tryAcquire())) throw new Empty('the queue is busy or empty');
+    if (this.#getLock.tryAcquire() === Acquired.No) throw new Empty('the queue is busy or empty');
     try {
       const message = this.#ring.tryRead();
-      if (message === EMPTY) throw new Empty();
+      if (message === NO_MESSAGE) throw new Empty();
       return message;
     } finally {
       this.#getLock.release();
@@ -216,13 +182,14 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     return this.#ring.isFull();
   }
 
-  /** Yields messages as they arrive, until this handle is closed. */
+  /** Yields messages as they arrive; ends (without throwing) when this handle is closed. */
   async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
     while (!this.closed) {
       try {
-        yield await this.get({ timeout: 250 });
+        yield await this.get();
       } catch (err) {
-        if (!(err instanceof Empty) && !(err instanceof ShmError && err.code === ErrorCodes.CLOSED)) throw err;
+        if (this.closed && err instanceof ShmError && err.code === ErrorCodes.CLOSED) return;
+        throw err;
       }
     }
   }
@@ -232,14 +199,53 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     return this.#ring.encode(message, 'queue', this.name);
   }
 
-  /** Lock taken? A takeover from a dead holder needs no repair: nothing it did was published. */
-  #entered(result: Acquired): boolean {
-    return result !== Acquired.No;
+  /** The uncontended put: the lock's one compare-and-swap, one tryWrite. */
+  #tryPutFast(encoded: Encoded): boolean {
+    if (!this.#putLock.tryFast()) return false;
+    try {
+      return this.#ring.tryWrite(encoded);
+    } finally {
+      this.#putLock.release();
+    }
   }
 
+  #tryGetFast(): unknown {
+    if (!this.#getLock.tryFast()) return NO_MESSAGE;
+    try {
+      return this.#ring.tryRead();
+    } finally {
+      this.#getLock.release();
+    }
+  }
+
+  #writePlan(encoded: Encoded): WaitPlan<true> {
+    return this.#ring.writePlan(() => (this.#ring.tryWrite(encoded) ? true : RETRY));
+  }
+
+  /**
+   * Runs `body` holding `lock` (the put or the get lock), within the same
+   * deadline. A lock taken over from a dead holder needs no repair: nothing
+   * a holder does is visible before its one publishing store.
+   */
+  async #locked<T>(lock: LockWord, wait: ParsedWait, body: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
+    if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
+    try {
+      return await body();
+    } finally {
+      if (!this.closed) lock.release();
+    }
+  }
+
+  #lockedSync<T>(lock: LockWord, wait: ParsedWait, body: () => T | TimedOut): T | TimedOut {
+    if (lock.acquireSync(this, wait) === TIMED_OUT) return TIMED_OUT;
+    try {
+      return body();
+    } finally {
+      lock.release();
+    }
+  }
 }
 
-function remaining(wait: ParsedWait): number {
-  return Math.max(0, wait.deadline - performance.now());
-}
+/** The options of a sync call given none: wait for ever (no deadline to start). */
+const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };
 

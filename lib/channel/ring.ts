@@ -7,13 +7,17 @@
 // publishes it with one store to TAIL; a reader copies a frame out, then frees
 // it with one store to HEAD. A process killed mid-copy has published nothing.
 //
-// Waiting: a reader that finds the ring empty spins ~20 us, then flags itself
-// in READERS_WAITING and sleeps on TAIL; a writer calls the native wake only
-// when that flag is set (and the same for writers waiting for room on HEAD).
+// Waiting goes through the wait driver: a reader that finds the ring empty
+// spins (adaptively), then sets READERS_WAITING and sleeps on TAIL; a writer
+// that finds the flag set clears it and wakes TAIL's sleepers, so writes make
+// no system call while no one sleeps (and the same for writers waiting for
+// room: WRITERS_WAITING, HEAD). The flag is cleared by the waker, not the
+// sleeper: a sleeper that leaves (timeout, abort, close, SIGKILL) costs at
+// most one spurious wake instead of a wake per message for ever.
 import { ErrorCodes, ShmError, sys } from '../core/errors.js';
-import { decode, encode, type Encoded, Tag } from './codec.js';
 import { native } from '../core/native.js';
-import { sleepAsync, sleepSync, type ParsedWait } from '../sync/sync-object.js';
+import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
+import { decode, encode, type Encoded, Tag } from './codec.js';
 
 /** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
 export const Ctl = {
@@ -32,11 +36,11 @@ export const Ctl = {
 
 export const RING_CONTROL_BYTES = 192;
 const FRAME_HEADER = 8;
-const SPIN_MS = 0.02;
-/** Longest sleep before the caller looks around (deadline, peer, closed). */
+/** Longest sleep before a pipe looks for a dead peer again. */
 export const RING_SLICE_MS = 100;
 
-export const EMPTY = Symbol('empty');
+/** What tryRead returns when the ring holds no message. */
+export const NO_MESSAGE = Symbol('no message');
 
 /** Ring capacity for a requested size: a power of two, at least 64 bytes. */
 export function ringCapacity(requested: number): number {
@@ -62,6 +66,9 @@ export class Ring {
   readonly #counted: boolean;
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
   #headWhenFull = 0;
+  /** Adaptive spinning of this handle's readers and writers of the ring. */
+  readonly readSpinner = new Spinner();
+  readonly writeSpinner = new Spinner();
 
   /** A view of the ring at `byteOffset` of `buffer` (its control words first). */
   constructor(buffer: ArrayBuffer, byteOffset: number) {
@@ -137,14 +144,14 @@ export class Ring {
     this.#copyIn(message, (at + FRAME_HEADER) & this.#mask);
     Atomics.store(words, Ctl.tail, (tail + need) | 0);
     if (this.#counted) Atomics.add(words, Ctl.count, 1);
-    if (Atomics.load(words, Ctl.readersWaiting) > 0) native.notify(words, Ctl.tail, 1);
+    wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
     return true;
   }
 
-  /** Copies the oldest message out and frees its room; EMPTY if there is none. */
+  /** Copies the oldest message out and frees its room; NO_MESSAGE if there is none. */
   tryRead(): unknown {
     const frame = this.#oldestFrame();
-    if (frame === undefined) return EMPTY;
+    if (frame === undefined) return NO_MESSAGE;
     const { start, length, tag } = frame;
     const message = tag === Tag.string && start + length <= this.capacity
       ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
@@ -153,10 +160,10 @@ export class Ring {
     return message;
   }
 
-  /** Copies the oldest message, which must be bytes, into `target`; its length, or EMPTY. */
-  tryReadInto(target: Uint8Array): number | typeof EMPTY {
+  /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
+  tryReadInto(target: Uint8Array): number | typeof NO_MESSAGE {
     const frame = this.#oldestFrame();
-    if (frame === undefined) return EMPTY;
+    if (frame === undefined) return NO_MESSAGE;
     if (frame.tag === Tag.string || frame.tag === Tag.serialized) {
       throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
     }
@@ -187,71 +194,48 @@ export class Ring {
     const words = this.words;
     Atomics.store(words, Ctl.head, (frame.head + frameSize(frame.length)) | 0);
     if (this.#counted) Atomics.sub(words, Ctl.count, 1);
-    if (Atomics.load(words, Ctl.writersWaiting) > 0) native.notify(words, Ctl.head, 1);
+    wakeIfFlagged(words, Ctl.writersWaiting, Ctl.head);
   }
-
-  // The waits compare against what the failed tryRead / tryWrite saw, never a
-  // fresh load: a message published in between must end the wait at once.
 
   /**
-   * After tryRead found the ring empty: waits (spinning briefly, then
-   * sleeping) until TAIL moves past our HEAD. False if the deadline passed.
+   * A wait plan for a message: `attempt` (a tryRead, and whatever else the
+   * caller checks) until TAIL moves past HEAD.
    */
-  async waitForData(wait: ParsedWait): Promise<boolean> {
-    return this.#wait(Ctl.tail, Atomics.load(this.words, Ctl.head), Ctl.readersWaiting, wait);
+  readPlan<T>(attempt: (slept: boolean) => T | typeof RETRY): WaitPlan<T> {
+    return {
+      attempt,
+      watch: () => {
+        const tail = Atomics.load(this.words, Ctl.tail);
+        return tail !== Atomics.load(this.words, Ctl.head) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
+      },
+      announce: (watched) => this.#announce(Ctl.readersWaiting, watched),
+      sliceMs: RING_SLICE_MS,
+    };
   }
 
-  waitForDataSync(wait: ParsedWait): boolean {
-    return this.#waitSync(Ctl.tail, Atomics.load(this.words, Ctl.head), Ctl.readersWaiting, wait);
+  /** A wait plan for room: `attempt` (a tryWrite) until a reader moves HEAD from where the failed write saw it. */
+  writePlan<T>(attempt: (slept: boolean) => T | typeof RETRY): WaitPlan<T> {
+    return {
+      attempt,
+      watch: () => {
+        const head = Atomics.load(this.words, Ctl.head);
+        return head !== this.#headWhenFull ? RETRY : { words: this.words, index: Ctl.head, expected: head };
+      },
+      announce: (watched) => this.#announce(Ctl.writersWaiting, watched),
+      sliceMs: RING_SLICE_MS,
+    };
   }
 
-  /** After tryWrite found no room: waits until a reader moves HEAD. False if the deadline passed. */
-  async waitForRoom(wait: ParsedWait): Promise<boolean> {
-    return this.#wait(Ctl.head, this.#headWhenFull, Ctl.writersWaiting, wait);
-  }
-
-  waitForRoomSync(wait: ParsedWait): boolean {
-    return this.#waitSync(Ctl.head, this.#headWhenFull, Ctl.writersWaiting, wait);
-  }
-
-  /** Wakes everyone sleeping on this ring (a peer closing, a cancel). */
+  /** Wakes everyone sleeping on this ring (a peer closing). */
   wakeAll(): void {
     sys(() => native.notify(this.words, Ctl.tail, 2 ** 31 - 1));
     sys(() => native.notify(this.words, Ctl.head, 2 ** 31 - 1));
   }
 
-  /** Spins for about one wake-up cost while `index` keeps its value. True if it changed. */
-  #spin(index: number, seen: number): boolean {
-    const until = performance.now() + SPIN_MS;
-    do {
-      if (Atomics.load(this.words, index) !== seen) return true;
-    } while (performance.now() < until);
-    return false;
-  }
-
-  async #wait(index: number, seen: number, flag: number, wait: ParsedWait): Promise<boolean> {
-    if (this.#spin(index, seen)) return true;
-    const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: wait.signal };
-    Atomics.add(this.words, flag, 1);
-    try {
-      if (Atomics.load(this.words, index) !== seen) return true;
-      await sleepAsync(this.words, index, seen, slice);
-    } finally {
-      Atomics.sub(this.words, flag, 1);
-    }
-    return performance.now() < wait.deadline;
-  }
-
-  #waitSync(index: number, seen: number, flag: number, wait: ParsedWait): boolean {
-    if (this.#spin(index, seen)) return true;
-    const slice = { deadline: Math.min(wait.deadline, performance.now() + RING_SLICE_MS), signal: undefined };
-    Atomics.add(this.words, flag, 1);
-    try {
-      if (Atomics.load(this.words, index) === seen) sleepSync(this.words, index, seen, slice);
-    } finally {
-      Atomics.sub(this.words, flag, 1);
-    }
-    return performance.now() < wait.deadline;
+  /** Sets a waiting flag, then makes sure the word did not move meanwhile (the waker reads the flag after moving it). */
+  #announce(flag: number, watched: WordSleep): number | typeof RETRY {
+    Atomics.store(this.words, flag, 1);
+    return Atomics.load(this.words, watched.index) === watched.expected ? watched.expected : RETRY;
   }
 
   #copyIn(message: Encoded, start: number): void {
@@ -274,5 +258,13 @@ export class Ring {
     out.set(this.#bytes.subarray(start, start + first), 0);
     if (first < length) out.set(this.#bytes.subarray(0, length - first), first);
     return out;
+  }
+}
+
+/** After moving `word`: if a sleeper flagged itself, clear the flag and wake every sleeper on it. */
+function wakeIfFlagged(words: Int32Array, flag: number, word: number): void {
+  if (Atomics.load(words, flag) !== 0) {
+    Atomics.store(words, flag, 0);
+    native.notify(words, word, 2 ** 31 - 1);
   }
 }

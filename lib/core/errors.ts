@@ -15,7 +15,7 @@ export const ErrorCodes = {
   /** The object was closed; its memory is no longer mapped. */
   CLOSED: 'ERR_SHM_CLOSED',
   /** An existing segment has size 0 (its creator has not sized it yet). */
-  EMPTY: 'ERR_SHM_EMPTY',
+  EMPTY_SEGMENT: 'ERR_SHM_EMPTY',
   /**
    * A segment is not a shmkit object of the kind asked for, its header
    * disagrees with its size, or its creator never marked it ready.

@@ -10,7 +10,7 @@ import { dtypeFromCode, type DTypeInfo } from './dtypes.js';
 
 /** 'SHMK' read as a little-endian uint32: bytes 53 48 4D 4B. */
 export const MAGIC = 0x4b4d4853;
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** Data starts here: a multiple of 64 (one cache line). */
 export const HEADER_SIZE = 128;
 

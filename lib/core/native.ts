@@ -5,35 +5,37 @@ import { fileURLToPath } from 'node:url';
 
 /** The addon's functions. Arguments arrive validated from lib/; see native/. */
 export interface NativeAddon {
-  shmOpen(name: string, create: boolean, exclusive: boolean, readOnly: boolean, mode: number): number;
+  shmOpen(name: string, create: boolean, exclusive: boolean, mode: number): number;
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
   fstatSize(fd: number): number;
   closeFd(fd: number): void;
   shmUnlink(name: string): void;
-  map(fd: number, size: number, readOnly: boolean): [ArrayBuffer, MappingHandle];
+  map(fd: number, size: number): [ArrayBuffer, MappingHandle];
   unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
-  waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number): PendingWait<WaitResult | 'cancelled'>;
+  waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number): number;
   cancelWait(id: number): void;
+  waitBackend(): 'io_uring' | 'thread';
   livenessAcquire(fd: number, token: number, name: string): number;
   livenessAlive(id: number, token: number, name: string): boolean;
   livenessRelease(id: number): void;
-  readonly livenessSupported: boolean;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;
   semClose(id: number): void;
   semWait(id: number, timeoutMs: number): 'ok' | 'timed-out';
-  semWaitAsync(id: number, timeoutMs: number): PendingWait<'ok' | 'timed-out' | 'cancelled'>;
+  semWaitAsync(id: number, timeoutMs: number): PendingWait<AsyncWaitResult>;
   semTryWait(id: number): boolean;
-  semPost(id: number): void;
+  semPost(id: number, n: number): void;
   semGetValue(id: number): number;
   semUnlink(name: string): void;
 }
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+/** How an async wait ends: also cancelled (cancelWait) or closed (its memory or semaphore was closed). */
+export type AsyncWaitResult = WaitResult | 'cancelled' | 'closed';
 
-/** A wait running on an addon thread: its Promise and the id that cancels it. */
+/** A wait pending in the addon's wait engine: its Promise and the id that cancels it. */
 export type PendingWait<T> = [Promise<T>, number];
 
 /** Opaque native handle of one mapping. */

@@ -45,12 +45,12 @@ function closeQuietly(fd: number): void {
  */
 export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
   const path = systemName(name);
-  const fd = sys(() => native.shmOpen(path, true, true, false, mode), `creating ${name}`);
+  const fd = sys(() => native.shmOpen(path, true, true, mode), `creating ${name}`);
   let segment: MappedSegment | undefined;
   try {
     sys(() => native.fchmod(fd, mode), `creating ${name}`);
     sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
-    const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
+    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
     segment = new MappedSegment(name, size, buffer, handle);
     withFd?.(fd, segment);
     return segment;
@@ -75,13 +75,13 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
  */
 export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
   const path = systemName(name);
-  const fd = sys(() => native.shmOpen(path, false, false, false, 0), `opening ${name}`);
+  const fd = sys(() => native.shmOpen(path, false, false, 0), `opening ${name}`);
   try {
     const size = sys(() => native.fstatSize(fd), `opening ${name}`);
     if (size === 0) {
-      throw new ShmError(ErrorCodes.EMPTY, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
+      throw new ShmError(ErrorCodes.EMPTY_SEGMENT, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
     }
-    const [buffer, handle] = sys(() => native.map(fd, size, false), `mapping ${name}`);
+    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
     const segment = new MappedSegment(name, size, buffer, handle);
     try {
       withFd?.(fd, segment);

@@ -9,7 +9,6 @@ import { constants as bufferConstants } from 'node:buffer';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { HEADER_SIZE, State, Word, hasForeignMagic, readHeader, writeHeader, type KindCode } from './format.js';
-import { tokenFromCounter } from '../sync/lock-word.js';
 import { native } from './native.js';
 import { createSegment, openSegment, unlinkSegment, type MappedSegment } from './segment.js';
 
@@ -20,8 +19,23 @@ export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
 // collected (its mapping is unmapped by the addon's own finalizer).
 const dropped = new FinalizationRegistry<number>((liveness) => native.livenessRelease(liveness));
 
+/** Who may hold a lock word, and how to tell whether a holder still lives. */
+export interface LockOwner {
+  /** This handle's token: 1 .. 2^30-1, never 0. */
+  readonly token: number;
+  isAlive(token: number): boolean;
+}
+
+/** The largest token: tokens fit the lock word's owner bits (docs/format.md). */
+const MAX_TOKEN = 0x3fffffff;
+
+/** The token for a counter value read before its increment: 1 .. MAX_TOKEN, never 0. */
+function tokenFromCounter(previous: number): number {
+  return ((previous >>> 0) % MAX_TOKEN) + 1;
+}
+
 /** One open handle of a typed object. */
-export class TypedSegment {
+export class TypedSegment implements LockOwner {
   readonly segment: MappedSegment;
   /** The header as int32 words, for Atomics (see format.ts `Word`). */
   readonly header: Int32Array;
@@ -147,7 +161,7 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number): Type
       });
     } catch (err) {
       // Size 0: the creator is between shm_open and allocation.
-      if (!(err instanceof ShmError) || err.code !== ErrorCodes.EMPTY) throw err;
+      if (!(err instanceof ShmError) || err.code !== ErrorCodes.EMPTY_SEGMENT) throw err;
       if (expired) throw new ShmError(ErrorCodes.FORMAT, `${what} has size 0: not a shmkit object, or its creator never sized it (waited ${timeoutMs} ms)`);
       nap(1);
       continue;

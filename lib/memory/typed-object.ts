@@ -24,7 +24,7 @@ export abstract class TypedObject extends SegmentHandle {
    */
   get lock(): RLock {
     this.checkOpen();
-    this.#lock ??= new RLock(this.typed, false);
+    this.#lock ??= RLock.borrow(this.typed);
     return this.#lock;
   }
 }

@@ -1,35 +1,47 @@
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { Lock } from './lock.js';
-import { SyncObject, parseWait, sleepAsync, sleepSync, wakeAll, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
+import { Lock } from './lock.js';
+import { SyncObject, wakeAll } from './sync-object.js';
+import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type TimedOut, type WaitOptions, type WaitPlan } from './waiting.js';
 
 // Words of a Barrier segment. Waiters sleep on GENERATION, which moves on
 // when the last party arrives and also when a generation is broken (abort,
-// reset, timeout); BROKEN_GENERATION = g + 1 marks generation g as broken,
-// so a woken waiter can tell the two apart.
+// reset, a waiter's timeout or abort); BROKEN_GENERATION = g + 1 marks
+// generation g as broken, so a woken waiter can tell the two apart.
 const COUNT = 0;
 const GENERATION = 1;
 const BROKEN = 2;
 const PARTIES = 3;
 const BROKEN_GENERATION = 4;
 const WORDS = 5;
+/** How long close() waits for the lock to break the barrier for a pending wait. */
+const TIDY_LOCK_MS = 100;
+
+interface Arrival {
+  readonly index: number;
+  readonly generation: number;
+  readonly waiting: boolean;
+}
 
 /**
  * A barrier for a fixed number of parties, by name (Python's `Barrier`):
  * each `wait()` blocks until `parties` callers, in any processes, have
  * arrived, then all return at once with their arrival index (0 .. parties-1).
- * `abort()`, `reset()` and a timeout break the barrier: waiters then throw
- * `ERR_SHM_BROKEN_BARRIER`.
+ * As in Python, a party that gives up breaks the barrier for everyone:
+ * `abort()`, a waiter's timeout or AbortSignal, and closing a handle that is
+ * waiting. Waiters of a broken barrier throw `ERR_SHM_BROKEN_BARRIER`, and
+ * it stays broken until `reset()`.
  */
 export class Barrier extends SyncObject {
   readonly #lock: Lock;
+  readonly #spinner = new Spinner();
 
   private constructor(typed: TypedSegment) {
     super(typed);
-    this.#lock = new Lock(typed, false);
+    this.#lock = Lock.borrow(typed);
   }
 
   /** Creates a Barrier for `parties` parties (`EEXIST` if the name exists). */
@@ -64,39 +76,49 @@ export class Barrier extends SyncObject {
   /**
    * Arrives and waits for the others without blocking the event loop.
    * @returns this party's arrival index, 0 .. parties-1.
-   * @throws {ShmError} ERR_SHM_BROKEN_BARRIER if the barrier is or becomes broken,
-   *   or the timeout passes (which breaks it for everyone).
+   * @throws {ShmError} ERR_SHM_BROKEN_BARRIER if the barrier is or becomes
+   *   broken, or the timeout passes (which breaks it for everyone);
+   *   AbortError if `signal` aborts (which breaks it too); ERR_SHM_CLOSED.
    */
-  async wait(options?: SyncWaitOptions): Promise<number> {
+  async wait(options?: WaitOptions): Promise<number> {
     this.checkOpen();
-    const wait = parseWait(options);
+    const wait = parseWaitOptions(options);
     await this.#lock.acquire({ signal: wait.signal });
     const arrival = this.#arrive();
-    while (arrival.waiting) {
-      const generation = Atomics.load(this.words, GENERATION);
-      if (generation !== arrival.generation) return this.#outcome(arrival);
-      if (!(await this.#sleep(arrival.generation, wait))) {
-        await this.#lock.acquire();
-        this.#timedOut(arrival.generation);
-      }
-    }
-    return arrival.index;
+    if (!arrival.waiting) return arrival.index;
+    return this.withTidy(
+      () => this.#lock.acquireSync({ timeout: TIDY_LOCK_MS }) && this.#giveUp(arrival),
+      async () => {
+        let passed: true | TimedOut;
+        try {
+          passed = await waitAsync(this, this.#passed(arrival), wait, this.#spinner);
+        } catch (err) {
+          if (this.closed) throw err;
+          await this.#lock.acquire();
+          this.#giveUp(arrival);
+          throw err;
+        }
+        if (passed === TIMED_OUT) {
+          await this.#lock.acquire();
+          if (this.#giveUp(arrival)) throw brokenError('timed out waiting at the barrier; it is now broken');
+        }
+        return this.#outcome(arrival);
+      },
+    );
   }
 
   /** `wait` blocking this thread. */
-  waitSync(options?: Omit<SyncWaitOptions, 'signal'>): number {
+  waitSync(options?: WaitOptions): number {
     this.checkOpen();
-    const wait = parseWait(options);
+    const wait = parseWaitOptions(options);
     this.#lock.acquireSync();
     const arrival = this.#arrive();
-    while (arrival.waiting) {
-      if (Atomics.load(this.words, GENERATION) !== arrival.generation) return this.#outcome(arrival);
-      if (!sleepSync(this.words, GENERATION, arrival.generation, wait)) {
-        this.#lock.acquireSync();
-        this.#timedOut(arrival.generation);
-      }
+    if (!arrival.waiting) return arrival.index;
+    if (waitSync(this, this.#passed(arrival), wait, this.#spinner) === TIMED_OUT) {
+      this.#lock.acquireSync();
+      if (this.#giveUp(arrival)) throw brokenError('timed out waiting at the barrier; it is now broken');
     }
-    return arrival.index;
+    return this.#outcome(arrival);
   }
 
   /** Breaks the barrier: current and later waiters throw until `reset()`. */
@@ -118,7 +140,7 @@ export class Barrier extends SyncObject {
   }
 
   /** With the lock held (and released here): counts this arrival; the last one opens the barrier. */
-  #arrive(): { index: number; generation: number; waiting: boolean } {
+  #arrive(): Arrival {
     try {
       if (Atomics.load(this.words, BROKEN) === 1) throw brokenError('the barrier is broken');
       const generation = Atomics.load(this.words, GENERATION);
@@ -136,28 +158,34 @@ export class Barrier extends SyncObject {
     }
   }
 
-  #outcome(arrival: { index: number; generation: number }): number {
+  #passed(arrival: Arrival): WaitPlan<true> {
+    return {
+      attempt: () => (Atomics.load(this.words, GENERATION) !== arrival.generation ? true : RETRY),
+      watch: () => ({ words: this.words, index: GENERATION, expected: arrival.generation }),
+    };
+  }
+
+  #outcome(arrival: Arrival): number {
     if (Atomics.load(this.words, BROKEN_GENERATION) === arrival.generation + 1) {
-      throw brokenError('the barrier was aborted or reset while this party waited');
+      throw brokenError('the barrier was broken (aborted, reset, or a party gave up) while this party waited');
     }
     return arrival.index;
   }
 
-  #sleep(generation: number, wait: ParsedWait): Promise<boolean> {
-    return sleepAsync(this.words, GENERATION, generation, wait);
-  }
-
-  /** With the lock held (released here): a waiter's timeout breaks its generation, if still current. */
-  #timedOut(generation: number): never {
+  /**
+   * With the lock held (released here): a party gives up (timeout, abort,
+   * close). Breaks its generation if that is still current (Python's rule);
+   * false if the generation had already moved on (passed or broken).
+   */
+  #giveUp(arrival: Arrival): boolean {
     try {
-      if (Atomics.load(this.words, GENERATION) === generation) {
-        Atomics.store(this.words, BROKEN, 1);
-        this.#breakGeneration();
-      }
+      if (Atomics.load(this.words, GENERATION) !== arrival.generation) return false;
+      Atomics.store(this.words, BROKEN, 1);
+      this.#breakGeneration();
+      return true;
     } finally {
       this.#lock.release();
     }
-    throw brokenError('timed out waiting at the barrier; it is now broken');
   }
 
   /** With the lock held: wakes the current generation's waiters as broken. */

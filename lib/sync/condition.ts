@@ -1,13 +1,31 @@
 import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { RLock, type AcquireOptions } from './lock.js';
-import { SyncObject, parseWait, sleepAsync, sleepSync, type ParsedWait, type SyncWaitOptions } from './sync-object.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
-import { native } from '../core/native.js';
+import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
+import { RLock } from './lock.js';
+import { SyncObject, wakeAll } from './sync-object.js';
+import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type TimedOut, type WaitOptions, type WaitPlan } from './waiting.js';
 
+// Words of a Condition segment, all guarded by its lock (lock_word) except
+// that waiters sleep on SEQUENCE. notify(n) hands out up to n GRANTS (never
+// more than there are WAITERS) and bumps SEQUENCE; a woken waiter returns
+// only if it takes a grant, and only grants from a notify after it began
+// waiting (SEQUENCE moved since). So a notify(n) ends at most n waits, even
+// though a wake-up reaches every sleeper (docs/format.md).
 const SEQUENCE = 0;
-const WORDS = 1;
+const WAITERS = 1;
+const GRANTS = 2;
+const WORDS = 3;
+/** How long close() waits for the lock to withdraw a pending waiter. */
+const TIDY_LOCK_MS = 100;
+
+/** Where a waiter stands: the SEQUENCE it began at, the one it sleeps on, its lock depth. */
+interface Waiting {
+  readonly start: number;
+  observed: number;
+  readonly depth: number;
+}
 
 /**
  * A condition variable by name (Python's `Condition`), with its own
@@ -23,10 +41,11 @@ const WORDS = 1;
 export class Condition extends SyncObject {
   /** The lock waits and notifies must hold. */
   readonly lock: RLock;
+  readonly #spinner = new Spinner();
 
-  private constructor(typed: ConstructorParameters<typeof RLock>[0]) {
+  private constructor(typed: TypedSegment) {
     super(typed);
-    this.lock = new RLock(typed, false);
+    this.lock = RLock.borrow(typed);
   }
 
   /** Creates a Condition named `name` (`EEXIST` if the name exists). */
@@ -39,11 +58,11 @@ export class Condition extends SyncObject {
     return new Condition(SyncObject.openSegment(name, Kind.condition, WORDS, options));
   }
 
-  acquire(options?: AcquireOptions): Promise<boolean> {
+  acquire(options?: WaitOptions): Promise<boolean> {
     return this.lock.acquire(options);
   }
 
-  acquireSync(options?: AcquireOptions): boolean {
+  acquireSync(options?: WaitOptions): boolean {
     return this.lock.acquireSync(options);
   }
 
@@ -52,31 +71,33 @@ export class Condition extends SyncObject {
   }
 
   /** Runs `fn` holding the lock. */
-  withLock<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+  withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     return this.lock.withLock(fn, options);
   }
 
-  withLockSync<T>(fn: () => T, options?: AcquireOptions): T {
+  withLockSync<T>(fn: () => T, options?: WaitOptions): T {
     return this.lock.withLockSync(fn, options);
   }
 
   /**
    * Releases the lock, sleeps until notified (or timeout / abort), and takes
-   * the lock back before returning or throwing.
-   * @returns false on timeout. @throws {ShmError} ERR_SHM_NOT_OWNER without the lock.
+   * the lock back before returning or throwing (not after close()).
+   * @returns true when notified, false on timeout.
+   * @throws {ShmError} ERR_SHM_NOT_OWNER without the lock; AbortError; ERR_SHM_CLOSED.
    */
-  async wait(options?: SyncWaitOptions): Promise<boolean> {
-    return this.#waitAsync(parseWait(options));
+  wait(options?: WaitOptions): Promise<boolean> {
+    return this.#waitAsync(parseWaitOptions(options));
   }
 
   /** `wait` blocking this thread. */
-  waitSync(options?: Omit<SyncWaitOptions, 'signal'>): boolean {
-    const { sequence, depth } = this.#leave();
-    try {
-      return sleepSync(this.words, SEQUENCE, sequence, parseWait(options));
-    } finally {
+  waitSync(options?: WaitOptions): boolean {
+    const wait = parseWaitOptions(options);
+    const waiting = this.#enter();
+    for (;;) {
+      const woke = waitSync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner);
       this.lock.acquireSync();
-      this.lock.restoreDepth(depth);
+      const done = this.#afterWake(waiting, woke);
+      if (done !== RETRY) return done;
     }
   }
 
@@ -84,11 +105,11 @@ export class Condition extends SyncObject {
    * Waits until `predicate()` is truthy (checked with the lock held) or the
    * timeout passes; returns the predicate's last value.
    */
-  async waitFor<T>(predicate: () => T, options?: SyncWaitOptions): Promise<T> {
+  async waitFor<T>(predicate: () => T, options?: WaitOptions): Promise<T> {
     if (typeof predicate !== 'function') throw invalidArg('waitFor takes a predicate function');
-    const wait = parseWait(options);
+    const wait = parseWaitOptions(options);
     let result = predicate();
-    while (!result && performance.now() < wait.deadline) {
+    while (!result && !wait.deadline.expired) {
       await this.#waitAsync(wait);
       result = predicate();
     }
@@ -96,12 +117,12 @@ export class Condition extends SyncObject {
   }
 
   /** `waitFor` blocking this thread. */
-  waitForSync<T>(predicate: () => T, options?: Omit<SyncWaitOptions, 'signal'>): T {
+  waitForSync<T>(predicate: () => T, options?: WaitOptions): T {
     if (typeof predicate !== 'function') throw invalidArg('waitForSync takes a predicate function');
-    const wait = parseWait(options);
+    const wait = parseWaitOptions(options);
     let result = predicate();
-    while (!result && performance.now() < wait.deadline) {
-      this.waitSync({ timeout: Math.max(0, wait.deadline - performance.now()) });
+    while (!result && !wait.deadline.expired) {
+      this.waitSync({ timeout: Math.max(0, wait.deadline.remaining()) });
       result = predicate();
     }
     return result;
@@ -112,8 +133,12 @@ export class Condition extends SyncObject {
     this.checkOpen();
     checkInteger(n, 'n', 0, 2 ** 31 - 1);
     this.#checkHeld();
+    const waiters = Atomics.load(this.words, WAITERS);
+    const grants = Atomics.load(this.words, GRANTS);
+    if (n === 0 || grants >= waiters) return;
+    Atomics.store(this.words, GRANTS, Math.min(grants + n, waiters));
     Atomics.add(this.words, SEQUENCE, 1);
-    native.notify(this.words, SEQUENCE, n);
+    wakeAll(this.words, SEQUENCE);
   }
 
   /** Wakes every waiter. Needs the lock. */
@@ -122,23 +147,81 @@ export class Condition extends SyncObject {
   }
 
   async #waitAsync(wait: ParsedWait): Promise<boolean> {
-    const { sequence, depth } = this.#leave();
-    try {
-      return await sleepAsync(this.words, SEQUENCE, sequence, wait);
-    } finally {
-      await this.lock.acquire();
-      this.lock.restoreDepth(depth);
-    }
+    const waiting = this.#enter();
+    return this.withTidy(
+      () => this.#withdrawOnClose(),
+      async () => {
+        for (;;) {
+          let woke: true | TimedOut;
+          try {
+            woke = await waitAsync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner);
+          } catch (err) {
+            if (this.closed) throw err;
+            await this.lock.acquire(); // an abort: leave as a timeout does, lock held
+            this.#afterWake(waiting, TIMED_OUT);
+            throw err;
+          }
+          await this.lock.acquire();
+          const done = this.#afterWake(waiting, woke);
+          if (done !== RETRY) return done;
+        }
+      },
+    );
   }
 
-  #leave(): { sequence: number; depth: number } {
+  /** With the lock held: counts this waiter in and releases the lock whatever its depth. */
+  #enter(): Waiting {
     this.checkOpen();
     this.#checkHeld();
+    const start = Atomics.load(this.words, SEQUENCE);
+    Atomics.add(this.words, WAITERS, 1);
+    return { start, observed: start, depth: this.lock.releaseAll() };
+  }
+
+  /**
+   * With the lock just taken back: true (notified: a grant taken), false
+   * (timed out: counted out), or RETRY (woken without a grant for us: the
+   * lock is released again and the sleep goes on).
+   */
+  #afterWake(waiting: Waiting, woke: true | TimedOut): boolean | typeof RETRY {
+    this.lock.restoreDepth(waiting.depth);
     const sequence = Atomics.load(this.words, SEQUENCE);
-    return { sequence, depth: this.lock.releaseAll() };
+    const grants = Atomics.load(this.words, GRANTS);
+    if (sequence !== waiting.start && grants > 0) {
+      Atomics.store(this.words, GRANTS, grants - 1);
+      Atomics.sub(this.words, WAITERS, 1);
+      return true;
+    }
+    if (woke === TIMED_OUT) {
+      this.#withdraw();
+      return false;
+    }
+    waiting.observed = sequence;
+    this.lock.releaseAll();
+    return RETRY;
+  }
+
+  /** With the lock held: counts a waiter out; grants never exceed waiters. */
+  #withdraw(): void {
+    const waiters = Atomics.sub(this.words, WAITERS, 1) - 1;
+    if (Atomics.load(this.words, GRANTS) > waiters) Atomics.store(this.words, GRANTS, waiters);
+  }
+
+  /** close() with a wait pending: withdraw it, if the lock comes soon. */
+  #withdrawOnClose(): void {
+    if (!this.lock.acquireSync({ timeout: TIDY_LOCK_MS })) return;
+    this.#withdraw();
+    this.lock.release();
+  }
+
+  #sequenceMoved(observed: number): WaitPlan<true> {
+    return {
+      attempt: () => (Atomics.load(this.words, SEQUENCE) !== observed ? true : RETRY),
+      watch: () => ({ words: this.words, index: SEQUENCE, expected: observed }),
+    };
   }
 
   #checkHeld(): void {
-    if (!this.lock.heldByMe()) throw new ShmError(ErrorCodes.NOT_OWNER, 'wait() and notify() need the condition\'s lock held');
+    if (!this.lock.heldByMe()) throw new ShmError(ErrorCodes.NOT_OWNER, "wait() and notify() need the condition's lock held");
   }
 }

@@ -1,6 +1,7 @@
 import { Kind } from '../core/format.js';
-import { SyncObject, parseWait, sleepAsync, sleepSync, wakeAll, type SyncWaitOptions } from './sync-object.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
+import { SyncObject, wakeAll } from './sync-object.js';
+import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type WaitOptions, type WaitPlan } from './waiting.js';
 
 const FLAG = 0;
 const WORDS = 1;
@@ -10,6 +11,12 @@ const WORDS = 1;
  * every waiter in every process; `clear()` resets it.
  */
 export class Event extends SyncObject {
+  readonly #spinner = new Spinner();
+  readonly #plan: WaitPlan<true> = {
+    attempt: () => (Atomics.load(this.words, FLAG) === 1 ? true : RETRY),
+    watch: () => ({ words: this.words, index: FLAG, expected: 0 }),
+  };
+
   /** Creates an Event named `name`, not set (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Event {
     return new Event(SyncObject.createSegment(name, Kind.event, WORDS, options, () => {}));
@@ -39,24 +46,18 @@ export class Event extends SyncObject {
     return Atomics.load(this.words, FLAG) === 1;
   }
 
-  /** Waits until the flag is set, without blocking the event loop. @returns false on timeout. */
-  async wait(options?: SyncWaitOptions): Promise<boolean> {
+  /**
+   * Waits until the flag is set, without blocking the event loop.
+   * @returns false on timeout. @throws AbortError, ShmError ERR_SHM_CLOSED
+   */
+  async wait(options?: WaitOptions): Promise<boolean> {
     this.checkOpen();
-    const wait = parseWait(options);
-    while (Atomics.load(this.words, FLAG) !== 1) {
-      if (!(await sleepAsync(this.words, FLAG, 0, wait))) return false;
-      this.checkOpen();
-    }
-    return true;
+    return (await waitAsync(this, this.#plan, parseWaitOptions(options), this.#spinner)) !== TIMED_OUT;
   }
 
   /** `wait` blocking this thread. */
-  waitSync(options?: Omit<SyncWaitOptions, 'signal'>): boolean {
+  waitSync(options?: WaitOptions): boolean {
     this.checkOpen();
-    const wait = parseWait(options);
-    while (Atomics.load(this.words, FLAG) !== 1) {
-      if (!sleepSync(this.words, FLAG, 0, wait)) return false;
-    }
-    return true;
+    return waitSync(this, this.#plan, parseWaitOptions(options), this.#spinner) !== TIMED_OUT;
   }
 }

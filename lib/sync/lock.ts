@@ -1,21 +1,11 @@
-import { checkSignal } from './abort.js';
 import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
 import { Kind, Word, type KindCode } from '../core/format.js';
-import { Acquired, LockWord } from './lock-word.js';
-import { normalizeName } from '../core/names.js';
-import { unlinkSegment } from '../core/segment.js';
+import { SegmentHandle } from '../core/handle.js';
 import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
-import { checkObject, checkTimeout } from '../core/validate.js';
-
-/** Options of a blocking acquire. */
-export interface AcquireOptions {
-  /** Milliseconds to wait; `Infinity` or omitted waits for ever, 0 only tries. */
-  timeout?: number;
-  /** Cancels a pending async acquire: it rejects with an AbortError. */
-  signal?: AbortSignal;
-}
+import { Acquired, LockWord } from './lock-word.js';
+import { TIMED_OUT, parseWaitOptions, type TimedOut, type WaitOptions } from './waiting.js';
 
 /** Releases its lock when disposed: `using guard = await lock.hold()`. */
 export interface LockGuard extends Disposable {
@@ -27,8 +17,8 @@ const NO_ELEMENTS = resolveDType('int32');
 /**
  * A cross-process mutual-exclusion lock, by name. Free, acquire and release
  * are one JS compare-and-swap each (no native call); contended, it spins
- * briefly and then sleeps in the kernel (`acquireSync`) or on a thread of the
- * addon's (`acquire`, which never blocks the event loop).
+ * briefly and then sleeps in the kernel (`acquireSync`) or in the addon's
+ * wait engine (`acquire`, which never blocks the event loop).
  *
  * **Holder death.** If the process holding the lock dies (even by SIGKILL),
  * a waiter takes the lock over within its wait slice (100 ms) and
@@ -37,41 +27,30 @@ const NO_ELEMENTS = resolveDType('int32');
  * probing pids. Each open handle (each `Lock.open`, in any process or worker)
  * is its own owner; closing a handle that holds the lock counts as its death.
  */
-export class Lock implements Disposable {
-  /** @internal The segment kind this class creates and opens. */
-  protected static readonly kind: KindCode = Kind.lock;
+export class Lock extends SegmentHandle {
+  /** @internal */
   protected readonly word: LockWord;
-  readonly #typed: TypedSegment;
-  readonly #owned: boolean;
   #ownerDied = false;
 
   /** @internal Use `Lock.create` / `Lock.open`, or the `.lock` of a Value or Array. */
-  constructor(typed: TypedSegment, owned: boolean) {
-    this.#typed = typed;
-    this.#owned = owned;
+  protected constructor(typed: TypedSegment, owns: boolean) {
+    super(typed, owns);
     this.word = new LockWord(typed.header, Word.lockWord, typed);
   }
 
   /** Creates a lock named `name` (`EEXIST` if the name exists), free. */
-  static create<T extends typeof Lock>(this: T, name: string, options?: CreateOptions): InstanceType<T> {
-    const args = createArgs(name, options);
-    return new this(createTyped(args.name, this.kind, NO_ELEMENTS, 0, args.mode, () => {}), true) as InstanceType<T>;
+  static create(name: string, options?: CreateOptions): Lock {
+    return new Lock(createLockSegment(Kind.lock, name, options), true);
   }
 
   /** Opens an existing lock by name. */
-  static open<T extends typeof Lock>(this: T, name: string, options?: OpenOptions): InstanceType<T> {
-    const args = openArgs(name, options);
-    return new this(openTyped(args.name, this.kind, args.timeout), true) as InstanceType<T>;
+  static open(name: string, options?: OpenOptions): Lock {
+    return new Lock(openLockSegment(Kind.lock, name, options), true);
   }
 
-  /** Removes the name `name`. */
-  static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
-  }
-
-  /** The name of the segment the lock lives in. */
-  get name(): string {
-    return this.#typed.segment.name;
+  /** @internal The lock in the header of another object's segment (closed with that object). */
+  static borrow(typed: TypedSegment): Lock {
+    return new Lock(typed, false);
   }
 
   /**
@@ -86,13 +65,15 @@ export class Lock implements Disposable {
   /**
    * Acquires the lock without blocking the event loop.
    * @returns true when acquired, false on timeout.
-   * @throws AbortError (`code` 'ABORT_ERR') if `signal` aborts first.
+   * @throws AbortError (`code` 'ABORT_ERR') if `signal` is or becomes aborted (an aborted signal never acquires);
+   *   ShmError ERR_SHM_CLOSED if this handle is closed meanwhile.
    */
-  async acquire(options?: AcquireOptions): Promise<boolean> {
+  async acquire(options?: WaitOptions): Promise<boolean> {
     if (options === undefined && this.fastAcquire()) return true;
-    const { timeout, signal } = this.parse(options);
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
     if (this.reenter()) return true;
-    return this.entered(await this.word.acquire(timeout, signal));
+    return this.entered(await this.word.acquire(this, wait));
   }
 
   /**
@@ -101,14 +82,15 @@ export class Lock implements Disposable {
    * @throws {ShmError} ERR_SHM_WOULD_DEADLOCK if this handle already holds a
    *   (non-re-entrant) Lock: use `acquire()`, or an RLock.
    */
-  acquireSync(options?: AcquireOptions): boolean {
+  acquireSync(options?: WaitOptions): boolean {
     if (options === undefined && this.fastAcquire()) return true;
-    const { timeout } = this.parse(options);
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
     if (this.reenter()) return true;
     if (this.word.isHeldByMe()) {
       throw new ShmError(ErrorCodes.WOULD_DEADLOCK, 'this handle already holds the lock; a blocking acquire would never return (use an RLock)');
     }
-    return this.entered(this.word.acquireSync(timeout));
+    return this.entered(this.word.acquireSync(this, wait));
   }
 
   /** Acquires the lock if it is free (or its holder died) right now. Never blocks. */
@@ -127,13 +109,6 @@ export class Lock implements Disposable {
     }
   }
 
-  /** The uncontended path: one compare-and-swap, no argument parsing, no native call. */
-  protected fastAcquire(): boolean {
-    if (this.#typed.closed || !this.word.tryFast()) return false;
-    this.entered(Acquired.Yes);
-    return true;
-  }
-
   /** True if this handle holds the lock. */
   heldByMe(): boolean {
     this.checkOpen();
@@ -147,44 +122,36 @@ export class Lock implements Disposable {
   }
 
   /** Acquires, runs `fn`, and releases even if `fn` throws or rejects. @throws {ShmError} ERR_SHM_TIMEOUT */
-  async withLock<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+  async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     if (typeof fn !== 'function') throw invalidArg('withLock takes a function');
     using _guard = await this.hold(options);
     return await fn();
   }
 
   /** `withLock` blocking this thread. @throws {ShmError} ERR_SHM_TIMEOUT */
-  withLockSync<T>(fn: () => T, options?: AcquireOptions): T {
+  withLockSync<T>(fn: () => T, options?: WaitOptions): T {
     if (typeof fn !== 'function') throw invalidArg('withLockSync takes a function');
     using _guard = this.holdSync(options);
     return fn();
   }
 
   /** Acquires and returns a guard that releases on dispose: `using guard = await lock.hold()`. @throws {ShmError} ERR_SHM_TIMEOUT */
-  async hold(options?: AcquireOptions): Promise<LockGuard> {
+  async hold(options?: WaitOptions): Promise<LockGuard> {
     if (!(await this.acquire(options))) throw this.timedOut();
     return this.guard();
   }
 
   /** `hold` blocking this thread. @throws {ShmError} ERR_SHM_TIMEOUT */
-  holdSync(options?: AcquireOptions): LockGuard {
+  holdSync(options?: WaitOptions): LockGuard {
     if (!this.acquireSync(options)) throw this.timedOut();
     return this.guard();
   }
 
-  /** Closes this handle (a named lock's segment). If it holds the lock, other handles see its owner died. */
-  close(): void {
-    if (this.#owned) this.#typed.close();
-  }
-
-  /** Removes the lock's name. The lock of a Value or Array goes with its object. */
-  unlink(): void {
-    if (!this.#owned) throw invalidArg('this lock belongs to a Value or Array: unlink that object');
-    unlinkSegment(this.#typed.segment.name);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+  /** The uncontended path: one compare-and-swap, no argument parsing, no native call. */
+  protected fastAcquire(): boolean {
+    if (this.typed.closed || !this.word.tryFast()) return false;
+    this.entered(Acquired.Yes);
+    return true;
   }
 
   /** Re-entry for RLock; a plain Lock never re-enters. */
@@ -197,20 +164,10 @@ export class Lock implements Disposable {
     return true;
   }
 
-  protected entered(result: Acquired): boolean {
-    if (result === Acquired.No) return false;
+  protected entered(result: Acquired | TimedOut): boolean {
+    if (result === TIMED_OUT || result === Acquired.No) return false;
     if (result === Acquired.OwnerDied) this.#ownerDied = true;
     return true;
-  }
-
-  protected parse(options: AcquireOptions | undefined): { timeout: number; signal: AbortSignal | undefined } {
-    this.checkOpen();
-    const opts = checkObject<AcquireOptions>(options, 'options');
-    return { timeout: checkTimeout(opts.timeout, 'options.timeout'), signal: checkSignal(opts.signal) };
-  }
-
-  protected checkOpen(): void {
-    if (this.#typed.closed) throw new ShmError(ErrorCodes.CLOSED, `the lock ${JSON.stringify(this.name)} is closed`);
   }
 
   private guard(): LockGuard {
@@ -235,8 +192,22 @@ export class Lock implements Disposable {
  * Python's `RLock`, and what `Value#lock` / `Array#lock` are.
  */
 export class RLock extends Lock {
-  protected static override readonly kind: KindCode = Kind.rlock;
   #depth = 0;
+
+  /** Creates a re-entrant lock named `name` (`EEXIST` if the name exists), free. */
+  static override create(name: string, options?: CreateOptions): RLock {
+    return new RLock(createLockSegment(Kind.rlock, name, options), true);
+  }
+
+  /** Opens an existing re-entrant lock by name. */
+  static override open(name: string, options?: OpenOptions): RLock {
+    return new RLock(openLockSegment(Kind.rlock, name, options), true);
+  }
+
+  /** @internal The lock in the header of a Value, Array or Condition (closed with it). */
+  static override borrow(typed: TypedSegment): RLock {
+    return new RLock(typed, false);
+  }
 
   protected override reenter(): boolean {
     if (this.#depth > 0 && this.word.isHeldByMe()) {
@@ -246,7 +217,7 @@ export class RLock extends Lock {
     return false;
   }
 
-  protected override entered(result: Acquired): boolean {
+  protected override entered(result: Acquired | TimedOut): boolean {
     if (!super.entered(result)) return false;
     this.#depth = 1;
     return true;
@@ -271,4 +242,14 @@ export class RLock extends Lock {
   restoreDepth(depth: number): void {
     this.#depth = depth;
   }
+}
+
+function createLockSegment(kind: KindCode, name: string, options: CreateOptions | undefined): TypedSegment {
+  const args = createArgs(name, options);
+  return createTyped(args.name, kind, NO_ELEMENTS, 0, args.mode, () => {});
+}
+
+function openLockSegment(kind: KindCode, name: string, options: OpenOptions | undefined): TypedSegment {
+  const args = openArgs(name, options);
+  return openTyped(args.name, kind, args.timeout);
 }

@@ -1,17 +1,9 @@
 // Public cross-process wait / notify on an Int32Array over shared memory: the
 // Atomics.wait / Atomics.notify that work between processes.
-import { abortError, checkSignal, settle } from './abort.js';
 import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
 import { native, type WaitResult } from '../core/native.js';
-import { checkObject, checkTimeout } from '../core/validate.js';
-
-/** Options of {@link waitAsync}. */
-export interface WaitOptions {
-  /** Milliseconds; omitted or Infinity waits for ever. */
-  timeout?: number;
-  /** Cancels the wait: the Promise rejects with an AbortError. */
-  signal?: AbortSignal;
-}
+import { checkTimeout } from '../core/validate.js';
+import { SYNC_SLICE_MS, parseWaitOptions, settle, type WaitOptions } from './waiting.js';
 
 function checkWord(array: unknown, index: unknown): asserts array is Int32Array {
   if (!(array instanceof Int32Array)) throw invalidArg('array must be an Int32Array (over shared memory)');
@@ -32,28 +24,35 @@ function checkInt32(value: unknown): number {
  * Blocks this thread while `array[index] === expected`, until {@link notify}
  * from any process, or `timeout` ms. Like `Atomics.wait`, but across
  * processes (Linux futex; macOS os_sync_wait_on_address). May return 'ok'
- * spuriously: re-check the word.
+ * or 'not-equal' spuriously: re-check the word.
  */
 export function wait(array: Int32Array, index: number, expected: number, timeout?: number): WaitResult {
   checkWord(array, index);
   const value = checkInt32(expected);
-  const ms = checkTimeout(timeout);
-  return sys(() => native.wait(array, index, value, ms));
+  const deadline = performance.now() + checkTimeout(timeout);
+  // In slices, so that a worker being terminated stops within one.
+  for (;;) {
+    const remaining = deadline - performance.now();
+    const result = sys(() => native.wait(array, index, value, Math.max(0, Math.min(remaining, SYNC_SLICE_MS))));
+    if (result !== 'timed-out' || remaining <= SYNC_SLICE_MS) return result;
+  }
 }
 
 /**
- * The same wait without blocking the event loop: it runs on a thread the
- * addon owns (never libuv's pool) and does not hold up `process.exit()`.
+ * The same wait without blocking the event loop: it sleeps in the addon's
+ * wait engine (io_uring on Linux 6.7+, else one waiter thread per process),
+ * never libuv's pool, and does not hold up `process.exit()`.
  * @returns 'ok' when woken, 'not-equal' if the word already differed, 'timed-out'.
+ * @throws AbortError if `signal` is or becomes aborted; ShmError
+ *   ERR_SHM_CLOSED if the memory is closed meanwhile.
  */
-export function waitAsync(array: Int32Array, index: number, expected: number, options?: number | WaitOptions): Promise<WaitResult> {
+export async function waitAsync(array: Int32Array, index: number, expected: number, options?: number | WaitOptions): Promise<WaitResult> {
   checkWord(array, index);
   const value = checkInt32(expected);
-  const opts = typeof options === 'number' ? { timeout: options } : checkObject<WaitOptions>(options, 'options');
-  const ms = checkTimeout(opts.timeout, 'options.timeout');
-  const signal = checkSignal(opts.signal);
-  if (signal?.aborted) return Promise.reject(abortError(signal));
-  return settle(sys(() => native.waitAsync(array, index, value, ms)), signal) as Promise<WaitResult>;
+  const wait = parseWaitOptions(typeof options === 'number' ? { timeout: options } : options);
+  const outcome = await settle(sys(() => native.waitAsync(array, index, value, wait.deadline.remaining())), wait.signal);
+  if (outcome === 'closed' || outcome === 'cancelled') throw new ShmError(ErrorCodes.CLOSED, 'the shared memory behind this Int32Array was closed');
+  return outcome;
 }
 
 /** Wakes up to `count` (default all) waiters on `array[index]`, in any process. Returns how many woke (Linux) or 0. */

@@ -1,9 +1,8 @@
-import { abortError, checkSignal, settle } from './abort.js';
 import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
-import type { AcquireOptions } from './lock.js';
-import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { checkInteger, checkObject } from '../core/validate.js';
+import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type WaitOptions, type WaitPlan } from './waiting.js';
 
 /** Largest semaphore value POSIX guarantees everywhere shmkit runs (SEM_VALUE_MAX on Linux and macOS is at least this). */
 export const SEM_VALUE_MAX = 32767;
@@ -33,12 +32,20 @@ export class Semaphore implements Disposable {
   readonly #name: string;
   readonly #id: number;
   #closed = false;
+  readonly #spinner = new Spinner();
+  readonly #plan: WaitPlan<true>;
 
   /** @internal */
   protected constructor(name: string, id: number) {
     this.#name = name;
     this.#id = id;
     dropped.register(this, id, this);
+    this.#plan = {
+      attempt: () => (sys(() => native.semTryWait(id)) ? true : RETRY),
+      watch: () => RETRY, // never asked: a semaphore sleeps in the native wait that takes the unit
+      semaphore: id,
+      took: () => true,
+    };
   }
 
   /** Creates a semaphore named `name` with `value` units (`EEXIST` if it exists). */
@@ -71,35 +78,24 @@ export class Semaphore implements Disposable {
   }
 
   /**
-   * Takes one unit without blocking the event loop (the wait runs on an addon thread).
-   * @returns true when taken, false on timeout. Rejects with an AbortError if `signal` aborts.
+   * Takes one unit without blocking the event loop (the wait runs in the
+   * addon's wait engine, on its one waiter thread).
+   * @returns true when taken, false on timeout.
+   * @throws AbortError if `signal` is or becomes aborted (no unit is kept: one
+   *   taken as the abort came goes back); ShmError ERR_SHM_CLOSED if this
+   *   handle is closed meanwhile.
    */
-  async acquire(options?: AcquireOptions): Promise<boolean> {
+  async acquire(options?: WaitOptions): Promise<boolean> {
     this.#checkOpen();
-    const opts = checkObject<AcquireOptions>(options, 'options');
-    const timeout = checkTimeout(opts.timeout, 'options.timeout');
-    const signal = checkSignal(opts.signal);
-    if (signal?.aborted) throw abortError(signal);
-    if (sys(() => native.semTryWait(this.#id))) return true;
-    if (timeout === 0) return false;
-    // A unit the wait takes after an abort goes back at once.
-    const giveBack = (result: string) => {
-      if (result !== 'ok') return;
-      try {
-        native.semPost(this.#id);
-      } catch {
-        // Closed meanwhile: the native waiter gives back what it takes after a cancel.
-      }
-    };
-    return (await settle(sys(() => native.semWaitAsync(this.#id, timeout)), signal, giveBack)) === 'ok';
+    const wait = parseWaitOptions(options);
+    return (await waitAsync(this, this.#plan, wait, this.#spinner)) !== TIMED_OUT;
   }
 
   /** Takes one unit, blocking this thread up to `timeout` ms. @returns false on timeout. */
-  acquireSync(options?: AcquireOptions): boolean {
+  acquireSync(options?: WaitOptions): boolean {
     this.#checkOpen();
-    const timeout = checkTimeout(checkObject<AcquireOptions>(options, 'options').timeout, 'options.timeout');
-    if (timeout === 0) return this.tryAcquire();
-    return sys(() => native.semWait(this.#id, timeout)) === 'ok';
+    const wait = parseWaitOptions(options);
+    return waitSync(this, this.#plan, wait, this.#spinner) !== TIMED_OUT;
   }
 
   /** Takes one unit if one is available now. */
@@ -112,7 +108,7 @@ export class Semaphore implements Disposable {
   release(n = 1): void {
     this.#checkOpen();
     checkInteger(n, 'n', 1, maxValue);
-    for (let i = 0; i < n; i++) sys(() => native.semPost(this.#id));
+    sys(() => native.semPost(this.#id, n));
   }
 
   /** The current value (`sem_getvalue`). @throws {ShmError} ERR_SHM_UNSUPPORTED on macOS, which lacks it. */
@@ -122,7 +118,11 @@ export class Semaphore implements Disposable {
     return sys(() => native.semGetValue(this.#id));
   }
 
-  /** Closes this handle (`sem_close`, once no wait of its is pending). Idempotent; does not unlink. */
+  /**
+   * Closes this handle: its pending acquires end with `ERR_SHM_CLOSED` (a
+   * unit taken for one of them goes back), then `sem_close`. Idempotent;
+   * does not unlink.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -139,8 +139,13 @@ export class Semaphore implements Disposable {
     this.close();
   }
 
+  /** @internal The error a wait of a closed handle ends with. */
+  closedError(): ShmError {
+    return new ShmError(ErrorCodes.CLOSED, `semaphore ${JSON.stringify(this.#name)} is closed`);
+  }
+
   #checkOpen(): void {
-    if (this.#closed) throw new ShmError(ErrorCodes.CLOSED, `semaphore ${JSON.stringify(this.#name)} is closed`);
+    if (this.#closed) throw this.closedError();
   }
 }
 

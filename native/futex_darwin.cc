@@ -8,7 +8,9 @@
 
 #include <climits>
 
-#include "wait.h"
+#include <time.h>
+
+#include "futex.h"
 
 #if __has_include(<os/os_sync_wait_on_address.h>)
 #include <os/os_sync_wait_on_address.h>
@@ -30,6 +32,15 @@ constexpr uint32_t kUlfNoErrno = 0x01000000;
 }  // namespace
 
 const char* const kWaitSyscall = "os_sync_wait_on_address";
+
+int64_t MonotonicNowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// macOS cannot sleep on several addresses in one call.
+int WaitOnAny(const WaitWord*, size_t) { return -ENOSYS; }
 const char* const kWakeSyscall = "os_sync_wake_by_address";
 
 WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns,

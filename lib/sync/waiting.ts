@@ -1,0 +1,273 @@
+// The one wait driver. Every blocking operation in shmkit (a lock, a ring, an
+// Event, a Barrier, a Condition, a semaphore) describes itself as a WaitPlan:
+// how to try once, and what to sleep on when the try fails. This module does
+// the rest, the same way for all of them, sync and async:
+//
+//   - the deadline (one type, from `{ timeout }`), and slicing long sleeps so
+//     a plan can look around (a lock's dead holder, a pipe's dead peer);
+//   - adaptive spinning before sleeping (see Spinner);
+//   - the AbortSignal: an aborted signal rejects with an AbortError before
+//     anything is tried, and aborting during a sleep cancels it at once;
+//   - close(): the engine ends a closed handle's sleeps ('closed') and the
+//     driver throws ERR_SHM_CLOSED without touching the unmapped memory.
+//
+// The loop is written once, as a generator that yields the sleeps it needs;
+// waitSync runs them on this thread, waitAsync on the addon's wait engine.
+import { ErrorCodes, ShmError, fromNative, invalidArg, sys } from '../core/errors.js';
+import { native, type AsyncWaitResult } from '../core/native.js';
+import { checkObject, checkTimeout } from '../core/validate.js';
+
+/** Options of every wait in shmkit. */
+export interface WaitOptions {
+  /** Milliseconds to wait; omitted or `Infinity` waits for ever; 0 only tries. */
+  timeout?: number;
+  /**
+   * Cancels the wait: it rejects with an AbortError (`name` 'AbortError',
+   * `code` 'ABORT_ERR', `cause` the signal's reason). A signal that is
+   * already aborted rejects at once, even if nothing would have to wait.
+   * Sync forms check it when they start (nothing can abort a blocked thread).
+   */
+  signal?: AbortSignal;
+}
+
+/** A point in time (performance.now() ms) after which a wait gives up. */
+export class Deadline {
+  readonly at: number;
+
+  constructor(timeoutMs: number) {
+    this.at = performance.now() + timeoutMs;
+  }
+
+  /** Milliseconds left (Infinity for none, <= 0 once passed). */
+  remaining(): number {
+    return this.at - performance.now();
+  }
+
+  get expired(): boolean {
+    return performance.now() >= this.at;
+  }
+}
+
+/** Validated wait options. */
+export interface ParsedWait {
+  readonly deadline: Deadline;
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Checks `{ timeout, signal }` and starts the deadline. Throws the AbortError
+ * at once if the signal is already aborted: an aborted signal never acquires.
+ */
+export function parseWaitOptions(options: unknown): ParsedWait {
+  const opts = checkObject<WaitOptions>(options, 'options');
+  const timeout = checkTimeout(opts.timeout, 'options.timeout');
+  const signal = checkSignal(opts.signal);
+  if (signal?.aborted) throw abortError(signal);
+  return { deadline: new Deadline(timeout), signal };
+}
+
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  return signal;
+}
+
+/** The error an aborted wait rejects with, as Node's own APIs do. */
+export function abortError(signal: AbortSignal): ShmError {
+  const err = new ShmError(ErrorCodes.ABORTED, 'The operation was aborted', { cause: signal.reason });
+  err.name = 'AbortError';
+  return err;
+}
+
+/** A plan's answer: try again (the state moved, or the try failed). */
+export const RETRY: unique symbol = Symbol('retry');
+/** The driver's answer when the deadline passed first. */
+export const TIMED_OUT: unique symbol = Symbol('timed out');
+export type TimedOut = typeof TIMED_OUT;
+
+/** Sleep on a futex word while it holds `expected`. */
+export interface WordSleep {
+  readonly words: Int32Array;
+  readonly index: number;
+  readonly expected: number;
+}
+
+/** What a blocking operation tells the driver. */
+export interface WaitPlan<T> {
+  /**
+   * Tries once; the result, or RETRY. `slept` is true after a sleep (a lock
+   * then takes its word with its WAITERS bit, as a woken futex waiter must).
+   */
+  attempt(slept: boolean): T | typeof RETRY;
+  /** The word whose change may let attempt() succeed, and its value now (no side effects). */
+  watch(): WordSleep | typeof RETRY;
+  /**
+   * Before sleeping: tells wakers that someone may sleep (a lock's WAITERS
+   * bit, a ring's waiting flag). Returns the value to sleep on, or RETRY if
+   * the word moved meanwhile. Omitted: sleep on what watch() saw.
+   */
+  announce?(watched: WordSleep): number | typeof RETRY;
+  /**
+   * Instead of a futex word: the id of a native semaphore to take a unit of
+   * while sleeping; a sleep that ends 'ok' took one, and `took()` says what
+   * the operation returns then.
+   */
+  readonly semaphore?: number;
+  took?(): T;
+  /** Longest sleep before attempt() must run again. */
+  readonly sliceMs?: number;
+}
+
+/** What a wait belongs to: once closed, its waits end with ERR_SHM_CLOSED. */
+export interface WaitOwner {
+  readonly closed: boolean;
+  closedError(): ShmError;
+}
+
+/** The longest a sync wait blocks before looking around (a terminated worker stops within it). */
+export const SYNC_SLICE_MS = 100;
+
+/**
+ * How long to spin before sleeping, from how long recent waits of one site
+ * took (spin plus sleep): waits that ended within a few wake-up costs mean
+ * the other side answers fast, so spinning a little longer than they took
+ * catches the answer without a sleep and a wake-up on either side. Long
+ * waits (an idle peer) spin only briefly. Without this, two processes in a
+ * request/reply loop fall into a stable slow mode: each reply takes longer
+ * than a fixed spin because the other side slept too. docs/design.md.
+ */
+export class Spinner {
+  /** Longest spin: a few wake-up costs on the machines measured. */
+  static readonly MAX_MS = 0.1;
+  /** Shortest spin: always look a little before paying for a sleep. */
+  static readonly MIN_MS = 0.005;
+  /** Recent waits longer than this are "long": the other side is idle. */
+  static readonly LONG_MS = 0.5;
+  #estimateMs = Spinner.MIN_MS;
+
+  /** Milliseconds to spin now. */
+  budget(): number {
+    const estimate = this.#estimateMs;
+    if (estimate > Spinner.LONG_MS) return Spinner.MIN_MS;
+    return Math.min(Spinner.MAX_MS, Math.max(Spinner.MIN_MS, 2 * estimate));
+  }
+
+  /** Records how long a wait took (moving average, weight 1/4). */
+  record(ms: number): void {
+    this.#estimateMs += (ms - this.#estimateMs) / 4;
+  }
+}
+
+/** One sleep the loop asks its runner for. */
+interface SleepRequest {
+  readonly sleep: WordSleep | undefined;
+  readonly semaphore: number | undefined;
+  readonly timeoutMs: number;
+}
+
+type SleepOutcome = AsyncWaitResult;
+
+function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, maxSliceMs: number): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
+  const started = performance.now();
+  let slept = false;
+  let spun = false;
+  for (;;) {
+    if (owner.closed) throw owner.closedError();
+    if (wait.signal?.aborted) throw abortError(wait.signal);
+    const result = plan.attempt(slept);
+    if (result !== RETRY) {
+      spinner.record(performance.now() - started);
+      return result;
+    }
+    const remaining = wait.deadline.remaining();
+    if (remaining <= 0) {
+      spinner.record(performance.now() - started);
+      return TIMED_OUT;
+    }
+    const slice = Math.min(remaining, plan.sliceMs ?? Infinity, maxSliceMs);
+    if (plan.semaphore !== undefined) {
+      if ((yield { sleep: undefined, semaphore: plan.semaphore, timeoutMs: slice }) === 'ok') {
+        spinner.record(performance.now() - started);
+        return plan.took!();
+      }
+      slept = true;
+      continue;
+    }
+    const watched = plan.watch();
+    if (watched === RETRY) continue;
+    if (!spun) {
+      spun = true;
+      if (spin(watched, Math.min(spinner.budget(), remaining))) continue;
+    }
+    const expected = plan.announce ? plan.announce(watched) : watched.expected;
+    if (expected === RETRY) continue;
+    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice };
+    slept = true;
+  }
+}
+
+/** Spins while the word keeps its value, for at most `ms`. True if it changed. */
+function spin(watched: WordSleep, ms: number): boolean {
+  const { words, index, expected } = watched;
+  const until = performance.now() + ms;
+  do {
+    if (Atomics.load(words, index) !== expected) return true;
+  } while (performance.now() < until);
+  return false;
+}
+
+/** Runs a plan, blocking this thread. */
+export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): T | TimedOut {
+  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS);
+  let step = loop.next();
+  while (!step.done) {
+    const { sleep, semaphore, timeoutMs } = step.value;
+    const outcome =
+      semaphore !== undefined
+        ? sys(() => native.semWait(semaphore, timeoutMs))
+        : sys(() => native.wait(sleep!.words, sleep!.index, sleep!.expected, timeoutMs));
+    step = loop.next(outcome);
+  }
+  return step.value;
+}
+
+/** Runs a plan without blocking the event loop: sleeps go to the wait engine. */
+export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): Promise<T | TimedOut> {
+  const loop = waitLoop(owner, plan, wait, spinner, Infinity);
+  let step = loop.next();
+  while (!step.done) {
+    const { sleep, semaphore, timeoutMs } = step.value;
+    const pending =
+      semaphore !== undefined
+        ? sys(() => native.semWaitAsync(semaphore, timeoutMs))
+        : sys(() => native.waitAsync(sleep!.words, sleep!.index, sleep!.expected, timeoutMs));
+    step = loop.next(await settle(pending, wait.signal));
+  }
+  return step.value;
+}
+
+/**
+ * Awaits one native wait. An abort cancels it and rejects with the
+ * AbortError at once (a semaphore unit it takes later goes back: the engine
+ * sees its wait already ended).
+ */
+export function settle([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
+  if (!signal) return promise.catch((err) => Promise.reject(fromNative(err)));
+  return new Promise<SleepOutcome>((resolve, reject) => {
+    const onAbort = () => {
+      native.cancelWait(id);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (outcome) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(outcome);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(fromNative(err));
+      },
+    );
+  });
+}

@@ -1,0 +1,287 @@
+#include "wait_engine.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "env_state.h"
+#include "errors.h"
+#include "futex.h"
+#include "sem.h"
+#include "shm.h"
+#include "uring.h"
+#include "waiter_thread.h"
+
+namespace shmkit {
+
+namespace {
+
+const char* EndName(WaitEnd end) {
+  switch (end) {
+    case WaitEnd::kWoken: return "ok";
+    case WaitEnd::kNotEqual: return "not-equal";
+    case WaitEnd::kTimedOut: return "timed-out";
+    case WaitEnd::kCancelled: return "cancelled";
+    case WaitEnd::kClosed: return "closed";
+  }
+  return "ok";
+}
+
+// A deadline in monotonic ns for a timeout in ms; -1 for none.
+int64_t DeadlineFor(double timeout_ms) {
+  if (std::isinf(timeout_ms) || timeout_ms > 9e15) return -1;
+  return MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
+}
+
+// SHMKIT_WAIT_BACKEND=thread keeps io_uring out (tests and benchmarks run
+// the portable backend this way on Linux).
+bool UringAllowed() {
+  const char* choice = std::getenv("SHMKIT_WAIT_BACKEND");
+  return choice == nullptr || std::strcmp(choice, "thread") != 0;
+}
+
+// What JS code runs in when a uv callback settles Promises: a handle scope
+// and a callback scope, whose close runs the microtasks (the awaiting code).
+class LoopCallbackScope {
+ public:
+  LoopCallbackScope(napi_env env, napi_ref resource, napi_async_context context) : env_(env) {
+    napi_open_handle_scope(env, &handles_);
+    napi_value object;
+    napi_get_reference_value(env, resource, &object);
+    napi_open_callback_scope(env, object, context, &scope_);
+  }
+  ~LoopCallbackScope() {
+    napi_close_callback_scope(env_, scope_);
+    napi_close_handle_scope(env_, handles_);
+  }
+
+ private:
+  napi_env env_;
+  napi_handle_scope handles_ = nullptr;
+  napi_callback_scope scope_ = nullptr;
+};
+
+}  // namespace
+
+WaitEngine::WaitEngine(napi_env env) : env_(env) {
+  uring_state_ = UringAllowed() ? UringState::kUntried : UringState::kUnavailable;
+  napi_get_uv_event_loop(env, &loop_);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &resource_);
+  napi_create_string_utf8(env, "shmkit.wait", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &context_);
+
+  uv_async_init(loop_, &thread_report_, OnThreadReport);
+  thread_report_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&thread_report_));
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  handles_open_ = 2;
+  thread_ = std::make_unique<WaiterThread>(&thread_report_);
+}
+
+WaitEngine::~WaitEngine() = default;
+
+void WaitEngine::Install(napi_env env) {
+  auto* engine = new WaitEngine(env);
+  EnvState::Get(env)->set_wait_engine(engine);
+  napi_add_async_cleanup_hook(env, Teardown, engine, &engine->cleanup_);
+}
+
+WaitEngine* WaitEngine::Get(napi_env env) { return EnvState::Get(env)->wait_engine(); }
+
+const char* WaitEngine::backend_name() const {
+  return uring_state_ == UringState::kUnavailable ? "thread" : "io_uring";
+}
+
+bool WaitEngine::EnsureUring() {
+  if (uring_state_ == UringState::kUntried) {
+    uring_ = UringWaiter::Create();
+    if (uring_ && uv_poll_init(loop_, &uring_poll_, uring_->fd()) == 0) {
+      uring_poll_.data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&uring_poll_));
+      uv_poll_start(&uring_poll_, UV_READABLE, OnUringReadable);
+      handles_open_++;
+      uring_state_ = UringState::kReady;
+    } else {
+      uring_.reset();
+      uring_state_ = UringState::kUnavailable;
+    }
+  }
+  return uring_state_ == UringState::kReady;
+}
+
+Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms) {
+  uint64_t id = next_id_++;
+  Pending pending;
+  pending.owner = MappingAt(addr);
+  napi_create_reference(env, array, 1, &pending.keep_alive);
+  int err = EAGAIN;
+  if (EnsureUring()) {
+    err = uring_->Arm(id, addr, expected);
+    if (err == EAGAIN) {  // completions must be read before more requests fit
+      DeliverFromUring();  // inside this JS call: settled Promises run after it
+      err = uring_->Arm(id, addr, expected);
+    }
+    pending.on_uring = err == 0;
+  }
+  if (err != 0) err = thread_->ArmWord(id, addr, expected);
+  if (err != 0) {
+    napi_delete_reference(env, pending.keep_alive);
+    throw ErrnoError(env, err, "pthread_create");
+  }
+  return Start(env, id, std::move(pending), timeout_ms);
+}
+
+Napi::Value WaitEngine::WaitSemaphore(Napi::Env env, std::shared_ptr<SemHandle> sem, double timeout_ms) {
+  uint64_t id = next_id_++;
+  if (int err = thread_->ArmSemaphore(id, sem)) throw ErrnoError(env, err, "pthread_create");
+  Pending pending;
+  pending.owner = sem.get();
+  pending.sem = std::move(sem);
+  return Start(env, id, std::move(pending), timeout_ms);
+}
+
+// Records an armed wait and returns [Promise, id].
+Napi::Value WaitEngine::Start(Napi::Env env, uint64_t id, Pending pending, double timeout_ms) {
+  napi_value promise;
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &pending.deferred, &promise), Napi::Value());
+  int64_t deadline = DeadlineFor(timeout_ms);
+  if (deadline >= 0) {
+    pending.deadline = deadlines_.emplace(deadline, id);
+    pending.has_deadline = true;
+  }
+  if (pending.owner) by_owner_[pending.owner].insert(id);
+  if (pending_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(&thread_report_));
+  pending_.emplace(id, std::move(pending));
+  RearmTimer();
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Value(env, promise));
+  result.Set(1u, Napi::Number::New(env, static_cast<double>(id)));
+  return result;
+}
+
+void WaitEngine::Cancel(uint64_t id) {
+  if (pending_.count(id)) Settle(id, WaitEnd::kCancelled, 0, true);
+}
+
+void WaitEngine::EndWaitsOf(const void* owner) {
+  auto it = by_owner_.find(owner);
+  if (it == by_owner_.end()) return;
+  std::unordered_set<uint64_t> ids = std::move(it->second);
+  by_owner_.erase(it);
+  for (uint64_t id : ids) Settle(id, WaitEnd::kClosed, 0, true);
+}
+
+void WaitEngine::Disarm(uint64_t id, const Pending& pending) {
+  if (pending.on_uring) uring_->Disarm(id);
+  else thread_->Disarm(id);
+}
+
+// Ends a wait: resolves (or rejects, on `error`) its Promise and forgets it.
+// `disarm`: the backend still has it (a timeout, cancel or close).
+void WaitEngine::Settle(uint64_t id, WaitEnd end, int error, bool disarm) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending pending = std::move(it->second);
+  pending_.erase(it);
+  if (disarm) Disarm(id, pending);
+  if (pending.has_deadline) deadlines_.erase(pending.deadline);
+  if (pending.owner) {
+    auto owned = by_owner_.find(pending.owner);
+    if (owned != by_owner_.end() && owned->second.erase(id) && owned->second.empty()) by_owner_.erase(owned);
+  }
+  if (pending.keep_alive) napi_delete_reference(env_, pending.keep_alive);
+  if (pending_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&thread_report_));
+  if (error != 0) {
+    Napi::Error err = ErrnoError(Napi::Env(env_), error, pending.sem ? kSemWaitSyscall : kWaitSyscall);
+    napi_reject_deferred(env_, pending.deferred, err.Value());
+  } else {
+    napi_value result;
+    napi_create_string_utf8(env_, EndName(end), NAPI_AUTO_LENGTH, &result);
+    napi_resolve_deferred(env_, pending.deferred, result);
+  }
+  RearmTimer();
+}
+
+// Completions from a backend. One for a wait that already ended (timed out,
+// cancelled, closed) is dropped, but a semaphore unit it took goes back.
+void WaitEngine::Deliver(std::vector<Completion>& batch) {
+  for (Completion& c : batch) {
+    if (!pending_.count(c.id)) {
+      if (c.unit) c.unit->Give();
+      continue;
+    }
+    if (c.end == WaitEnd::kCancelled) continue;  // only our own cancels end this way
+    Settle(c.id, c.end, c.error, false);
+  }
+}
+
+void WaitEngine::RearmTimer() {
+  if (deadlines_.empty()) {
+    if (timer_due_ >= 0) uv_timer_stop(&timer_);
+    timer_due_ = -1;
+    return;
+  }
+  int64_t due = deadlines_.begin()->first;
+  if (due == timer_due_) return;
+  timer_due_ = due;
+  int64_t ms = (due - MonotonicNowNs() + 999999) / 1000000;
+  uv_update_time(loop_);
+  uv_timer_start(&timer_, OnTimer, ms > 0 ? static_cast<uint64_t>(ms) : 0, 0);
+}
+
+void WaitEngine::OnTimer(uv_timer_t* handle) {
+  auto* self = static_cast<WaitEngine*>(handle->data);
+  self->timer_due_ = -1;
+  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
+  int64_t now = MonotonicNowNs();
+  while (!self->deadlines_.empty() && self->deadlines_.begin()->first <= now) {
+    self->Settle(self->deadlines_.begin()->second, WaitEnd::kTimedOut, 0, true);
+  }
+  self->RearmTimer();
+}
+
+bool WaitEngine::DeliverFromUring() {
+  std::vector<Completion> batch;
+  uring_->Drain(&batch);
+  Deliver(batch);
+  return !batch.empty();
+}
+
+void WaitEngine::OnUringReadable(uv_poll_t* handle, int, int) {
+  auto* self = static_cast<WaitEngine*>(handle->data);
+  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
+  self->DeliverFromUring();
+}
+
+void WaitEngine::OnThreadReport(uv_async_t* handle) {
+  auto* self = static_cast<WaitEngine*>(handle->data);
+  std::vector<Completion> batch;
+  self->thread_->TakeCompletions(&batch);
+  if (batch.empty()) return;
+  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
+  self->Deliver(batch);
+}
+
+// Environment teardown: stop the thread (it never calls into this
+// environment again), close the uv handles, then free the engine. Pending
+// Promises are dropped with the environment.
+void WaitEngine::Teardown(napi_async_cleanup_hook_handle, void* arg) {
+  auto* self = static_cast<WaitEngine*>(arg);
+  self->thread_.reset();
+  auto closed = [](uv_handle_t* handle) {
+    auto* engine = static_cast<WaitEngine*>(handle->data);
+    if (--engine->handles_open_ > 0) return;
+    napi_remove_async_cleanup_hook(engine->cleanup_);
+    delete engine;
+  };
+  if (self->uring_state_ == UringState::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->uring_poll_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->thread_report_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->timer_), closed);
+}
+
+}  // namespace shmkit
