@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 
+#include "doorbell.h"
 #include "errors.h"
 #include "futex.h"
 #include "wait_engine.h"
@@ -50,13 +51,20 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
   }
 }
 
-// waitAsync(int32Array, index, expected, timeoutMs) -> [Promise, id]; the
-// Promise resolves 'ok' | 'not-equal' | 'timed-out' | 'cancelled' | 'closed'.
+// waitAsync(int32Array, index, expected, timeoutMs, bell) -> [Promise, id];
+// the Promise resolves 'ok' | 'not-equal' | 'timed-out' | 'cancelled' |
+// 'closed'. With `bell`, a ring of this environment's doorbell ends it too.
 Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   int32_t* addr = WordAt(info);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
   double timeout_ms = info[3].As<Napi::Number>().DoubleValue();
-  return WaitEngine::Get(info.Env())->WaitWord(info.Env(), info[0], addr, expected, timeout_ms);
+  bool bell = info[4].ToBoolean();
+  return WaitEngine::Get(info.Env())->WaitWord(info.Env(), info[0], addr, expected, timeout_ms, bell);
+}
+
+// doorbellId() -> this environment's doorbell id, or 0 where there is none.
+Napi::Value DoorbellId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), WaitEngine::Get(info.Env())->DoorbellId());
 }
 
 // cancelWait(id): the wait's Promise resolves 'cancelled' (if still pending).
@@ -66,10 +74,15 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// notify(int32Array, index, count) -> number of waiters woken (Linux) or 0
+// notify(int32Array, index, count, flag?) -> number of futex waiters woken
+// (Linux) or 0. `flag` is a channel's waiting flag as the waker read it: a
+// doorbell id is rung instead of the futex when it can be (doorbell.h).
 Napi::Value Notify(const Napi::CallbackInfo& info) {
   int32_t* addr = WordAt(info);
   double count = info[2].As<Napi::Number>().DoubleValue();
+  if (info.Length() > 3 && RingDoorbell(info[3].As<Napi::Number>().Uint32Value())) {
+    return Napi::Number::New(info.Env(), 0);
+  }
   int32_t n = count >= INT32_MAX ? INT32_MAX : static_cast<int32_t>(count);
   int woken = WakeAddress(addr, n);
   if (woken < 0) throw ErrnoError(info.Env(), errno, kWakeSyscall);
@@ -90,6 +103,7 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
   exports.Set("waitBackend", Napi::Function::New(env, WaitBackend, "waitBackend"));
+  exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
 }
 
 }  // namespace shmkit

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "doorbell.h"
 #include "env_state.h"
 #include "errors.h"
 #include "futex.h"
@@ -34,11 +35,11 @@ int64_t DeadlineFor(double timeout_ms) {
   return MonotonicNowNs() + static_cast<int64_t>(timeout_ms * 1e6);
 }
 
-// SHMKIT_WAIT_BACKEND=thread keeps io_uring out (tests and benchmarks run
-// the portable backend this way on Linux).
-bool UringAllowed() {
-  const char* choice = std::getenv("SHMKIT_WAIT_BACKEND");
-  return choice == nullptr || std::strcmp(choice, "thread") != 0;
+// For tests and benchmarks: SHMKIT_WAIT_BACKEND=thread keeps io_uring out
+// (the portable backend then runs on Linux), SHMKIT_DOORBELL=off doorbells.
+bool Allowed(const char* variable, const char* off) {
+  const char* choice = std::getenv(variable);
+  return choice == nullptr || std::strcmp(choice, off) != 0;
 }
 
 // What JS code runs in when a uv callback settles Promises: a handle scope
@@ -65,7 +66,8 @@ class LoopCallbackScope {
 }  // namespace
 
 WaitEngine::WaitEngine(napi_env env) : env_(env) {
-  uring_state_ = UringAllowed() ? UringState::kUntried : UringState::kUnavailable;
+  uring_state_ = Allowed("SHMKIT_WAIT_BACKEND", "thread") ? UringState::kUntried : UringState::kUnavailable;
+  bell_state_ = Allowed("SHMKIT_DOORBELL", "off") ? BellState::kUntried : BellState::kUnavailable;
   napi_get_uv_event_loop(env, &loop_);
   napi_value resource, name;
   napi_create_object(env, &resource);
@@ -114,25 +116,45 @@ bool WaitEngine::EnsureUring() {
   return uring_state_ == UringState::kReady;
 }
 
-Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms) {
+uint32_t WaitEngine::DoorbellId() {
+  if (bell_state_ == BellState::kUntried) {
+    bell_ = Doorbell::Open();
+    if (bell_ && uv_poll_init(loop_, &bell_poll_, bell_->fd()) == 0) {
+      bell_poll_.data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&bell_poll_));
+      uv_poll_start(&bell_poll_, UV_READABLE, OnDoorbell);
+      handles_open_++;
+      bell_state_ = BellState::kReady;
+    } else {
+      bell_.reset();
+      bell_state_ = BellState::kUnavailable;
+    }
+  }
+  return bell_state_ == BellState::kReady ? bell_->id() : 0;
+}
+
+Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms, bool bell) {
   uint64_t id = next_id_++;
   Pending pending;
   pending.owner = MappingAt(addr);
-  napi_create_reference(env, array, 1, &pending.keep_alive);
-  int err = EAGAIN;
-  if (EnsureUring()) {
-    err = uring_->Arm(id, addr, expected);
-    if (err == EAGAIN) {  // completions must be read before more requests fit
-      DeliverFromUring();  // inside this JS call: settled Promises run after it
+  // A wait whose waker rings our doorbell sleeps on the doorbell alone: a
+  // futex wait beside it made every wake-up slower (its wake runs io_uring
+  // task work or the waiter thread on top of the socket's wake).
+  pending.on_bell = bell && bell_state_ == BellState::kReady;
+  if (!pending.on_bell) {
+    int err = EAGAIN;
+    if (EnsureUring()) {
       err = uring_->Arm(id, addr, expected);
+      if (err == EAGAIN) {  // completions must be read before more requests fit
+        DeliverFromUring();  // inside this JS call: settled Promises run after it
+        err = uring_->Arm(id, addr, expected);
+      }
+      pending.on_uring = err == 0;
     }
-    pending.on_uring = err == 0;
+    if (err != 0) err = thread_->ArmWord(id, addr, expected);
+    if (err != 0) throw ErrnoError(env, err, "pthread_create");
   }
-  if (err != 0) err = thread_->ArmWord(id, addr, expected);
-  if (err != 0) {
-    napi_delete_reference(env, pending.keep_alive);
-    throw ErrnoError(env, err, "pthread_create");
-  }
+  napi_create_reference(env, array, 1, &pending.keep_alive);
   return Start(env, id, std::move(pending), timeout_ms);
 }
 
@@ -155,6 +177,7 @@ Napi::Value WaitEngine::Start(Napi::Env env, uint64_t id, Pending pending, doubl
     pending.has_deadline = true;
   }
   if (pending.owner) by_owner_[pending.owner].insert(id);
+  if (pending.on_bell) bell_waits_.insert(id);
   if (pending_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(&thread_report_));
   pending_.emplace(id, std::move(pending));
   RearmTimer();
@@ -177,6 +200,7 @@ void WaitEngine::EndWaitsOf(const void* owner) {
 }
 
 void WaitEngine::Disarm(uint64_t id, const Pending& pending) {
+  if (pending.on_bell) return;  // nothing armed but the doorbell
   if (pending.on_uring) uring_->Disarm(id);
   else thread_->Disarm(id);
 }
@@ -190,6 +214,7 @@ void WaitEngine::Settle(uint64_t id, WaitEnd end, int error, bool disarm) {
   pending_.erase(it);
   if (disarm) Disarm(id, pending);
   if (pending.has_deadline) deadlines_.erase(pending.deadline);
+  if (pending.on_bell) bell_waits_.erase(id);
   if (pending.owner) {
     auto owned = by_owner_.find(pending.owner);
     if (owned != by_owner_.end() && owned->second.erase(id) && owned->second.empty()) by_owner_.erase(owned);
@@ -258,6 +283,17 @@ void WaitEngine::OnUringReadable(uv_poll_t* handle, int, int) {
   self->DeliverFromUring();
 }
 
+// A ring: every wait that listens for the doorbell ends ('ok'; its caller
+// re-checks), its futex wait disarmed.
+void WaitEngine::OnDoorbell(uv_poll_t* handle, int, int) {
+  auto* self = static_cast<WaitEngine*>(handle->data);
+  self->bell_->Drain();
+  if (self->bell_waits_.empty()) return;
+  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
+  std::vector<uint64_t> ids(self->bell_waits_.begin(), self->bell_waits_.end());
+  for (uint64_t id : ids) self->Settle(id, WaitEnd::kWoken, 0, true);
+}
+
 void WaitEngine::OnThreadReport(uv_async_t* handle) {
   auto* self = static_cast<WaitEngine*>(handle->data);
   std::vector<Completion> batch;
@@ -280,6 +316,7 @@ void WaitEngine::Teardown(napi_async_cleanup_hook_handle, void* arg) {
     delete engine;
   };
   if (self->uring_state_ == UringState::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->uring_poll_), closed);
+  if (self->bell_state_ == BellState::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->bell_poll_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->thread_report_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->timer_), closed);
 }

@@ -10,7 +10,9 @@
 //    descriptor is polled by libuv, so a wake reaches the loop in one hop and
 //    no thread is used however many waits are pending;
 //  - the waiter thread (everywhere else, and always for semaphores): one
-//    thread per environment multiplexing every pending wait.
+//    thread per environment multiplexing every pending wait;
+// and, for waits that say so (a channel's reader or writer), this
+// environment's doorbell too (doorbell.h): whichever fires first ends the wait.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -24,6 +26,7 @@
 
 namespace shmkit {
 
+class Doorbell;
 class SemHandle;
 class UringWaiter;
 class WaiterThread;
@@ -46,8 +49,9 @@ class WaitEngine {
   static void Install(napi_env env);
   static WaitEngine* Get(napi_env env);
 
-  // A wait on a futex word inside `array`: [Promise, id].
-  Napi::Value WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms);
+  // A wait on a futex word inside `array`: [Promise, id]. With `bell`, a ring
+  // of this environment's doorbell ends it too.
+  Napi::Value WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms, bool bell);
   // A wait that takes one unit of `sem`: [Promise, id].
   Napi::Value WaitSemaphore(Napi::Env env, std::shared_ptr<SemHandle> sem, double timeout_ms);
   // Ends a pending wait with 'cancelled' (no-op if it already ended).
@@ -57,6 +61,9 @@ class WaitEngine {
   void EndWaitsOf(const void* owner);
 
   const char* backend_name() const;
+  // This environment's doorbell id (opened at the first call), or 0 where
+  // there is none.
+  uint32_t DoorbellId();
 
  private:
   struct Pending {
@@ -66,6 +73,7 @@ class WaitEngine {
     std::multimap<int64_t, uint64_t>::iterator deadline;
     bool has_deadline = false;
     bool on_uring = false;
+    bool on_bell = false;
     std::shared_ptr<SemHandle> sem;
   };
 
@@ -81,6 +89,7 @@ class WaitEngine {
   bool EnsureUring();
 
   static void OnUringReadable(uv_poll_t* handle, int status, int events);
+  static void OnDoorbell(uv_poll_t* handle, int status, int events);
   static void OnThreadReport(uv_async_t* handle);
   static void OnTimer(uv_timer_t* handle);
   static void Teardown(napi_async_cleanup_hook_handle handle, void* arg);
@@ -101,8 +110,13 @@ class WaitEngine {
   UringState uring_state_;
   std::unique_ptr<UringWaiter> uring_;
   std::unique_ptr<WaiterThread> thread_;
+  enum class BellState { kUntried, kReady, kUnavailable };
+  BellState bell_state_;
+  std::unique_ptr<Doorbell> bell_;
+  std::unordered_set<uint64_t> bell_waits_;
 
   uv_poll_t uring_poll_;
+  uv_poll_t bell_poll_;
   uv_async_t thread_report_;  // also holds the loop open while any wait is pending
   uv_timer_t timer_;
   int handles_open_ = 0;

@@ -208,7 +208,7 @@ export class Ring {
         const tail = Atomics.load(this.words, Ctl.tail);
         return tail !== Atomics.load(this.words, Ctl.head) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
       },
-      announce: (watched) => this.#announce(Ctl.readersWaiting, watched),
+      announce: (watched, bell) => this.#announce(Ctl.readersWaiting, watched, bell),
       sliceMs: RING_SLICE_MS,
     };
   }
@@ -221,20 +221,23 @@ export class Ring {
         const head = Atomics.load(this.words, Ctl.head);
         return head !== this.#headWhenFull ? RETRY : { words: this.words, index: Ctl.head, expected: head };
       },
-      announce: (watched) => this.#announce(Ctl.writersWaiting, watched),
+      announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
       sliceMs: RING_SLICE_MS,
     };
   }
 
   /** Wakes everyone sleeping on this ring (a peer closing). */
   wakeAll(): void {
-    sys(() => native.notify(this.words, Ctl.tail, 2 ** 31 - 1));
-    sys(() => native.notify(this.words, Ctl.head, 2 ** 31 - 1));
+    sys(() => native.notify(this.words, Ctl.tail, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.readersWaiting, 0)));
+    sys(() => native.notify(this.words, Ctl.head, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.writersWaiting, 0)));
   }
 
-  /** Sets a waiting flag, then makes sure the word did not move meanwhile (the waker reads the flag after moving it). */
-  #announce(flag: number, watched: WordSleep): number | typeof RETRY {
-    Atomics.store(this.words, flag, 1);
+  /**
+   * Sets a waiting flag (to our doorbell id, or 1), then makes sure the word
+   * did not move meanwhile (the waker moves it, then reads the flag).
+   */
+  #announce(flag: number, watched: WordSleep, bell: number): number | typeof RETRY {
+    Atomics.store(this.words, flag, bell);
     return Atomics.load(this.words, watched.index) === watched.expected ? watched.expected : RETRY;
   }
 
@@ -261,10 +264,14 @@ export class Ring {
   }
 }
 
-/** After moving `word`: if a sleeper flagged itself, clear the flag and wake every sleeper on it. */
+/**
+ * After moving `word`: if a sleeper flagged itself, clear the flag and wake
+ * every sleeper on the word, ringing the flagged doorbell first.
+ */
 function wakeIfFlagged(words: Int32Array, flag: number, word: number): void {
-  if (Atomics.load(words, flag) !== 0) {
+  const flagged = Atomics.load(words, flag);
+  if (flagged !== 0) {
     Atomics.store(words, flag, 0);
-    native.notify(words, word, 2 ** 31 - 1);
+    native.notify(words, word, 2 ** 31 - 1, flagged);
   }
 }

@@ -14,8 +14,9 @@ export interface NativeAddon {
   map(fd: number, size: number): [ArrayBuffer, MappingHandle];
   unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
-  waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number): PendingWait<AsyncWaitResult>;
-  notify(array: Int32Array, index: number, count: number): number;
+  waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
+  notify(array: Int32Array, index: number, count: number, bell?: number): number;
+  doorbellId(): number;
   cancelWait(id: number): void;
   waitBackend(): 'io_uring' | 'thread';
   livenessAcquire(fd: number, token: number, name: string): number;

@@ -50,7 +50,7 @@ export async function waitAsync(array: Int32Array, index: number, expected: numb
   checkWord(array, index);
   const value = checkInt32(expected);
   const wait = parseWaitOptions(typeof options === 'number' ? { timeout: options } : options);
-  const outcome = await settle(sys(() => native.waitAsync(array, index, value, wait.deadline.remaining())), wait.signal);
+  const outcome = await settle(sys(() => native.waitAsync(array, index, value, wait.deadline.remaining(), false)), wait.signal);
   if (outcome === 'closed' || outcome === 'cancelled') throw new ShmError(ErrorCodes.CLOSED, 'the shared memory behind this Int32Array was closed');
   return outcome;
 }

@@ -105,8 +105,10 @@ export interface WaitPlan<T> {
    * Before sleeping: tells wakers that someone may sleep (a lock's WAITERS
    * bit, a ring's waiting flag). Returns the value to sleep on, or RETRY if
    * the word moved meanwhile. Omitted: sleep on what watch() saw.
+   * `bell` is what a waiting flag should hold: this event loop's doorbell
+   * id (async waits, where there is one), else 1 (docs/format.md).
    */
-  announce?(watched: WordSleep): number | typeof RETRY;
+  announce?(watched: WordSleep, bell: number): number | typeof RETRY;
   /**
    * Instead of a futex word: the id of a native semaphore to take a unit of
    * while sleeping; a sleep that ends 'ok' took one, and `took()` says what
@@ -128,33 +130,34 @@ export interface WaitOwner {
 export const SYNC_SLICE_MS = 100;
 
 /**
- * How long to spin before sleeping, from how long recent waits of one site
- * took (spin plus sleep): waits that ended within a few wake-up costs mean
- * the other side answers fast, so spinning a little longer than they took
- * catches the answer without a sleep and a wake-up on either side. Long
- * waits (an idle peer) spin only briefly. Without this, two processes in a
- * request/reply loop fall into a stable slow mode: each reply takes longer
- * than a fixed spin because the other side slept too. docs/design.md.
+ * How long to spin before sleeping, from how recent waits of one site went.
+ * While the other side answers within a few wake-up costs, spin up to that
+ * bound: the answer is caught without a sleep and a wake-up on either side.
+ * Without this, two processes in a request/reply loop fall into a stable
+ * slow mode: each reply takes longer than a short fixed spin because the
+ * other side slept too. After several long waits in a row (an idle peer, a
+ * server between requests) spin only briefly: spinning then only burns a
+ * core, and delays the peer that a socket-style wake places on it. A single
+ * long wait (the peer was preempted, or collected garbage) does not end the
+ * spinning. docs/design.md, "Adaptive spinning".
  */
 export class Spinner {
-  /** Longest spin: a few wake-up costs on the machines measured. */
+  /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
   static readonly MAX_MS = 0.1;
   /** Shortest spin: always look a little before paying for a sleep. */
   static readonly MIN_MS = 0.005;
-  /** Recent waits longer than this are "long": the other side is idle. */
-  static readonly LONG_MS = 0.5;
-  #estimateMs = Spinner.MIN_MS;
+  /** This many waits longer than MAX_MS in a row mean the other side is idle. */
+  static readonly LONG_STREAK = 3;
+  #longStreak = 0;
 
   /** Milliseconds to spin now. */
   budget(): number {
-    const estimate = this.#estimateMs;
-    if (estimate > Spinner.LONG_MS) return Spinner.MIN_MS;
-    return Math.min(Spinner.MAX_MS, Math.max(Spinner.MIN_MS, 2 * estimate));
+    return this.#longStreak >= Spinner.LONG_STREAK ? Spinner.MIN_MS : Spinner.MAX_MS;
   }
 
-  /** Records how long a wait took (moving average, weight 1/4). */
+  /** Records how long a wait took (spin plus sleep). */
   record(ms: number): void {
-    this.#estimateMs += (ms - this.#estimateMs) / 4;
+    this.#longStreak = ms > Spinner.MAX_MS ? this.#longStreak + 1 : 0;
   }
 }
 
@@ -163,11 +166,23 @@ interface SleepRequest {
   readonly sleep: WordSleep | undefined;
   readonly semaphore: number | undefined;
   readonly timeoutMs: number;
+  /** The sleep may also end by a ring of this event loop's doorbell. */
+  readonly bell: boolean;
+}
+
+/** What a sync sleeper writes in a waiting flag: "someone sleeps", no doorbell. */
+const NO_BELL = 1;
+let doorbell: number | undefined;
+
+/** This event loop's doorbell id, or NO_BELL where there is none (opened at first use). */
+function asyncBell(): number {
+  doorbell ??= native.doorbellId() || NO_BELL;
+  return doorbell;
 }
 
 type SleepOutcome = AsyncWaitResult;
 
-function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, maxSliceMs: number): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
+function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, maxSliceMs: number, bell: number): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
   const started = performance.now();
   let slept = false;
   let spun = false;
@@ -186,7 +201,7 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
     }
     const slice = Math.min(remaining, plan.sliceMs ?? Infinity, maxSliceMs);
     if (plan.semaphore !== undefined) {
-      if ((yield { sleep: undefined, semaphore: plan.semaphore, timeoutMs: slice }) === 'ok') {
+      if ((yield { sleep: undefined, semaphore: plan.semaphore, timeoutMs: slice, bell: false }) === 'ok') {
         spinner.record(performance.now() - started);
         return plan.took!();
       }
@@ -199,9 +214,10 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
       spun = true;
       if (spin(watched, Math.min(spinner.budget(), remaining))) continue;
     }
-    const expected = plan.announce ? plan.announce(watched) : watched.expected;
+    const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
-    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice };
+    const rings = plan.announce !== undefined && bell !== NO_BELL;
+    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice, bell: rings };
     slept = true;
   }
 }
@@ -218,7 +234,7 @@ function spin(watched: WordSleep, ms: number): boolean {
 
 /** Runs a plan, blocking this thread. */
 export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): T | TimedOut {
-  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS);
+  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL);
   let step = loop.next();
   while (!step.done) {
     const { sleep, semaphore, timeoutMs } = step.value;
@@ -233,14 +249,14 @@ export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWai
 
 /** Runs a plan without blocking the event loop: sleeps go to the wait engine. */
 export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): Promise<T | TimedOut> {
-  const loop = waitLoop(owner, plan, wait, spinner, Infinity);
+  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell());
   let step = loop.next();
   while (!step.done) {
-    const { sleep, semaphore, timeoutMs } = step.value;
+    const { sleep, semaphore, timeoutMs, bell } = step.value;
     const pending =
       semaphore !== undefined
         ? sys(() => native.semWaitAsync(semaphore, timeoutMs))
-        : sys(() => native.waitAsync(sleep!.words, sleep!.index, sleep!.expected, timeoutMs));
+        : sys(() => native.waitAsync(sleep!.words, sleep!.index, sleep!.expected, timeoutMs, bell));
     step = loop.next(await settle(pending, wait.signal));
   }
   return step.value;

@@ -1,0 +1,209 @@
+// Wait-engine benchmarks: the shapes servers have, not only tight loops.
+// Between two separate node processes, against a Unix domain socket measured
+// in the same run (ratios = socket / shmkit; > 1 means shmkit is faster):
+//   - async request/reply where each request follows a 1 ms idle gap (both
+//     sides `await send()` / `await recv()`; the responder is asleep when the
+//     request comes, as a server between requests is);
+//   - async request/reply back to back;
+//   - blocking request/reply (sendSync / recvSync) in a fresh pair of
+//     processes after only 200 warm-up messages;
+// and, in this process, the cost of many pending async waits: 20,000 waits
+// over 4 Events (threads added, time for all to settle once set).
+//   node bench/waits.mjs
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Event, Pipe } from 'shmkit';
+import { machine, median, stats } from './lib.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const peerScript = join(here, 'channel-peer.mjs');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const IDLE_REQUESTS = 1000;
+const BACK_TO_BACK = 2000;
+const SHORT_WARMUP = 200;
+const TIMED_SYNC = 2000;
+const MESSAGE = 'x'.repeat(32);
+const MESSAGE_BYTES = Buffer.alloc(32, 120);
+
+const uid = () => `bw_${randomBytes(4).toString('hex')}`;
+const spawnPeer = (args, env = {}) =>
+  spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+const exited = (child) => (child.exitCode !== null ? Promise.resolve() : once(child, 'exit'));
+
+async function withPipe(mode, env, body) {
+  const name = uid();
+  const pipe = Pipe.create(name, { capacity: 1 << 16 });
+  const child = spawnPeer([mode, name], env);
+  try {
+    await pipe.recv(); // "ready"
+    return await body(pipe);
+  } finally {
+    pipe.close();
+    await exited(child);
+    pipe.unlink();
+  }
+}
+
+async function withSocket(body) {
+  const path = join(tmpdir(), `${uid()}.sock`);
+  const server = createServer();
+  server.listen(path);
+  await once(server, 'listening');
+  const child = spawnPeer(['socket-echo', path]);
+  const [socket] = await once(server, 'connection');
+  socket.setNoDelay(true);
+  try {
+    return await body(socket);
+  } finally {
+    socket.destroy();
+    server.close();
+    child.kill();
+    await exited(child);
+  }
+}
+
+function socketRoundTrip(socket) {
+  return new Promise((resolve) => {
+    let got = 0;
+    const onData = (d) => {
+      got += d.length;
+      if (got >= MESSAGE_BYTES.length) {
+        socket.off('data', onData);
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+    socket.write(MESSAGE_BYTES);
+  });
+}
+
+/** Median us of `n` round trips, each after an idle gap of `gapMs` (0: back to back). */
+async function roundTrips(n, gapMs, roundTrip) {
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    if (gapMs) await sleep(gapMs);
+    const t0 = performance.now();
+    await roundTrip();
+    samples.push((performance.now() - t0) * 1000);
+  }
+  return median(samples);
+}
+
+const pipeAsync = (gapMs, n, env) => () =>
+  withPipe('pipe-async', env, (pipe) =>
+    roundTrips(n, gapMs, async () => {
+      await pipe.send(MESSAGE);
+      await pipe.recv();
+    }),
+  );
+
+const socket = (gapMs, n) => () => withSocket((s) => roundTrips(n, gapMs, () => socketRoundTrip(s)));
+
+const contestants = {
+  idle: {
+    'shmkit Pipe, async, 1 ms idle gap': pipeAsync(1, IDLE_REQUESTS, {}),
+    'shmkit Pipe, async, 1 ms idle gap (waiter thread)': pipeAsync(1, IDLE_REQUESTS, { SHMKIT_WAIT_BACKEND: 'thread' }),
+    'Unix domain socket, 1 ms idle gap': socket(1, IDLE_REQUESTS),
+  },
+  backToBack: {
+    'shmkit Pipe, async, back to back': pipeAsync(0, BACK_TO_BACK, {}),
+    'Unix domain socket, back to back': socket(0, BACK_TO_BACK),
+  },
+  shortWarmup: {
+    'shmkit Pipe, sendSync/recvSync, 200 warm-up': () =>
+      withPipe('pipe-sync', {}, (pipe) => {
+        for (let i = 0; i < SHORT_WARMUP; i++) (pipe.sendSync(MESSAGE), pipe.recvSync());
+        const t0 = performance.now();
+        for (let i = 0; i < TIMED_SYNC; i++) (pipe.sendSync(MESSAGE), pipe.recvSync());
+        return ((performance.now() - t0) * 1000) / TIMED_SYNC;
+      }),
+    'Unix domain socket, 200 warm-up': () =>
+      withSocket(async (s) => {
+        for (let i = 0; i < SHORT_WARMUP; i++) await socketRoundTrip(s);
+        const t0 = performance.now();
+        for (let i = 0; i < TIMED_SYNC; i++) await socketRoundTrip(s);
+        return ((performance.now() - t0) * 1000) / TIMED_SYNC;
+      }),
+  },
+};
+
+const threadCount = () => readdirSync('/proc/self/task').length;
+
+/** 20,000 pending Event.wait() over 4 Events: threads added, and ms until all settle once set. */
+async function manyWaiters() {
+  const events = Array.from({ length: 4 }, () => Event.create(uid()));
+  try {
+    const before = process.platform === 'linux' ? threadCount() : NaN;
+    const waits = [];
+    for (let i = 0; i < 20_000; i++) waits.push(events[i % 4].wait());
+    await sleep(50);
+    const during = process.platform === 'linux' ? threadCount() : NaN;
+    const t0 = performance.now();
+    for (const e of events) e.set();
+    const results = await Promise.all(waits);
+    const settleMs = performance.now() - t0;
+    if (!results.every((r) => r === true)) throw new Error('a wait did not end set');
+    return { threadsAdded: during - before, settleMs };
+  } finally {
+    for (const e of events) (e.close(), e.unlink());
+  }
+}
+
+export async function run(progress = () => {}) {
+  const samples = {};
+  for (const group of Object.values(contestants)) for (const name of Object.keys(group)) samples[name] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const group of Object.values(contestants)) {
+      for (const [name, measure] of Object.entries(group)) samples[name].push(await measure());
+    }
+    progress(`waits: round ${r + 1}/${ROUNDS}`);
+  }
+  const many = [];
+  for (let r = 0; r < 3; r++) many.push(await manyWaiters());
+  return {
+    machine: machine(),
+    rounds: ROUNDS,
+    roundTripUs: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])),
+    manyWaiters: {
+      waits: 20_000,
+      objects: 4,
+      threadsAdded: Math.max(...many.map((m) => m.threadsAdded)),
+      settleMs: stats(many.map((m) => m.settleMs)),
+    },
+  };
+}
+
+/** socket / shmkit medians: how many times faster shmkit is. */
+export function ratios(result) {
+  const us = (name) => result.roundTripUs[name].median;
+  return {
+    idleGap: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap'),
+    idleGapThread: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (waiter thread)'),
+    backToBack: us('Unix domain socket, back to back') / us('shmkit Pipe, async, back to back'),
+    shortWarmup: us('Unix domain socket, 200 warm-up') / us('shmkit Pipe, sendSync/recvSync, 200 warm-up'),
+  };
+}
+
+export function print(result) {
+  const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  console.log(`Waits between two processes (${result.machine}); medians of ${result.rounds} runs [min..max], us per round trip`);
+  for (const [name, s] of Object.entries(result.roundTripUs)) {
+    console.log(`  ${name.padEnd(50)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]`);
+  }
+  const r = ratios(result);
+  console.log('\nUnix socket / shmkit (goals: idle gap >= 1x, goal 2x; 200 warm-up >= 10x, goal 40x):');
+  console.log(`  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (waiter-thread backend: ${r.idleGapThread.toFixed(2)}x)`);
+  console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x`);
+  console.log(`  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x`);
+  const m = result.manyWaiters;
+  console.log(`\n${m.waits} pending Event.wait() over ${m.objects} Events: ${m.threadsAdded} threads added (goal <= 8); all settled ${f(m.settleMs.median)} ms after set() [${f(m.settleMs.min)}..${f(m.settleMs.max)}]`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) print(await run((line) => console.error(line)));
