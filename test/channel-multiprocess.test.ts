@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pipe, Queue, ShmError } from '../lib/index.js';
+import { Pipe, Queue, ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
 import { runFixture, startFixture, uniqueName } from './helpers.js';
 

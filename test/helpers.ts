@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, inject } from 'vitest';
-import { ShmError } from '../lib/index.js';
+import { ShmError } from '../dist/index.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const fixtures = join(root, 'test', 'fixtures');
@@ -94,4 +94,33 @@ export function expectCode(fn: () => unknown, code: string): ShmError {
   expect(caught, `expected ${code}`).toBeInstanceOf(ShmError);
   expect((caught as ShmError).code).toBe(code);
   return caught as ShmError;
+}
+
+interface Disposable {
+  close(): void;
+  unlink?(): void;
+}
+
+/**
+ * The objects a test made: `add` them as they are created, `cleanup()` in
+ * afterEach closes each and unlinks its name (already gone is fine).
+ */
+export class Scratch {
+  #objects: Disposable[] = [];
+
+  add<T extends Disposable>(object: T): T {
+    this.#objects.push(object);
+    return object;
+  }
+
+  cleanup(): void {
+    for (const object of this.#objects.splice(0).reverse()) {
+      object.close();
+      try {
+        object.unlink?.();
+      } catch (err) {
+        if ((err as ShmError).code !== 'ENOENT') throw err;
+      }
+    }
+  }
 }

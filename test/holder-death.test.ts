@@ -2,7 +2,7 @@
 // the new holder is told (ownerDied). 200 trials here; the long soak is
 // bench/holder-death-soak.mjs.
 import { describe, expect, it } from 'vitest';
-import { Lock } from '../lib/index.js';
+import { Lock } from '../dist/index.js';
 import { startFixture, uniqueName } from './helpers.js';
 
 const TRIALS = 200;

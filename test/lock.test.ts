@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../lib/index.js';
+import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../dist/index.js';
 import { pathToFileURL } from 'node:url';
 import { expectCode, root, runFixture, uniqueName } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SharedMemory } from '../lib/index.js';
+import { SharedMemory } from '../dist/index.js';
 import { startFixture, uniqueName, type Running } from './helpers.js';
 
 const peers: Running[] = [];

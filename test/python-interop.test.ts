@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SharedMemory } from '../lib/index.js';
+import { SharedMemory } from '../dist/index.js';
 import { fixtures, start, uniqueName } from './helpers.js';
 
 // Linux machines (CI included) have python3: there a missing python fails the test.

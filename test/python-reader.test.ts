@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, Value } from '../lib/index.js';
+import { Array as SharedArray, Value } from '../dist/index.js';
 import { root, start, uniqueName } from './helpers.js';
 
 const python = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Empty, Full, Queue, ShmError } from '../lib/index.js';
+import { Empty, Full, Queue, ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
 import { uniqueName } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import { statSync, writeFileSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SharedMemory, ShmError } from '../lib/index.js';
+import { SharedMemory, ShmError } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 const onLinux = process.platform === 'linux';

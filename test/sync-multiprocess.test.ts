@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, Barrier, Condition, Event, Lock, Semaphore, Value } from '../lib/index.js';
+import { Array as SharedArray, Barrier, Condition, Event, Lock, Semaphore, Value } from '../dist/index.js';
 import { fixtures, runFixture, start, startFixture, uniqueName } from './helpers.js';
 
 describe('Lock across unrelated processes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, Value } from '../lib/index.js';
+import { Array as SharedArray, Value } from '../dist/index.js';
 import { runFixture, uniqueName } from './helpers.js';
 
 describe('Value and Array across unrelated processes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, SharedArray as Exported, SharedMemory, ShmError, Value, type DType } from '../lib/index.js';
+import { Array as SharedArray, SharedArray as Exported, SharedMemory, ShmError, Value, type DType } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { SharedMemory } from '../lib/index.js';
-import { fixtures, uniqueName } from './helpers.js';
+import { pathToFileURL } from 'node:url';
+import { Event, SharedMemory } from '../dist/index.js';
+import { fixtures, root, uniqueName } from './helpers.js';
 
 function runWorker(name: string): Promise<number[]> {
   return new Promise((resolve, reject) => {
@@ -28,6 +29,30 @@ describe('worker_threads', () => {
     } finally {
       shm.close();
       shm.unlink();
+    }
+  });
+});
+
+describe('worker_threads and blocking waits', () => {
+  it('a worker blocked in a sync wait with no timeout still terminates (sync waits sleep in slices)', async () => {
+    const name = uniqueName('wkev');
+    const event = Event.create(name);
+    try {
+      const worker = new Worker(
+        `const { workerData, parentPort } = require('node:worker_threads');
+         import(workerData.url).then(({ Event }) => {
+           const event = Event.open(workerData.name);
+           parentPort.postMessage('waiting');
+           event.waitSync();
+         });`,
+        { eval: true, workerData: { name, url: pathToFileURL(join(root, 'dist', 'index.js')).href } },
+      );
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(await worker.terminate()).toBe(1);
+    } finally {
+      event.close();
+      event.unlink();
     }
   });
 });

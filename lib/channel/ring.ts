@@ -209,6 +209,7 @@ export class Ring {
         return tail !== Atomics.load(this.words, Ctl.head) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
       },
       announce: (watched, bell) => this.#announce(Ctl.readersWaiting, watched, bell),
+      rings: true,
       sliceMs: RING_SLICE_MS,
     };
   }
@@ -222,6 +223,7 @@ export class Ring {
         return head !== this.#headWhenFull ? RETRY : { words: this.words, index: Ctl.head, expected: head };
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
+      rings: true,
       sliceMs: RING_SLICE_MS,
     };
   }

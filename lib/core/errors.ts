@@ -72,9 +72,9 @@ export class ShmError extends Error {
   }
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
-);
+// The first name for each number: EAGAIN, not its alias EWOULDBLOCK.
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
 
 /** The errno name (`ENOENT`) for a positive errno value, as Node reports it. */
 export function errnoName(errno: number): string {

@@ -110,6 +110,12 @@ export interface WaitPlan<T> {
    */
   announce?(watched: WordSleep, bell: number): number | typeof RETRY;
   /**
+   * True if announce() publishes the `bell` it is given where wakers ring it
+   * (a channel's waiting flag): the sleep then ends on a ring of this event
+   * loop's doorbell and needs no futex wait (docs/design.md, "Doorbells").
+   */
+  readonly rings?: boolean;
+  /**
    * Instead of a futex word: the id of a native semaphore to take a unit of
    * while sleeping; a sleep that ends 'ok' took one, and `took()` says what
    * the operation returns then.
@@ -216,8 +222,7 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
-    const rings = plan.announce !== undefined && bell !== NO_BELL;
-    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice, bell: rings };
+    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice, bell: plan.rings === true && bell !== NO_BELL };
     slept = true;
   }
 }

@@ -1,0 +1,86 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Barrier, ShmError } from '../dist/index.js';
+import { Scratch, expectCode, uniqueName } from './helpers.js';
+
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+
+async function rejection(promise: Promise<unknown>): Promise<ShmError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ShmError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function twoParties(): [Barrier, Barrier] {
+  const name = uniqueName('br');
+  return [scratch.add(Barrier.create(name, 2)), scratch.add(Barrier.open(name))];
+}
+
+describe('Barrier', () => {
+  it('passes when all parties arrive, with distinct indexes, and can be used again', async () => {
+    const [a, b] = twoParties();
+    for (let round = 0; round < 3; round++) {
+      const indexes = await Promise.all([a.wait(), b.wait()]);
+      expect(indexes.sort()).toEqual([0, 1]);
+    }
+    expect(a.parties).toBe(2);
+    expect(a.nWaiting).toBe(0);
+  });
+
+  it('a timed-out wait breaks the barrier for everyone (Python rule), until reset()', async () => {
+    const [a, b] = twoParties();
+    expect((await rejection(a.wait({ timeout: 20 }))).code).toBe('ERR_SHM_BROKEN_BARRIER');
+    expect(b.broken).toBe(true);
+    // A later lone waiter does not pass a 2-party barrier: it is told the barrier is broken.
+    expect((await rejection(b.wait({ timeout: 1000 }))).code).toBe('ERR_SHM_BROKEN_BARRIER');
+    b.reset();
+    expect(a.broken).toBe(false);
+    expect((await Promise.all([a.wait(), b.wait()])).sort()).toEqual([0, 1]);
+  });
+
+  it('an aborted wait breaks the barrier: the party that waited with it gets ERR_SHM_BROKEN_BARRIER', async () => {
+    const name = uniqueName('bra');
+    const third = scratch.add(Barrier.create(name, 3));
+    const other = scratch.add(Barrier.open(name));
+    const controller = new AbortController();
+    const aborted = third.wait({ signal: controller.signal });
+    const waiting = other.wait();
+    await sleep(20);
+    controller.abort();
+    expect((await rejection(aborted)).name).toBe('AbortError');
+    expect((await rejection(waiting)).code).toBe('ERR_SHM_BROKEN_BARRIER');
+    expect(third.broken).toBe(true);
+    // The aborted party is not still counted: after reset, two arrivals do not pass a 3-party barrier.
+    third.reset();
+    expect(third.nWaiting).toBe(0);
+    expect((await rejection(Promise.all([third.wait({ timeout: 30 }), other.wait({ timeout: 1000 })]))).code).toBe('ERR_SHM_BROKEN_BARRIER');
+  });
+
+  it('closing a handle while it waits breaks the barrier for the others', async () => {
+    const name = uniqueName('brc');
+    const a = scratch.add(Barrier.create(name, 3));
+    const b = Barrier.open(name);
+    const waitingA = a.wait();
+    const waitingB = b.wait();
+    await sleep(20);
+    b.close();
+    expect((await rejection(waitingB)).code).toBe('ERR_SHM_CLOSED');
+    expect((await rejection(waitingA)).code).toBe('ERR_SHM_BROKEN_BARRIER');
+  });
+
+  it('abort() breaks current and later waits; sync waits behave the same', async () => {
+    const [a, b] = twoParties();
+    const waiting = a.wait();
+    await sleep(10);
+    b.abort();
+    expect((await rejection(waiting)).code).toBe('ERR_SHM_BROKEN_BARRIER');
+    expectCode(() => a.waitSync({ timeout: 10 }), 'ERR_SHM_BROKEN_BARRIER');
+    b.reset();
+    expectCode(() => a.waitSync({ timeout: 10 }), 'ERR_SHM_BROKEN_BARRIER'); // its own timeout broke it
+    expect(b.broken).toBe(true);
+  });
+});

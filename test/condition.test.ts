@@ -1,0 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Condition } from '../dist/index.js';
+import { Scratch, expectCode, uniqueName } from './helpers.js';
+
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+
+/** `n` handles of one Condition, each waiting once; resolves to how many were notified. */
+function waiters(name: string, n: number) {
+  const handles = Array.from({ length: n }, () => scratch.add(Condition.open(name)));
+  let woken = 0;
+  const done = handles.map(async (c) => {
+    await c.acquire();
+    try {
+      if (await c.wait({ timeout: 2000 })) woken++;
+    } finally {
+      c.release();
+    }
+  });
+  return { woken: () => woken, done: Promise.all(done) };
+}
+
+describe('Condition', () => {
+  it('notify(1) ends exactly one of several waits in one process; notifyAll the rest', async () => {
+    const name = uniqueName('cv');
+    const owner = scratch.add(Condition.create(name));
+    const group = waiters(name, 5);
+    await sleep(30);
+    owner.withLockSync(() => owner.notify(1));
+    await sleep(50);
+    expect(group.woken()).toBe(1);
+    owner.withLockSync(() => owner.notify(2));
+    await sleep(50);
+    expect(group.woken()).toBe(3);
+    owner.withLockSync(() => owner.notifyAll());
+    await group.done;
+    expect(group.woken()).toBe(5);
+  });
+
+  it('a notify with no waiter is not saved for a later wait', async () => {
+    const name = uniqueName('cvn');
+    const c = scratch.add(Condition.create(name));
+    c.withLockSync(() => c.notify());
+    await c.acquire();
+    expect(await c.wait({ timeout: 20 })).toBe(false);
+    c.release();
+  });
+
+  it('a timed-out waiter takes the lock back and is counted out (a later notify(1) still wakes a live waiter)', async () => {
+    const name = uniqueName('cvt');
+    const owner = scratch.add(Condition.create(name));
+    await owner.acquire();
+    expect(await owner.wait({ timeout: 10 })).toBe(false);
+    expect(owner.lock.heldByMe()).toBe(true);
+    owner.release();
+    const group = waiters(name, 1);
+    await sleep(20);
+    owner.withLockSync(() => owner.notify(1));
+    await group.done;
+    expect(group.woken()).toBe(1);
+  });
+
+  it('waitFor returns the predicate once true; wait and notify need the lock', async () => {
+    const name = uniqueName('cvf');
+    const c = scratch.add(Condition.create(name));
+    const other = scratch.add(Condition.open(name));
+    let ready = false;
+    setTimeout(() => other.withLockSync(() => ((ready = true), other.notifyAll())), 20);
+    expect(await c.withLock(() => c.waitFor(() => ready, { timeout: 2000 }))).toBe(true);
+    await expect(c.wait()).rejects.toMatchObject({ code: 'ERR_SHM_NOT_OWNER' });
+    expectCode(() => c.notify(), 'ERR_SHM_NOT_OWNER');
+  });
+});

@@ -1,0 +1,3 @@
+import { defineWaitTests } from './wait-suite.js';
+
+defineWaitTests();
