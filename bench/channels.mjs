@@ -254,13 +254,14 @@ function python() {
   return run.status === 0 ? JSON.parse(run.stdout) : undefined;
 }
 
-export async function run() {
+export async function run(progress = () => {}) {
   const rt = Object.fromEntries(Object.keys(roundTrips).map((k) => [k, []]));
   const tp = Object.fromEntries(Object.keys(throughputs).map((k) => [k, []]));
   const py = { 'Python mp.Pipe': [[], []], 'Python mp.Queue': [[], []] };
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, measure] of Object.entries(roundTrips)) rt[name].push(await measure());
     for (const [name, measure] of Object.entries(throughputs)) tp[name].push(await measure());
+    progress(`channels: round ${r + 1}/${ROUNDS}`);
     const p = python();
     if (p) {
       py['Python mp.Pipe'][0].push(p.pipe_roundtrip_us);
@@ -337,4 +338,4 @@ export function svg(result) {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="13">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) print(await run());
+if (import.meta.url === `file://${process.argv[1]}`) print(await run((line) => console.error(line)));

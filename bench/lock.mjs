@@ -89,14 +89,16 @@ function contendedPython() {
   return (2 * PY_N) / (ns / 1e9);
 }
 
-export async function run() {
+export async function run(progress = () => {}) {
   const result = { uncontended: uncontended(), contended: {} };
+  progress('locks: uncontended done');
   const python = spawnSync('python3', ['--version']).status === 0;
   const samples = { shmkit: [], semaphore: [], python: [] };
   for (let r = 0; r < ROUNDS; r++) {
     samples.shmkit.push(await contendedNode('shmkit'));
     samples.semaphore.push(await contendedNode('semaphore'));
     if (python) samples.python.push(contendedPython());
+    progress(`locks: round ${r + 1}/${ROUNDS}`);
   }
   for (const [k, v] of Object.entries(samples)) if (v.length) result.contended[k] = stats(v);
   return result;

@@ -1,25 +1,45 @@
-// `npm run bench`: runs every benchmark, prints its table, and writes the
-// results to bench/results/latest.json and the chart to bench/results/channels.svg.
-//   npm run bench
+// `npm run bench`: runs every benchmark, printing progress as it goes and each
+// table when it is done. Results go to bench/out/ (not tracked); with --save
+// they go to bench/results/ (the files the README shows), too.
+//   npm run bench              npm run bench -- --save
+//   npm run bench -- waits     (only the benchmarks named)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as arrayAccess from './array-access.mjs';
-import * as lock from './lock.mjs';
 import * as channels from './channels.mjs';
 import { machine } from './lib.mjs';
+import * as lock from './lock.mjs';
+import * as waits from './waits.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const results = { machine: machine(), date: new Date().toISOString(), benchmarks: {} };
+const args = process.argv.slice(2);
+const save = args.includes('--save');
+const all = { waits, channels, lock, arrayAccess };
+const chosen = args.filter((a) => !a.startsWith('--'));
+const unknown = chosen.filter((name) => !(name in all));
+if (unknown.length) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(all).join(', ')}`);
+  process.exit(2);
+}
 
-for (const [name, bench] of Object.entries({ channels, lock, arrayAccess })) {
-  const result = await bench.run();
+const results = { machine: machine(), date: new Date().toISOString(), benchmarks: {} };
+const started = performance.now();
+const progress = (line) => console.error(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
+
+for (const [name, bench] of Object.entries(all)) {
+  if (chosen.length && !chosen.includes(name)) continue;
+  progress(`${name}: starting`);
+  const result = await bench.run(progress);
   bench.print(result);
   console.log();
   results.benchmarks[name] = result;
 }
 
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-writeFileSync(join(here, 'results', 'channels.svg'), channels.svg(results.benchmarks.channels));
-console.log('results written to bench/results/latest.json and bench/results/channels.svg');
+const folders = [join(here, 'out'), ...(save ? [join(here, 'results')] : [])];
+for (const folder of folders) {
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (results.benchmarks.channels) writeFileSync(join(folder, 'channels.svg'), channels.svg(results.benchmarks.channels));
+}
+console.log(`results written to ${folders.map((f) => `bench/${f.split('/').pop()}/`).join(' and ')}`);

@@ -6,7 +6,8 @@
 //     request comes, as a server between requests is);
 //   - async request/reply back to back;
 //   - blocking request/reply (sendSync / recvSync) in a fresh pair of
-//     processes after only 200 warm-up messages;
+//     processes after only 200 warm-up messages (the mean, which counts the
+//     stalls a 2-core machine has while V8 still compiles, and the median);
 // and, in this process, the cost of many pending async waits: 20,000 waits
 // over 4 Events (threads added, time for all to settle once set).
 //   node bench/waits.mjs
@@ -120,9 +121,17 @@ const contestants = {
     'shmkit Pipe, sendSync/recvSync, 200 warm-up': () =>
       withPipe('pipe-sync', {}, (pipe) => {
         for (let i = 0; i < SHORT_WARMUP; i++) (pipe.sendSync(MESSAGE), pipe.recvSync());
+        const each = [];
         const t0 = performance.now();
-        for (let i = 0; i < TIMED_SYNC; i++) (pipe.sendSync(MESSAGE), pipe.recvSync());
-        return ((performance.now() - t0) * 1000) / TIMED_SYNC;
+        for (let i = 0; i < TIMED_SYNC; i++) {
+          const t = performance.now();
+          pipe.sendSync(MESSAGE);
+          pipe.recvSync();
+          each.push((performance.now() - t) * 1000);
+        }
+        const mean = ((performance.now() - t0) * 1000) / TIMED_SYNC;
+        shortWarmupMedians.push(median(each));
+        return mean;
       }),
     'Unix domain socket, 200 warm-up': () =>
       withSocket(async (s) => {
@@ -133,6 +142,9 @@ const contestants = {
       }),
   },
 };
+
+/** Median single round trip of each short-warm-up run (the mean above includes the stalls). */
+const shortWarmupMedians = [];
 
 const threadCount = () => readdirSync('/proc/self/task').length;
 
@@ -171,6 +183,7 @@ export async function run(progress = () => {}) {
     machine: machine(),
     rounds: ROUNDS,
     roundTripUs: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])),
+    shortWarmupSingleRoundTripUs: stats(shortWarmupMedians.splice(0)),
     manyWaiters: {
       waits: 20_000,
       objects: 4,
@@ -201,7 +214,7 @@ export function print(result) {
   console.log('\nUnix socket / shmkit (goals: idle gap >= 1x, goal 2x; 200 warm-up >= 10x, goal 40x):');
   console.log(`  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (waiter-thread backend: ${r.idleGapThread.toFixed(2)}x)`);
   console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x`);
-  console.log(`  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x`);
+  console.log(`  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x (mean of the 2,000 timed round trips; their median is ${f(result.shortWarmupSingleRoundTripUs.median)} us)`);
   const m = result.manyWaiters;
   console.log(`\n${m.waits} pending Event.wait() over ${m.objects} Events: ${m.threadsAdded} threads added (goal <= 8); all settled ${f(m.settleMs.median)} ms after set() [${f(m.settleMs.min)}..${f(m.settleMs.max)}]`);
 }

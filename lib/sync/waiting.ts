@@ -150,8 +150,12 @@ export const SYNC_SLICE_MS = 100;
 export class Spinner {
   /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
   static readonly MAX_MS = 0.1;
-  /** Shortest spin: always look a little before paying for a sleep. */
-  static readonly MIN_MS = 0.005;
+  /**
+   * The spin when the other side is idle: none. A waker's socket-style wake
+   * places the woken process next to it, so every microsecond the waker
+   * spins before sleeping delays the answer it waits for (docs/design.md).
+   */
+  static readonly MIN_MS = 0;
   /** This many waits longer than MAX_MS in a row mean the other side is idle. */
   static readonly LONG_STREAK = 3;
   #longStreak = 0;
@@ -218,7 +222,8 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
     if (watched === RETRY) continue;
     if (!spun) {
       spun = true;
-      if (spin(watched, Math.min(spinner.budget(), remaining))) continue;
+      const budget = Math.min(spinner.budget(), remaining);
+      if (budget > 0 && spin(watched, budget)) continue;
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
