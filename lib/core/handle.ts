@@ -13,7 +13,6 @@ export abstract class SegmentHandle implements Disposable {
   /** Run by close() before unmapping, for waits that must tidy shared state (a Barrier party leaving). */
   readonly #beforeClose = new Set<() => void>();
 
-  /** @internal */
   protected constructor(typed: TypedSegment, owns = true) {
     this.typed = typed;
     this.#owns = owns;

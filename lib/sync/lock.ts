@@ -32,7 +32,7 @@ export class Lock extends SegmentHandle {
   protected readonly word: LockWord;
   #ownerDied = false;
 
-  /** @internal Use `Lock.create` / `Lock.open`, or the `.lock` of a Value or Array. */
+  /** Use `Lock.create` / `Lock.open`, or the `.lock` of a Value or Array. */
   protected constructor(typed: TypedSegment, owns: boolean) {
     super(typed, owns);
     this.word = new LockWord(typed.header, Word.lockWord, typed);
