@@ -70,7 +70,10 @@ async function withQueues(peerMode, extra, body) {
   } finally {
     if (peerMode === 'queue-sync') inbox.putSync('STOP');
     await exited(child);
-    for (const q of [inbox, outbox]) (q.close(), q.unlink());
+    for (const q of [inbox, outbox]) {
+      q.close();
+      q.unlink();
+    }
   }
 }
 
@@ -140,7 +143,9 @@ function withWorker(body) {
      });`,
     { eval: true },
   );
-  return once(worker, 'message').then(() => body(worker)).finally(() => worker.terminate());
+  return once(worker, 'message')
+    .then(() => body(worker))
+    .finally(() => worker.terminate());
 }
 
 const roundTrips = {
@@ -177,10 +182,14 @@ const roundTrips = {
   'process.send (advanced)': () => withIpc('advanced', 'ipc-echo', [], (child) => timeLoop(ROUND_TRIPS, ipcRoundTrip(child, SMALL))),
   'worker_threads postMessage': () =>
     withWorker((worker) =>
-      timeLoop(ROUND_TRIPS, () => new Promise((resolve) => {
-        worker.once('message', resolve);
-        worker.postMessage(SMALL);
-      })),
+      timeLoop(
+        ROUND_TRIPS,
+        () =>
+          new Promise((resolve) => {
+            worker.once('message', resolve);
+            worker.postMessage(SMALL);
+          }),
+      ),
     ),
   'Unix domain socket': () => withSocket('socket-echo', [], (socket) => timeLoop(ROUND_TRIPS, socketRoundTrip(socket))),
 };
@@ -196,21 +205,27 @@ const throughputs = {
   'shmkit Pipe': () =>
     withPipe('pipe-sink', [String(BIG_COUNT)], (pipe) =>
       mibPerSecond(
-        () => { for (let i = 0; i < BIG_COUNT; i++) pipe.sendSync(BIG); },
+        () => {
+          for (let i = 0; i < BIG_COUNT; i++) pipe.sendSync(BIG);
+        },
         () => pipe.recvSync(),
       ),
     ),
   'shmkit Pipe, recvBytesIntoSync': () =>
     withPipe('pipe-sink-into', [String(BIG_COUNT)], (pipe) =>
       mibPerSecond(
-        () => { for (let i = 0; i < BIG_COUNT; i++) pipe.sendSync(BIG); },
+        () => {
+          for (let i = 0; i < BIG_COUNT; i++) pipe.sendSync(BIG);
+        },
         () => pipe.recvSync(),
       ),
     ),
   'shmkit Queue': () =>
     withQueues('queue-sink', [String(BIG_COUNT)], (inbox, outbox) =>
       mibPerSecond(
-        () => { for (let i = 0; i < BIG_COUNT; i++) inbox.putSync(BIG); },
+        () => {
+          for (let i = 0; i < BIG_COUNT; i++) inbox.putSync(BIG);
+        },
         () => outbox.getSync(),
       ),
     ),
@@ -218,14 +233,18 @@ const throughputs = {
     withIpc('json', 'ipc-sink', [String(BIG_COUNT)], (child) => {
       const text = 'z'.repeat(MIB);
       return mibPerSecond(
-        async () => { for (let i = 0; i < BIG_COUNT; i++) child.send(text); },
+        async () => {
+          for (let i = 0; i < BIG_COUNT; i++) child.send(text);
+        },
         () => once(child, 'message'),
       );
     }),
   'process.send (advanced)': () =>
     withIpc('advanced', 'ipc-sink', [String(BIG_COUNT)], (child) =>
       mibPerSecond(
-        async () => { for (let i = 0; i < BIG_COUNT; i++) child.send(BIG); },
+        async () => {
+          for (let i = 0; i < BIG_COUNT; i++) child.send(BIG);
+        },
         () => once(child, 'message'),
       ),
     ),
@@ -233,7 +252,9 @@ const throughputs = {
     withWorker((worker) => {
       worker.postMessage({ sink: BIG_COUNT });
       return mibPerSecond(
-        async () => { for (let i = 0; i < BIG_COUNT; i++) worker.postMessage(BIG); },
+        async () => {
+          for (let i = 0; i < BIG_COUNT; i++) worker.postMessage(BIG);
+        },
         () => once(worker, 'message'),
       );
     }),
@@ -282,11 +303,23 @@ export async function run(progress = () => {}) {
 
 const GOALS = [
   ['round trip, reader awake, vs Unix socket', (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, reader awake'].median, 40],
-  ['round trip, both sides sleep, vs Unix socket', (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, blocking (sleeps)'].median, 1.5],
+  [
+    'round trip, both sides sleep, vs Unix socket',
+    (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, blocking (sleeps)'].median,
+    1.5,
+  ],
   ['1 MiB throughput vs Unix socket', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['Unix domain socket'].median, 4],
   ['1 MiB throughput vs process.send (advanced)', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['process.send (advanced)'].median, 10],
-  ['1 MiB throughput, recvBytesIntoSync, vs Unix socket', (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['Unix domain socket'].median, 4],
-  ['1 MiB throughput, recvBytesIntoSync, vs process.send (advanced)', (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['process.send (advanced)'].median, 10],
+  [
+    '1 MiB throughput, recvBytesIntoSync, vs Unix socket',
+    (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['Unix domain socket'].median,
+    4,
+  ],
+  [
+    '1 MiB throughput, recvBytesIntoSync, vs process.send (advanced)',
+    (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['process.send (advanced)'].median,
+    10,
+  ],
 ];
 
 export function print(result) {

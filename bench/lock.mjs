@@ -77,7 +77,10 @@ async function contendedNode(kind) {
     if (counter.value !== BigInt(2 * CONTENDED_N)) throw new Error(`${kind}: counter ${counter.value}, lost updates`);
     return (2 * CONTENDED_N) / (Math.max(...times) / 1e9);
   } finally {
-    for (const o of [lock, counter, ctl]) (o.close(), o.unlink());
+    for (const o of [lock, counter, ctl]) {
+      o.close();
+      o.unlink();
+    }
   }
 }
 

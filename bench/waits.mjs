@@ -18,8 +18,8 @@ import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Event, Pipe } from 'shmkit';
 import { machine, median, stats } from './lib.mjs';
 
@@ -120,7 +120,10 @@ const contestants = {
   shortWarmup: {
     'shmkit Pipe, sendSync/recvSync, 200 warm-up': () =>
       withPipe('pipe-sync', {}, (pipe) => {
-        for (let i = 0; i < SHORT_WARMUP; i++) (pipe.sendSync(MESSAGE), pipe.recvSync());
+        for (let i = 0; i < SHORT_WARMUP; i++) {
+          pipe.sendSync(MESSAGE);
+          pipe.recvSync();
+        }
         const each = [];
         const t0 = performance.now();
         for (let i = 0; i < TIMED_SYNC; i++) {
@@ -164,7 +167,10 @@ async function manyWaiters() {
     if (!results.every((r) => r === true)) throw new Error('a wait did not end set');
     return { threadsAdded: during - before, settleMs };
   } finally {
-    for (const e of events) (e.close(), e.unlink());
+    for (const e of events) {
+      e.close();
+      e.unlink();
+    }
   }
 }
 
@@ -214,9 +220,13 @@ export function print(result) {
   console.log('\nUnix socket / shmkit (goals: idle gap >= 1x, goal 2x; 200 warm-up >= 10x, goal 40x):');
   console.log(`  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (waiter-thread backend: ${r.idleGapThread.toFixed(2)}x)`);
   console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x`);
-  console.log(`  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x (mean of the 2,000 timed round trips; their median is ${f(result.shortWarmupSingleRoundTripUs.median)} us)`);
+  console.log(
+    `  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x (mean of the 2,000 timed round trips; their median is ${f(result.shortWarmupSingleRoundTripUs.median)} us)`,
+  );
   const m = result.manyWaiters;
-  console.log(`\n${m.waits} pending Event.wait() over ${m.objects} Events: ${m.threadsAdded} threads added (goal <= 8); all settled ${f(m.settleMs.median)} ms after set() [${f(m.settleMs.min)}..${f(m.settleMs.max)}]`);
+  console.log(
+    `\n${m.waits} pending Event.wait() over ${m.objects} Events: ${m.threadsAdded} threads added (goal <= 8); all settled ${f(m.settleMs.median)} ms after set() [${f(m.settleMs.min)}..${f(m.settleMs.max)}]`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) print(await run((line) => console.error(line)));

@@ -23,8 +23,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace shmkit
 
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
-  return shmkit::Init(env, exports);
-}
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return shmkit::Init(env, exports); }
 
 NODE_API_MODULE(shmkit, InitAddon)

@@ -64,7 +64,8 @@ bool RingDoorbell(uint32_t id) {
   sockaddr_un address;
   socklen_t length = AddressOf(id, &address);
   char ring = 1;
-  if (sendto(sender, &ring, 1, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), length) == 1) return true;
+  if (sendto(sender, &ring, 1, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), length) == 1)
+    return true;
   return errno == EAGAIN;
 }
 

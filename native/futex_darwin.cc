@@ -5,10 +5,9 @@
 // xnu headers: the Linux build machines cannot run it; macOS CI does.
 #include <errno.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <climits>
-
-#include <time.h>
 
 #include "futex.h"
 
@@ -18,8 +17,7 @@
 #endif
 
 extern "C" {
-int __ulock_wait(uint32_t operation, void* addr, uint64_t value,
-                 uint32_t timeout_us);
+int __ulock_wait(uint32_t operation, void* addr, uint64_t value, uint32_t timeout_us);
 int __ulock_wake(uint32_t operation, void* addr, uint64_t wake_value);
 }
 
@@ -43,21 +41,18 @@ int64_t MonotonicNowNs() {
 int WaitOnAny(const WaitWord*, size_t) { return -ENOSYS; }
 const char* const kWakeSyscall = "os_sync_wake_by_address";
 
-WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns,
-                         int* error) {
+WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns, int* error) {
   // No userspace read of *addr: an async waiter's mapping may be unmapped
   // under it, and the kernel compares (and reports EFAULT) safely.
   int rc;
 #ifdef SHMKIT_HAVE_OS_SYNC
   if (__builtin_available(macOS 14.4, *)) {
     if (timeout_ns < 0) {
-      rc = os_sync_wait_on_address(addr, static_cast<uint32_t>(expected), 4,
-                                   OS_SYNC_WAIT_ON_ADDRESS_SHARED);
+      rc = os_sync_wait_on_address(addr, static_cast<uint32_t>(expected), 4, OS_SYNC_WAIT_ON_ADDRESS_SHARED);
     } else {
-      rc = os_sync_wait_on_address_with_timeout(
-          addr, static_cast<uint32_t>(expected), 4,
-          OS_SYNC_WAIT_ON_ADDRESS_SHARED, OS_CLOCK_MACH_ABSOLUTE_TIME,
-          static_cast<uint64_t>(timeout_ns));
+      rc =
+          os_sync_wait_on_address_with_timeout(addr, static_cast<uint32_t>(expected), 4, OS_SYNC_WAIT_ON_ADDRESS_SHARED,
+                                               OS_CLOCK_MACH_ABSOLUTE_TIME, static_cast<uint64_t>(timeout_ns));
     }
     if (rc >= 0) return WaitResult::kWoken;
     if (errno == ETIMEDOUT) return WaitResult::kTimedOut;
@@ -71,8 +66,7 @@ WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns,
     int64_t us = (timeout_ns + 999) / 1000;
     timeout_us = us > UINT32_MAX ? UINT32_MAX : (us == 0 ? 1 : static_cast<uint32_t>(us));
   }
-  rc = __ulock_wait(kUlCompareAndWaitShared | kUlfNoErrno, addr,
-                    static_cast<uint32_t>(expected), timeout_us);
+  rc = __ulock_wait(kUlCompareAndWaitShared | kUlfNoErrno, addr, static_cast<uint32_t>(expected), timeout_us);
   if (rc >= 0) return WaitResult::kWoken;
   if (rc == -ETIMEDOUT) return WaitResult::kTimedOut;
   if (rc == -EINTR || rc == -EFAULT) return WaitResult::kInterrupted;
@@ -83,9 +77,8 @@ WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns,
 int WakeAddress(int32_t* addr, int32_t count) {
 #ifdef SHMKIT_HAVE_OS_SYNC
   if (__builtin_available(macOS 14.4, *)) {
-    int rc = count == 1
-                 ? os_sync_wake_by_address_any(addr, 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED)
-                 : os_sync_wake_by_address_all(addr, 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED);
+    int rc = count == 1 ? os_sync_wake_by_address_any(addr, 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED)
+                        : os_sync_wake_by_address_all(addr, 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED);
     // ENOENT: nobody was waiting, which is not an error for a wake.
     return (rc == 0 || errno == ENOENT) ? 0 : -1;
   }

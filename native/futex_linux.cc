@@ -53,9 +53,12 @@ WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns, in
   long rc = syscall(SYS_futex, addr, FUTEX_WAIT, expected, timeout, nullptr, 0);
   if (rc == 0) return WaitResult::kWoken;
   switch (errno) {
-    case EAGAIN: return WaitResult::kNotEqual;
-    case ETIMEDOUT: return WaitResult::kTimedOut;
-    case EINTR: return WaitResult::kInterrupted;
+    case EAGAIN:
+      return WaitResult::kNotEqual;
+    case ETIMEDOUT:
+      return WaitResult::kTimedOut;
+    case EINTR:
+      return WaitResult::kInterrupted;
     default:
       *error = errno;
       return WaitResult::kInterrupted;
@@ -72,8 +75,8 @@ int WaitOnAny(const WaitWord* words, size_t count) {
   if (count > kMaxWaitWords) return -EINVAL;
   FutexWaitv waitv[kMaxWaitWords];
   for (size_t i = 0; i < count; i++) {
-    waitv[i] = {static_cast<uint32_t>(words[i].expected), reinterpret_cast<uint64_t>(words[i].addr),
-                FUTEX2_SIZE_U32, 0};
+    waitv[i] = {static_cast<uint32_t>(words[i].expected), reinterpret_cast<uint64_t>(words[i].addr), FUTEX2_SIZE_U32,
+                0};
   }
   long rc = syscall(__NR_futex_waitv, waitv, count, 0, nullptr, CLOCK_MONOTONIC);
   if (rc >= 0) return static_cast<int>(rc);

@@ -25,7 +25,6 @@
 
 namespace shmkit {
 
-
 namespace {
 
 const char kDir[] = "/tmp/.shmkit-tokens";
@@ -38,9 +37,7 @@ thread_local std::string current_name;
 std::mutex held_mutex;
 std::unordered_map<int, std::string> held_paths;
 
-std::string TokenPath(uint32_t token) {
-  return std::string(kDir) + "/" + current_name + "." + std::to_string(token);
-}
+std::string TokenPath(uint32_t token) { return std::string(kDir) + "/" + current_name + "." + std::to_string(token); }
 
 int EnsureDir() {
   if (mkdir(kDir, 01777) != 0 && errno != EEXIST) return errno;

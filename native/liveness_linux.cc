@@ -12,7 +12,6 @@
 
 namespace shmkit {
 
-
 namespace {
 constexpr off_t kLivenessBase = off_t{1} << 40;
 

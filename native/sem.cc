@@ -55,7 +55,8 @@ Napi::Value SemOpen(const Napi::CallbackInfo& info) {
 Napi::Value SemClose(const Napi::CallbackInfo& info) {
   uint32_t id = info[0].As<Napi::Number>().Uint32Value();
   EnvState* state = EnvState::Get(info.Env());
-  if (auto sem = std::static_pointer_cast<SemHandle>(state->Find(id))) WaitEngine::Get(info.Env())->EndWaitsOf(sem.get());
+  if (auto sem = std::static_pointer_cast<SemHandle>(state->Find(id)))
+    WaitEngine::Get(info.Env())->EndWaitsOf(sem.get());
   state->ReleaseAndRemove(id);
   return info.Env().Undefined();
 }

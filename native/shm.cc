@@ -138,8 +138,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     Registry()[reinterpret_cast<uintptr_t>(addr)] = mapping;
   }
   napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(
-      env, addr, size, FinalizeBuffer, mapping, &buffer);
+  napi_status status = napi_create_external_arraybuffer(env, addr, size, FinalizeBuffer, mapping, &buffer);
   if (status != napi_ok) {
     mapping->Unmap();
     delete mapping;
@@ -172,9 +171,7 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Mapping* MappingFromHandle(const Napi::Value& handle) {
-  return handle.As<Napi::External<Mapping>>().Data();
-}
+Mapping* MappingFromHandle(const Napi::Value& handle) { return handle.As<Napi::External<Mapping>>().Data(); }
 
 void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));

@@ -149,11 +149,21 @@ class Ring : public UringWaiter {
   static Completion ToCompletion(const io_uring_cqe& cqe) {
     Completion c{cqe.user_data, WaitEnd::kWoken, 0, nullptr};
     switch (cqe.res) {
-      case 0: c.end = WaitEnd::kWoken; break;
-      case -EAGAIN: c.end = WaitEnd::kNotEqual; break;  // the word differed when it was queued
-      case -ECANCELED: c.end = WaitEnd::kCancelled; break;
-      case -EINTR: c.end = WaitEnd::kWoken; break;  // callers re-check: as a spurious wake
-      default: c.error = -cqe.res; break;
+      case 0:
+        c.end = WaitEnd::kWoken;
+        break;
+      case -EAGAIN:
+        c.end = WaitEnd::kNotEqual;
+        break;  // the word differed when it was queued
+      case -ECANCELED:
+        c.end = WaitEnd::kCancelled;
+        break;
+      case -EINTR:
+        c.end = WaitEnd::kWoken;
+        break;  // callers re-check: as a spurious wake
+      default:
+        c.error = -cqe.res;
+        break;
     }
     return c;
   }

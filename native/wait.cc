@@ -41,9 +41,12 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
     }
     int error = 0;
     switch (WaitOnAddress(addr, expected, remaining, &error)) {
-      case WaitResult::kWoken: return Napi::String::New(info.Env(), "ok");
-      case WaitResult::kNotEqual: return Napi::String::New(info.Env(), "not-equal");
-      case WaitResult::kTimedOut: return Napi::String::New(info.Env(), "timed-out");
+      case WaitResult::kWoken:
+        return Napi::String::New(info.Env(), "ok");
+      case WaitResult::kNotEqual:
+        return Napi::String::New(info.Env(), "not-equal");
+      case WaitResult::kTimedOut:
+        return Napi::String::New(info.Env(), "timed-out");
       case WaitResult::kInterrupted:
         if (error != 0) throw ErrnoError(info.Env(), error, kWaitSyscall);
         continue;

@@ -20,11 +20,16 @@ namespace {
 
 const char* EndName(WaitEnd end) {
   switch (end) {
-    case WaitEnd::kWoken: return "ok";
-    case WaitEnd::kNotEqual: return "not-equal";
-    case WaitEnd::kTimedOut: return "timed-out";
-    case WaitEnd::kCancelled: return "cancelled";
-    case WaitEnd::kClosed: return "closed";
+    case WaitEnd::kWoken:
+      return "ok";
+    case WaitEnd::kNotEqual:
+      return "not-equal";
+    case WaitEnd::kTimedOut:
+      return "timed-out";
+    case WaitEnd::kCancelled:
+      return "cancelled";
+    case WaitEnd::kClosed:
+      return "closed";
   }
   return "ok";
 }
@@ -133,7 +138,8 @@ uint32_t WaitEngine::DoorbellId() {
   return bell_state_ == BellState::kReady ? bell_->id() : 0;
 }
 
-Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms, bool bell) {
+Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms,
+                                 bool bell) {
   uint64_t id = next_id_++;
   Pending pending;
   pending.owner = MappingAt(addr);
@@ -145,7 +151,7 @@ Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr,
     int err = EAGAIN;
     if (EnsureUring()) {
       err = uring_->Arm(id, addr, expected);
-      if (err == EAGAIN) {  // completions must be read before more requests fit
+      if (err == EAGAIN) {   // completions must be read before more requests fit
         DeliverFromUring();  // inside this JS call: settled Promises run after it
         err = uring_->Arm(id, addr, expected);
       }
@@ -201,8 +207,10 @@ void WaitEngine::EndWaitsOf(const void* owner) {
 
 void WaitEngine::Disarm(uint64_t id, const Pending& pending) {
   if (pending.on_bell) return;  // nothing armed but the doorbell
-  if (pending.on_uring) uring_->Disarm(id);
-  else thread_->Disarm(id);
+  if (pending.on_uring)
+    uring_->Disarm(id);
+  else
+    thread_->Disarm(id);
 }
 
 // Ends a wait: resolves (or rejects, on `error`) its Promise and forgets it.

@@ -138,7 +138,8 @@ bool WaitOnAllWords(State& s, std::unique_lock<std::mutex>& lock, int32_t contro
     for (size_t i = 1; i < n; i++) {
       auto it = s.sources.find(keys[i]);
       int error = 0;
-      if (it != s.sources.end() && WaitOnAddress(words[i].addr, words[i].expected, 0, &error) == WaitResult::kInterrupted && error) {
+      if (it != s.sources.end() &&
+          WaitOnAddress(words[i].addr, words[i].expected, 0, &error) == WaitResult::kInterrupted && error) {
         s.Finish(it, WaitEnd::kWoken, error);
       }
     }
@@ -159,8 +160,10 @@ void SleepOnLoneSource(State& s, std::unique_lock<std::mutex>& lock) {
     lock.lock();
     if (err == 0) {
       auto now = s.sources.find(key);
-      if (now != s.sources.end()) s.GiveUnit(now);
-      else sem->Give();  // its waiters ended meanwhile: the unit goes back
+      if (now != s.sources.end())
+        s.GiveUnit(now);
+      else
+        sem->Give();  // its waiters ended meanwhile: the unit goes back
     } else if (err != ETIMEDOUT && err != EINTR) {
       auto now = s.sources.find(key);
       if (now != s.sources.end()) s.Finish(now, WaitEnd::kWoken, err);
@@ -223,7 +226,9 @@ WaiterThread::~WaiterThread() {
 
 int WaiterThread::ArmWord(uint64_t id, int32_t* addr, int32_t expected) { return Arm(id, addr, expected, nullptr); }
 
-int WaiterThread::ArmSemaphore(uint64_t id, std::shared_ptr<SemHandle> sem) { return Arm(id, nullptr, 0, std::move(sem)); }
+int WaiterThread::ArmSemaphore(uint64_t id, std::shared_ptr<SemHandle> sem) {
+  return Arm(id, nullptr, 0, std::move(sem));
+}
 
 int WaiterThread::Arm(uint64_t id, int32_t* addr, int32_t expected, std::shared_ptr<SemHandle> sem) {
   State& s = *state_;
@@ -236,7 +241,8 @@ int WaiterThread::Arm(uint64_t id, int32_t* addr, int32_t expected, std::shared_
     }
     s.running = true;
   }
-  Key key = sem ? Key{reinterpret_cast<uintptr_t>(sem.get()), kSemaphoreKey} : Key{reinterpret_cast<uintptr_t>(addr), expected};
+  Key key = sem ? Key{reinterpret_cast<uintptr_t>(sem.get()), kSemaphoreKey}
+                : Key{reinterpret_cast<uintptr_t>(addr), expected};
   Source& source = s.sources[key];
   bool added = source.waiters.empty();
   if (added) {

@@ -4,7 +4,7 @@
 // dist/ or types, or carries tests.
 //   npm run test:install            (SKIP_PREBUILDIFY=1 packs whatever prebuilds/ holds)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

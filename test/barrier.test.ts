@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Barrier, ShmError } from '../dist/index.js';
-import { Scratch, expectCode, uniqueName } from './helpers.js';
+import { Barrier, type ShmError } from '../dist/index.js';
+import { expectCode, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());

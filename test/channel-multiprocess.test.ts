@@ -148,9 +148,11 @@ describe('Pipe across unrelated processes', () => {
       await expect(pipe.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
       expect(performance.now() - t0).toBeLessThan(1000);
       // Sending into a full ring of a dead peer fails too, instead of waiting.
-      await expect((async () => {
-        for (;;) await pipe.send(Buffer.alloc(200));
-      })()).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      await expect(
+        (async () => {
+          for (;;) await pipe.send(Buffer.alloc(200));
+        })(),
+      ).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
     } finally {
       pipe.close();
       pipe.unlink();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Condition } from '../dist/index.js';
-import { Scratch, expectCode, uniqueName } from './helpers.js';
+import { expectCode, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -66,7 +66,12 @@ describe('Condition', () => {
     const c = scratch.add(Condition.create(name));
     const other = scratch.add(Condition.open(name));
     let ready = false;
-    setTimeout(() => other.withLockSync(() => ((ready = true), other.notifyAll())), 20);
+    setTimeout(() => {
+      other.withLockSync(() => {
+        ready = true;
+        other.notifyAll();
+      });
+    }, 20);
     expect(await c.withLock(() => c.waitFor(() => ready, { timeout: 2000 }))).toBe(true);
     await expect(c.wait()).rejects.toMatchObject({ code: 'ERR_SHM_NOT_OWNER' });
     expectCode(() => c.notify(), 'ERR_SHM_NOT_OWNER');

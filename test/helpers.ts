@@ -47,12 +47,12 @@ export function start(command: string, args: string[], options: { env?: NodeJS.P
   child.stdout!.on('data', (chunk: string) => {
     stdout += chunk;
     partial += chunk;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
+    for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
       lines.push(line);
-      pending = pending.filter((p) => (p.match(line) ? (p.resolve(line), false) : true));
+      for (const p of pending.filter((p) => p.match(line))) p.resolve(line);
+      pending = pending.filter((p) => !p.match(line));
     }
   });
   child.stderr!.on('data', (chunk: string) => (stderr += chunk));

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Lock, RLock, ShmError, notify, wait, waitAsync, SharedMemory } from '../dist/index.js';
-import { pathToFileURL } from 'node:url';
+import { Lock, notify, RLock, SharedMemory, wait, waitAsync } from '../dist/index.js';
 import { expectCode, root, runFixture, uniqueName } from './helpers.js';
 
 const made: Array<{ close(): void; unlink(): void }> = [];
@@ -21,7 +21,6 @@ afterEach(() => {
     }
   }
 });
-
 
 describe('Lock', () => {
   it('acquires, excludes other handles, and releases', async () => {
@@ -76,9 +75,11 @@ describe('Lock', () => {
     expect(await lock.withLock(async () => 7)).toBe(7);
     await expect(lock.withLock(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(lock.locked()).toBe(false);
-    expect(() => lock.withLockSync(() => {
-      throw new Error('bang');
-    })).toThrow('bang');
+    expect(() =>
+      lock.withLockSync(() => {
+        throw new Error('bang');
+      }),
+    ).toThrow('bang');
     expect(lock.locked()).toBe(false);
     {
       using _guard = await lock.hold();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SharedMemory } from '../dist/index.js';
-import { startFixture, uniqueName, type Running } from './helpers.js';
+import { type Running, startFixture, uniqueName } from './helpers.js';
 
 const peers: Running[] = [];
 

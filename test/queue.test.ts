@@ -61,7 +61,7 @@ describe('Queue', () => {
           q.putNowait(bytes);
           const got = q.getNowait() as Buffer;
           expect(got.equals(bytes)).toBe(true);
-          const text = String.fromCharCode(97 + (round % 26)).repeat(size) + '✓'; // 3 more bytes, up to the 248 that fit
+          const text = `${String.fromCharCode(97 + (round % 26)).repeat(size)}✓`; // 3 more bytes, up to the 248 that fit
           q.putSync(text);
           expect(q.getSync()).toBe(text);
           checked += 2;

@@ -34,8 +34,8 @@ describe('README examples', () => {
   it('shows the Value/Array two-program example verbatim, and it runs as shown', async () => {
     const writer = readFileSync(join(root, 'examples', 'prices-writer.mjs'), 'utf8');
     const reader = readFileSync(join(root, 'examples', 'prices-reader.mjs'), 'utf8');
-    expect(readme).toContain('```js title="examples/prices-writer.mjs"\n' + writer + '```');
-    expect(readme).toContain('```js title="examples/prices-reader.mjs"\n' + reader + '```');
+    expect(readme).toContain(`\`\`\`js title="examples/prices-writer.mjs"\n${writer}\`\`\``);
+    expect(readme).toContain(`\`\`\`js title="examples/prices-reader.mjs"\n${reader}\`\`\``);
     const first = await runSource(writer);
     expect(first.stderr).toBe('');
     const second = await runSource(reader);

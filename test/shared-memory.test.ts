@@ -1,10 +1,9 @@
-import { statSync, writeFileSync, rmSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SharedMemory, ShmError } from '../dist/index.js';
+import { SharedMemory } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 const onLinux = process.platform === 'linux';
-
 
 describe('SharedMemory', () => {
   it('creates, attaches by name or /name, and shares bytes zero-copy', () => {
@@ -46,7 +45,10 @@ describe('SharedMemory', () => {
       const b = new SharedMemory({ name: shared, create: true, size: 8, mode: 0o644 });
       expect(statSync(`/dev/shm/${name}`).mode & 0o777).toBe(0o600);
       expect(statSync(`/dev/shm/${shared}`).mode & 0o777).toBe(0o644);
-      for (const s of [a, b]) (s.close(), s.unlink());
+      for (const s of [a, b]) {
+        s.close();
+        s.unlink();
+      }
     } finally {
       process.umask(old);
     }

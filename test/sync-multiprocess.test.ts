@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, Barrier, Condition, Event, Lock, Semaphore, Value } from '../dist/index.js';
+import { Barrier, Condition, Event, Lock, Semaphore, Array as SharedArray, Value } from '../dist/index.js';
 import { fixtures, runFixture, start, startFixture, uniqueName } from './helpers.js';
 
 describe('Lock across unrelated processes', () => {
@@ -12,14 +12,15 @@ describe('Lock across unrelated processes', () => {
     const ctl = SharedArray.create(ctlName, 'int32', 1);
     try {
       const runs = await Promise.all(
-        Array.from({ length: processes }, () =>
-          runFixture('sync-peer.mjs', ['count', lockName, counterName, ctlName, String(processes), String(n), how]),
-        ),
+        Array.from({ length: processes }, () => runFixture('sync-peer.mjs', ['count', lockName, counterName, ctlName, String(processes), String(n), how])),
       );
       for (const run of runs) expect(run.stdout.trim(), run.stderr).toBe('done');
       return counter.value;
     } finally {
-      for (const o of [lock, counter, ctl]) (o.close(), o.unlink());
+      for (const o of [lock, counter, ctl]) {
+        o.close();
+        o.unlink();
+      }
     }
   }
 
@@ -159,7 +160,10 @@ describe('Event, Barrier, Condition across processes', () => {
       expect(p.stdout.trim(), p.stderr).toBe('produced');
       expect(c.stdout.trim(), c.stderr).toBe(`sum ${(500 * 501) / 2}`);
     } finally {
-      for (const o of [cond, items]) (o.close(), o.unlink());
+      for (const o of [cond, items]) {
+        o.close();
+        o.unlink();
+      }
     }
   });
 });

@@ -30,7 +30,10 @@ describe('Value and Array across unrelated processes', () => {
       for (const run of runs) expect(run.stdout.trim(), run.stderr).toBe('done');
       return counter.value;
     } finally {
-      for (const o of [counter, ctl]) (o.close(), o.unlink());
+      for (const o of [counter, ctl]) {
+        o.close();
+        o.unlink();
+      }
     }
   }
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Array as SharedArray, SharedArray as Exported, SharedMemory, ShmError, Value, type DType } from '../dist/index.js';
+import { type DType, SharedArray as Exported, Array as SharedArray, SharedMemory, Value } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
-
 
 const EXTREMES: Record<DType, Array<number | bigint>> = {
   int8: [-128, 127, 0, -1],
@@ -43,7 +42,20 @@ describe('dtypes', () => {
   }
 
   it('accepts Python typecodes, with l/L as 64-bit', () => {
-    const expected: Record<string, DType> = { b: 'int8', B: 'uint8', h: 'int16', H: 'uint16', i: 'int32', I: 'uint32', l: 'int64', L: 'uint64', q: 'int64', Q: 'uint64', f: 'float32', d: 'float64' };
+    const expected: Record<string, DType> = {
+      b: 'int8',
+      B: 'uint8',
+      h: 'int16',
+      H: 'uint16',
+      i: 'int32',
+      I: 'uint32',
+      l: 'int64',
+      L: 'uint64',
+      q: 'int64',
+      Q: 'uint64',
+      f: 'float32',
+      d: 'float64',
+    };
     for (const [code, dtype] of Object.entries(expected)) {
       const name = uniqueName('tc');
       const v = Value.create(name, code as 'i');
@@ -99,7 +111,10 @@ describe('Array', () => {
       expect(SharedArray.open(names[3]).array).toBeInstanceOf(BigInt64Array);
       expect(fromTyped.array.byteOffset % 64).toBe(0); // data aligned to 64 bytes
     } finally {
-      for (const a of [zero, fromIterable, fromTyped, empty]) (a.close(), a.unlink());
+      for (const a of [zero, fromIterable, fromTyped, empty]) {
+        a.close();
+        a.unlink();
+      }
     }
   });
 
@@ -215,9 +230,11 @@ describe('value.lock', () => {
       b.lock.release();
       expect(a.lock.withLockSync(() => 42)).toBe(42);
       expect(a.lock.locked()).toBe(false);
-      expect(() => a.lock.withLockSync(() => {
-        throw new Error('boom');
-      })).toThrow('boom');
+      expect(() =>
+        a.lock.withLockSync(() => {
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
       expect(a.lock.locked()).toBe(false);
       expectCode(() => a.lock.acquireSync({ timeout: NaN }), 'ERR_SHM_INVALID_ARG');
     } finally {

@@ -3,7 +3,7 @@
 // and a thread that cannot start is a typed error. Each scenario runs in a
 // separate node process (the backend is chosen per process).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Semaphore } from '../dist/index.js';
@@ -21,15 +21,17 @@ function asNobody(limit: number, args: string[], env: Record<string, string> = {
   return start('setpriv', [...drop, 'prlimit', `--nproc=${limit}:${limit}`, process.execPath, script, ...args], { env });
 }
 
-const canDropPrivileges = process.getuid?.() === 0 && (() => {
-  try {
-    execFileSync('setpriv', ['--version']);
-    execFileSync('prlimit', ['--version']);
-    return (statSync(root).mode & 0o005) === 0o005;
-  } catch {
-    return false;
-  }
-})();
+const canDropPrivileges =
+  process.getuid?.() === 0 &&
+  (() => {
+    try {
+      execFileSync('setpriv', ['--version']);
+      execFileSync('prlimit', ['--version']);
+      return (statSync(root).mode & 0o005) === 0o005;
+    } catch {
+      return false;
+    }
+  })();
 
 describe.each(backends)('the wait engine on %s', (_label, env) => {
   it('20,000 pending async waits over 4 objects add at most 8 threads, and all settle once released', async () => {

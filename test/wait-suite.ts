@@ -6,7 +6,7 @@
 // available) and waits-portable.test.ts (the waiter thread, no doorbells).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Barrier, Condition, Event, Lock, Pipe, Queue, RLock, Semaphore, SharedMemory, ShmError, notify, waitAsync } from '../dist/index.js';
+import { Barrier, Condition, Event, Lock, notify, Pipe, Queue, RLock, Semaphore, SharedMemory, ShmError, waitAsync } from '../dist/index.js';
 import { Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();

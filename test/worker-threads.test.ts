@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { pathToFileURL } from 'node:url';
 import { Event, SharedMemory } from '../dist/index.js';
 import { fixtures, root, uniqueName } from './helpers.js';
 
@@ -14,7 +14,7 @@ function runWorker(name: string): Promise<number[]> {
 }
 
 describe('worker_threads', () => {
-  it('a worker attaches by name and sees the parent\'s writes (addon is context-aware)', async () => {
+  it("a worker attaches by name and sees the parent's writes (addon is context-aware)", async () => {
     const name = uniqueName('wk');
     const shm = new SharedMemory({ name, create: true, size: 64 });
     try {

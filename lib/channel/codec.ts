@@ -56,7 +56,7 @@ export function encode(message: unknown): Encoded {
   if (ArrayBuffer.isView(message)) {
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
     if (message instanceof DataView) return { tag: Tag.dataView, bytes, byteLength: bytes.byteLength };
-    const index = TYPED_ARRAYS.findIndex((T) => message.constructor === T);
+    const index = TYPED_ARRAYS.indexOf(message.constructor as TypedArrayConstructor);
     if (index >= 0) return { tag: Tag.typedBase + index, bytes, byteLength: bytes.byteLength };
   }
   if (message instanceof ArrayBuffer) return { tag: Tag.arrayBuffer, bytes: new Uint8Array(message), byteLength: message.byteLength };

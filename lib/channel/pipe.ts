@@ -1,11 +1,11 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
-import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
+import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { Deadline, RETRY, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type WaitOptions, type WaitPlan } from '../sync/waiting.js';
+import { Deadline, type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import type { Encoded } from './codec.js';
 import { NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
@@ -98,7 +98,6 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     Atomics.store(control, END_CLOSED[1], 0);
     return new Pipe(typed, 1);
   }
-
 
   /**
    * Sends a message (bytes, typed array, string or structured-cloneable
@@ -255,7 +254,6 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     this.checkOpen();
     return this.#out.encode(message, 'pipe', this.name);
   }
-
 }
 
 /** The options of a sync call given none: wait for ever (no deadline to start). */

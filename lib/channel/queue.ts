@@ -2,11 +2,22 @@ import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
-import { createArgs, openArgs, type OpenOptions } from '../core/options.js';
+import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
-import { Deadline, RETRY, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type TimedOut, type WaitOptions, type WaitPlan } from '../sync/waiting.js';
+import {
+  Deadline,
+  type ParsedWait,
+  parseWaitOptions,
+  RETRY,
+  TIMED_OUT,
+  type TimedOut,
+  type WaitOptions,
+  type WaitPlan,
+  waitAsync,
+  waitSync,
+} from '../sync/waiting.js';
 import type { Encoded } from './codec.js';
 import { Ctl, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
@@ -86,7 +97,6 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     const args = openArgs(name, options);
     return new Queue(openTyped(args.name, Kind.queue, args.timeout));
   }
-
 
   /** Bytes of ring. */
   get capacity(): number {
@@ -248,4 +258,3 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
 /** The options of a sync call given none: wait for ever (no deadline to start). */
 const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };
-

@@ -17,7 +17,7 @@
 import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, encode, type Encoded, Tag } from './codec.js';
+import { decode, type Encoded, encode, Tag } from './codec.js';
 
 /** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
 export const Ctl = {
@@ -153,9 +153,10 @@ export class Ring {
     const frame = this.#oldestFrame();
     if (frame === undefined) return NO_MESSAGE;
     const { start, length, tag } = frame;
-    const message = tag === Tag.string && start + length <= this.capacity
-      ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
-      : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
+    const message =
+      tag === Tag.string && start + length <= this.capacity
+        ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
+        : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
     this.#free(frame);
     return message;
   }
@@ -246,14 +247,12 @@ export class Ring {
   #copyIn(message: Encoded, start: number): void {
     const length = message.byteLength;
     const first = Math.min(length, this.capacity - start);
-    if (message.text !== undefined) {
-      if (first === length) {
-        this.#bytes.write(message.text, start, length, 'utf8');
-        return;
-      }
-      message = { ...message, bytes: Buffer.from(message.text, 'utf8') };
+    if (message.text !== undefined && first === length) {
+      this.#bytes.write(message.text, start, length, 'utf8');
+      return;
     }
-    const bytes = message.bytes!;
+    // A string that wraps past the ring's end is encoded first (rare).
+    const bytes = message.bytes ?? Buffer.from(message.text ?? '', 'utf8');
     this.#bytes.set(first === length ? bytes : bytes.subarray(0, first), start);
     if (first < length) this.#bytes.set(bytes.subarray(first), 0);
   }

@@ -1,4 +1,4 @@
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { ErrorCodes, invalidArg, ShmError } from './errors.js';
 
 type NumberArrayConstructor =
   | Int8ArrayConstructor
@@ -122,7 +122,11 @@ export function toElement(dtype: DTypeInfo, value: unknown): number | bigint {
   if (typeof value === 'bigint') {
     if (dtype.name === 'int64' && BigInt.asIntN(64, value) === value) return value;
     if (dtype.name === 'uint64' && BigInt.asUintN(64, value) === value) return value;
-  } else if (typeof value === 'number' && !dtype.bigint && (!dtype.integer || (value | 0) === value && value >= (dtype.min as number) && value <= (dtype.max as number))) {
+  } else if (
+    typeof value === 'number' &&
+    !dtype.bigint &&
+    (!dtype.integer || ((value | 0) === value && value >= (dtype.min as number) && value <= (dtype.max as number)))
+  ) {
     return value;
   }
   if (dtype.bigint) {

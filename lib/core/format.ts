@@ -5,8 +5,9 @@
 //
 // All fields are little-endian (every supported target is little-endian, so
 // Atomics on the Int32Array view and the DataView agree).
+
+import { type DTypeInfo, dtypeFromCode } from './dtypes.js';
 import { ErrorCodes, ShmError } from './errors.js';
-import { dtypeFromCode, type DTypeInfo } from './dtypes.js';
 
 /** 'SHMK' read as a little-endian uint32: bytes 53 48 4D 4B. */
 export const MAGIC = 0x4b4d4853;
@@ -101,12 +102,7 @@ export function readHeader(buffer: ArrayBuffer, name: string, expectedKind: Kind
   const dataBytes = view.getBigUint64(Offset.dataBytes, true);
   const dataOffset = view.getUint32(Offset.dataOffset, true);
   const size = BigInt(buffer.byteLength);
-  if (
-    dataOffset < HEADER_SIZE ||
-    dataOffset % 64 !== 0 ||
-    dataBytes !== count * BigInt(dtype.bytes) ||
-    BigInt(dataOffset) + dataBytes > size
-  ) {
+  if (dataOffset < HEADER_SIZE || dataOffset % 64 !== 0 || dataBytes !== count * BigInt(dtype.bytes) || BigInt(dataOffset) + dataBytes > size) {
     throw new ShmError(
       ErrorCodes.FORMAT,
       `${what}: header says ${count} ${dtype.name} elements (${dataBytes} bytes at offset ${dataOffset}) but the segment is ${size} bytes`,

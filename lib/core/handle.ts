@@ -1,6 +1,6 @@
 // What every named object that lives in a typed segment shares: its name,
 // close (idempotent, never unlinks), unlink, `using`, and the closed check.
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { ErrorCodes, invalidArg, ShmError } from './errors.js';
 import { normalizeName } from './names.js';
 import { unlinkSegment } from './segment.js';
 import type { TypedSegment } from './typed-segment.js';

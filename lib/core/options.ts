@@ -29,4 +29,3 @@ export function openArgs(name: unknown, options: unknown): { name: string; timeo
   const timeout = opts.timeout === undefined ? DEFAULT_OPEN_TIMEOUT_MS : checkTimeout(opts.timeout, 'options.timeout');
   return { name: normalizeName(name), timeout };
 }
-

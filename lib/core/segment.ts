@@ -1,8 +1,8 @@
 // The one place that turns a name into mapped memory. SharedMemory and the
 // typed objects both stand on it; nothing else calls shm_open or mmap.
 import { ErrorCodes, ShmError, sys } from './errors.js';
-import { native, type MappingHandle } from './native.js';
 import { systemName } from './names.js';
+import { type MappingHandle, native } from './native.js';
 
 /** A mapped segment. close() detaches `buffer` and unmaps, exactly once. */
 export class MappedSegment {

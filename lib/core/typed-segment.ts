@@ -6,11 +6,11 @@
 // by a liveness lock the kernel drops when the process dies (native/liveness),
 // so locks in the segment can tell a dead holder from a live one.
 import { constants as bufferConstants } from 'node:buffer';
-import { ErrorCodes, ShmError, sys } from './errors.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
-import { HEADER_SIZE, State, Word, hasForeignMagic, readHeader, writeHeader, type KindCode } from './format.js';
+import { ErrorCodes, ShmError, sys } from './errors.js';
+import { HEADER_SIZE, hasForeignMagic, type KindCode, readHeader, State, Word, writeHeader } from './format.js';
 import { native } from './native.js';
-import { createSegment, openSegment, unlinkSegment, type MappedSegment } from './segment.js';
+import { createSegment, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
@@ -102,19 +102,13 @@ function takeToken(fd: number, segment: MappedSegment): { token: number; livenes
  * lets `fill` write the initial data, then marks it ready. A failure before
  * that removes the segment again.
  */
-export function createTyped(
-  name: string,
-  kind: KindCode,
-  dtype: DTypeInfo,
-  count: number,
-  mode: number,
-  fill: (data: SharedTypedArray) => void,
-): TypedSegment {
+export function createTyped(name: string, kind: KindCode, dtype: DTypeInfo, count: number, mode: number, fill: (data: SharedTypedArray) => void): TypedSegment {
   let owner: { token: number; liveness: number } | undefined;
   const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode, (fd, seg) => {
     owner = takeToken(fd, seg);
   });
-  const typed = new TypedSegment(segment, owner!, dtype, count);
+  // createSegment ran the callback before returning: the token is taken.
+  const typed = new TypedSegment(segment, owner as { token: number; liveness: number }, dtype, count);
   try {
     writeHeader(segment.buffer, kind, dtype, count);
     fill(typed.data);

@@ -1,6 +1,6 @@
 // Argument checks shared by the public classes. Each throws a ShmError with a
 // stable code before any system call is made.
-import { ErrorCodes, ShmError, invalidArg } from './errors.js';
+import { ErrorCodes, invalidArg, ShmError } from './errors.js';
 
 export function checkObject<T extends object>(value: unknown, what: string): Partial<T> {
   if (value === undefined) return {};

@@ -1,9 +1,9 @@
-import { resolveDType, toElement, type DType, type DTypeInfo, type DTypeOf, type SharedTypedArray, type TypeCode, type TypedArrayOf } from '../core/dtypes.js';
-import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { type DType, type DTypeInfo, type DTypeOf, resolveDType, type SharedTypedArray, type TypeCode, type TypedArrayOf, toElement } from '../core/dtypes.js';
+import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
-import { TypedObject } from './typed-object.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { TypedObject } from './typed-object.js';
 
 /**
  * A fixed-length array of numbers in shared memory, by name: Python's
@@ -41,7 +41,6 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
     return new SharedArray<D>(openTyped(args.name, Kind.array, args.timeout));
   }
 
-
   /**
    * The live TypedArray over shared memory (`Float64Array` for float64,
    * `BigInt64Array` for int64, ...). After `close()` it has length 0 and
@@ -59,10 +58,7 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
   }
 }
 
-function initialContents(
-  dtype: DTypeInfo,
-  lengthOrValues: unknown,
-): { count: number; fill: (data: SharedTypedArray) => void } {
+function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: number; fill: (data: SharedTypedArray) => void } {
   if (typeof lengthOrValues === 'number') {
     const limit = maxElements(dtype);
     if (!Number.isSafeInteger(lengthOrValues) || lengthOrValues < 0 || lengthOrValues > limit) {
@@ -74,7 +70,7 @@ function initialContents(
     const source = lengthOrValues as SharedTypedArray;
     return { count: source.length, fill: (data) => data.set(source as never) };
   }
-  if (lengthOrValues === null || typeof lengthOrValues !== 'object' && typeof lengthOrValues !== 'string') {
+  if (lengthOrValues === null || (typeof lengthOrValues !== 'object' && typeof lengthOrValues !== 'string')) {
     throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values, got ${lengthOrValues === null ? 'null' : typeof lengthOrValues}`);
   }
   const source = lengthOrValues as Iterable<unknown> | ArrayLike<unknown>;

@@ -1,6 +1,6 @@
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { normalizeName, randomName } from '../core/names.js';
-import { createSegment, openSegment, unlinkSegment, type MappedSegment } from '../core/segment.js';
+import { createSegment, type MappedSegment, openSegment, unlinkSegment } from '../core/segment.js';
 import { checkBoolean, checkInteger, checkObject, checkSize } from '../core/validate.js';
 
 /** Options for {@link SharedMemory}, named as in Python's `SharedMemory`. */
@@ -56,8 +56,7 @@ export class SharedMemory implements Disposable {
     if (create) {
       const size = checkSize(opts.size, 'options.size');
       const mode = opts.mode === undefined ? 0o600 : checkInteger(opts.mode, 'options.mode', 0, 0o777);
-      this.#segment =
-        opts.name === undefined || opts.name === null ? createRandom(size, mode) : createSegment(normalizeName(opts.name), size, mode);
+      this.#segment = opts.name === undefined || opts.name === null ? createRandom(size, mode) : createSegment(normalizeName(opts.name), size, mode);
     } else {
       if (opts.name === undefined || opts.name === null) {
         throw new ShmError(ErrorCodes.INVALID_NAME, 'a name is required to attach (or pass create: true)');
@@ -68,10 +67,7 @@ export class SharedMemory implements Disposable {
       if (wanted > this.#segment.size) {
         const actual = this.#segment.size;
         this.#segment.close();
-        throw new ShmError(
-          ErrorCodes.INVALID_SIZE,
-          `segment ${JSON.stringify(name)} is ${actual} bytes, smaller than the ${wanted} asked for`,
-        );
+        throw new ShmError(ErrorCodes.INVALID_SIZE, `segment ${JSON.stringify(name)} is ${actual} bytes, smaller than the ${wanted} asked for`);
       }
     }
   }

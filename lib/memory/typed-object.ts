@@ -1,8 +1,8 @@
 // What Value and Array add to a segment handle: the dtype, and the lock in
 // their header.
 import type { DType, DTypeInfo } from '../core/dtypes.js';
-import { RLock } from '../sync/lock.js';
 import { SegmentHandle } from '../core/handle.js';
+import { RLock } from '../sync/lock.js';
 
 export abstract class TypedObject extends SegmentHandle {
   #lock: RLock | undefined;

@@ -1,8 +1,8 @@
-import { resolveDType, toElement, type DType, type DTypeOf, type ElementOf, type TypeCode } from '../core/dtypes.js';
+import { type DType, type DTypeOf, type ElementOf, resolveDType, type TypeCode, toElement } from '../core/dtypes.js';
 import { Kind } from '../core/format.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
-import { TypedObject } from './typed-object.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { TypedObject } from './typed-object.js';
 
 /**
  * One number (or bigint, for the 64-bit integers) in shared memory, by name:
@@ -35,7 +35,6 @@ export class Value<D extends DType = DType> extends TypedObject {
     const args = openArgs(name, options);
     return new Value<D>(openTyped(args.name, Kind.value, args.timeout));
   }
-
 
   /**
    * The current value. Reads and writes are single plain loads and stores;

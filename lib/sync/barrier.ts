@@ -5,7 +5,7 @@ import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { Lock } from './lock.js';
 import { SyncObject, wakeAll } from './sync-object.js';
-import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type TimedOut, type WaitOptions, type WaitPlan } from './waiting.js';
+import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 // Words of a Barrier segment. Waiters sleep on GENERATION, which moves on
 // when the last party arrives and also when a generation is broken (abort,

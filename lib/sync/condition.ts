@@ -1,11 +1,22 @@
-import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
+import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RLock } from './lock.js';
 import { SyncObject, wakeAll } from './sync-object.js';
-import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type ParsedWait, type TimedOut, type WaitOptions, type WaitPlan } from './waiting.js';
+import {
+  type ParsedWait,
+  parseWaitOptions,
+  RETRY,
+  Spinner,
+  TIMED_OUT,
+  type TimedOut,
+  type WaitOptions,
+  type WaitPlan,
+  waitAsync,
+  waitSync,
+} from './waiting.js';
 
 // Words of a Condition segment, all guarded by its lock (lock_word) except
 // that waiters sleep on SEQUENCE. notify(n) hands out up to n GRANTS (never

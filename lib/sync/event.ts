@@ -1,7 +1,7 @@
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
 import { SyncObject, wakeAll } from './sync-object.js';
-import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type WaitOptions, type WaitPlan } from './waiting.js';
+import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 const FLAG = 0;
 const WORDS = 1;

@@ -20,7 +20,7 @@
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import type { LockOwner } from '../core/typed-segment.js';
-import { RETRY, Spinner, type ParsedWait, type TimedOut, type WaitOwner, type WaitPlan, type WordSleep, waitAsync, waitSync } from './waiting.js';
+import { type ParsedWait, RETRY, Spinner, type TimedOut, type WaitOwner, type WaitPlan, type WordSleep, waitAsync, waitSync } from './waiting.js';
 
 export const WAITERS = 0x40000000;
 export const OWNER_MASK = 0x3fffffff;

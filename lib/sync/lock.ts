@@ -1,11 +1,11 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, ShmError, invalidArg } from '../core/errors.js';
-import { Kind, Word, type KindCode } from '../core/format.js';
+import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { Kind, type KindCode, Word } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { Acquired, LockWord } from './lock-word.js';
-import { TIMED_OUT, parseWaitOptions, type TimedOut, type WaitOptions } from './waiting.js';
+import { parseWaitOptions, TIMED_OUT, type TimedOut, type WaitOptions } from './waiting.js';
 
 /** Releases its lock when disposed: `using guard = await lock.hold()`. */
 export interface LockGuard extends Disposable {

@@ -1,9 +1,9 @@
 // Public cross-process wait / notify on an Int32Array over shared memory: the
 // Atomics.wait / Atomics.notify that work between processes.
-import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
+import { ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native, type WaitResult } from '../core/native.js';
 import { checkTimeout } from '../core/validate.js';
-import { SYNC_SLICE_MS, parseWaitOptions, settle, type WaitOptions } from './waiting.js';
+import { parseWaitOptions, SYNC_SLICE_MS, settle, type WaitOptions } from './waiting.js';
 
 function checkWord(array: unknown, index: unknown): asserts array is Int32Array {
   if (!(array instanceof Int32Array)) throw invalidArg('array must be an Int32Array (over shared memory)');
@@ -50,7 +50,10 @@ export async function waitAsync(array: Int32Array, index: number, expected: numb
   checkWord(array, index);
   const value = checkInt32(expected);
   const wait = parseWaitOptions(typeof options === 'number' ? { timeout: options } : options);
-  const outcome = await settle(sys(() => native.waitAsync(array, index, value, wait.deadline.remaining(), false)), wait.signal);
+  const outcome = await settle(
+    sys(() => native.waitAsync(array, index, value, wait.deadline.remaining(), false)),
+    wait.signal,
+  );
   if (outcome === 'closed' || outcome === 'cancelled') throw new ShmError(ErrorCodes.CLOSED, 'the shared memory behind this Int32Array was closed');
   return outcome;
 }

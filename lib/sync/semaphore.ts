@@ -1,8 +1,8 @@
-import { ErrorCodes, ShmError, invalidArg, sys } from '../core/errors.js';
+import { ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { RETRY, Spinner, TIMED_OUT, parseWaitOptions, waitAsync, waitSync, type WaitOptions, type WaitPlan } from './waiting.js';
+import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 /** Largest semaphore value POSIX guarantees everywhere shmkit runs (SEM_VALUE_MAX on Linux and macOS is at least this). */
 export const SEM_VALUE_MAX = 32767;
@@ -43,8 +43,7 @@ export class Semaphore implements Disposable {
     this.#plan = {
       attempt: () => (sys(() => native.semTryWait(id)) ? true : RETRY),
       watch: () => RETRY, // never asked: a semaphore sleeps in the native wait that takes the unit
-      semaphore: id,
-      took: () => true,
+      semaphore: { id, took: () => true },
     };
   }
 
@@ -52,7 +51,10 @@ export class Semaphore implements Disposable {
   static create(name: string, value = 1, options?: SemaphoreCreateOptions): Semaphore {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
     const [units, mode] = createArgs(value, options);
-    return new Semaphore(bare, sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`));
+    return new Semaphore(
+      bare,
+      sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`),
+    );
   }
 
   /** Opens an existing semaphore (`ENOENT` if none). */
@@ -176,7 +178,11 @@ export class BoundedSemaphore extends Semaphore {
   static override create(name: string, value = 1, options?: SemaphoreCreateOptions): BoundedSemaphore {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
     const [units, mode] = createArgs(value, options);
-    return new BoundedSemaphore(bare, sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`), units);
+    return new BoundedSemaphore(
+      bare,
+      sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`),
+      units,
+    );
   }
 
   /** Opens an existing semaphore with the bound its creator gave it. */
@@ -192,7 +198,10 @@ export class BoundedSemaphore extends Semaphore {
     checkInteger(n, 'n', 1, maxValue);
     const value = this.value;
     if (value + n > this.bound) {
-      throw new ShmError(ErrorCodes.SEMAPHORE_BOUND, `release(${n}) would raise semaphore ${JSON.stringify(this.name)} from ${value} past its bound ${this.bound}`);
+      throw new ShmError(
+        ErrorCodes.SEMAPHORE_BOUND,
+        `release(${n}) would raise semaphore ${JSON.stringify(this.name)} from ${value} past its bound ${this.bound}`,
+      );
     }
     super.release(n);
   }

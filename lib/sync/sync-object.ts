@@ -5,7 +5,7 @@ import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import type { KindCode } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { native } from '../core/native.js';
-import { createArgs, openArgs, type CreateOptions, type OpenOptions } from '../core/options.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 
 const INT32 = resolveDType('int32');
@@ -25,7 +25,13 @@ export abstract class SyncObject extends SegmentHandle {
     this.words = typed.data as Int32Array;
   }
 
-  protected static createSegment(name: string, kind: KindCode, words: number, options: CreateOptions | undefined, init: (words: Int32Array) => void): TypedSegment {
+  protected static createSegment(
+    name: string,
+    kind: KindCode,
+    words: number,
+    options: CreateOptions | undefined,
+    init: (words: Int32Array) => void,
+  ): TypedSegment {
     const args = createArgs(name, options);
     return createTyped(args.name, kind, INT32, words, args.mode, (data) => init(data as Int32Array));
   }

@@ -13,8 +13,8 @@
 //
 // The loop is written once, as a generator that yields the sleeps it needs;
 // waitSync runs them on this thread, waitAsync on the addon's wait engine.
-import { ErrorCodes, ShmError, fromNative, invalidArg, sys } from '../core/errors.js';
-import { native, type AsyncWaitResult } from '../core/native.js';
+import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
+import { type AsyncWaitResult, native } from '../core/native.js';
 import { checkObject, checkTimeout } from '../core/validate.js';
 
 /** Options of every wait in shmkit. */
@@ -116,12 +116,11 @@ export interface WaitPlan<T> {
    */
   readonly rings?: boolean;
   /**
-   * Instead of a futex word: the id of a native semaphore to take a unit of
-   * while sleeping; a sleep that ends 'ok' took one, and `took()` says what
+   * Instead of a futex word: a native semaphore (its id), a unit of which
+   * the sleep takes; a sleep that ends 'ok' took one, and `took()` says what
    * the operation returns then.
    */
-  readonly semaphore?: number;
-  took?(): T;
+  readonly semaphore?: { readonly id: number; took(): T };
   /** Longest sleep before attempt() must run again. */
   readonly sliceMs?: number;
 }
@@ -171,14 +170,15 @@ export class Spinner {
   }
 }
 
-/** One sleep the loop asks its runner for. */
-interface SleepRequest {
-  readonly sleep: WordSleep | undefined;
-  readonly semaphore: number | undefined;
-  readonly timeoutMs: number;
-  /** The sleep may also end by a ring of this event loop's doorbell. */
-  readonly bell: boolean;
-}
+/** One sleep the loop asks its runner for: on a word, or taking a semaphore unit. */
+type SleepRequest =
+  | {
+      readonly word: WordSleep;
+      readonly timeoutMs: number;
+      /** The sleep ends on a ring of this event loop's doorbell (and needs no futex wait). */
+      readonly bell: boolean;
+    }
+  | { readonly semaphore: number; readonly timeoutMs: number };
 
 /** What a sync sleeper writes in a waiting flag: "someone sleeps", no doorbell. */
 const NO_BELL = 1;
@@ -192,7 +192,14 @@ function asyncBell(): number {
 
 type SleepOutcome = AsyncWaitResult;
 
-function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, maxSliceMs: number, bell: number): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
+function* waitLoop<T>(
+  owner: WaitOwner,
+  plan: WaitPlan<T>,
+  wait: ParsedWait,
+  spinner: Spinner,
+  maxSliceMs: number,
+  bell: number,
+): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
   const started = performance.now();
   let slept = false;
   let spun = false;
@@ -211,9 +218,9 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
     }
     const slice = Math.min(remaining, plan.sliceMs ?? Infinity, maxSliceMs);
     if (plan.semaphore !== undefined) {
-      if ((yield { sleep: undefined, semaphore: plan.semaphore, timeoutMs: slice, bell: false }) === 'ok') {
+      if ((yield { semaphore: plan.semaphore.id, timeoutMs: slice }) === 'ok') {
         spinner.record(performance.now() - started);
-        return plan.took!();
+        return plan.semaphore.took();
       }
       slept = true;
       continue;
@@ -227,7 +234,7 @@ function* waitLoop<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spi
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
-    yield { sleep: { words: watched.words, index: watched.index, expected }, semaphore: undefined, timeoutMs: slice, bell: plan.rings === true && bell !== NO_BELL };
+    yield { word: { words: watched.words, index: watched.index, expected }, timeoutMs: slice, bell: plan.rings === true && bell !== NO_BELL };
     slept = true;
   }
 }
@@ -247,11 +254,11 @@ export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWai
   const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL);
   let step = loop.next();
   while (!step.done) {
-    const { sleep, semaphore, timeoutMs } = step.value;
+    const request = step.value;
     const outcome =
-      semaphore !== undefined
-        ? sys(() => native.semWait(semaphore, timeoutMs))
-        : sys(() => native.wait(sleep!.words, sleep!.index, sleep!.expected, timeoutMs));
+      'semaphore' in request
+        ? sys(() => native.semWait(request.semaphore, request.timeoutMs))
+        : sys(() => native.wait(request.word.words, request.word.index, request.word.expected, request.timeoutMs));
     step = loop.next(outcome);
   }
   return step.value;
@@ -262,11 +269,11 @@ export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: Pa
   const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell());
   let step = loop.next();
   while (!step.done) {
-    const { sleep, semaphore, timeoutMs, bell } = step.value;
+    const request = step.value;
     const pending =
-      semaphore !== undefined
-        ? sys(() => native.semWaitAsync(semaphore, timeoutMs))
-        : sys(() => native.waitAsync(sleep!.words, sleep!.index, sleep!.expected, timeoutMs, bell));
+      'semaphore' in request
+        ? sys(() => native.semWaitAsync(request.semaphore, request.timeoutMs))
+        : sys(() => native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell));
     step = loop.next(await settle(pending, wait.signal));
   }
   return step.value;
