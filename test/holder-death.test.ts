@@ -52,6 +52,8 @@ describe('holder death', () => {
       for (let i = 0; i < 20; i++) {
         const churner = startFixture('sync-peer.mjs', ['churn', name]);
         await churner.line((l) => l === 'running');
+        // Kill only once the loop is seen running (under a loaded CI machine it may start late).
+        for (const until = Date.now() + 5000; !lock.locked() && Date.now() < until; ) await new Promise((resolve) => setImmediate(resolve));
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
         churner.child.kill('SIGKILL');
         await churner.done;
