@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Barrier, type ShmError } from '../dist/index.js';
-import { expectCode, Scratch, uniqueName } from './helpers.js';
+import { expectCode, runFixture, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -82,5 +82,20 @@ describe('Barrier', () => {
     b.reset();
     expectCode(() => a.waitSync({ timeout: 10 }), 'ERR_SHM_BROKEN_BARRIER'); // its own timeout broke it
     expect(b.broken).toBe(true);
+  });
+});
+
+describe('Barrier across processes', () => {
+  it('Barrier: 3 processes pass together with distinct arrival indexes', async () => {
+    const name = uniqueName('bar');
+    const barrier = Barrier.create(name, 3);
+    try {
+      const runs = await Promise.all([0, 1, 2].map(() => runFixture('sync-peer.mjs', ['barrier', name])));
+      expect(runs.map((r) => Number(r.stdout.trim())).sort()).toEqual([0, 1, 2]);
+      expect(barrier.nWaiting).toBe(0);
+    } finally {
+      barrier.close();
+      barrier.unlink();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Condition } from '../dist/index.js';
-import { expectCode, Scratch, uniqueName } from './helpers.js';
+import { Condition, Array as SharedArray } from '../dist/index.js';
+import { expectCode, runFixture, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -75,5 +75,25 @@ describe('Condition', () => {
     expect(await c.withLock(() => c.waitFor(() => ready, { timeout: 2000 }))).toBe(true);
     await expect(c.wait()).rejects.toMatchObject({ code: 'ERR_SHM_NOT_OWNER' });
     expectCode(() => c.notify(), 'ERR_SHM_NOT_OWNER');
+  });
+});
+
+describe('Condition across processes', () => {
+  it('Condition: a producer process and a consumer process hand over 500 items', async () => {
+    const [condName, itemsName] = [uniqueName('cv'), uniqueName('items')];
+    const cond = Condition.create(condName);
+    const items = SharedArray.create(itemsName, 'int32', 501);
+    try {
+      const consumer = runFixture('sync-peer.mjs', ['consume', condName, itemsName, '500']);
+      const producer = runFixture('sync-peer.mjs', ['produce', condName, itemsName, '500']);
+      const [c, p] = await Promise.all([consumer, producer]);
+      expect(p.stdout.trim(), p.stderr).toBe('produced');
+      expect(c.stdout.trim(), c.stderr).toBe(`sum ${(500 * 501) / 2}`);
+    } finally {
+      for (const o of [cond, items]) {
+        o.close();
+        o.unlink();
+      }
+    }
   });
 });

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Lock, notify, RLock, SharedMemory, wait, waitAsync } from '../dist/index.js';
-import { expectCode, root, runFixture, uniqueName } from './helpers.js';
+import { Lock, notify, RLock, Array as SharedArray, SharedMemory, Value, wait, waitAsync } from '../dist/index.js';
+import { expectCode, root, runFixture, startFixture, uniqueName } from './helpers.js';
 
 const made: Array<{ close(): void; unlink(): void }> = [];
 function track<T extends { close(): void; unlink(): void }>(object: T): T {
@@ -254,6 +254,84 @@ describe('wait / notify', () => {
       expectCode(() => wait(view, 0, 0, 10), 'ERR_SHM_CLOSED');
     } finally {
       other.close();
+    }
+  });
+});
+
+describe('Lock across unrelated processes', () => {
+  async function count(how: 'locked' | 'unlocked', processes: number, n: number): Promise<bigint> {
+    const [lockName, counterName, ctlName] = [uniqueName('lk'), uniqueName('cnt'), uniqueName('ctl')];
+    const lock = Lock.create(lockName);
+    const counter = Value.create(counterName, 'int64', 0n);
+    const ctl = SharedArray.create(ctlName, 'int32', 1);
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: processes }, () => runFixture('sync-peer.mjs', ['count', lockName, counterName, ctlName, String(processes), String(n), how])),
+      );
+      for (const run of runs) expect(run.stdout.trim(), run.stderr).toBe('done');
+      return counter.value;
+    } finally {
+      for (const o of [lock, counter, ctl]) {
+        o.close();
+        o.unlink();
+      }
+    }
+  }
+
+  it('4 processes x 50,000 lock/increment/unlock: the total is exact', async () => {
+    expect(await count('locked', 4, 50_000)).toBe(200_000n);
+  });
+
+  it('the same without the lock loses updates (so the test above can fail)', async () => {
+    let total = 200_000n;
+    for (let attempt = 0; attempt < 3 && total === 200_000n; attempt++) total = await count('unlocked', 4, 50_000);
+    expect(total).toBeLessThan(200_000n);
+  });
+
+  it('no false "owner died" while the holder lives: waiters time out for 3 s, then get it cleanly', async () => {
+    const name = uniqueName('alive');
+    const lock = Lock.create(name);
+    const holder = startFixture('sync-peer.mjs', ['hold-for', name, '3000']);
+    try {
+      await holder.line((l) => l === 'held');
+      const t0 = performance.now();
+      let timeouts = 0;
+      // Stop well before the holder releases at 3 s (its clock started before ours).
+      while (performance.now() - t0 < 2400) {
+        expect(await lock.acquire({ timeout: 250 })).toBe(false);
+        expect(lock.tryAcquire()).toBe(false);
+        timeouts++;
+      }
+      expect(timeouts).toBeGreaterThanOrEqual(8);
+      expect(await lock.acquire({ timeout: 5000 })).toBe(true);
+      expect(lock.ownerDied).toBe(false);
+      lock.release();
+      await holder.line((l) => l === 'released');
+    } finally {
+      holder.child.kill('SIGKILL');
+      await holder.done;
+      lock.close();
+      lock.unlink();
+    }
+  });
+
+  it('process.exit() with an async acquire pending exits within 1 s', async () => {
+    const name = uniqueName('exit');
+    const lock = Lock.create(name);
+    lock.acquireSync();
+    try {
+      const child = startFixture('sync-peer.mjs', ['exit-pending', name]);
+      await child.line((l) => l === 'pending');
+      const t0 = performance.now();
+      const run = await child.done;
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('exiting');
+      expect(run.stdout).not.toContain('acquired');
+    } finally {
+      lock.release();
+      lock.close();
+      lock.unlink();
     }
   });
 });

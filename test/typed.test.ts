@@ -196,6 +196,12 @@ describe('segment format checks', () => {
     SharedArray.unlink(name);
   });
 
+  it('a data_offset other than the one this version writes is ERR_SHM_FORMAT (data is never mapped at another offset)', () => {
+    const name = tamper((view) => view.setUint32(12, 192, true));
+    expectCode(() => SharedArray.open(name), 'ERR_SHM_FORMAT');
+    SharedArray.unlink(name);
+  });
+
   it('a header whose sizes disagree with the segment is ERR_SHM_FORMAT (never reads past the end)', () => {
     const tooMany = tamper((view) => {
       view.setBigUint64(16, 1_000_000n, true);

@@ -27,7 +27,6 @@ export const Offset = {
   dataBytes: 24, // u64
   tokenCounter: 32, // i32: last handle token handed out
   lockWord: 64, // i32: 0 free, else holder token (| WAITERS_BIT)
-  lockFlags: 68, // i32: reserved for lock state (owner died)
 } as const;
 
 /** Int32 indexes (byte offset / 4) for Atomics on the header. */
@@ -35,7 +34,6 @@ export const Word = {
   state: Offset.state / 4,
   tokenCounter: Offset.tokenCounter / 4,
   lockWord: Offset.lockWord / 4,
-  lockFlags: Offset.lockFlags / 4,
 } as const;
 
 export const State = { initialising: 0, ready: 1 } as const;
@@ -53,8 +51,6 @@ export interface Header {
   kind: number;
   dtype: DTypeInfo;
   count: number;
-  dataOffset: number;
-  dataBytes: number;
 }
 
 /** Writes every field but `state`, which the creator stores last. */
@@ -102,11 +98,11 @@ export function readHeader(buffer: ArrayBuffer, name: string, expectedKind: Kind
   const dataBytes = view.getBigUint64(Offset.dataBytes, true);
   const dataOffset = view.getUint32(Offset.dataOffset, true);
   const size = BigInt(buffer.byteLength);
-  if (dataOffset < HEADER_SIZE || dataOffset % 64 !== 0 || dataBytes !== count * BigInt(dtype.bytes) || BigInt(dataOffset) + dataBytes > size) {
+  if (dataOffset !== HEADER_SIZE || dataBytes !== count * BigInt(dtype.bytes) || BigInt(dataOffset) + dataBytes > size) {
     throw new ShmError(
       ErrorCodes.FORMAT,
       `${what}: header says ${count} ${dtype.name} elements (${dataBytes} bytes at offset ${dataOffset}) but the segment is ${size} bytes`,
     );
   }
-  return { kind, dtype, count: Number(count), dataOffset, dataBytes: Number(dataBytes) };
+  return { kind, dtype, count: Number(count) };
 }

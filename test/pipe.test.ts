@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { Pipe } from '../dist/index.js';
+import { check, message } from './fixtures/messages.mjs';
+import { startFixture, uniqueName } from './helpers.js';
+
+describe('Pipe across unrelated processes', () => {
+  it('carries messages both ways, and reports end-of-stream to the other end when one closes', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 4096 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      for (let seq = 0; seq < 2000; seq++) {
+        const sent = message(7, seq);
+        await pipe.send(sent);
+        const back = await pipe.recv({ timeout: 5000 });
+        if (typeof sent === 'string') expect(back).toBe(sent.toUpperCase());
+        else expect(check(back)).toEqual({ id: 7, seq, ok: true });
+      }
+      expect(() => Pipe.open(name)).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_BUSY' }));
+      pipe.close();
+      const run = await echo.done;
+      expect(run.stdout.trim()).toBe('end of stream');
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
+  it('the reader drains what the closed end sent, then gets end-of-stream (recv, for await, poll)', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name);
+    try {
+      const peer = startFixture('channel-peer.mjs', ['echo-then-close', name, '3']);
+      for (const m of ['a', 'b', 'c']) await pipe.send(m);
+      await peer.done;
+      expect(await pipe.poll({ timeout: 1000 })).toBe(true);
+      expect(await pipe.recv()).toBe('A');
+      const rest = [];
+      for await (const m of pipe) rest.push(m);
+      expect(rest).toEqual(['B', 'C']);
+      await expect(pipe.recv()).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      await expect(pipe.send('x')).resolves.toBeUndefined(); // room left: accepted, never read
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
+  it('an end whose process is SIGKILLed reads as end-of-stream, never a hang', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 1024 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      await pipe.send('ping');
+      expect(await pipe.recv()).toBe('PING');
+      echo.child.kill('SIGKILL');
+      await echo.done;
+      const t0 = performance.now();
+      await expect(pipe.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      expect(performance.now() - t0).toBeLessThan(1000);
+      // Sending into a full ring of a dead peer fails too, instead of waiting.
+      await expect(
+        (async () => {
+          for (;;) await pipe.send(Buffer.alloc(200));
+        })(),
+      ).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+});
