@@ -4,16 +4,13 @@
 // worker_threads postMessage, a Unix domain socket, and Python's
 // multiprocessing Pipe / Queue when python3 is present.
 //   node bench/channels.mjs            (npm run bench runs it with the others)
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Pipe, Queue } from 'shmkit';
-import { machine, stats } from './lib.mjs';
+import { exited, machine, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const peerScript = join(here, 'channel-peer.mjs');
@@ -25,10 +22,6 @@ const MIB = 1 << 20;
 const SMALL = 'x'.repeat(32);
 const SMALL_BYTES = Buffer.alloc(32, 120);
 const BIG = Buffer.alloc(MIB, 121);
-
-const uid = () => `bench_${randomBytes(4).toString('hex')}`;
-const spawnPeer = (args) => spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-const exited = (child) => (child.exitCode !== null ? Promise.resolve() : once(child, 'exit'));
 
 async function timeLoop(n, step) {
   for (let i = 0; i < WARMUP; i++) await step();
@@ -97,40 +90,6 @@ function ipcRoundTrip(child, message) {
     });
 }
 
-async function withSocket(peerMode, extra, body) {
-  const path = join(tmpdir(), `${uid()}.sock`);
-  const server = createServer();
-  server.listen(path);
-  await once(server, 'listening');
-  const child = spawnPeer([peerMode, path, ...extra]);
-  const [socket] = await once(server, 'connection');
-  socket.setNoDelay(true);
-  try {
-    return await body(socket);
-  } finally {
-    socket.destroy();
-    server.close();
-    child.kill();
-    await exited(child);
-  }
-}
-
-function socketRoundTrip(socket) {
-  return () =>
-    new Promise((resolve) => {
-      let got = 0;
-      const onData = (d) => {
-        got += d.length;
-        if (got >= SMALL_BYTES.length) {
-          socket.off('data', onData);
-          resolve();
-        }
-      };
-      socket.on('data', onData);
-      socket.write(SMALL_BYTES);
-    });
-}
-
 function withWorker(body) {
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
@@ -191,7 +150,7 @@ const roundTrips = {
           }),
       ),
     ),
-  'Unix domain socket': () => withSocket('socket-echo', [], (socket) => timeLoop(ROUND_TRIPS, socketRoundTrip(socket))),
+  'Unix domain socket': () => withSocket('socket-echo', [], (socket) => timeLoop(ROUND_TRIPS, () => socketRoundTrip(socket, SMALL_BYTES))),
 };
 
 async function mibPerSecond(send, finished) {

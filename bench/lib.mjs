@@ -1,6 +1,12 @@
 // Small helpers shared by the benchmarks: medians over several rounds,
 // interleaved so that machine noise hits every contestant alike.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -31,4 +37,51 @@ export function machine() {
 
 export function fmt(ns) {
   return ns < 1 ? `${ns.toFixed(3)} ns` : ns < 1000 ? `${ns.toFixed(1)} ns` : `${(ns / 1000).toFixed(2)} us`;
+}
+
+const peerScript = join(dirname(fileURLToPath(import.meta.url)), 'channel-peer.mjs');
+
+/** A fresh name for a benchmark's objects. */
+export const uid = (prefix = 'bench') => `${prefix}_${randomBytes(4).toString('hex')}`;
+
+/** Starts bench/channel-peer.mjs in MODE (a separate node process). */
+export function spawnPeer(args, env = {}) {
+  return spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+}
+
+export const exited = (child) => (child.exitCode !== null ? Promise.resolve() : once(child, 'exit'));
+
+/** Runs `body(socket)` with a Unix domain socket connected to a channel peer in `peerMode`. */
+export async function withSocket(peerMode, extra, body) {
+  const path = join(os.tmpdir(), `${uid()}.sock`);
+  const server = createServer();
+  server.listen(path);
+  await once(server, 'listening');
+  const child = spawnPeer([peerMode, path, ...extra]);
+  const [socket] = await once(server, 'connection');
+  socket.setNoDelay(true);
+  try {
+    return await body(socket);
+  } finally {
+    socket.destroy();
+    server.close();
+    child.kill();
+    await exited(child);
+  }
+}
+
+/** One round trip of `bytes` through an echoing socket peer. */
+export function socketRoundTrip(socket, bytes) {
+  return new Promise((resolve) => {
+    let got = 0;
+    const onData = (d) => {
+      got += d.length;
+      if (got >= bytes.length) {
+        socket.off('data', onData);
+        resolve();
+      }
+    };
+    socket.on('data', onData);
+    socket.write(bytes);
+  });
 }

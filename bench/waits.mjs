@@ -11,20 +11,11 @@
 // and, in this process, the cost of many pending async waits: 20,000 waits
 // over 4 Events (threads added, time for all to settle once set).
 //   node bench/waits.mjs
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Event, Pipe } from 'shmkit';
-import { machine, median, stats } from './lib.mjs';
+import { exited, machine, median, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const peerScript = join(here, 'channel-peer.mjs');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IDLE_REQUESTS = 1000;
 const BACK_TO_BACK = 2000;
@@ -33,13 +24,8 @@ const TIMED_SYNC = 2000;
 const MESSAGE = 'x'.repeat(32);
 const MESSAGE_BYTES = Buffer.alloc(32, 120);
 
-const uid = () => `bw_${randomBytes(4).toString('hex')}`;
-const spawnPeer = (args, env = {}) =>
-  spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
-const exited = (child) => (child.exitCode !== null ? Promise.resolve() : once(child, 'exit'));
-
 async function withPipe(mode, env, body) {
-  const name = uid();
+  const name = uid('bw');
   const pipe = Pipe.create(name, { capacity: 1 << 16 });
   const child = spawnPeer([mode, name], env);
   try {
@@ -50,39 +36,6 @@ async function withPipe(mode, env, body) {
     await exited(child);
     pipe.unlink();
   }
-}
-
-async function withSocket(body) {
-  const path = join(tmpdir(), `${uid()}.sock`);
-  const server = createServer();
-  server.listen(path);
-  await once(server, 'listening');
-  const child = spawnPeer(['socket-echo', path]);
-  const [socket] = await once(server, 'connection');
-  socket.setNoDelay(true);
-  try {
-    return await body(socket);
-  } finally {
-    socket.destroy();
-    server.close();
-    child.kill();
-    await exited(child);
-  }
-}
-
-function socketRoundTrip(socket) {
-  return new Promise((resolve) => {
-    let got = 0;
-    const onData = (d) => {
-      got += d.length;
-      if (got >= MESSAGE_BYTES.length) {
-        socket.off('data', onData);
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-    socket.write(MESSAGE_BYTES);
-  });
 }
 
 /** Median us of `n` round trips, each after an idle gap of `gapMs` (0: back to back). */
@@ -105,7 +58,7 @@ const pipeAsync = (gapMs, n, env) => () =>
     }),
   );
 
-const socket = (gapMs, n) => () => withSocket((s) => roundTrips(n, gapMs, () => socketRoundTrip(s)));
+const socket = (gapMs, n) => () => withSocket('socket-echo', [], (s) => roundTrips(n, gapMs, () => socketRoundTrip(s, MESSAGE_BYTES)));
 
 const contestants = {
   idle: {
@@ -137,10 +90,10 @@ const contestants = {
         return mean;
       }),
     'Unix domain socket, 200 warm-up': () =>
-      withSocket(async (s) => {
-        for (let i = 0; i < SHORT_WARMUP; i++) await socketRoundTrip(s);
+      withSocket('socket-echo', [], async (s) => {
+        for (let i = 0; i < SHORT_WARMUP; i++) await socketRoundTrip(s, MESSAGE_BYTES);
         const t0 = performance.now();
-        for (let i = 0; i < TIMED_SYNC; i++) await socketRoundTrip(s);
+        for (let i = 0; i < TIMED_SYNC; i++) await socketRoundTrip(s, MESSAGE_BYTES);
         return ((performance.now() - t0) * 1000) / TIMED_SYNC;
       }),
   },
@@ -153,7 +106,7 @@ const threadCount = () => readdirSync('/proc/self/task').length;
 
 /** 20,000 pending Event.wait() over 4 Events: threads added, and ms until all settle once set. */
 async function manyWaiters() {
-  const events = Array.from({ length: 4 }, () => Event.create(uid()));
+  const events = Array.from({ length: 4 }, () => Event.create(uid('bw')));
   try {
     const before = process.platform === 'linux' ? threadCount() : NaN;
     const waits = [];

@@ -71,8 +71,8 @@ class LoopCallbackScope {
 }  // namespace
 
 WaitEngine::WaitEngine(napi_env env) : env_(env) {
-  uring_state_ = Allowed("SHMKIT_WAIT_BACKEND", "thread") ? UringState::kUntried : UringState::kUnavailable;
-  bell_state_ = Allowed("SHMKIT_DOORBELL", "off") ? BellState::kUntried : BellState::kUnavailable;
+  uring_state_ = Allowed("SHMKIT_WAIT_BACKEND", "thread") ? Lazy::kUntried : Lazy::kUnavailable;
+  bell_state_ = Allowed("SHMKIT_DOORBELL", "off") ? Lazy::kUntried : Lazy::kUnavailable;
   napi_get_uv_event_loop(env, &loop_);
   napi_value resource, name;
   napi_create_object(env, &resource);
@@ -100,42 +100,35 @@ void WaitEngine::Install(napi_env env) {
 
 WaitEngine* WaitEngine::Get(napi_env env) { return EnvState::Get(env)->wait_engine(); }
 
-const char* WaitEngine::backend_name() const {
-  return uring_state_ == UringState::kUnavailable ? "thread" : "io_uring";
+const char* WaitEngine::backend_name() const { return uring_state_ == Lazy::kUnavailable ? "thread" : "io_uring"; }
+
+// Polls `fd` for readability on the loop, without holding the loop open
+// (pending waits do that); false if libuv cannot.
+bool WaitEngine::Poll(uv_poll_t* handle, int fd, uv_poll_cb callback) {
+  if (uv_poll_init(loop_, handle, fd) != 0) return false;
+  handle->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+  uv_poll_start(handle, UV_READABLE, callback);
+  handles_open_++;
+  return true;
 }
 
 bool WaitEngine::EnsureUring() {
-  if (uring_state_ == UringState::kUntried) {
+  if (uring_state_ == Lazy::kUntried) {
     uring_ = UringWaiter::Create();
-    if (uring_ && uv_poll_init(loop_, &uring_poll_, uring_->fd()) == 0) {
-      uring_poll_.data = this;
-      uv_unref(reinterpret_cast<uv_handle_t*>(&uring_poll_));
-      uv_poll_start(&uring_poll_, UV_READABLE, OnUringReadable);
-      handles_open_++;
-      uring_state_ = UringState::kReady;
-    } else {
-      uring_.reset();
-      uring_state_ = UringState::kUnavailable;
-    }
+    uring_state_ = uring_ && Poll(&uring_poll_, uring_->fd(), OnUringReadable) ? Lazy::kReady : Lazy::kUnavailable;
+    if (uring_state_ != Lazy::kReady) uring_.reset();
   }
-  return uring_state_ == UringState::kReady;
+  return uring_state_ == Lazy::kReady;
 }
 
 uint32_t WaitEngine::DoorbellId() {
-  if (bell_state_ == BellState::kUntried) {
+  if (bell_state_ == Lazy::kUntried) {
     bell_ = Doorbell::Open();
-    if (bell_ && uv_poll_init(loop_, &bell_poll_, bell_->fd()) == 0) {
-      bell_poll_.data = this;
-      uv_unref(reinterpret_cast<uv_handle_t*>(&bell_poll_));
-      uv_poll_start(&bell_poll_, UV_READABLE, OnDoorbell);
-      handles_open_++;
-      bell_state_ = BellState::kReady;
-    } else {
-      bell_.reset();
-      bell_state_ = BellState::kUnavailable;
-    }
+    bell_state_ = bell_ && Poll(&bell_poll_, bell_->fd(), OnDoorbell) ? Lazy::kReady : Lazy::kUnavailable;
+    if (bell_state_ != Lazy::kReady) bell_.reset();
   }
-  return bell_state_ == BellState::kReady ? bell_->id() : 0;
+  return bell_state_ == Lazy::kReady ? bell_->id() : 0;
 }
 
 Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms,
@@ -146,7 +139,7 @@ Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr,
   // A wait whose waker rings our doorbell sleeps on the doorbell alone: a
   // futex wait beside it made every wake-up slower (its wake runs io_uring
   // task work or the waiter thread on top of the socket's wake).
-  pending.on_bell = bell && bell_state_ == BellState::kReady;
+  pending.on_bell = bell && bell_state_ == Lazy::kReady;
   if (!pending.on_bell) {
     int err = EAGAIN;
     if (EnsureUring()) {
@@ -323,8 +316,8 @@ void WaitEngine::Teardown(napi_async_cleanup_hook_handle, void* arg) {
     napi_remove_async_cleanup_hook(engine->cleanup_);
     delete engine;
   };
-  if (self->uring_state_ == UringState::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->uring_poll_), closed);
-  if (self->bell_state_ == BellState::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->bell_poll_), closed);
+  if (self->uring_state_ == Lazy::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->uring_poll_), closed);
+  if (self->bell_state_ == Lazy::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->bell_poll_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->thread_report_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->timer_), closed);
 }

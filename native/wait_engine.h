@@ -87,6 +87,7 @@ class WaitEngine {
   void Disarm(uint64_t id, const Pending& pending);
   void RearmTimer();
   bool EnsureUring();
+  bool Poll(uv_poll_t* handle, int fd, uv_poll_cb callback);
 
   static void OnUringReadable(uv_poll_t* handle, int status, int events);
   static void OnDoorbell(uv_poll_t* handle, int status, int events);
@@ -106,12 +107,12 @@ class WaitEngine {
   std::multimap<int64_t, uint64_t> deadlines_;
   int64_t timer_due_ = -1;
 
-  enum class UringState { kUntried, kReady, kUnavailable };
-  UringState uring_state_;
+  // io_uring and the doorbell are set up at first use, or found unavailable.
+  enum class Lazy { kUntried, kReady, kUnavailable };
+  Lazy uring_state_;
   std::unique_ptr<UringWaiter> uring_;
   std::unique_ptr<WaiterThread> thread_;
-  enum class BellState { kUntried, kReady, kUnavailable };
-  BellState bell_state_;
+  Lazy bell_state_;
   std::unique_ptr<Doorbell> bell_;
   std::unordered_set<uint64_t> bell_waits_;
 

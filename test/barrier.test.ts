@@ -1,19 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Barrier, type ShmError } from '../dist/index.js';
-import { expectCode, runFixture, Scratch, uniqueName } from './helpers.js';
+import { expectCode, rejection, runFixture, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
-
-async function rejection(promise: Promise<unknown>): Promise<ShmError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ShmError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function twoParties(): [Barrier, Barrier] {
   const name = uniqueName('br');

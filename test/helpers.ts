@@ -83,6 +83,16 @@ export function startFixture(script: string, args: string[] = []): Running {
   return start(process.execPath, [join(fixtures, script), ...args]);
 }
 
+/** The error `promise` rejects with (the test fails if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<ShmError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ShmError;
+  }
+  throw new Error('expected a rejection');
+}
+
 /** Runs `fn` and checks that it throws a ShmError with `code`; returns the error. */
 export function expectCode(fn: () => unknown, code: string): ShmError {
   let caught: unknown;

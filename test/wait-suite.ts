@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Barrier, Condition, Event, Lock, notify, Pipe, Queue, RLock, Semaphore, SharedMemory, ShmError, waitAsync } from '../dist/index.js';
-import { Scratch, uniqueName } from './helpers.js';
+import { rejection, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 
@@ -182,15 +182,6 @@ async function stillPending(promise: Promise<unknown>, ms = 30): Promise<boolean
   );
   await sleep(ms);
   return !settled;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ShmError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ShmError;
-  }
-  throw new Error('expected the wait to reject');
 }
 
 export function defineWaitTests(): void {
