@@ -4,23 +4,11 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lock, notify, RLock, Array as SharedArray, SharedMemory, Value, wait, waitAsync } from '../dist/index.js';
-import { expectCode, root, runFixture, startFixture, uniqueName } from './helpers.js';
+import { expectCode, root, runFixture, Scratch, startFixture, uniqueName } from './helpers.js';
 
-const made: Array<{ close(): void; unlink(): void }> = [];
-function track<T extends { close(): void; unlink(): void }>(object: T): T {
-  made.push(object);
-  return object;
-}
-afterEach(() => {
-  for (const object of made.splice(0)) {
-    object.close();
-    try {
-      object.unlink();
-    } catch {
-      // unlinked by the test itself
-    }
-  }
-});
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+const track = <T extends { close(): void; unlink(): void }>(object: T): T => scratch.add(object);
 
 describe('Lock', () => {
   it('acquires, excludes other handles, and releases', async () => {
