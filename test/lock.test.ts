@@ -8,12 +8,11 @@ import { expectCode, root, runFixture, Scratch, startFixture, uniqueName } from 
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
-const track = <T extends { close(): void; unlink(): void }>(object: T): T => scratch.add(object);
 
 describe('Lock', () => {
   it('acquires, excludes other handles, and releases', async () => {
     const name = uniqueName('lk');
-    const a = track(Lock.create(name));
+    const a = scratch.add(Lock.create(name));
     const b = Lock.open(name);
     try {
       expect(a.tryAcquire()).toBe(true);
@@ -36,7 +35,7 @@ describe('Lock', () => {
 
   it('eight handles in one process exclude each other like processes: exactly one wins', () => {
     const name = uniqueName('lk8');
-    const locks = [track(Lock.create(name)), ...Array.from({ length: 7 }, () => Lock.open(name))];
+    const locks = [scratch.add(Lock.create(name)), ...Array.from({ length: 7 }, () => Lock.open(name))];
     try {
       expect(locks.map((l) => l.tryAcquire()).filter(Boolean)).toHaveLength(1);
     } finally {
@@ -45,7 +44,7 @@ describe('Lock', () => {
   });
 
   it('async acquire waits for a release in the same process (a second task of one handle queues)', async () => {
-    const lock = track(Lock.create(uniqueName('lkq')));
+    const lock = scratch.add(Lock.create(uniqueName('lkq')));
     await lock.acquire();
     const order: string[] = [];
     const second = lock.withLock(() => order.push('second'));
@@ -59,7 +58,7 @@ describe('Lock', () => {
 
   it('withLock, withLockSync and hold() release even when the body throws; hold() times out with ERR_SHM_TIMEOUT', async () => {
     const name = uniqueName('lkw');
-    const lock = track(Lock.create(name));
+    const lock = scratch.add(Lock.create(name));
     expect(await lock.withLock(async () => 7)).toBe(7);
     await expect(lock.withLock(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(lock.locked()).toBe(false);
@@ -81,7 +80,7 @@ describe('Lock', () => {
 
   it('an AbortSignal cancels a pending acquire with an AbortError; a timeout returns false', async () => {
     const name = uniqueName('lka');
-    const holder = track(Lock.create(name));
+    const holder = scratch.add(Lock.create(name));
     const waiter = Lock.open(name);
     try {
       holder.acquireSync();
@@ -103,7 +102,7 @@ describe('Lock', () => {
 
   it('async acquire keeps the event loop running, and 8 pending acquires do not stall fs.readFile', async () => {
     const name = uniqueName('lke');
-    const holder = track(Lock.create(name));
+    const holder = scratch.add(Lock.create(name));
     holder.acquireSync();
     const waiters = Array.from({ length: 8 }, () => Lock.open(name));
     try {
@@ -132,7 +131,7 @@ describe('Lock', () => {
 
   it('closing a handle that holds the lock reads as its owner dying', async () => {
     const name = uniqueName('lkc');
-    const holder = track(Lock.create(name));
+    const holder = scratch.add(Lock.create(name));
     const waiter = Lock.open(name);
     try {
       holder.acquireSync();
@@ -155,7 +154,7 @@ describe('Lock', () => {
 
   it('a worker thread terminated while holding the lock does not keep it held', async () => {
     const name = uniqueName('lkwk');
-    const lock = track(Lock.create(name));
+    const lock = scratch.add(Lock.create(name));
     const worker = new Worker(
       `const { workerData, parentPort } = require('node:worker_threads');
        import(workerData.url).then(({ Lock }) => {
@@ -179,7 +178,7 @@ describe('Lock', () => {
 
   it('opening a Lock as an RLock (or the other way) is ERR_SHM_FORMAT; bad options are typed errors', async () => {
     const name = uniqueName('lkf');
-    track(Lock.create(name));
+    scratch.add(Lock.create(name));
     expectCode(() => RLock.open(name), 'ERR_SHM_FORMAT');
     const lock = Lock.open(name);
     expectCode(() => lock.acquireSync({ timeout: -1 }), 'ERR_SHM_INVALID_ARG');
@@ -194,7 +193,7 @@ describe('Lock', () => {
 describe('RLock', () => {
   it('re-enters for its holder and frees at depth zero', () => {
     const name = uniqueName('rl');
-    const a = track(RLock.create(name));
+    const a = scratch.add(RLock.create(name));
     const b = RLock.open(name);
     try {
       expect(a.acquireSync()).toBe(true);
@@ -216,7 +215,7 @@ describe('RLock', () => {
 describe('wait / notify', () => {
   it('wakes across handles, reports not-equal and timed-out, and validates its arguments', async () => {
     const name = uniqueName('wn');
-    const shm = track(new SharedMemory({ name, create: true, size: 64 }));
+    const shm = scratch.add(new SharedMemory({ name, create: true, size: 64 }));
     const word = new Int32Array(shm.buffer);
     const other = new SharedMemory(name);
     const view = new Int32Array(other.buffer);
