@@ -147,6 +147,9 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
                       "this runtime forbids external ArrayBuffers (Electron "
                       "21+ sandbox); shmkit cannot map shared memory here");
     }
+    // V8 refused the buffer (too large for this runtime: lib/ checks sizes
+    // first, this is the last guard): rethrow what it said, never abort.
+    if (status == napi_pending_exception) throw Napi::Error::New(env);
     throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
   }
   Napi::Array result = Napi::Array::New(env, 2);

@@ -1,6 +1,8 @@
+import { constants } from 'node:buffer';
+import { execFileSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SharedMemory } from '../dist/index.js';
+import { Array as SharedArray, SharedMemory } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 const onLinux = process.platform === 'linux';
@@ -149,6 +151,34 @@ describe('SharedMemory errors', () => {
     } finally {
       shm.close();
       shm.unlink();
+    }
+  });
+});
+
+describe('sizes past what this Node can map', () => {
+  const limit = constants.MAX_LENGTH;
+
+  it.runIf(limit < Number.MAX_SAFE_INTEGER)('creating one is ERR_SHM_INVALID_SIZE and leaves nothing behind (no abort)', () => {
+    const name = uniqueName('big');
+    expectCode(() => new SharedMemory({ name, create: true, size: limit + 1 }), 'ERR_SHM_INVALID_SIZE');
+    expectCode(() => SharedArray.create(name, 'uint8', limit), 'ERR_SHM_INVALID_SIZE');
+    expectCode(() => new SharedMemory(name), 'ENOENT');
+  });
+
+  it.runIf(onLinux)('a 5 GiB file made by another program opens where Node can map it, else is ERR_SHM_INVALID_SIZE (never an abort)', () => {
+    const name = uniqueName('huge');
+    execFileSync('truncate', ['-s', '5G', `/dev/shm/${name}`]); // sparse: no memory used
+    try {
+      if (5 * 2 ** 30 > limit) {
+        expectCode(() => new SharedMemory(name), 'ERR_SHM_INVALID_SIZE');
+        expectCode(() => SharedArray.open(name, { timeout: 0 }), 'ERR_SHM_INVALID_SIZE');
+      } else {
+        const shm = new SharedMemory(name);
+        expect(shm.size).toBe(5 * 2 ** 30);
+        shm.close();
+      }
+    } finally {
+      SharedMemory.unlink(name);
     }
   });
 });

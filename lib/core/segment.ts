@@ -1,5 +1,6 @@
 // The one place that turns a name into mapped memory. SharedMemory and the
 // typed objects both stand on it; nothing else calls shm_open or mmap.
+import { constants as bufferConstants } from 'node:buffer';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import { systemName } from './names.js';
 import { type MappingHandle, native } from './native.js';
@@ -30,6 +31,22 @@ export class MappedSegment {
   }
 }
 
+/**
+ * The largest segment this Node can map as one ArrayBuffer (4 GiB on Node
+ * 20; far more on Node 22+). Larger sizes are ERR_SHM_INVALID_SIZE before
+ * anything is created or mapped.
+ */
+export const MAX_MAPPING_BYTES = bufferConstants.MAX_LENGTH;
+
+function checkMappable(name: string, size: number, what: string): void {
+  if (size > MAX_MAPPING_BYTES) {
+    throw new ShmError(
+      ErrorCodes.INVALID_SIZE,
+      `${what} ${JSON.stringify(name)} is ${size} bytes; this Node (${process.version}) maps at most ${MAX_MAPPING_BYTES} bytes as one ArrayBuffer`,
+    );
+  }
+}
+
 function closeQuietly(fd: number): void {
   try {
     native.closeFd(fd);
@@ -44,6 +61,7 @@ function closeQuietly(fd: number): void {
  * unlinked again, so a failed create leaves nothing behind.
  */
 export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
+  checkMappable(name, size, 'a new segment');
   const path = systemName(name);
   const fd = sys(() => native.shmOpen(path, true, true, mode), `creating ${name}`);
   let segment: MappedSegment | undefined;
@@ -81,6 +99,7 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
     if (size === 0) {
       throw new ShmError(ErrorCodes.EMPTY_SEGMENT, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
     }
+    checkMappable(name, size, 'segment');
     const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
     const segment = new MappedSegment(name, size, buffer, handle);
     try {

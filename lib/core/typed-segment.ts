@@ -5,12 +5,11 @@
 // Every handle also gets a lock-owner token from the header's counter, backed
 // by a liveness lock the kernel drops when the process dies (native/liveness),
 // so locks in the segment can tell a dead holder from a live one.
-import { constants as bufferConstants } from 'node:buffer';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import { HEADER_SIZE, hasForeignMagic, type KindCode, readHeader, State, Word, writeHeader } from './format.js';
 import { native } from './native.js';
-import { createSegment, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
+import { createSegment, MAX_MAPPING_BYTES, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
 
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
@@ -78,7 +77,7 @@ export class TypedSegment implements LockOwner {
 
 /** Most elements one object may hold: what a TypedArray over the data allows. */
 export function maxElements(dtype: DTypeInfo): number {
-  return Math.floor(bufferConstants.MAX_LENGTH / dtype.bytes);
+  return Math.floor((MAX_MAPPING_BYTES - HEADER_SIZE) / dtype.bytes);
 }
 
 const MAX_TOKEN_ATTEMPTS = 64;
