@@ -39,7 +39,7 @@ describe('Pipe across unrelated processes', () => {
       for await (const m of pipe) rest.push(m);
       expect(rest).toEqual(['B', 'C']);
       await expect(pipe.recv()).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
-      await expect(pipe.send('x')).resolves.toBeUndefined(); // room left: accepted, never read
+      await expect(pipe.send('x')).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' }); // never queued for no one
     } finally {
       pipe.close();
       pipe.unlink();
@@ -58,15 +58,29 @@ describe('Pipe across unrelated processes', () => {
       const t0 = performance.now();
       await expect(pipe.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
       expect(performance.now() - t0).toBeLessThan(1000);
-      // Sending into a full ring of a dead peer fails too, instead of waiting.
-      await expect(
-        (async () => {
-          for (;;) await pipe.send(Buffer.alloc(200));
-        })(),
-      ).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      // A send to a dead peer fails (it is not queued for no one), sync or async.
+      await expect(pipe.send(Buffer.alloc(200))).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      expect(() => pipe.sendSync('x')).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
     } finally {
       pipe.close();
       pipe.unlink();
+    }
+  });
+
+  it('a send after the other end closed fails at once with ERR_SHM_PIPE_CLOSED; what was sent before is still read', async () => {
+    const name = uniqueName('pipec');
+    const end0 = Pipe.create(name);
+    const end1 = Pipe.open(name);
+    try {
+      end1.sendSync('last words');
+      end1.close();
+      expect(() => end0.sendSync('x')).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
+      await expect(end0.send('x')).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
+      expect(end0.recvSync()).toBe('last words');
+      expect(() => end0.recvSync()).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
+    } finally {
+      end0.close();
+      end0.unlink();
     }
   });
 });

@@ -42,6 +42,8 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #in: Ring;
   /** When the peer's liveness was last asked of the kernel (performance.now() ms). */
   #peerCheckedAt = -Infinity;
+  /** The peer's token once it was found dead. */
+  #deadPeer = 0;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
   readonly #recvPlan: WaitPlan<unknown>;
   /** Waits until recv would not wait. */
@@ -102,12 +104,14 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /**
    * Sends a message (bytes, typed array, string or structured-cloneable
    * value), waiting for room without blocking the event loop.
-   * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed,
-   *   ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
+   * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed (at
+   *   once) or its process died (noticed within 5 ms: a message is never
+   *   queued for no one), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async send(message: unknown, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if ((await waitAsync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner)) === TIMED_OUT) throw timeout('send');
   }
@@ -116,6 +120,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   sendSync(message: unknown, options?: WaitOptions): void {
     const wait = options === undefined ? FOREVER : parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
   }
@@ -225,11 +230,14 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   #peerGone(): boolean {
     const peer = 1 - this.#end;
     if (Atomics.load(this.#control, END_CLOSED[peer]) === 1) return true;
+    const token = Atomics.load(this.#control, END_TOKEN[peer]);
+    if (token !== 0 && token === this.#deadPeer) return true; // death is for good (a new peer has a new token)
     const now = performance.now();
     if (now - this.#peerCheckedAt < PEER_CHECK_MS) return false;
     this.#peerCheckedAt = now;
-    const token = Atomics.load(this.#control, END_TOKEN[peer]);
-    return token !== 0 && !this.typed.isAlive(token);
+    if (token === 0 || this.typed.isAlive(token)) return false;
+    this.#deadPeer = token;
+    return true;
   }
 
   #sendPlan(encoded: Encoded): WaitPlan<true> {
