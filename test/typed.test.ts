@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DType, SharedArray as Exported, Array as SharedArray, SharedMemory, Value } from '../dist/index.js';
+import { type DType, SharedArray as Exported, Semaphore, Array as SharedArray, SharedMemory, Value } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 const EXTREMES: Record<DType, Array<number | bigint>> = {
@@ -248,5 +248,17 @@ describe('value.lock', () => {
       b.close();
       a.unlink();
     }
+  });
+});
+
+describe('error messages', () => {
+  it('describe any bad value without throwing themselves (bigint, null-prototype object, symbol)', () => {
+    const name = uniqueName('msg');
+    expect(expectCode(() => Value.create(name, 10n as never), 'ERR_SHM_INVALID_ARG').message).toMatch(/unknown dtype 10n/);
+    expectCode(() => Value.create(name, 'int32', Object.create(null)), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => Semaphore.create(name, Object.create(null)), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => new SharedMemory({ name, create: true, size: Object.create(null) }), 'ERR_SHM_INVALID_SIZE');
+    expectCode(() => new SharedMemory({ name: Symbol('s') as never }), 'ERR_SHM_INVALID_NAME');
+    expectCode(() => SharedArray.create(name, 'int8', 10n as never), 'ERR_SHM_INVALID_ARG');
   });
 });

@@ -1,4 +1,4 @@
-import { ErrorCodes, invalidArg, ShmError } from './errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from './errors.js';
 
 type NumberArrayConstructor =
   | Int8ArrayConstructor
@@ -101,7 +101,7 @@ export function resolveDType(dtype: unknown): DTypeInfo {
   const found = name === undefined ? undefined : byName.get(name);
   if (!found) {
     throw invalidArg(
-      `unknown dtype ${JSON.stringify(dtype)}: use one of ${DTYPES.map((d) => d.name).join(', ')} or a typecode (${Object.keys(TYPECODES).join(' ')})`,
+      `unknown dtype ${describeValue(dtype)}: use one of ${DTYPES.map((d) => d.name).join(', ')} or a typecode (${Object.keys(TYPECODES).join(' ')})`,
     );
   }
   return found;
@@ -133,11 +133,11 @@ export function toElement(dtype: DTypeInfo, value: unknown): number | bigint {
     let big: bigint;
     if (typeof value === 'bigint') big = value;
     else if (typeof value === 'number' && Number.isSafeInteger(value)) big = BigInt(value);
-    else throw invalidArg(`${dtype.name} takes a bigint (or a safe integer), got ${describe(value)}`);
+    else throw invalidArg(`${dtype.name} takes a bigint (or a safe integer), got ${describeValue(value)}`);
     if (big < (dtype.min as bigint) || big > (dtype.max as bigint)) throw outOfRange(dtype, value);
     return big;
   }
-  if (typeof value !== 'number') throw invalidArg(`${dtype.name} takes a number, got ${describe(value)}`);
+  if (typeof value !== 'number') throw invalidArg(`${dtype.name} takes a number, got ${describeValue(value)}`);
   if (dtype.integer && (!Number.isInteger(value) || value < (dtype.min as number) || value > (dtype.max as number))) {
     throw outOfRange(dtype, value);
   }
@@ -145,13 +145,7 @@ export function toElement(dtype: DTypeInfo, value: unknown): number | bigint {
 }
 
 function outOfRange(dtype: DTypeInfo, value: unknown): ShmError {
-  return new ShmError(ErrorCodes.INVALID_ARG, `${describe(value)} is not a ${dtype.name} (an integer from ${dtype.min} to ${dtype.max})`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'string') return JSON.stringify(value);
-  return typeof value === 'number' ? String(value) : typeof value;
+  return new ShmError(ErrorCodes.INVALID_ARG, `${describeValue(value)} is not a ${dtype.name} (an integer from ${dtype.min} to ${dtype.max})`);
 }
 
 /** The dtype a name or typecode stands for, at the type level. */

@@ -108,6 +108,35 @@ export function sys<T>(call: () => T, context?: string): T {
   }
 }
 
+/**
+ * A value as an error message shows it. Never throws, whatever the value
+ * (a bigint, a null-prototype object, a Proxy, a throwing getter): an
+ * error about a bad argument must not become a TypeError itself.
+ */
+export function describeValue(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
+      case 'bigint':
+        return `${value}n`;
+      case 'number':
+      case 'boolean':
+      case 'undefined':
+        return String(value);
+      case 'symbol':
+        return value.description === undefined ? 'a symbol' : `Symbol(${value.description})`;
+      case 'function':
+        return 'a function';
+      default:
+        if (value === null) return 'null';
+        return Array.isArray(value) ? 'an array' : `an object (${Object.prototype.toString.call(value)})`;
+    }
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}
+
 export function invalidArg(message: string): ShmError {
   return new ShmError(ErrorCodes.INVALID_ARG, message);
 }

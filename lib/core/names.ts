@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, ShmError } from './errors.js';
+import { describeValue, ErrorCodes, ShmError } from './errors.js';
 
 /** Characters that every supported platform accepts in a POSIX IPC name. */
 const PORTABLE = /^[A-Za-z0-9._-]+$/;
@@ -23,7 +23,7 @@ export const PORTABLE_NAME_LENGTH = 30;
  */
 export function normalizeName(name: unknown, maxLength = MAX_SHM_NAME_LENGTH): string {
   if (typeof name !== 'string') {
-    throw new ShmError(ErrorCodes.INVALID_NAME, `name must be a string, got ${typeof name}`);
+    throw new ShmError(ErrorCodes.INVALID_NAME, `name must be a string, got ${describeValue(name)}`);
   }
   const bare = name.startsWith('/') ? name.slice(1) : name;
   if (bare.length === 0) throw new ShmError(ErrorCodes.INVALID_NAME, 'name must not be empty');

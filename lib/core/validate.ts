@@ -1,6 +1,6 @@
 // Argument checks shared by the public classes. Each throws a ShmError with a
 // stable code before any system call is made.
-import { ErrorCodes, invalidArg, ShmError } from './errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from './errors.js';
 
 export function checkObject<T extends object>(value: unknown, what: string): Partial<T> {
   if (value === undefined) return {};
@@ -10,14 +10,14 @@ export function checkObject<T extends object>(value: unknown, what: string): Par
 
 export function checkBoolean(value: unknown, what: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidArg(`${what} must be a boolean, got ${typeof value}`);
+  if (typeof value !== 'boolean') throw invalidArg(`${what} must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
 /** A byte size: a positive safe integer. */
 export function checkSize(value: unknown, what = 'size'): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ShmError(ErrorCodes.INVALID_SIZE, `${what} must be a positive integer number of bytes, got ${String(value)}`);
+    throw new ShmError(ErrorCodes.INVALID_SIZE, `${what} must be a positive integer number of bytes, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -25,7 +25,7 @@ export function checkSize(value: unknown, what = 'size'): number {
 /** A whole number in [min, max]. */
 export function checkInteger(value: unknown, what: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidArg(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
+    throw invalidArg(`${what} must be an integer from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -34,7 +34,7 @@ export function checkInteger(value: unknown, what: string, min: number, max: num
 export function checkTimeout(value: unknown, what = 'timeout'): number {
   if (value === undefined || value === Infinity) return Infinity;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw invalidArg(`${what} must be a number of milliseconds >= 0 (or Infinity), got ${String(value)}`);
+    throw invalidArg(`${what} must be a number of milliseconds >= 0 (or Infinity), got ${describeValue(value)}`);
   }
   return value;
 }

@@ -1,5 +1,5 @@
 import { type DType, type DTypeInfo, type DTypeOf, resolveDType, type SharedTypedArray, type TypeCode, type TypedArrayOf, toElement } from '../core/dtypes.js';
-import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
@@ -62,7 +62,7 @@ function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: nu
   if (typeof lengthOrValues === 'number') {
     const limit = maxElements(dtype);
     if (!Number.isSafeInteger(lengthOrValues) || lengthOrValues < 0 || lengthOrValues > limit) {
-      throw new ShmError(ErrorCodes.INVALID_SIZE, `length must be an integer from 0 to ${limit}, got ${lengthOrValues}`);
+      throw new ShmError(ErrorCodes.INVALID_SIZE, `length must be an integer from 0 to ${limit}, got ${describeValue(lengthOrValues)}`);
     }
     return { count: lengthOrValues, fill: () => {} }; // new segments are zero-filled
   }
@@ -71,7 +71,7 @@ function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: nu
     return { count: source.length, fill: (data) => data.set(source as never) };
   }
   if (lengthOrValues === null || (typeof lengthOrValues !== 'object' && typeof lengthOrValues !== 'string')) {
-    throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values, got ${lengthOrValues === null ? 'null' : typeof lengthOrValues}`);
+    throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values, got ${describeValue(lengthOrValues)}`);
   }
   const source = lengthOrValues as Iterable<unknown> | ArrayLike<unknown>;
   const iterable = typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function';

@@ -1,6 +1,6 @@
 // Public cross-process wait / notify on an Int32Array over shared memory: the
 // Atomics.wait / Atomics.notify that work between processes.
-import { ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native, type WaitResult } from '../core/native.js';
 import { checkTimeout } from '../core/validate.js';
 import { parseWaitOptions, SYNC_SLICE_MS, settle, type WaitOptions } from './waiting.js';
@@ -9,13 +9,13 @@ function checkWord(array: unknown, index: unknown): asserts array is Int32Array 
   if (!(array instanceof Int32Array)) throw invalidArg('array must be an Int32Array (over shared memory)');
   if (array.length === 0) throw new ShmError(ErrorCodes.CLOSED, 'the Int32Array is empty or its shared memory is closed');
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= array.length) {
-    throw invalidArg(`index must be an integer from 0 to ${array.length - 1}, got ${String(index)}`);
+    throw invalidArg(`index must be an integer from 0 to ${array.length - 1}, got ${describeValue(index)}`);
   }
 }
 
 function checkInt32(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value > 2 ** 31 - 1) {
-    throw invalidArg(`expected must be an int32, got ${String(value)}`);
+    throw invalidArg(`expected must be an int32, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -62,7 +62,7 @@ export async function waitAsync(array: Int32Array, index: number, expected: numb
 export function notify(array: Int32Array, index: number, count = Infinity): number {
   checkWord(array, index);
   if (count !== Infinity && (typeof count !== 'number' || !Number.isInteger(count) || count < 0)) {
-    throw invalidArg(`count must be a whole number or Infinity, got ${String(count)}`);
+    throw invalidArg(`count must be a whole number or Infinity, got ${describeValue(count)}`);
   }
   return sys(() => native.notify(array, index, Math.min(count, 2 ** 31 - 1)));
 }
