@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Empty, Full, Queue, ShmError } from '../dist/index.js';
+import { Empty, Full, Queue, SharedMemory, ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { runFixture, startFixture, uniqueName } from './helpers.js';
+import { expectCode, runFixture, startFixture, uniqueName } from './helpers.js';
 
 async function withQueue<T>(options: Parameters<typeof Queue.create>[1], body: (q: Queue, name: string) => T | Promise<T>): Promise<T> {
   const name = uniqueName('q');
@@ -207,6 +207,63 @@ describe('Queue across unrelated processes', () => {
     } finally {
       queue.close();
       queue.unlink();
+    }
+  });
+});
+
+describe('Queue over a corrupt segment (another program wrote it)', () => {
+  const DATA = 128; // the data (the ring's control words) start here (docs/format.md)
+  const CAPACITY_WORD = DATA + 34 * 4;
+  const FRAMES = DATA + 192;
+
+  function corrupt(name: string, edit: (view: DataView) => void): void {
+    const raw = new SharedMemory(name);
+    edit(new DataView(raw.buffer));
+    raw.close();
+  }
+
+  it.each([0, 6, -1, 2 ** 30])('a ring capacity word of %d is ERR_SHM_FORMAT at open', (capacity) => {
+    const name = uniqueName('qcap');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      corrupt(name, (view) => view.setInt32(CAPACITY_WORD, capacity, true));
+      expectCode(() => Queue.open(name), 'ERR_SHM_FORMAT');
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
+  it('a frame that cannot be decoded is dropped and reported; the messages behind it still arrive', async () => {
+    const name = uniqueName('qbad');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      q.putSync({ first: true }); // a v8.serialize frame
+      q.putSync('second');
+      corrupt(name, (view) => view.setUint32(FRAMES + 8, 0x01010101, true)); // garbage over v8.serialize's header
+      const err = expectCode(() => q.getSync(), 'ERR_SHM_FORMAT');
+      expect(err.message).toMatch(/could not be decoded and was dropped/);
+      expect(q.getSync()).toBe('second');
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
+  it('an impossible frame length drops what was published (reported), and the queue works again', async () => {
+    const name = uniqueName('qlen');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      q.putSync('a');
+      q.putSync('b');
+      corrupt(name, (view) => view.setUint32(FRAMES, 1_000_000, true));
+      expect(expectCode(() => q.getSync(), 'ERR_SHM_FORMAT').message).toMatch(/dropped/);
+      expect(q.qsize()).toBe(0);
+      await q.put('c');
+      expect(await q.get({ timeout: 1000 })).toBe('c');
+    } finally {
+      q.close();
+      q.unlink();
     }
   });
 });

@@ -3,7 +3,7 @@ import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
-import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Deadline, type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import type { Encoded } from './codec.js';
@@ -54,8 +54,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     this.#end = end;
     const base = typed.data.byteOffset;
     this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
-    const first = new Ring(typed.segment.buffer, base + CONTROL_BYTES);
-    const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity));
+    const limit = base + typed.data.byteLength;
+    const what = `pipe ${JSON.stringify(typed.segment.name)}`;
+    const first = new Ring(typed.segment.buffer, base + CONTROL_BYTES, limit, what);
+    const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
     this.#recvPlan = this.#in.readPlan(() => {
       const message = this.#in.tryRead();
@@ -87,6 +89,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   static open(name: string, options?: OpenOptions): Pipe {
     const args = openArgs(name, options);
     const typed = openTyped(args.name, Kind.pipe, args.timeout);
+    const pipe = closedOnError(typed, () => new Pipe(typed, 1));
     const control = new Int32Array(typed.segment.buffer, typed.data.byteOffset, CONTROL_BYTES / 4);
     for (;;) {
       const current = Atomics.load(control, END_TOKEN[1]);
@@ -98,7 +101,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
       if (Atomics.compareExchange(control, END_TOKEN[1], current, typed.token) === current) break;
     }
     Atomics.store(control, END_CLOSED[1], 0);
-    return new Pipe(typed, 1);
+    return pipe;
   }
 
   /**

@@ -3,7 +3,7 @@ import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
-import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import {
@@ -71,7 +71,12 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
   private constructor(typed: TypedSegment) {
     super(typed);
-    this.#ring = new Ring(typed.segment.buffer, typed.data.byteOffset);
+    this.#ring = new Ring(
+      typed.segment.buffer,
+      typed.data.byteOffset,
+      typed.data.byteOffset + typed.data.byteLength,
+      `queue ${JSON.stringify(typed.segment.name)}`,
+    );
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
     this.#readPlan = this.#ring.readPlan(() => {
@@ -95,7 +100,8 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   /** Opens an existing queue by name. */
   static open(name: string, options?: OpenOptions): Queue {
     const args = openArgs(name, options);
-    return new Queue(openTyped(args.name, Kind.queue, args.timeout));
+    const typed = openTyped(args.name, Kind.queue, args.timeout);
+    return closedOnError(typed, () => new Queue(typed));
   }
 
   /** Bytes of ring. */

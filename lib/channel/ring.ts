@@ -71,9 +71,21 @@ export class Ring {
   readonly writeSpinner = new Spinner();
 
   /** A view of the ring at `byteOffset` of `buffer` (its control words first). */
-  constructor(buffer: ArrayBuffer, byteOffset: number) {
+  /**
+   * A view of the ring at `byteOffset` of `buffer`, which must end by `end`.
+   * Its control words come from shared memory: anything impossible is
+   * ERR_SHM_FORMAT (`what` names the channel), never a RangeError.
+   */
+  constructor(buffer: ArrayBuffer, byteOffset: number, end: number, what: string) {
     this.words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
     this.capacity = Atomics.load(this.words, Ctl.capacity);
+    const counted = Atomics.load(this.words, Ctl.counted);
+    if (this.capacity < 64 || (this.capacity & (this.capacity - 1)) !== 0 || byteOffset + ringBytes(this.capacity) > end) {
+      throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: capacity ${this.capacity} does not fit its ${end - byteOffset} bytes`);
+    }
+    if ((counted !== 0 && counted !== 1) || Atomics.load(this.words, Ctl.maxsize) < 0) {
+      throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
+    }
     this.#mask = this.capacity - 1;
     this.#bytes = Buffer.from(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity);
     this.#frames = new Uint32Array(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity / 4);
@@ -153,10 +165,17 @@ export class Ring {
     const frame = this.#oldestFrame();
     if (frame === undefined) return NO_MESSAGE;
     const { start, length, tag } = frame;
-    const message =
-      tag === Tag.string && start + length <= this.capacity
-        ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
-        : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
+    let message: unknown;
+    try {
+      message =
+        tag === Tag.string && start + length <= this.capacity
+          ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
+          : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
+    } catch (err) {
+      // Skip it: a message that cannot be decoded must not block the ones behind it.
+      this.#free(frame);
+      throw new ShmError(ErrorCodes.FORMAT, `a ${length}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
+    }
     this.#free(frame);
     return message;
   }
@@ -176,16 +195,25 @@ export class Ring {
     return frame.length;
   }
 
-  /** The frame at HEAD, checked against what is published; undefined if the ring is empty. */
+  /**
+   * The frame at HEAD, checked against what is published; undefined if the
+   * ring is empty. Positions or a frame header that cannot be right (another
+   * program wrote them) drop everything published, so that the ring works
+   * again, and report it.
+   */
   #oldestFrame(): { head: number; start: number; length: number; tag: number } | undefined {
     const head = Atomics.load(this.words, Ctl.head) >>> 0;
-    const available = ((Atomics.load(this.words, Ctl.tail) >>> 0) - head) >>> 0;
+    const tail = Atomics.load(this.words, Ctl.tail) >>> 0;
+    const available = (tail - head) >>> 0;
     if (available === 0) return undefined;
     const at = head & this.#mask;
     const length = this.#frames[at >> 2];
     const tag = this.#frames[(at >> 2) + 1];
-    if (length > this.maxPayload || frameSize(length) > available) {
-      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published`);
+    if (available > this.capacity || (head & 7) !== 0 || length > this.maxPayload || frameSize(length) > available) {
+      Atomics.store(this.words, Ctl.head, tail | 0);
+      if (this.#counted) Atomics.store(this.words, Ctl.count, 0);
+      wakeIfFlagged(this.words, Ctl.writersWaiting, Ctl.head);
+      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published; the ${available} bytes were dropped`);
     }
     return { head, start: (at + FRAME_HEADER) & this.#mask, length, tag };
   }

@@ -75,6 +75,16 @@ export class TypedSegment implements LockOwner {
   }
 }
 
+/** Builds a handle over `typed`, closing `typed` again if that throws (a corrupt segment). */
+export function closedOnError<T>(typed: TypedSegment, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    typed.close();
+    throw err;
+  }
+}
+
 /** Most elements one object may hold: what a TypedArray over the data allows. */
 export function maxElements(dtype: DTypeInfo): number {
   return Math.floor((MAX_MAPPING_BYTES - HEADER_SIZE) / dtype.bytes);
