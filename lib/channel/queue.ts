@@ -59,8 +59,9 @@ export class Empty extends ShmError {
  *
  * Producers take turns through a crash-safe put lock, consumers through a get
  * lock, so a put and a get run at the same time. A producer killed while
- * writing a message leaves nothing visible; a consumer killed while reading
- * one leaves it in the queue for the next consumer.
+ * writing a message leaves nothing visible; a consumer killed before it has
+ * copied a message out leaves it for the next consumer, one killed after the
+ * copy loses it (at-least-once up to the copy, at-most-once after).
  */
 export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   readonly #ring: Ring;
