@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DType, SharedArray as Exported, Semaphore, Array as SharedArray, SharedMemory, Value } from '../dist/index.js';
+import { type DType, Event, SharedArray as Exported, Semaphore, Array as SharedArray, SharedMemory, Value, wait } from '../dist/index.js';
 import { expectCode, uniqueName } from './helpers.js';
 
 const EXTREMES: Record<DType, Array<number | bigint>> = {
@@ -260,5 +260,17 @@ describe('error messages', () => {
     expectCode(() => new SharedMemory({ name, create: true, size: Object.create(null) }), 'ERR_SHM_INVALID_SIZE');
     expectCode(() => new SharedMemory({ name: Symbol('s') as never }), 'ERR_SHM_INVALID_NAME');
     expectCode(() => SharedArray.create(name, 'int8', 10n as never), 'ERR_SHM_INVALID_ARG');
+  });
+
+  it('objects that only borrow a prototype (a fake AbortSignal or Int32Array) are ERR_SHM_INVALID_ARG', async () => {
+    const name = uniqueName('fake');
+    const event = Event.create(name);
+    try {
+      await expect(event.wait({ signal: Object.create(AbortSignal.prototype) })).rejects.toMatchObject({ code: 'ERR_SHM_INVALID_ARG' });
+      expectCode(() => wait(Object.create(Int32Array.prototype), 0, 0, 1), 'ERR_SHM_INVALID_ARG');
+    } finally {
+      event.close();
+      event.unlink();
+    }
   });
 });

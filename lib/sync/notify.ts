@@ -6,7 +6,8 @@ import { checkTimeout } from '../core/validate.js';
 import { parseWaitOptions, SYNC_SLICE_MS, settle, type WaitOptions } from './waiting.js';
 
 function checkWord(array: unknown, index: unknown): asserts array is Int32Array {
-  if (!(array instanceof Int32Array)) throw invalidArg('array must be an Int32Array (over shared memory)');
+  // isView: a real typed array, not an object that only borrows Int32Array's prototype.
+  if (!(array instanceof Int32Array) || !ArrayBuffer.isView(array)) throw invalidArg('array must be an Int32Array (over shared memory)');
   if (array.length === 0) throw new ShmError(ErrorCodes.CLOSED, 'the Int32Array is empty or its shared memory is closed');
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= array.length) {
     throw invalidArg(`index must be an integer from 0 to ${array.length - 1}, got ${describeValue(index)}`);

@@ -68,8 +68,17 @@ export function parseWaitOptions(options: unknown): ParsedWait {
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  if (!(signal instanceof AbortSignal) || !isRealSignal(signal)) throw invalidArg('options.signal must be an AbortSignal');
   return signal;
+}
+
+/** False for an object that only borrows AbortSignal's prototype (its getters throw ERR_INVALID_THIS). */
+function isRealSignal(signal: AbortSignal): boolean {
+  try {
+    return typeof signal.aborted === 'boolean';
+  } catch {
+    return false;
+  }
 }
 
 /** The error an aborted wait rejects with, as Node's own APIs do. */
