@@ -90,16 +90,17 @@ Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), false);
 }
 
-// semPost(id, n): n units in one call; stops at the first failure and
-// reports how many were posted through `posted` on the thrown error.
+// semPost(id, n): n units in one call, or none: if a post fails (EOVERFLOW
+// past SEM_VALUE_MAX), the units already posted are taken back before the
+// error is thrown (a waiter in another process may have taken some first:
+// those stay released, as they would with n separate posts).
 Napi::Value SemPost(const Napi::CallbackInfo& info) {
   auto sem = SemById(info);
   double n = info[1].As<Napi::Number>().DoubleValue();
   for (double i = 0; i < n; i++) {
     if (int err = sem->Give()) {
-      Napi::Error error = ErrnoError(info.Env(), err, "sem_post");
-      error.Set("posted", Napi::Number::New(info.Env(), i));
-      throw error;
+      while (i > 0 && sem->TryTake()) i--;
+      throw ErrnoError(info.Env(), err, "sem_post");
     }
   }
   return info.Env().Undefined();

@@ -66,6 +66,17 @@ describe('Semaphore in one process', () => {
   });
 });
 
+describe('Semaphore.release past the maximum', () => {
+  it.runIf(process.platform === 'linux')('releases nothing and throws EOVERFLOW', () => {
+    const name = uniqueName('ovf');
+    const sem = scratch.add(Semaphore.create(name, 2 ** 31 - 3));
+    expectCode(() => sem.release(5), 'EOVERFLOW');
+    expect(sem.value).toBe(2 ** 31 - 3);
+    sem.release(2);
+    expect(sem.value).toBe(2 ** 31 - 1);
+  });
+});
+
 describe('BoundedSemaphore', () => {
   it('refuses a release past its bound (nothing is released) and works like a Semaphore below it', async () => {
     const name = uniqueName('bs');

@@ -106,7 +106,10 @@ export class Semaphore implements Disposable {
     return sys(() => native.semTryWait(this.#id));
   }
 
-  /** Gives back `n` units (default 1), waking as many waiters. */
+  /**
+   * Gives back `n` units (default 1) in one call, waking as many waiters.
+   * @throws {ShmError} EOVERFLOW past the platform's maximum value: then no unit is released.
+   */
   release(n = 1): void {
     this.#checkOpen();
     checkInteger(n, 'n', 1, maxValue);
