@@ -26,7 +26,7 @@ export class Value<D extends DType = DType> extends TypedObject {
   static create<T extends DType | TypeCode>(name: string, dtype: T, initial?: ElementOf<DTypeOf<T>>, options?: CreateOptions): Value<DTypeOf<T>> {
     const args = createArgs(name, options);
     const info = resolveDType(dtype);
-    const start = toElement(info, initial ?? (info.bigint ? 0n : 0));
+    const start = toElement(info, initial === undefined ? (info.bigint ? 0n : 0) : initial);
     return new Value(createTyped(args.name, Kind.value, info, 1, args.mode, (data) => (data[0] = start)));
   }
 
