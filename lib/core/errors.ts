@@ -49,6 +49,8 @@ export const ErrorCodes = {
   UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */
   EXTERNAL_BUFFERS: 'ERR_SHM_EXTERNAL_BUFFERS',
+  /** Something inside the addon failed that should not (a bug: please report it with the message). */
+  NATIVE: 'ERR_SHM_NATIVE',
 } as const;
 
 export type ShmErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | string;
@@ -96,7 +98,9 @@ export function fromNative(err: unknown, context?: string): ShmError {
       syscall: e.syscall,
     });
   }
-  return new ShmError(e?.code ?? 'ERR_SHM_NATIVE', `${e?.message ?? String(err)}${where}`);
+  const known = (Object.values(ErrorCodes) as string[]).includes(e?.code ?? '');
+  const message = typeof e?.message === 'string' ? e.message : describeValue(err);
+  return new ShmError(known ? (e.code as ShmErrorCode) : ErrorCodes.NATIVE, `${message}${where}`, { cause: known ? undefined : err });
 }
 
 /** Calls a native function, turning what it throws into a ShmError. */
