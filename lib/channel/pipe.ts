@@ -5,7 +5,7 @@ import { SegmentHandle } from '../core/handle.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { Deadline, type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
+import { parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import type { Encoded } from './codec.js';
 import { NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
@@ -121,7 +121,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
 
   /** `send` blocking this thread. */
   sendSync(message: unknown, options?: WaitOptions): void {
-    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
@@ -147,7 +147,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /** `recv` blocking this thread. */
   recvSync(options?: WaitOptions): unknown {
     this.checkOpen();
-    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const wait = parseWaitOptions(options);
     const message = this.#in.tryRead();
     if (message !== NO_MESSAGE) return message;
     const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner);
@@ -167,7 +167,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   recvBytesIntoSync(target: ArrayBufferView, options?: WaitOptions): number {
     this.checkOpen();
     if (!ArrayBuffer.isView(target)) throw invalidArg('target must be a Buffer, TypedArray or DataView');
-    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const wait = parseWaitOptions(options);
     const into = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const length = this.#in.tryReadInto(into);
     if (length !== NO_MESSAGE) return length;
@@ -266,9 +266,6 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     return this.#out.encode(message, 'pipe', this.name);
   }
 }
-
-/** The options of a sync call given none: wait for ever (no deadline to start). */
-const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };
 
 function timeout(what: string): ShmError {
   return new ShmError(ErrorCodes.TIMEOUT, `pipe ${what} timed out`);

@@ -6,18 +6,7 @@ import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
-import {
-  Deadline,
-  type ParsedWait,
-  parseWaitOptions,
-  RETRY,
-  TIMED_OUT,
-  type TimedOut,
-  type WaitOptions,
-  type WaitPlan,
-  waitAsync,
-  waitSync,
-} from '../sync/waiting.js';
+import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import type { Encoded } from './codec.js';
 import { Ctl, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 
@@ -126,7 +115,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
 
   /** `put` blocking this thread. */
   putSync(message: unknown, options?: WaitOptions): void {
-    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     if (this.#tryPutFast(encoded)) return;
     const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
@@ -162,7 +151,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   /** `get` blocking this thread. */
   getSync(options?: WaitOptions): unknown {
     this.checkOpen();
-    const wait = options === undefined ? FOREVER : parseWaitOptions(options);
+    const wait = parseWaitOptions(options);
     const fast = this.#tryGetFast();
     if (fast !== NO_MESSAGE) return fast;
     const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner));
@@ -262,6 +251,3 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     }
   }
 }
-
-/** The options of a sync call given none: wait for ever (no deadline to start). */
-const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };

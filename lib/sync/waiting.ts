@@ -54,11 +54,15 @@ export interface ParsedWait {
   readonly signal: AbortSignal | undefined;
 }
 
+/** No options: no deadline, no signal (one shared object: the hot paths allocate nothing). */
+const FOREVER: ParsedWait = { deadline: new Deadline(Infinity), signal: undefined };
+
 /**
  * Checks `{ timeout, signal }` and starts the deadline. Throws the AbortError
  * at once if the signal is already aborted: an aborted signal never acquires.
  */
 export function parseWaitOptions(options: unknown): ParsedWait {
+  if (options === undefined) return FOREVER;
   const opts = checkObject<WaitOptions>(options, 'options');
   const timeout = checkTimeout(opts.timeout, 'options.timeout');
   const signal = checkSignal(opts.signal);
@@ -144,38 +148,47 @@ export interface WaitOwner {
 export const SYNC_SLICE_MS = 100;
 
 /**
- * How long to spin before sleeping, from how recent waits of one site went.
- * While the other side answers within a few wake-up costs, spin up to that
- * bound: the answer is caught without a sleep and a wake-up on either side.
- * Without this, two processes in a request/reply loop fall into a stable
- * slow mode: each reply takes longer than a short fixed spin because the
- * other side slept too. After several long waits in a row (an idle peer, a
- * server between requests) spin only briefly: spinning then only burns a
- * core, and delays the peer that a socket-style wake places on it. A single
- * long wait (the peer was preempted, or collected garbage) does not end the
- * spinning. docs/design.md, "Adaptive spinning".
+ * How long to spin before sleeping, from how recent waits at one wait site
+ * went. While the other side answers within a few wake-up costs (a busy
+ * request/reply pair), spin up to that bound: the answer is caught without a
+ * sleep and a wake-up on either side. Without this, two processes in a
+ * request/reply loop fall into a stable slow mode where each reply takes
+ * longer than a short fixed spin because the other side slept too.
+ *
+ * When to stop, docs/design.md "Adaptive spinning":
+ * - a futex sleep: after three waits in a row longer than the bound (the
+ *   other side is idle; a single long wait, a preempted peer, does not stop it);
+ * - a doorbell sleep (an async channel wait): after three spins in a row that
+ *   caught nothing, trying again on every eighth wait. A doorbell's
+ *   socket-style wake places the woken peer next to its waker, so a waker
+ *   that then spins delays the very answer it spins for.
  */
 export class Spinner {
   /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
   static readonly MAX_MS = 0.1;
-  /**
-   * The spin when the other side is idle: none. A waker's socket-style wake
-   * places the woken process next to it, so every microsecond the waker
-   * spins before sleeping delays the answer it waits for (docs/design.md).
-   */
-  static readonly MIN_MS = 0;
-  /** This many waits longer than MAX_MS in a row mean the other side is idle. */
-  static readonly LONG_STREAK = 3;
-  #longStreak = 0;
+  /** This many long waits, or fruitless spins, in a row stop the spinning. */
+  static readonly STREAK = 3;
+  /** While a doorbell site has stopped, every this many waits spin again, to notice a busy peer. */
+  static readonly PROBE_EVERY = 8;
+  #longWaits = 0;
+  #misses = 0;
+  #waits = 0;
 
-  /** Milliseconds to spin now. */
-  budget(): number {
-    return this.#longStreak >= Spinner.LONG_STREAK ? Spinner.MIN_MS : Spinner.MAX_MS;
+  /** Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep. */
+  budget(doorbell: boolean): number {
+    if (!doorbell) return this.#longWaits >= Spinner.STREAK ? 0 : Spinner.MAX_MS;
+    if (this.#misses < Spinner.STREAK) return Spinner.MAX_MS;
+    return ++this.#waits % Spinner.PROBE_EVERY === 0 ? Spinner.MAX_MS : 0;
   }
 
-  /** Records how long a wait took (spin plus sleep). */
-  record(ms: number): void {
-    this.#longStreak = ms > Spinner.MAX_MS ? this.#longStreak + 1 : 0;
+  /** Records how long a wait took, spin and sleep. */
+  waited(ms: number): void {
+    this.#longWaits = ms > Spinner.MAX_MS ? this.#longWaits + 1 : 0;
+  }
+
+  /** Records how a spin ended: it caught the change, or it ran out and the wait must sleep. */
+  spun(caught: boolean): void {
+    this.#misses = caught ? 0 : this.#misses + 1;
   }
 }
 
@@ -217,18 +230,18 @@ function* waitLoop<T>(
     if (wait.signal?.aborted) throw abortError(wait.signal);
     const result = plan.attempt(slept);
     if (result !== RETRY) {
-      spinner.record(performance.now() - started);
+      spinner.waited(performance.now() - started);
       return result;
     }
     const remaining = wait.deadline.remaining();
     if (remaining <= 0) {
-      spinner.record(performance.now() - started);
+      spinner.waited(performance.now() - started);
       return TIMED_OUT;
     }
     const slice = Math.min(remaining, plan.sliceMs ?? Infinity, maxSliceMs);
     if (plan.semaphore !== undefined) {
       if ((yield { semaphore: plan.semaphore.id, timeoutMs: slice }) === 'ok') {
-        spinner.record(performance.now() - started);
+        spinner.waited(performance.now() - started);
         return plan.semaphore.took();
       }
       slept = true;
@@ -236,14 +249,19 @@ function* waitLoop<T>(
     }
     const watched = plan.watch();
     if (watched === RETRY) continue;
+    const rings = plan.rings === true && bell !== NO_BELL;
     if (!spun) {
       spun = true;
-      const budget = Math.min(spinner.budget(), remaining);
-      if (budget > 0 && spin(watched, budget)) continue;
+      const budget = Math.min(spinner.budget(rings), remaining);
+      if (budget > 0) {
+        const caught = spin(watched, budget);
+        spinner.spun(caught);
+        if (caught) continue;
+      }
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
-    yield { word: { words: watched.words, index: watched.index, expected }, timeoutMs: slice, bell: plan.rings === true && bell !== NO_BELL };
+    yield { word: { words: watched.words, index: watched.index, expected }, timeoutMs: slice, bell: rings };
     slept = true;
   }
 }
@@ -293,8 +311,15 @@ export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: Pa
  * AbortError at once (a semaphore unit it takes later goes back: the engine
  * sees its wait already ended).
  */
-export function settle([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
-  if (!signal) return promise.catch((err) => Promise.reject(fromNative(err)));
+export async function settle([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
+  try {
+    return await (signal ? abortable(promise, id, signal) : promise);
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+function abortable(promise: Promise<SleepOutcome>, id: number, signal: AbortSignal): Promise<SleepOutcome> {
   return new Promise<SleepOutcome>((resolve, reject) => {
     const onAbort = () => {
       native.cancelWait(id);
@@ -308,7 +333,7 @@ export function settle([promise, id]: [Promise<SleepOutcome>, number], signal: A
       },
       (err) => {
         signal.removeEventListener('abort', onAbort);
-        reject(fromNative(err));
+        reject(err);
       },
     );
   });
