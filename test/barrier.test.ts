@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Barrier, type ShmError } from '../dist/index.js';
+import { Barrier } from '../dist/index.js';
 import { expectCode, rejection, runFixture, Scratch, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();

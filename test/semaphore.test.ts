@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BoundedSemaphore, Semaphore } from '../dist/index.js';
-import { expectCode, fixtures, runFixture, Scratch, start, uniqueName } from './helpers.js';
+import { BoundedSemaphore, Event, Semaphore, Array as SharedArray } from '../dist/index.js';
+import { expectCode, fixtures, rejection, runFixture, Scratch, start, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -78,18 +78,72 @@ describe('Semaphore.release past the maximum', () => {
 });
 
 describe('BoundedSemaphore', () => {
-  it('refuses a release past its bound (nothing is released) and works like a Semaphore below it', async () => {
+  it('refuses a release past its bound (nothing is released); the bound comes with open()', async () => {
     const name = uniqueName('bs');
     const sem = scratch.add(BoundedSemaphore.create(name, 2));
-    const other = scratch.add(BoundedSemaphore.open(name, 2));
-    expect(sem.bound).toBe(2);
+    const other = scratch.add(BoundedSemaphore.open(name));
+    expect([sem.bound, other.bound, other.value]).toEqual([2, 2, 2]);
     expectCode(() => sem.release(), 'ERR_SHM_SEMAPHORE_BOUND');
     expect(await other.acquire()).toBe(true);
+    expect(sem.value).toBe(1);
     sem.release();
     expectCode(() => other.release(), 'ERR_SHM_SEMAPHORE_BOUND');
     expect(sem.tryAcquire() && sem.tryAcquire()).toBe(true);
+    expect(sem.tryAcquire()).toBe(false);
     expectCode(() => sem.release(3), 'ERR_SHM_SEMAPHORE_BOUND');
+    expect(sem.value).toBe(0);
     sem.release(2);
-    expectCode(() => BoundedSemaphore.open(name), 'ERR_SHM_INVALID_ARG');
+    expect(other.value).toBe(2);
+  });
+
+  it('waits: sync and async acquires time out, wake on release, and end on abort and close', async () => {
+    const name = uniqueName('bs');
+    const sem = scratch.add(BoundedSemaphore.create(name, 1));
+    const other = scratch.add(BoundedSemaphore.open(name));
+    expect(sem.acquireSync()).toBe(true);
+    expect(other.acquireSync({ timeout: 20 })).toBe(false);
+    expect(await other.acquire({ timeout: 20 })).toBe(false);
+    const waiters = [other.acquire(), other.acquire()];
+    setTimeout(() => sem.release(), 20);
+    expect(await Promise.race(waiters)).toBe(true);
+    expect(sem.value).toBe(0);
+    const controller = new AbortController();
+    const aborted = rejection(other.acquire({ signal: controller.signal }));
+    controller.abort();
+    expect((await aborted).name).toBe('AbortError');
+    other.close();
+    expect((await rejection(Promise.all(waiters))).code).toBe('ERR_SHM_CLOSED');
+    sem.release();
+    expect(sem.value).toBe(1);
+  });
+
+  it('is a shmkit object, refused by the other kinds and by Semaphore.open', () => {
+    const name = uniqueName('bs');
+    scratch.add(BoundedSemaphore.create(name, 3));
+    expectCode(() => Event.open(name), 'ERR_SHM_FORMAT');
+    expectCode(() => Semaphore.open(name), 'ENOENT');
+    expectCode(() => BoundedSemaphore.open(name, 3 as never), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => BoundedSemaphore.create(name, 1), 'EEXIST');
+    expectCode(() => BoundedSemaphore.create(uniqueName('bs'), -1), 'ERR_SHM_INVALID_ARG');
+  });
+
+  it('keeps its bound exactly while processes race to release it', async () => {
+    const [name, ctlName] = [uniqueName('bs'), uniqueName('ctl')];
+    const sem = scratch.add(BoundedSemaphore.create(name, 1));
+    scratch.add(SharedArray.create(ctlName, 'int32', 1));
+    expect(sem.tryAcquire()).toBe(true); // value 0: one release fits, a second would pass the bound
+    const parties = 3;
+    const runs = await Promise.all(
+      Array.from({ length: parties }, () => runFixture('sync-peer.mjs', ['bounded-race', name, ctlName, String(parties), '20000'])),
+    );
+    let released = 0;
+    for (const run of runs) {
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.highest).toBe(1);
+      released += result.released;
+    }
+    expect(released).toBeGreaterThan(0);
+    expect(sem.value).toBe(0);
   });
 });

@@ -38,10 +38,21 @@ export const Word = {
 
 export const State = { initialising: 0, ready: 1 } as const;
 
-export const Kind = { value: 1, array: 2, lock: 3, rlock: 4, event: 5, condition: 6, barrier: 7, queue: 8, pipe: 9 } as const;
+export const Kind = { value: 1, array: 2, lock: 3, rlock: 4, event: 5, condition: 6, barrier: 7, queue: 8, pipe: 9, boundedSemaphore: 10 } as const;
 export type KindCode = (typeof Kind)[keyof typeof Kind];
 
-const KIND_NAMES: Record<number, string> = { 1: 'Value', 2: 'Array', 3: 'Lock', 4: 'RLock', 5: 'Event', 6: 'Condition', 7: 'Barrier', 8: 'Queue', 9: 'Pipe' };
+const KIND_NAMES: Record<number, string> = {
+  1: 'Value',
+  2: 'Array',
+  3: 'Lock',
+  4: 'RLock',
+  5: 'Event',
+  6: 'Condition',
+  7: 'Barrier',
+  8: 'Queue',
+  9: 'Pipe',
+  10: 'BoundedSemaphore',
+};
 
 export function kindName(kind: number): string {
   return KIND_NAMES[kind] ?? `kind ${kind}`;

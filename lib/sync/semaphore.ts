@@ -1,4 +1,4 @@
-import { ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
 import { checkInteger, checkObject } from '../core/validate.js';
@@ -162,50 +162,4 @@ function createArgs(value: unknown, options: unknown): [number, number] {
 
 function openId(bare: string): number {
   return sys(() => native.semOpen(systemName(bare), false, false, 0, 0), `opening semaphore ${bare}`);
-}
-
-/**
- * A Semaphore that refuses to be released above its initial value (Python's
- * `BoundedSemaphore`): over-releasing is a bug, reported as
- * `ERR_SHM_SEMAPHORE_BOUND`. The bound is known to each handle (the creator's
- * `value`; `open(name, bound)`), since a POSIX semaphore cannot store it.
- */
-export class BoundedSemaphore extends Semaphore {
-  readonly bound: number;
-
-  private constructor(name: string, id: number, bound: number) {
-    super(name, id);
-    this.bound = bound;
-  }
-
-  static override create(name: string, value = 1, options?: SemaphoreCreateOptions): BoundedSemaphore {
-    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
-    const [units, mode] = createArgs(value, options);
-    return new BoundedSemaphore(
-      bare,
-      sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`),
-      units,
-    );
-  }
-
-  /** Opens an existing semaphore with the bound its creator gave it. */
-  static override open(name: string, bound?: number): BoundedSemaphore {
-    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
-    if (bound === undefined) throw invalidArg('BoundedSemaphore.open(name, bound) needs the bound (the initial value)');
-    const limit = checkInteger(bound, 'bound', 1, maxValue);
-    return new BoundedSemaphore(bare, openId(bare), limit);
-  }
-
-  /** @throws {ShmError} ERR_SHM_SEMAPHORE_BOUND if the value would pass the bound (nothing is released then). */
-  override release(n = 1): void {
-    checkInteger(n, 'n', 1, maxValue);
-    const value = this.value;
-    if (value + n > this.bound) {
-      throw new ShmError(
-        ErrorCodes.SEMAPHORE_BOUND,
-        `release(${n}) would raise semaphore ${JSON.stringify(this.name)} from ${value} past its bound ${this.bound}`,
-      );
-    }
-    super.release(n);
-  }
 }
