@@ -54,6 +54,18 @@ const KIND_NAMES: Record<number, string> = {
   10: 'BoundedSemaphore',
 };
 
+/** The dtype of every object of a kind (Value and Array choose theirs): the code's views depend on it. */
+const FIXED_DTYPE: Partial<Record<number, string>> = {
+  [Kind.lock]: 'int32',
+  [Kind.rlock]: 'int32',
+  [Kind.event]: 'int32',
+  [Kind.condition]: 'int32',
+  [Kind.barrier]: 'int32',
+  [Kind.boundedSemaphore]: 'int32',
+  [Kind.queue]: 'uint8',
+  [Kind.pipe]: 'uint8',
+};
+
 export function kindName(kind: number): string {
   return KIND_NAMES[kind] ?? `kind ${kind}`;
 }
@@ -105,6 +117,10 @@ export function readHeader(buffer: ArrayBuffer, name: string, expectedKind: Kind
   }
   const dtype = dtypeFromCode(view.getUint8(Offset.dtype));
   if (!dtype) throw new ShmError(ErrorCodes.FORMAT, `${what} has unknown dtype code ${view.getUint8(Offset.dtype)}`);
+  const fixed = FIXED_DTYPE[kind];
+  if (fixed !== undefined && dtype.name !== fixed) {
+    throw new ShmError(ErrorCodes.FORMAT, `${what} is a ${kindName(kind)} of ${dtype.name}; a ${kindName(kind)} is made of ${fixed}`);
+  }
   const count = view.getBigUint64(Offset.count, true);
   const dataBytes = view.getBigUint64(Offset.dataBytes, true);
   const dataOffset = view.getUint32(Offset.dataOffset, true);

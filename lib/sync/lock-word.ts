@@ -112,7 +112,8 @@ export class LockWord {
     if (Atomics.compareExchange(words, index, 0, this.#owner.token | flags) === 0) return Acquired.Yes;
     const seen = Atomics.load(words, index);
     const holder = seen & OWNER_MASK;
-    if (holder === 0 || holder === this.#owner.token || this.#owner.isAlive(holder)) return Acquired.No;
+    // A word with no holder bits but others set (only a foreign write makes one) counts as a dead holder's.
+    if (holder === this.#owner.token || (holder !== 0 && this.#owner.isAlive(holder))) return Acquired.No;
     // Keep WAITERS: others may be asleep on the word and must be woken at release.
     const mine = this.#owner.token | (seen & WAITERS);
     return Atomics.compareExchange(words, index, seen, mine) === seen ? Acquired.OwnerDied : Acquired.No;
