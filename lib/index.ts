@@ -6,9 +6,9 @@
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
-export { ErrorCodes, ShmError, type ShmErrorCode } from './core/errors.js';
+export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
-export type { CreateOptions, OpenOptions } from './core/options.js';
+export type { CreateOptions, OpenOptions, TypedOpenOptions } from './core/options.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
 export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
 export { Value } from './memory/value.js';

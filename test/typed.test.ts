@@ -173,6 +173,26 @@ describe('segment format checks', () => {
     raw.unlink();
   });
 
+  it('open(name, { dtype }) requires that dtype (a name or typecode) and refuses another', () => {
+    const name = uniqueName('dt');
+    const a = SharedArray.create(name, 'float64', [1.5]);
+    const v = Value.create(uniqueName('dt'), 'int64', 7n);
+    try {
+      using same = SharedArray.open(name, { dtype: 'd' });
+      expect(same.array[0]).toBe(1.5);
+      expect(expectCode(() => SharedArray.open(name, { dtype: 'float32' }), 'ERR_SHM_FORMAT').message).toContain('holds float64, not float32');
+      expectCode(() => SharedArray.open(name, { dtype: 'complex' as never }), 'ERR_SHM_INVALID_ARG');
+      using value = Value.open(v.name, { dtype: 'q' });
+      expect(value.value).toBe(7n);
+      expectCode(() => Value.open(v.name, { dtype: 'uint64' }), 'ERR_SHM_FORMAT');
+    } finally {
+      for (const o of [a, v]) {
+        o.close();
+        o.unlink();
+      }
+    }
+  });
+
   it('opening an Array as a Value (and back) is ERR_SHM_FORMAT', () => {
     const name = uniqueName('kind');
     const a = SharedArray.create(name, 'int32', 1);

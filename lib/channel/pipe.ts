@@ -35,7 +35,7 @@ export interface PipeCreateOptions {
  * process dies, the other end reads what was already sent, then gets
  * end-of-stream (`ERR_SHM_PIPE_CLOSED`) instead of waiting for ever.
  */
-export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
+export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T> {
   readonly #control: Int32Array;
   readonly #end: 0 | 1;
   readonly #out: Ring;
@@ -45,7 +45,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   /** The peer's token once it was found dead. */
   #deadPeer = 0;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
-  readonly #recvPlan: WaitPlan<unknown>;
+  readonly #recvPlan: WaitPlan<T>;
   /** Waits until recv would not wait. */
   readonly #pollPlan: WaitPlan<true>;
 
@@ -60,7 +60,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
     const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
     this.#recvPlan = this.#in.readPlan(() => {
-      const message = this.#in.tryRead();
+      const message = this.#tryRead();
       if (message !== NO_MESSAGE) return message;
       this.#checkPeerForRecv();
       return RETRY;
@@ -69,7 +69,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
-  static create(name: string, options?: PipeCreateOptions): Pipe {
+  static create<T = unknown>(name: string, options?: PipeCreateOptions): Pipe<T> {
     const opts = checkObject<PipeCreateOptions>(options, 'options');
     const args = createArgs(name, { mode: opts.mode });
     const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
@@ -86,10 +86,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    * Opens the other end of the pipe `name`.
    * @throws {ShmError} ERR_SHM_PIPE_BUSY if that end is already open in a live process.
    */
-  static open(name: string, options?: OpenOptions): Pipe {
+  static open<T = unknown>(name: string, options?: OpenOptions): Pipe<T> {
     const args = openArgs(name, options);
     const typed = openTyped(args.name, Kind.pipe, args.timeout);
-    const pipe = closedOnError(typed, () => new Pipe(typed, 1));
+    const pipe = closedOnError(typed, () => new Pipe<T>(typed, 1));
     const control = new Int32Array(typed.segment.buffer, typed.data.byteOffset, CONTROL_BYTES / 4);
     for (;;) {
       const current = Atomics.load(control, END_TOKEN[1]);
@@ -111,7 +111,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    *   once) or its process died (noticed within 5 ms: a message is never
    *   queued for no one), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
-  async send(message: unknown, options?: WaitOptions): Promise<void> {
+  async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     this.#checkPeerForSend();
@@ -120,7 +120,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** `send` blocking this thread. */
-  sendSync(message: unknown, options?: WaitOptions): void {
+  sendSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     this.#checkPeerForSend();
@@ -134,10 +134,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
    *   has closed and everything it sent was read; ERR_SHM_TIMEOUT;
    *   ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
-  async recv(options?: WaitOptions): Promise<unknown> {
+  async recv(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    const message = this.#in.tryRead();
+    const message = this.#tryRead();
     if (message !== NO_MESSAGE) return message;
     const received = await waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner);
     if (received === TIMED_OUT) throw timeout('recv');
@@ -145,10 +145,10 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** `recv` blocking this thread. */
-  recvSync(options?: WaitOptions): unknown {
+  recvSync(options?: WaitOptions): T {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    const message = this.#in.tryRead();
+    const message = this.#tryRead();
     if (message !== NO_MESSAGE) return message;
     const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner);
     if (received === TIMED_OUT) throw timeout('recv');
@@ -204,7 +204,7 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Yields messages until the other end closes, or this end is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
       try {
         yield await this.recv();
@@ -259,6 +259,11 @@ export class Pipe extends SegmentHandle implements AsyncIterable<unknown> {
 
   #checkPeerForSend(): void {
     if (this.#peerGone()) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
+  }
+
+  /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */
+  #tryRead(): T | typeof NO_MESSAGE {
+    return this.#in.tryRead() as T | typeof NO_MESSAGE;
   }
 
   #encode(message: unknown): Encoded {

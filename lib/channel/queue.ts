@@ -52,12 +52,12 @@ export class Empty extends ShmError {
  * copied a message out leaves it for the next consumer, one killed after the
  * copy loses it (at-least-once up to the copy, at-most-once after).
  */
-export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
+export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T> {
   readonly #ring: Ring;
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
 
-  readonly #readPlan: WaitPlan<unknown>;
+  readonly #readPlan: WaitPlan<T>;
 
   private constructor(typed: TypedSegment) {
     super(typed);
@@ -70,13 +70,13 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
     this.#readPlan = this.#ring.readPlan(() => {
-      const message = this.#ring.tryRead();
+      const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;
     });
   }
 
   /** Creates a queue named `name` (`EEXIST` if the name exists). */
-  static create(name: string, options?: QueueCreateOptions): Queue {
+  static create<T = unknown>(name: string, options?: QueueCreateOptions): Queue<T> {
     const opts = checkObject<QueueCreateOptions>(options, 'options');
     const args = createArgs(name, { mode: opts.mode });
     const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
@@ -88,7 +88,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Opens an existing queue by name. */
-  static open(name: string, options?: OpenOptions): Queue {
+  static open<T = unknown>(name: string, options?: OpenOptions): Queue<T> {
     const args = openArgs(name, options);
     const typed = openTyped(args.name, Kind.queue, args.timeout);
     return closedOnError(typed, () => new Queue(typed));
@@ -105,7 +105,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
    * @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could never fit;
    *   ERR_SHM_CLOSED if this handle is closed meanwhile. AbortError.
    */
-  async put(message: unknown, options?: WaitOptions): Promise<void> {
+  async put(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     if (this.#tryPutFast(encoded)) return;
@@ -114,7 +114,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** `put` blocking this thread. */
-  putSync(message: unknown, options?: WaitOptions): void {
+  putSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
     if (this.#tryPutFast(encoded)) return;
@@ -123,7 +123,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Adds a message if there is room now. @throws {Full} */
-  putNowait(message: unknown): void {
+  putNowait(message: T): void {
     const encoded = this.#encode(message);
     if (this.#putLock.tryAcquire() === Acquired.No) throw new Full('the queue is busy or full');
     try {
@@ -138,7 +138,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
    * event loop. @throws {Empty} if none arrives before `timeout`;
    * ShmError ERR_SHM_CLOSED if this handle is closed meanwhile; AbortError.
    */
-  async get(options?: WaitOptions): Promise<unknown> {
+  async get(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
     const fast = this.#tryGetFast();
@@ -149,7 +149,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** `get` blocking this thread. */
-  getSync(options?: WaitOptions): unknown {
+  getSync(options?: WaitOptions): T {
     this.checkOpen();
     const wait = parseWaitOptions(options);
     const fast = this.#tryGetFast();
@@ -160,11 +160,11 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Removes and returns a message if one is there now. @throws {Empty} */
-  getNowait(): unknown {
+  getNowait(): T {
     this.checkOpen();
     if (this.#getLock.tryAcquire() === Acquired.No) throw new Empty('the queue is busy or empty');
     try {
-      const message = this.#ring.tryRead();
+      const message = this.#tryRead();
       if (message === NO_MESSAGE) throw new Empty();
       return message;
     } finally {
@@ -189,7 +189,7 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
   }
 
   /** Yields messages as they arrive; ends (without throwing) when this handle is closed. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<unknown> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     while (!this.closed) {
       try {
         yield await this.get();
@@ -198,6 +198,11 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
         throw err;
       }
     }
+  }
+
+  /** The next message, as the type this queue was declared to carry (the caller's promise: nothing checks it). */
+  #tryRead(): T | typeof NO_MESSAGE {
+    return this.#ring.tryRead() as T | typeof NO_MESSAGE;
   }
 
   #encode(message: unknown): Encoded {
@@ -215,10 +220,10 @@ export class Queue extends SegmentHandle implements AsyncIterable<unknown> {
     }
   }
 
-  #tryGetFast(): unknown {
+  #tryGetFast(): T | typeof NO_MESSAGE {
     if (!this.#getLock.tryFast()) return NO_MESSAGE;
     try {
-      return this.#ring.tryRead();
+      return this.#tryRead();
     } finally {
       this.#getLock.release();
     }

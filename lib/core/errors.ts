@@ -53,7 +53,11 @@ export const ErrorCodes = {
   NATIVE: 'ERR_SHM_NATIVE',
 } as const;
 
-export type ShmErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | string;
+/** An errno name (`ENOENT`, `EACCES`, ...): the code of a failed system call. */
+export type SystemErrorCode = keyof typeof osConstants.errno;
+
+/** Every `code` a ShmError can have: one of {@link ErrorCodes}, or an errno name. */
+export type ShmErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | SystemErrorCode;
 
 /**
  * The one error class shmkit throws. `code` is stable: an `ERR_SHM_*` code
@@ -75,13 +79,8 @@ export class ShmError extends Error {
 }
 
 // The first name for each number: EAGAIN, not its alias EWOULDBLOCK.
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
-
-/** The errno name (`ENOENT`) for a positive errno value, as Node reports it. */
-export function errnoName(errno: number): string {
-  return errnoNames.get(errno) ?? `E${errno}`;
-}
+const errnoNames = new Map<number, SystemErrorCode>();
+for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name as SystemErrorCode);
 
 /**
  * Converts what the native layer threw into a ShmError. The native layer
@@ -92,7 +91,8 @@ export function fromNative(err: unknown, context?: string): ShmError {
   const e = err as { message?: string; errno?: number; syscall?: string; code?: string };
   const where = context ? ` (${context})` : '';
   if (typeof e?.errno === 'number') {
-    const code = errnoName(e.errno);
+    // An errno this Node has no name for keeps its number, under ERR_SHM_NATIVE (codes stay a closed set).
+    const code = errnoNames.get(e.errno) ?? ErrorCodes.NATIVE;
     return new ShmError(code, `${code}: ${e.message ?? 'system call failed'}${where}`, {
       errno: e.errno,
       syscall: e.syscall,

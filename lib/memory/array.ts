@@ -1,8 +1,8 @@
 import { type DType, type DTypeInfo, type DTypeOf, resolveDType, type SharedTypedArray, type TypeCode, type TypedArrayOf, toElement } from '../core/dtypes.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
-import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { type CreateOptions, createArgs, type TypedOpenOptions } from '../core/options.js';
+import { createTyped, maxElements, type TypedSegment } from '../core/typed-segment.js';
 import { TypedObject } from './typed-object.js';
 
 /**
@@ -35,10 +35,13 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
     return new SharedArray(createTyped(args.name, Kind.array, info, count, args.mode, fill));
   }
 
-  /** Opens an existing Array; dtype and length come from the segment. */
-  static open<D extends DType = DType>(name: string, options?: OpenOptions): SharedArray<D> {
-    const args = openArgs(name, options);
-    return new SharedArray<D>(openTyped(args.name, Kind.array, args.timeout));
+  /**
+   * Opens an existing Array; dtype and length come from the segment. Give
+   * `options.dtype` to require one (`ERR_SHM_FORMAT` otherwise) and get
+   * `.array` typed by it.
+   */
+  static open<T extends DType | TypeCode = DType>(name: string, options?: TypedOpenOptions<T>): SharedArray<DTypeOf<T>> {
+    return new SharedArray(TypedObject.openSegment(name, Kind.array, options));
   }
 
   /**

@@ -1,7 +1,11 @@
 // What Value and Array add to a segment handle: the dtype, and the lock in
 // their header.
 import type { DType, DTypeInfo } from '../core/dtypes.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import type { KindCode } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
+import { typedOpenArgs } from '../core/options.js';
+import { openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { RLock } from '../sync/lock.js';
 
 export abstract class TypedObject extends SegmentHandle {
@@ -15,6 +19,17 @@ export abstract class TypedObject extends SegmentHandle {
   /** @internal */
   get dtypeInfo(): DTypeInfo {
     return this.typed.dtype;
+  }
+
+  /** Opens `name` as `kind`; with `options.dtype`, the object must have that dtype. */
+  protected static openSegment(name: string, kind: KindCode, options: unknown): TypedSegment {
+    const args = typedOpenArgs(name, options);
+    const typed = openTyped(args.name, kind, args.timeout);
+    if (args.dtype !== undefined && typed.dtype !== args.dtype) {
+      typed.close();
+      throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(args.name)} holds ${typed.dtype.name}, not ${args.dtype.name}`);
+    }
+    return typed;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { type DType, type DTypeOf, type ElementOf, resolveDType, type TypeCode, toElement } from '../core/dtypes.js';
 import { Kind } from '../core/format.js';
-import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
-import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { type CreateOptions, createArgs, type TypedOpenOptions } from '../core/options.js';
+import { createTyped, type TypedSegment } from '../core/typed-segment.js';
 import { TypedObject } from './typed-object.js';
 
 /**
@@ -30,10 +30,13 @@ export class Value<D extends DType = DType> extends TypedObject {
     return new Value(createTyped(args.name, Kind.value, info, 1, args.mode, (data) => (data[0] = start)));
   }
 
-  /** Opens an existing Value; its dtype comes from the segment. */
-  static open<D extends DType = DType>(name: string, options?: OpenOptions): Value<D> {
-    const args = openArgs(name, options);
-    return new Value<D>(openTyped(args.name, Kind.value, args.timeout));
+  /**
+   * Opens an existing Value; its dtype comes from the segment. Give
+   * `options.dtype` to require one (`ERR_SHM_FORMAT` otherwise) and get
+   * `.value` typed by it.
+   */
+  static open<T extends DType | TypeCode = DType>(name: string, options?: TypedOpenOptions<T>): Value<DTypeOf<T>> {
+    return new Value(TypedObject.openSegment(name, Kind.value, options));
   }
 
   /**
