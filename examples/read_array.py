@@ -14,7 +14,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = 0x4B4D4853
 # Value and Array are laid out the same in format versions 1 and 2.
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 HEADER = struct.Struct("<IHBBiIQQ")  # magic version kind dtype state data_offset count data_bytes
 KINDS = {1: "Value", 2: "Array"}
 DTYPES = {1: ("int8", "b"), 2: ("uint8", "B"), 3: ("int16", "h"), 4: ("uint16", "H"),

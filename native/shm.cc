@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <mutex>
@@ -116,11 +117,48 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
 
 void FinalizeBuffer(napi_env, void*, void* hint) {
   Mapping* mapping = static_cast<Mapping*>(hint);
-  mapping->Unmap();
+  mapping->buffer_collected = true;
+  if (mapping->views.empty()) mapping->Unmap();
+  mapping->Unref();
+}
+
+struct View {
+  Mapping* mapping;
+  napi_ref ref;
+};
+
+void FinalizeView(napi_env env, void*, void* hint) {
+  View* view = static_cast<View*>(hint);
+  Mapping* mapping = view->mapping;
+  auto& views = mapping->views;
+  for (auto it = views.begin(); it != views.end(); ++it) {
+    if (*it == view->ref) {
+      views.erase(it);
+      break;
+    }
+  }
+  napi_delete_reference(env, view->ref);
+  delete view;
+  if (mapping->buffer_collected && mapping->views.empty()) mapping->Unmap();
   mapping->Unref();
 }
 
 void FinalizeHandle(Napi::Env, Mapping* mapping) { mapping->Unref(); }
+
+// Detaches every view still alive (close): a copy of the list, since Node
+// 20 may run a view's finalizer, which edits it, inside Detach().
+void DetachViews(napi_env env, Mapping* mapping) {
+  std::vector<napi_ref> views = mapping->views;
+  for (napi_ref ref : views) {
+    if (std::find(mapping->views.begin(), mapping->views.end(), ref) == mapping->views.end())
+      continue;  // finalized meanwhile
+    napi_value value;
+    if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) continue;
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, value, &detached);
+    if (!detached) napi_detach_arraybuffer(env, value);
+  }
+}
 
 // map(fd, size) -> [ArrayBuffer, handle]
 // The ArrayBuffer is external and detachable: unmap() detaches it first, so
@@ -132,7 +170,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (addr == MAP_FAILED) throw ErrnoError(env, errno, "mmap");
 
-  Mapping* mapping = new Mapping{addr, size};
+  Mapping* mapping = new Mapping(addr, size);
   {
     std::lock_guard<std::mutex> guard(registry_mutex);
     Registry()[reinterpret_cast<uintptr_t>(addr)] = mapping;
@@ -168,7 +206,40 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   // Node 20 may run the buffer's finalizer inside Detach(); the run-once flag
   // and the handle's own reference keep `mapping` alive and unmapped once.
   if (!buffer.IsDetached()) buffer.Detach();
+  DetachViews(info.Env(), mapping);
   mapping->Unmap();
+  return info.Env().Undefined();
+}
+
+// view(handle, offset, length) -> ArrayBuffer over [offset, offset + length)
+// of the mapping (lib/ checks the range), detachable on its own.
+Napi::Value View_(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping* mapping = MappingFromHandle(info[0]);
+  size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  size_t length = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+  if (mapping->unmapped || offset > mapping->length || length > mapping->length - offset) {
+    throw CodeError(env, "ERR_SHM_CLOSED", "the segment is closed");
+  }
+  View* view = new View{mapping, nullptr};
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(env, static_cast<char*>(mapping->addr) + offset, length,
+                                                        FinalizeView, view, &buffer);
+  if (status != napi_ok) {
+    delete view;
+    if (status == napi_pending_exception) throw Napi::Error::New(env);
+    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
+  }
+  mapping->refs.fetch_add(1);
+  napi_create_reference(env, buffer, 0, &view->ref);
+  mapping->views.push_back(view->ref);
+  return Napi::Value(env, buffer);
+}
+
+// detach(arrayBuffer): a view's bytes become unreachable (length 0).
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  if (!buffer.IsDetached()) buffer.Detach();
   return info.Env().Undefined();
 }
 
@@ -185,6 +256,8 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
   exports.Set("map", Napi::Function::New(env, Map, "map"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+  exports.Set("view", Napi::Function::New(env, View_, "view"));
+  exports.Set("detach", Napi::Function::New(env, Detach, "detach"));
 }
 
 }  // namespace shmkit

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <vector>
 
 namespace shmkit {
 
@@ -14,10 +15,18 @@ namespace shmkit {
 // is the run-once flag shared by close() and the GC finalizer: whichever runs
 // first unmaps, the other does nothing (a second munmap could hit a newer
 // mapping placed at the same address).
+//
+// Views (view()) are more external ArrayBuffers over parts of the mapping,
+// each holding a reference: while one lives, collecting the main buffer does
+// not unmap (the last view's finalizer does), and unmap() (close) detaches
+// every live view first, so no view ever points at unmapped pages.
 struct Mapping {
+  Mapping(void* start, size_t bytes) : addr(start), length(bytes) {}
   void* addr;
   size_t length;
   bool unmapped = false;
+  bool buffer_collected = false;
+  std::vector<napi_ref> views;  // weak references; touched on the JS thread only
   std::atomic<int> refs{2};
 
   void Unmap();

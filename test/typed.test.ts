@@ -211,8 +211,8 @@ describe('segment format checks', () => {
   }
 
   it('a version from the future is rejected clearly (ERR_SHM_VERSION)', () => {
-    const name = tamper((view) => view.setUint16(4, 3, true));
-    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 3.*upgrade shmkit/);
+    const name = tamper((view) => view.setUint16(4, 4, true));
+    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 4.*upgrade shmkit/);
     SharedArray.unlink(name);
   });
 

@@ -1,7 +1,10 @@
 // A byte ring in shared memory carrying framed messages, the core of Queue
 // and Pipe. Layout (docs/format.md): 192 bytes of control words, then
 // `capacity` bytes (a power of two). Positions are free-running u32 counters;
-// a frame is [u32 length][u32 tag][payload, padded to 8 bytes] and may wrap.
+// a frame is [u32 length][u32 tag][payload, padded to 8 bytes]. A frame never
+// wraps: one that would is preceded by a padding frame to the ring's end, so
+// every payload is one contiguous range of shared memory (what views and
+// reserved slots hand out).
 //
 // Commit order keeps crashes harmless: a writer copies the whole frame, then
 // publishes it with one store to TAIL; a reader copies a frame out, then frees
@@ -36,6 +39,8 @@ export const Ctl = {
 
 export const RING_CONTROL_BYTES = 192;
 const FRAME_HEADER = 8;
+/** Tag of a padding frame: it fills the ring to its end; readers skip it. */
+const PADDING = 0xffffffff;
 /** Longest sleep before a pipe looks for a dead peer again. */
 export const RING_SLICE_MS = 100;
 
@@ -55,6 +60,14 @@ export function frameSize(payloadBytes: number): number {
 
 export function ringBytes(capacity: number): number {
   return RING_CONTROL_BYTES + capacity;
+}
+
+/** A published frame at HEAD: its payload is ring bytes [start, start + length). */
+export interface Frame {
+  readonly head: number;
+  readonly start: number;
+  readonly length: number;
+  readonly tag: number;
 }
 
 export class Ring {
@@ -140,24 +153,66 @@ export class Ring {
 
   /** Copies one message in and publishes it; false if there is no room now. */
   tryWrite(message: Encoded): boolean {
+    const at = this.tryReserve(message.byteLength);
+    if (at < 0) return false;
+    this.#copyIn(message, at + FRAME_HEADER);
+    this.publish(at, message.byteLength, message.tag);
+    return true;
+  }
+
+  /**
+   * Finds room for a frame of `payloadBytes` at the tail, contiguous: when it
+   * would run past the ring's end, a padding frame to the end is published
+   * first (once there is room for it) and the frame goes at 0. Returns the
+   * frame's offset in the ring, or -1 if there is no room now (a writer then
+   * waits for HEAD to move). Nothing is visible to readers until publish().
+   */
+  tryReserve(payloadBytes: number): number {
     const words = this.words;
-    const need = frameSize(message.byteLength);
-    const tail = Atomics.load(words, Ctl.tail) >>> 0;
-    const head = Atomics.load(words, Ctl.head);
-    const used = (tail - (head >>> 0)) >>> 0;
+    const need = frameSize(payloadBytes);
     const maxsize = words[Ctl.maxsize];
-    if (this.capacity - used < need || (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize)) {
-      this.#headWhenFull = head;
-      return false;
+    if (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize) return this.#noRoom();
+    let tail = Atomics.load(words, Ctl.tail) >>> 0;
+    let at = tail & this.#mask;
+    const toEnd = this.capacity - at;
+    if (need > toEnd) {
+      if (this.#free(tail) < toEnd) return this.#noRoom();
+      this.#frames[at >> 2] = toEnd - FRAME_HEADER;
+      this.#frames[(at >> 2) + 1] = PADDING;
+      const padding = tail;
+      tail = (tail + toEnd) >>> 0;
+      Atomics.store(words, Ctl.tail, tail | 0);
+      // If every message before the padding has been read, skip it here (a
+      // reader may be skipping it too: both store the same HEAD), so that a
+      // message over half the ring fits an empty ring with no reader's help.
+      // Else a reader frees it; wake one that sleeps.
+      if (Atomics.compareExchange(words, Ctl.head, padding | 0, tail | 0) !== (padding | 0)) {
+        wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
+      }
+      at = 0;
     }
-    const at = tail & this.#mask;
-    this.#frames[at >> 2] = message.byteLength;
-    this.#frames[(at >> 2) + 1] = message.tag;
-    this.#copyIn(message, (at + FRAME_HEADER) & this.#mask);
-    Atomics.store(words, Ctl.tail, (tail + need) | 0);
+    return this.#free(tail) < need ? this.#noRoom() : at;
+  }
+
+  /** Publishes the frame reserved at `at` (its payload written): one store to TAIL. */
+  publish(at: number, payloadBytes: number, tag: number): void {
+    const words = this.words;
+    this.#frames[at >> 2] = payloadBytes;
+    this.#frames[(at >> 2) + 1] = tag;
+    Atomics.store(words, Ctl.tail, (Atomics.load(words, Ctl.tail) + frameSize(payloadBytes)) | 0);
     if (this.#counted) Atomics.add(words, Ctl.count, 1);
     wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
-    return true;
+  }
+
+  /** Bytes free ahead of `tail`. */
+  #free(tail: number): number {
+    return this.capacity - ((tail - (Atomics.load(this.words, Ctl.head) >>> 0)) >>> 0);
+  }
+
+  /** Remembers HEAD as a writer that found no room saw it (what it waits to see move). */
+  #noRoom(): number {
+    this.#headWhenFull = Atomics.load(this.words, Ctl.head);
+    return -1;
   }
 
   /** Copies the oldest message out and frees its room; NO_MESSAGE if there is none. */
@@ -168,15 +223,15 @@ export class Ring {
     let message: unknown;
     try {
       message =
-        tag === Tag.string && start + length <= this.capacity
+        tag === Tag.string
           ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
           : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
     } catch (err) {
       // Skip it: a message that cannot be decoded must not block the ones behind it.
-      this.#free(frame);
+      this.release(frame);
       throw new ShmError(ErrorCodes.FORMAT, `a ${length}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
     }
-    this.#free(frame);
+    this.release(frame);
     return message;
   }
 
@@ -191,7 +246,7 @@ export class Ring {
       throw new ShmError(ErrorCodes.INVALID_SIZE, `the next message has ${frame.length} bytes; the target holds ${target.byteLength}`);
     }
     this.#copyOut(frame.start, frame.length, target);
-    this.#free(frame);
+    this.release(frame);
     return frame.length;
   }
 
@@ -201,28 +256,46 @@ export class Ring {
    * program wrote them) drop everything published, so that the ring works
    * again, and report it.
    */
-  #oldestFrame(): { head: number; start: number; length: number; tag: number } | undefined {
-    const head = Atomics.load(this.words, Ctl.head) >>> 0;
-    const tail = Atomics.load(this.words, Ctl.tail) >>> 0;
-    const available = (tail - head) >>> 0;
-    if (available === 0) return undefined;
-    const at = head & this.#mask;
-    const length = this.#frames[at >> 2];
-    const tag = this.#frames[(at >> 2) + 1];
-    if (available > this.capacity || (head & 7) !== 0 || length > this.maxPayload || frameSize(length) > available) {
-      Atomics.store(this.words, Ctl.head, tail | 0);
-      if (this.#counted) Atomics.store(this.words, Ctl.count, 0);
-      wakeIfFlagged(this.words, Ctl.writersWaiting, Ctl.head);
-      throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published; the ${available} bytes were dropped`);
+  #oldestFrame(): Frame | undefined {
+    for (;;) {
+      const head = Atomics.load(this.words, Ctl.head) >>> 0;
+      const tail = Atomics.load(this.words, Ctl.tail) >>> 0;
+      const available = (tail - head) >>> 0;
+      if (available === 0) return undefined;
+      const at = head & this.#mask;
+      const length = this.#frames[at >> 2];
+      const tag = this.#frames[(at >> 2) + 1];
+      // A writer that skipped a padding frame here may already be writing over it: read again.
+      if (Atomics.load(this.words, Ctl.head) >>> 0 !== head) continue;
+      const padding = tag === PADDING;
+      const end = at + frameSize(length);
+      if (
+        available > this.capacity ||
+        (head & 7) !== 0 ||
+        length > this.maxPayload ||
+        end - at > available ||
+        end > this.capacity ||
+        (padding && end !== this.capacity)
+      ) {
+        Atomics.store(this.words, Ctl.head, tail | 0);
+        if (this.#counted) Atomics.store(this.words, Ctl.count, 0);
+        wakeIfFlagged(this.words, Ctl.writersWaiting, Ctl.head);
+        throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published; the ${available} bytes were dropped`);
+      }
+      if (!padding) return { head, start: at + FRAME_HEADER, length, tag };
+      this.#advanceHead(head, end - at, false);
     }
-    return { head, start: (at + FRAME_HEADER) & this.#mask, length, tag };
   }
 
-  /** Frees a frame that has been copied out: one store to HEAD, then a wake if a writer waits. */
-  #free(frame: { head: number; length: number }): void {
+  /** Frees a frame that has been read: one store to HEAD, then a wake if a writer waits. */
+  release(frame: Frame): void {
+    this.#advanceHead(frame.head, frameSize(frame.length), true);
+  }
+
+  #advanceHead(head: number, bytes: number, message: boolean): void {
     const words = this.words;
-    Atomics.store(words, Ctl.head, (frame.head + frameSize(frame.length)) | 0);
-    if (this.#counted) Atomics.sub(words, Ctl.count, 1);
+    Atomics.store(words, Ctl.head, (head + bytes) | 0);
+    if (message && this.#counted) Atomics.sub(words, Ctl.count, 1);
     wakeIfFlagged(words, Ctl.writersWaiting, Ctl.head);
   }
 
@@ -273,22 +346,12 @@ export class Ring {
   }
 
   #copyIn(message: Encoded, start: number): void {
-    const length = message.byteLength;
-    const first = Math.min(length, this.capacity - start);
-    if (message.text !== undefined && first === length) {
-      this.#bytes.write(message.text, start, length, 'utf8');
-      return;
-    }
-    // A string that wraps past the ring's end is encoded first (rare).
-    const bytes = message.bytes ?? Buffer.from(message.text ?? '', 'utf8');
-    this.#bytes.set(first === length ? bytes : bytes.subarray(0, first), start);
-    if (first < length) this.#bytes.set(bytes.subarray(first), 0);
+    if (message.text !== undefined) this.#bytes.write(message.text, start, message.byteLength, 'utf8');
+    else if (message.bytes !== undefined) this.#bytes.set(message.bytes, start);
   }
 
   #copyOut<T extends Uint8Array>(start: number, length: number, out: T): T {
-    const first = Math.min(length, this.capacity - start);
-    out.set(this.#bytes.subarray(start, start + first), 0);
-    if (first < length) out.set(this.#bytes.subarray(0, length - first), first);
+    out.set(this.#bytes.subarray(start, start + length), 0);
     return out;
   }
 }
