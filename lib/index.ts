@@ -5,6 +5,7 @@
 
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
+export { MessageView, Slot } from './channel/zero-copy.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
 export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';

@@ -6,8 +6,9 @@ import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
-import type { Encoded } from './codec.js';
-import { NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { type Encoded, Tag } from './codec.js';
+import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { MessageView, Slot } from './zero-copy.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
@@ -48,6 +49,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #recvPlan: WaitPlan<T>;
   /** Waits until recv would not wait. */
   readonly #pollPlan: WaitPlan<true>;
+  /** Waits for the next message's frame, left in the ring (recvView). */
+  readonly #viewPlan: WaitPlan<Frame>;
+  /** The view this end handed out last, until released: the next receive releases it. */
+  #view: MessageView | undefined;
+  /** The slot this end reserved last, until committed: the next send or reserve abandons it. */
+  #slot: Slot | undefined;
 
   private constructor(typed: TypedSegment, end: 0 | 1) {
     super(typed);
@@ -56,8 +63,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
     const limit = base + typed.data.byteLength;
     const what = `pipe ${JSON.stringify(typed.segment.name)}`;
-    const first = new Ring(typed.segment.buffer, base + CONTROL_BYTES, limit, what);
-    const second = new Ring(typed.segment.buffer, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
+    const first = new Ring(typed.segment, base + CONTROL_BYTES, limit, what);
+    const second = new Ring(typed.segment, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
     this.#recvPlan = this.#in.readPlan(() => {
       const message = this.#tryRead();
@@ -66,6 +73,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       return RETRY;
     });
     this.#pollPlan = this.#in.readPlan(() => (this.#in.hasData() || this.#peerGone() ? true : RETRY));
+    this.#viewPlan = this.#in.readPlan(() => {
+      const frame = this.#in.peek();
+      if (frame !== undefined) return frame;
+      this.#checkPeerForRecv();
+      return RETRY;
+    });
   }
 
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
@@ -114,6 +127,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#slot?.abandon();
     this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if ((await waitAsync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner)) === TIMED_OUT) throw timeout('send');
@@ -123,6 +137,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   sendSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#slot?.abandon();
     this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
@@ -137,6 +152,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async recv(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    this.#view?.release();
     const message = this.#tryRead();
     if (message !== NO_MESSAGE) return message;
     const received = await waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner);
@@ -148,6 +164,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   recvSync(options?: WaitOptions): T {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    this.#view?.release();
     const message = this.#tryRead();
     if (message !== NO_MESSAGE) return message;
     const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner);
@@ -168,6 +185,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.checkOpen();
     if (!ArrayBuffer.isView(target)) throw invalidArg('target must be a Buffer, TypedArray or DataView');
     const wait = parseWaitOptions(options);
+    this.#view?.release();
     const into = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const length = this.#in.tryReadInto(into);
     if (length !== NO_MESSAGE) return length;
@@ -180,6 +198,64 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const received = waitSync(this, plan, wait, this.#in.readSpinner);
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
+  }
+
+  /**
+   * Receives the next message without copying it: the view's `bytes` are the
+   * message's bytes in shared memory (whatever was sent: a Buffer's or typed
+   * array's bytes, a string's UTF-8, v8.serialize data), until
+   * `view.release()` frees its room and detaches them. The next receive on
+   * this end releases it too: hold one view at a time. Waits like `recv`.
+   * @throws like `recv`.
+   */
+  async recvView(options?: WaitOptions): Promise<MessageView> {
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
+    this.#view?.release();
+    const frame = this.#in.peek() ?? (await waitAsync(this, this.#viewPlan, wait, this.#in.readSpinner));
+    if (frame === TIMED_OUT) throw timeout('recv');
+    return this.#viewOf(frame);
+  }
+
+  /** `recvView` blocking this thread. */
+  recvViewSync(options?: WaitOptions): MessageView {
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
+    this.#view?.release();
+    const frame = this.#in.peek() ?? waitSync(this, this.#viewPlan, wait, this.#in.readSpinner);
+    if (frame === TIMED_OUT) throw timeout('recv');
+    return this.#viewOf(frame);
+  }
+
+  /**
+   * Reserves room for a message of `byteLength` bytes, waiting for it
+   * without blocking the event loop: write the message into `slot.bytes`
+   * (shared memory), then `slot.commit()` sends it (received as a Buffer).
+   * An uncommitted slot sends nothing; the next send or reserve on this end
+   * abandons it.
+   * @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could never fit; else like `send`.
+   */
+  async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
+    const length = this.#reservable(byteLength);
+    const wait = parseWaitOptions(options);
+    this.#slot?.abandon();
+    this.#checkPeerForSend();
+    let at: number | typeof TIMED_OUT = this.#out.tryReserve(length);
+    if (at < 0) at = await waitAsync(this, this.#reservePlan(length), wait, this.#out.writeSpinner);
+    if (at === TIMED_OUT) throw timeout('reserve');
+    return this.#slotAt(at, length);
+  }
+
+  /** `reserve` blocking this thread. */
+  reserveSync(byteLength: number, options?: WaitOptions): Slot {
+    const length = this.#reservable(byteLength);
+    const wait = parseWaitOptions(options);
+    this.#slot?.abandon();
+    this.#checkPeerForSend();
+    let at: number | typeof TIMED_OUT = this.#out.tryReserve(length);
+    if (at < 0) at = waitSync(this, this.#reservePlan(length), wait, this.#out.writeSpinner);
+    if (at === TIMED_OUT) throw timeout('reserve');
+    return this.#slotAt(at, length);
   }
 
   /**
@@ -218,6 +294,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** Closes this end; the other end reads what was sent, then end-of-stream. Idempotent. */
   override close(): void {
     if (this.typed.closed) return;
+    this.#view?.release();
+    this.#slot?.abandon();
     Atomics.store(this.#control, END_CLOSED[this.#end], 1);
     this.#out.wakeAll();
     this.#in.wakeAll();
@@ -249,6 +327,38 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       this.#checkPeerForSend();
       return RETRY;
     });
+  }
+
+  #viewOf(frame: Frame): MessageView {
+    this.#view = new MessageView(this.#in.viewOf(frame.start, frame.length), () => {
+      if (!this.closed) this.#in.release(frame);
+    });
+    return this.#view;
+  }
+
+  #reservable(byteLength: unknown): number {
+    this.checkOpen();
+    const length = checkInteger(byteLength, 'byteLength', 0, Number.MAX_SAFE_INTEGER);
+    this.#out.checkFits(length, 'pipe', this.name);
+    return length;
+  }
+
+  #reservePlan(length: number): WaitPlan<number> {
+    return this.#out.writePlan(() => {
+      const at = this.#out.tryReserve(length);
+      if (at >= 0) return at;
+      this.#checkPeerForSend();
+      return RETRY;
+    });
+  }
+
+  #slotAt(at: number, length: number): Slot {
+    this.#slot = new Slot(this.#out.viewOf(at + FRAME_HEADER, length), (byteLength) => {
+      this.checkOpen();
+      this.#checkPeerForSend();
+      this.#out.publish(at, byteLength, Tag.buffer);
+    });
+    return this.#slot;
   }
 
   #checkPeerForRecv(): void {

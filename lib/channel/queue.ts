@@ -61,12 +61,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   private constructor(typed: TypedSegment) {
     super(typed);
-    this.#ring = new Ring(
-      typed.segment.buffer,
-      typed.data.byteOffset,
-      typed.data.byteOffset + typed.data.byteLength,
-      `queue ${JSON.stringify(typed.segment.name)}`,
-    );
+    this.#ring = new Ring(typed.segment, typed.data.byteOffset, typed.data.byteOffset + typed.data.byteLength, `queue ${JSON.stringify(typed.segment.name)}`);
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
     this.#readPlan = this.#ring.readPlan(() => {

@@ -19,6 +19,7 @@
 // most one spurious wake instead of a wake per message for ever.
 import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
+import type { MappedSegment } from '../core/segment.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
 import { decode, type Encoded, encode, Tag } from './codec.js';
 
@@ -38,7 +39,7 @@ export const Ctl = {
 } as const;
 
 export const RING_CONTROL_BYTES = 192;
-const FRAME_HEADER = 8;
+export const FRAME_HEADER = 8;
 /** Tag of a padding frame: it fills the ring to its end; readers skip it. */
 const PADDING = 0xffffffff;
 /** Longest sleep before a pipe looks for a dead peer again. */
@@ -77,19 +78,24 @@ export class Ring {
   readonly #bytes: Buffer;
   readonly #frames: Uint32Array;
   readonly #counted: boolean;
+  readonly #segment: MappedSegment;
+  /** Byte offset of the ring's first data byte in the segment. */
+  readonly #dataOffset: number;
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
   #headWhenFull = 0;
   /** Adaptive spinning of this handle's readers and writers of the ring. */
   readonly readSpinner = new Spinner();
   readonly writeSpinner = new Spinner();
 
-  /** A view of the ring at `byteOffset` of `buffer` (its control words first). */
   /**
-   * A view of the ring at `byteOffset` of `buffer`, which must end by `end`.
+   * The ring at `byteOffset` of `segment`, which must end by `end`.
    * Its control words come from shared memory: anything impossible is
    * ERR_SHM_FORMAT (`what` names the channel), never a RangeError.
    */
-  constructor(buffer: ArrayBuffer, byteOffset: number, end: number, what: string) {
+  constructor(segment: MappedSegment, byteOffset: number, end: number, what: string) {
+    const buffer = segment.buffer;
+    this.#segment = segment;
+    this.#dataOffset = byteOffset + RING_CONTROL_BYTES;
     this.words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
     this.capacity = Atomics.load(this.words, Ctl.capacity);
     const counted = Atomics.load(this.words, Ctl.counted);
@@ -125,13 +131,18 @@ export class Ring {
    */
   encode(message: unknown, kind: string, name: string): Encoded {
     const encoded = encode(message);
-    if (encoded.byteLength > this.maxPayload) {
+    this.checkFits(encoded.byteLength, kind, name);
+    return encoded;
+  }
+
+  /** @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if a message of `byteLength` could never fit. */
+  checkFits(byteLength: number, kind: string, name: string): void {
+    if (byteLength > this.maxPayload) {
       throw new ShmError(
         ErrorCodes.MESSAGE_TOO_LARGE,
-        `a ${encoded.byteLength}-byte message can never fit ${kind} ${JSON.stringify(name)} (at most ${this.maxPayload} bytes; create it with a larger capacity)`,
+        `a ${byteLength}-byte message can never fit ${kind} ${JSON.stringify(name)} (at most ${this.maxPayload} bytes; create it with a larger capacity)`,
       );
     }
-    return encoded;
   }
 
   /** Messages in the ring now (kept only by counted rings). */
@@ -248,6 +259,16 @@ export class Ring {
     this.#copyOut(frame.start, frame.length, target);
     this.release(frame);
     return frame.length;
+  }
+
+  /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. */
+  peek(): Frame | undefined {
+    return this.#oldestFrame();
+  }
+
+  /** A detachable view of ring bytes [start, start + length): a frame's payload, or a reserved one. */
+  viewOf(start: number, length: number): Uint8Array {
+    return new Uint8Array(this.#segment.view(this.#dataOffset + start, length));
   }
 
   /**

@@ -13,6 +13,8 @@ export interface NativeAddon {
   shmUnlink(name: string): void;
   map(fd: number, size: number): [ArrayBuffer, MappingHandle];
   unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
+  view(handle: MappingHandle, offset: number, length: number): ArrayBuffer;
+  detach(buffer: ArrayBuffer): void;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;

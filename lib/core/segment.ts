@@ -29,6 +29,20 @@ export class MappedSegment {
     this.#closed = true;
     sys(() => native.unmap(this.#handle, this.buffer));
   }
+
+  /**
+   * An ArrayBuffer of its own over bytes [offset, offset + length) of the
+   * segment (the caller checks the range): detach() it to cut it off; close()
+   * detaches every one still alive before unmapping.
+   */
+  view(offset: number, length: number): ArrayBuffer {
+    return sys(() => native.view(this.#handle, offset, length));
+  }
+}
+
+/** Cuts a view() off its memory: it drops to length 0, as views of a closed segment do. */
+export function detachView(buffer: ArrayBuffer): void {
+  native.detach(buffer);
 }
 
 /**

@@ -1,0 +1,124 @@
+// Zero-copy messages on a Pipe: reserve/commit on the writer side, message
+// views on the reader side. A view's or slot's bytes are shared memory until
+// release/commit, then detached (length 0): never a window on other data.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Pipe } from '../dist/index.js';
+import { expectCode, rejection, runFixture, Scratch, uniqueName } from './helpers.js';
+
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+
+function pair(capacity = 4096): [Pipe, Pipe] {
+  const name = uniqueName('zc');
+  const here = scratch.add(Pipe.create(name, { capacity }));
+  return [here, scratch.add(Pipe.open(name))];
+}
+
+describe('Pipe message views', () => {
+  it('show the message in place, detach on release, and are released by the next receive or close', async () => {
+    const [a, b] = pair();
+    a.sendSync(Buffer.from([1, 2, 3]));
+    a.sendSync('héllo');
+    a.sendSync(Float64Array.of(1.5, -2));
+    a.sendSync('last');
+    const first = b.recvViewSync();
+    const bytes = first.bytes;
+    expect([...bytes]).toEqual([1, 2, 3]);
+    first.release();
+    expect([bytes.length, first.released]).toEqual([0, true]);
+    first.release(); // idempotent
+    using text = await b.recvView();
+    expect(Buffer.from(text.bytes).toString('utf8')).toBe('héllo'); // a string's UTF-8
+    const floats = b.recvViewSync(); // releases `text`
+    expect([text.released, text.bytes.length]).toEqual([true, 0]);
+    expect([...new Float64Array(floats.bytes.buffer)]).toEqual([1.5, -2]); // 8-aligned: reinterpret in place
+    expect(b.recvSync()).toBe('last'); // a plain receive releases the held view too
+    expect(floats.bytes.length).toBe(0);
+    a.sendSync('held at close');
+    const held = b.recvViewSync();
+    b.close();
+    expect([held.released, held.bytes.length]).toEqual([true, 0]);
+  });
+
+  it('wait, time out, and end at end-of-stream like recv', async () => {
+    const [a, b] = pair();
+    expectCode(() => b.recvViewSync({ timeout: 5 }), 'ERR_SHM_TIMEOUT');
+    const pending = b.recvView();
+    setTimeout(() => a.sendSync('late'), 10);
+    expect(Buffer.from((await pending).bytes).toString()).toBe('late');
+    a.close();
+    expect((await rejection(b.recvView())).code).toBe('ERR_SHM_PIPE_CLOSED');
+    const controller = new AbortController();
+    controller.abort();
+    expect((await rejection(b.recvView({ signal: controller.signal }))).name).toBe('AbortError');
+  });
+});
+
+describe('Pipe reserve/commit', () => {
+  it('publishes what is committed (all or the first n bytes), nothing when abandoned', async () => {
+    const [a, b] = pair();
+    const slot = a.reserveSync(6);
+    slot.bytes.set([9, 8, 7, 6, 5, 4]);
+    slot.commit(3);
+    expect([slot.done, slot.bytes.length]).toEqual([true, 0]);
+    expectCode(() => slot.commit(), 'ERR_SHM_INVALID_ARG');
+    {
+      using dropped = await a.reserve(100);
+      dropped.bytes.fill(1);
+    }
+    const superseded = a.reserveSync(10);
+    a.sendSync('after'); // abandons the uncommitted slot
+    expect(superseded.done).toBe(true);
+    expectCode(() => superseded.commit(), 'ERR_SHM_INVALID_ARG');
+    const whole = a.reserveSync(2);
+    whole.bytes.set([1, 2]);
+    whole.commit();
+    expect(b.recvSync()).toEqual(Buffer.from([9, 8, 7]));
+    expect(b.recvSync()).toBe('after');
+    expect(b.recvSync()).toEqual(Buffer.from([1, 2]));
+    expectCode(() => b.recvSync({ timeout: 0 }), 'ERR_SHM_TIMEOUT');
+  });
+
+  it('refuses bad lengths, waits for room with a timeout, and fails once the reader has gone', async () => {
+    const [a, b] = pair(256);
+    expectCode(() => a.reserveSync(249), 'ERR_SHM_MESSAGE_TOO_LARGE');
+    for (const bad of [-1, 1.5, '8', null]) expectCode(() => a.reserveSync(bad as never), 'ERR_SHM_INVALID_ARG');
+    const slot = a.reserveSync(8);
+    expectCode(() => slot.commit(9), 'ERR_SHM_INVALID_ARG');
+    slot.commit();
+    a.reserveSync(200).commit();
+    expectCode(() => a.reserveSync(100, { timeout: 5 }), 'ERR_SHM_TIMEOUT');
+    const late = a.reserve(100, { timeout: 5_000 });
+    b.recvSync();
+    b.recvSync(); // room for it now (the padding to the ring end is skipped by the writer)
+    (await late).commit();
+    const orphan = a.reserveSync(8);
+    b.close();
+    expectCode(() => orphan.commit(), 'ERR_SHM_PIPE_CLOSED');
+    expectCode(() => a.reserveSync(8), 'ERR_SHM_PIPE_CLOSED');
+  });
+});
+
+describe('zero copy across processes', () => {
+  it('3,000 messages written in place by another process arrive in order through views, across the ring end, none from abandoned slots', async () => {
+    const name = uniqueName('zc');
+    const pipe = scratch.add(Pipe.create(name, { capacity: 4096 }));
+    const writer = runFixture('channel-peer.mjs', ['reserve-send', name, '3000']);
+    let expected = 0;
+    let bad = 0;
+    for (;;) {
+      using view = expected % 3 ? await pipe.recvView({ timeout: 20_000 }) : pipe.recvViewSync({ timeout: 20_000 });
+      const bytes = view.bytes;
+      if (bytes.length === 4) break; // "STOP"
+      const header = new DataView(bytes.buffer, bytes.byteOffset, 8);
+      const seq = header.getUint32(0, true);
+      let ok = seq === expected && header.getUint32(4, true) === bytes.length && bytes.length === 8 + ((seq * 37) % 1500);
+      for (let i = 8; ok && i < bytes.length; i++) ok = bytes[i] === ((seq + i) & 255);
+      if (!ok) bad++;
+      expected++;
+    }
+    const run = await writer;
+    expect(run.code, run.stderr).toBe(0);
+    expect([expected, bad]).toEqual([3000, 0]);
+  }, 60_000);
+});
