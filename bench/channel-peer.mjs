@@ -15,6 +15,13 @@ function untilClosed(loop) {
 
 // Each peer says "ready" on its channel once it is up, so no timing includes
 // a process start.
+
+/** What a receiver does with a big message: reads one byte per 4 KiB page (as a consumer that uses it would fault it in). */
+function touch(bytes) {
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i];
+  return sum;
+}
 const modes = {
   // Round-trip echoes.
   'pipe-awake'() {
@@ -63,7 +70,7 @@ const modes = {
     const pipe = Pipe.open(args[0]);
     pipe.sendSync('ready');
     const count = Number(args[1]);
-    for (let i = 0; i < count; i++) pipe.recvSync();
+    for (let i = 0; i < count; i++) touch(pipe.recvSync());
     pipe.sendSync('done');
     pipe.close();
   },
@@ -72,7 +79,19 @@ const modes = {
     pipe.sendSync('ready');
     const count = Number(args[1]);
     const into = Buffer.alloc(1 << 20);
-    for (let i = 0; i < count; i++) pipe.recvBytesIntoSync(into);
+    for (let i = 0; i < count; i++) touch(into.subarray(0, pipe.recvBytesIntoSync(into)));
+    pipe.sendSync('done');
+    pipe.close();
+  },
+  'pipe-sink-view'() {
+    const pipe = Pipe.open(args[0]);
+    pipe.sendSync('ready');
+    const count = Number(args[1]);
+    for (let i = 0; i < count; i++) {
+      const view = pipe.recvViewSync();
+      touch(view.bytes);
+      view.release();
+    }
     pipe.sendSync('done');
     pipe.close();
   },
@@ -80,13 +99,14 @@ const modes = {
     const [inbox, outbox] = [Queue.open(args[0]), Queue.open(args[1])];
     outbox.putSync('ready');
     const count = Number(args[2]);
-    for (let i = 0; i < count; i++) inbox.getSync();
+    for (let i = 0; i < count; i++) touch(inbox.getSync());
     outbox.putSync('done');
   },
   'ipc-sink'() {
     process.send('ready');
     let left = Number(args[0]);
-    process.on('message', () => {
+    process.on('message', (m) => {
+      touch(typeof m === 'string' ? [] : m);
       if (--left === 0) {
         process.send('done');
         process.disconnect();
@@ -97,6 +117,7 @@ const modes = {
     let left = Number(args[1]);
     const socket = connect(args[0]);
     socket.on('data', (d) => {
+      touch(d); // chunks of up to 64 KiB: a byte per 4 KiB of each
       left -= d.length;
       if (left === 0) socket.end('d');
     });

@@ -15,6 +15,8 @@ import { exited, machine, socketRoundTrip, spawnPeer, stats, uid, withSocket } f
 const here = dirname(fileURLToPath(import.meta.url));
 const peerScript = join(here, 'channel-peer.mjs');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** BENCH_PART=throughput or roundtrip runs only that half (while working on one). */
+const PART = process.env.BENCH_PART;
 const ROUND_TRIPS = 10_000;
 const WARMUP = 2000;
 const BIG_COUNT = 48;
@@ -179,6 +181,19 @@ const throughputs = {
         () => pipe.recvSync(),
       ),
     ),
+  'shmkit Pipe, reserve + views': () =>
+    withPipe('pipe-sink-view', [String(BIG_COUNT)], (pipe) =>
+      mibPerSecond(
+        () => {
+          for (let i = 0; i < BIG_COUNT; i++) {
+            const slot = pipe.reserveSync(MIB);
+            slot.bytes.set(BIG);
+            slot.commit();
+          }
+        },
+        () => pipe.recvSync(),
+      ),
+    ),
   'shmkit Queue': () =>
     withQueues('queue-sink', [String(BIG_COUNT)], (inbox, outbox) =>
       mibPerSecond(
@@ -239,10 +254,10 @@ export async function run(progress = () => {}) {
   const tp = Object.fromEntries(Object.keys(throughputs).map((k) => [k, []]));
   const py = { 'Python mp.Pipe': [[], []], 'Python mp.Queue': [[], []] };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, measure] of Object.entries(roundTrips)) rt[name].push(await measure());
-    for (const [name, measure] of Object.entries(throughputs)) tp[name].push(await measure());
+    if (PART !== 'throughput') for (const [name, measure] of Object.entries(roundTrips)) rt[name].push(await measure());
+    if (PART !== 'roundtrip') for (const [name, measure] of Object.entries(throughputs)) tp[name].push(await measure());
     progress(`channels: round ${r + 1}/${ROUNDS}`);
-    const p = python();
+    const p = PART ? undefined : python();
     if (p) {
       py['Python mp.Pipe'][0].push(p.pipe_roundtrip_us);
       py['Python mp.Pipe'][1].push(p.pipe_mib_per_s);
@@ -269,6 +284,11 @@ const GOALS = [
   ],
   ['1 MiB throughput vs Unix socket', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['Unix domain socket'].median, 4],
   ['1 MiB throughput vs process.send (advanced)', (r) => r.throughputMiBs['shmkit Pipe'].median / r.throughputMiBs['process.send (advanced)'].median, 10],
+  [
+    '1 MiB throughput, reserve + views, vs Unix socket',
+    (r) => r.throughputMiBs['shmkit Pipe, reserve + views'].median / r.throughputMiBs['Unix domain socket'].median,
+    8,
+  ],
   [
     '1 MiB throughput, recvBytesIntoSync, vs Unix socket',
     (r) => r.throughputMiBs['shmkit Pipe, recvBytesIntoSync'].median / r.throughputMiBs['Unix domain socket'].median,

@@ -236,6 +236,17 @@ Napi::Value View_(const Napi::CallbackInfo& info) {
   return Napi::Value(env, buffer);
 }
 
+// populate(handle, offset, length): map those pages now (lib/ checks the range).
+Napi::Value Populate(const Napi::CallbackInfo& info) {
+  Mapping* mapping = MappingFromHandle(info[0]);
+  size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  size_t length = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+  if (!mapping->unmapped && offset <= mapping->length && length <= mapping->length - offset) {
+    PopulatePages(static_cast<char*>(mapping->addr) + offset, length);
+  }
+  return info.Env().Undefined();
+}
+
 // detach(arrayBuffer): a view's bytes become unreachable (length 0).
 Napi::Value Detach(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
@@ -258,6 +269,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
   exports.Set("view", Napi::Function::New(env, View_, "view"));
   exports.Set("detach", Napi::Function::New(env, Detach, "detach"));
+  exports.Set("populate", Napi::Function::New(env, Populate, "populate"));
 }
 
 }  // namespace shmkit

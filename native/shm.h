@@ -39,6 +39,10 @@ struct Mapping {
 int AllocateSegment(int fd, size_t size);
 extern const char* const kAllocateSyscall;
 
+// Maps the pages of [start, start + length) into this process now, where the
+// platform can (a ring's first pass otherwise takes a page fault per page).
+void PopulatePages(void* start, size_t length);
+
 void InitShm(Napi::Env env, Napi::Object exports);
 
 // The Mapping behind a handle returned by map(), or nullptr after an error

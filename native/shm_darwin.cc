@@ -18,4 +18,7 @@ int AllocateSegment(int fd, size_t size) {
   return 0;
 }
 
+// macOS has no MADV_POPULATE_WRITE: pages fault in at first touch.
+void PopulatePages(void*, size_t) {}
+
 }  // namespace shmkit

@@ -109,6 +109,9 @@ export class Ring {
     this.#bytes = Buffer.from(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity);
     this.#frames = new Uint32Array(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity / 4);
     this.#counted = Atomics.load(this.words, Ctl.counted) === 1;
+    // Every byte of a ring is used within one pass: map its pages now, in one
+    // system call, rather than fault them in one by one while messages flow.
+    segment.populate(this.#dataOffset, this.capacity);
   }
 
   /** Writes a fresh ring's control words (by the segment's creator). */

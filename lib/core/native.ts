@@ -15,6 +15,7 @@ export interface NativeAddon {
   unmap(handle: MappingHandle, buffer: ArrayBuffer): void;
   view(handle: MappingHandle, offset: number, length: number): ArrayBuffer;
   detach(buffer: ArrayBuffer): void;
+  populate(handle: MappingHandle, offset: number, length: number): void;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;
