@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pipe } from '../dist/index.js';
+import { Pipe, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
 import { startFixture, uniqueName } from './helpers.js';
 
@@ -61,6 +61,36 @@ describe('Pipe across unrelated processes', () => {
       // A send to a dead peer fails (it is not queued for no one), sync or async.
       await expect(pipe.send(Buffer.alloc(200))).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
       expect(() => pipe.sendSync('x')).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
+  it('a sender that only sends notices a SIGKILLed reader: at most one message goes to it, then sends fail', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 1 << 16 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      await pipe.send('ping');
+      expect(await pipe.recv()).toBe('PING'); // the peer has read: it counts as alive for the next send
+      echo.child.kill('SIGKILL');
+      await echo.done;
+      let accepted = 0;
+      const t0 = performance.now();
+      const failure = (() => {
+        for (;;) {
+          try {
+            pipe.sendSync('x');
+            accepted++;
+          } catch (err) {
+            return err as ShmError;
+          }
+        }
+      })();
+      expect(failure.code).toBe('ERR_SHM_PIPE_CLOSED');
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(accepted).toBeLessThanOrEqual(1);
     } finally {
       pipe.close();
       pipe.unlink();

@@ -21,7 +21,7 @@ import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, type Encoded, encode, Tag } from './codec.js';
+import { decode, type Encoded, encode, readString, Tag, writeString } from './codec.js';
 
 /** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
 export const Ctl = {
@@ -81,6 +81,8 @@ export class Ring {
   readonly #segment: MappedSegment;
   /** Byte offset of the ring's first data byte in the segment. */
   readonly #dataOffset: number;
+  /** What #oldestFrame() returns, refilled on each call (peek() hands out copies). */
+  readonly #frame = { head: 0, start: 0, length: 0, tag: 0 };
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
   #headWhenFull = 0;
   /** Adaptive spinning of this handle's readers and writers of the ring. */
@@ -151,6 +153,11 @@ export class Ring {
   /** Messages in the ring now (kept only by counted rings). */
   get count(): number {
     return Atomics.load(this.words, Ctl.count);
+  }
+
+  /** HEAD now: bytes ever consumed (moves only as a reader frees room). */
+  get head(): number {
+    return Atomics.load(this.words, Ctl.head);
   }
 
   /** True if a message is waiting to be read. */
@@ -237,8 +244,8 @@ export class Ring {
     let message: unknown;
     try {
       message =
-        tag === Tag.string
-          ? this.#bytes.toString('utf8', start, start + length) // decoded straight from shared memory
+        tag === Tag.asciiString || tag === Tag.string
+          ? readString(this.#bytes, start, start + length, tag) // decoded straight from shared memory
           : decode(tag, this.#copyOut(start, length, Buffer.allocUnsafe(length)));
     } catch (err) {
       // Skip it: a message that cannot be decoded must not block the ones behind it.
@@ -253,7 +260,7 @@ export class Ring {
   tryReadInto(target: Uint8Array): number | typeof NO_MESSAGE {
     const frame = this.#oldestFrame();
     if (frame === undefined) return NO_MESSAGE;
-    if (frame.tag === Tag.string || frame.tag === Tag.serialized) {
+    if (frame.tag === Tag.string || frame.tag === Tag.asciiString || frame.tag === Tag.serialized) {
       throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
     }
     if (frame.length > target.byteLength) {
@@ -266,7 +273,8 @@ export class Ring {
 
   /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. */
   peek(): Frame | undefined {
-    return this.#oldestFrame();
+    const frame = this.#oldestFrame();
+    return frame && { ...frame };
   }
 
   /** A detachable view of ring bytes [start, start + length): a frame's payload, or a reserved one. */
@@ -306,7 +314,14 @@ export class Ring {
         wakeIfFlagged(this.words, Ctl.writersWaiting, Ctl.head);
         throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published; the ${available} bytes were dropped`);
       }
-      if (!padding) return { head, start: at + FRAME_HEADER, length, tag };
+      if (!padding) {
+        const frame = this.#frame; // one object per ring, refilled: no allocation per message
+        frame.head = head;
+        frame.start = at + FRAME_HEADER;
+        frame.length = length;
+        frame.tag = tag;
+        return frame;
+      }
       this.#advanceHead(head, end - at, false);
     }
   }
@@ -370,7 +385,7 @@ export class Ring {
   }
 
   #copyIn(message: Encoded, start: number): void {
-    if (message.text !== undefined) this.#bytes.write(message.text, start, message.byteLength, 'utf8');
+    if (message.text !== undefined) writeString(this.#bytes, message.text, start, message.byteLength, message.tag);
     else if (message.bytes !== undefined) this.#bytes.set(message.bytes, start);
   }
 
