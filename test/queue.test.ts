@@ -214,7 +214,7 @@ describe('Queue across unrelated processes', () => {
 describe('Queue over a corrupt segment (another program wrote it)', () => {
   const DATA = 128; // the data (the ring's control words) start here (docs/format.md)
   const CAPACITY_WORD = DATA + 34 * 4;
-  const FRAMES = DATA + 192;
+  const FRAMES = DATA + 256;
 
   function corrupt(name: string, edit: (view: DataView) => void): void {
     const raw = new SharedMemory(name);

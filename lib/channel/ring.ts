@@ -23,22 +23,29 @@ import type { MappedSegment } from '../core/segment.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
 import { decode, type Encoded, encode, readString, Tag, writeString } from './codec.js';
 
-/** Int32 indexes of the control words; writer-side and reader-side words on separate cache lines. */
+/**
+ * Int32 indexes of the control words, one cache line per group: what the
+ * writer stores per message (tail), what the reader stores per message
+ * (head), the fixed words, and the waiting flags, which are read per message
+ * but written only by a waiter about to sleep. A word read on every message
+ * must not share a line with one the other side writes on every message, or
+ * each message moves that line between the cores once more.
+ */
 export const Ctl = {
   tail: 0,
-  writersWaiting: 1,
   putLock: 2,
   head: 16,
-  readersWaiting: 17,
   getLock: 18,
   count: 32,
   maxsize: 33,
   capacity: 34,
   /** 1 if COUNT is kept (queues); a pipe's ring skips it, saving two shared writes a message. */
   counted: 35,
+  readersWaiting: 48,
+  writersWaiting: 49,
 } as const;
 
-export const RING_CONTROL_BYTES = 192;
+export const RING_CONTROL_BYTES = 256;
 export const FRAME_HEADER = 8;
 /** Tag of a padding frame: it fills the ring to its end; readers skip it. */
 const PADDING = 0xffffffff;
@@ -81,6 +88,10 @@ export class Ring {
   readonly #segment: MappedSegment;
   /** Byte offset of the ring's first data byte in the segment. */
   readonly #dataOffset: number;
+  /** HEAD as this writer last read it (#free). */
+  #cachedHead = 0;
+  /** TAIL after this writer's last store to it. */
+  #tailWritten = -1;
   /** What #oldestFrame() returns, refilled on each call (peek() hands out copies). */
   readonly #frame = { head: 0, start: 0, length: 0, tag: 0 };
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
@@ -197,12 +208,13 @@ export class Ring {
     let at = tail & this.#mask;
     const toEnd = this.capacity - at;
     if (need > toEnd) {
-      if (this.#free(tail) < toEnd) return this.#noRoom();
+      if (this.#free(tail, toEnd) < toEnd) return this.#noRoom();
       this.#frames[at >> 2] = toEnd - FRAME_HEADER;
       this.#frames[(at >> 2) + 1] = PADDING;
       const padding = tail;
       tail = (tail + toEnd) >>> 0;
       Atomics.store(words, Ctl.tail, tail | 0);
+      this.#tailWritten = tail;
       // If every message before the padding has been read, skip it here (a
       // reader may be skipping it too: both store the same HEAD), so that a
       // message over half the ring fits an empty ring with no reader's help.
@@ -212,7 +224,7 @@ export class Ring {
       }
       at = 0;
     }
-    return this.#free(tail) < need ? this.#noRoom() : at;
+    return this.#free(tail, need) < need ? this.#noRoom() : at;
   }
 
   /** Publishes the frame reserved at `at` (its payload written): one store to TAIL. */
@@ -220,14 +232,27 @@ export class Ring {
     const words = this.words;
     this.#frames[at >> 2] = payloadBytes;
     this.#frames[(at >> 2) + 1] = tag;
-    Atomics.store(words, Ctl.tail, (Atomics.load(words, Ctl.tail) + frameSize(payloadBytes)) | 0);
+    const tail = (Atomics.load(words, Ctl.tail) + frameSize(payloadBytes)) >>> 0;
+    Atomics.store(words, Ctl.tail, tail | 0);
+    this.#tailWritten = tail;
     if (this.#counted) Atomics.add(words, Ctl.count, 1);
     wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
   }
 
-  /** Bytes free ahead of `tail`. */
-  #free(tail: number): number {
-    return this.capacity - ((tail - (Atomics.load(this.words, Ctl.head) >>> 0)) >>> 0);
+  /**
+   * Bytes free ahead of `tail`, at least `need` if there are. Counted from
+   * HEAD as this writer last read it, which is never ahead of the real one
+   * (so never too much room), and read again only when that is too little:
+   * a writer does not pull the reader's cache line on every message.
+   */
+  #free(tail: number, need: number): number {
+    let free = this.capacity - ((tail - this.#cachedHead) >>> 0);
+    // Only while no other writer moved TAIL (a Queue's producers take turns) is the cache known to be within one ring of it.
+    if (free < need || tail !== this.#tailWritten) {
+      this.#cachedHead = Atomics.load(this.words, Ctl.head) >>> 0;
+      free = this.capacity - ((tail - this.#cachedHead) >>> 0);
+    }
+    return free;
   }
 
   /** Remembers HEAD as a writer that found no room saw it (what it waits to see move). */
