@@ -1,7 +1,7 @@
 // The far side of the channel benchmarks: a separate node process.
 //   node bench/channel-peer.mjs MODE ARGS...
 import { connect } from 'node:net';
-import { Pipe, Queue } from 'shmkit';
+import { Pipe, Queue, SharedMemory } from 'shmkit';
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -45,6 +45,18 @@ const modes = {
     const pipe = Pipe.open(args[0]);
     await pipe.send('ready');
     for await (const m of pipe) await pipe.send(m);
+  },
+  // The floor: a round trip of one int32 through shared memory, no channel.
+  'bare-pong'() {
+    const words = new Int32Array(new SharedMemory(args[0]).buffer);
+    Atomics.store(words, 32, 1); // ready
+    for (let seen = 0; ; ) {
+      let now;
+      while ((now = Atomics.load(words, 0)) === seen);
+      if (now < 0) return;
+      seen = now;
+      Atomics.store(words, 16, now);
+    }
   },
   'queue-sync'() {
     const [inbox, outbox] = args.map((name) => Queue.open(name));

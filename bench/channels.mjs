@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Pipe, Queue } from 'shmkit';
+import { Pipe, Queue, SharedMemory } from 'shmkit';
 import { exited, machine, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -109,7 +109,29 @@ function withWorker(body) {
     .finally(() => worker.terminate());
 }
 
+/** Round trips of one int32 through shared memory with a spinning peer: what no channel can beat. */
+async function barePingPong() {
+  const name = uid();
+  const shm = new SharedMemory({ name, create: true, size: 4096 });
+  const words = new Int32Array(shm.buffer);
+  const child = spawnPeer(['bare-pong', name]);
+  try {
+    while (Atomics.load(words, 32) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    let n = 0;
+    return timeLoopSync(ROUND_TRIPS, () => {
+      Atomics.store(words, 0, ++n);
+      while (Atomics.load(words, 16) !== n);
+    });
+  } finally {
+    Atomics.store(words, 0, -1);
+    await exited(child);
+    shm.close();
+    SharedMemory.unlink(name);
+  }
+}
+
 const roundTrips = {
+  'bare shared memory (floor)': barePingPong,
   'shmkit Pipe, reader awake': () =>
     withPipe('pipe-awake', [], (pipe) =>
       timeLoopSync(ROUND_TRIPS, () => {
@@ -277,6 +299,11 @@ export async function run(progress = () => {}) {
 
 const GOALS = [
   ['round trip, reader awake, vs Unix socket', (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, reader awake'].median, 40],
+  [
+    'round trip, reader awake, vs bare shared memory (1 = as fast; 0.5 = twice as slow)',
+    (r) => r.roundTripUs['bare shared memory (floor)'].median / r.roundTripUs['shmkit Pipe, reader awake'].median,
+    0.5,
+  ],
   [
     'round trip, both sides sleep, vs Unix socket',
     (r) => r.roundTripUs['Unix domain socket'].median / r.roundTripUs['shmkit Pipe, blocking (sleeps)'].median,
