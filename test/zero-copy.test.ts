@@ -2,8 +2,8 @@
 // views on the reader side. A view's or slot's bytes are shared memory until
 // release/commit, then detached (length 0): never a window on other data.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Pipe } from '../dist/index.js';
-import { expectCode, rejection, runFixture, Scratch, uniqueName } from './helpers.js';
+import { Pipe, Queue } from '../dist/index.js';
+import { expectCode, rejection, runFixture, Scratch, startFixture, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -120,5 +120,82 @@ describe('zero copy across processes', () => {
     const run = await writer;
     expect(run.code, run.stderr).toBe(0);
     expect([expected, bad]).toEqual([3000, 0]);
+  }, 60_000);
+});
+
+describe('Queue zero copy', () => {
+  it('a slot holds the put lock until commit or abandon; what is committed arrives as a Buffer', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 4096 }));
+    const other = scratch.add(Queue.open(name));
+    const slot = q.reserveSync(5);
+    slot.bytes.set([1, 2, 3, 4, 5]);
+    expect(() => other.putSync('waits', { timeout: 10 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_FULL' })); // the put lock is held
+    slot.commit(4);
+    other.putSync('after');
+    {
+      using dropped = await q.reserve(64);
+      dropped.bytes.fill(9);
+    }
+    const superseded = q.reserveSync(8);
+    q.putNowait('supersedes'); // abandons the slot, gives back the lock
+    expectCode(() => superseded.commit(), 'ERR_SHM_INVALID_ARG');
+    expect(other.getSync()).toEqual(Buffer.from([1, 2, 3, 4]));
+    expect([other.getSync(), other.getSync()]).toEqual(['after', 'supersedes']);
+    expect(other.qsize()).toBe(0);
+    expectCode(() => q.reserveSync(4096), 'ERR_SHM_MESSAGE_TOO_LARGE');
+  });
+
+  it('a view holds the get lock until released; other consumers wait, then get the next message', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 4096 }));
+    const other = scratch.add(Queue.open(name));
+    for (const m of ['one', 'two', 'three']) q.putSync(m);
+    const view = q.getViewSync();
+    expect(Buffer.from(view.bytes).toString()).toBe('one');
+    expect(() => other.getSync({ timeout: 10 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_EMPTY' }));
+    const waiting = other.get({ timeout: 5_000 });
+    view.release();
+    expect(view.bytes.length).toBe(0);
+    expect(await waiting).toBe('two');
+    const last = await q.getView();
+    expect(Buffer.from(last.bytes).toString()).toBe('three');
+    q.putSync('four');
+    expect(q.getSync({ timeout: 0 })).toBe('four'); // a get on the same handle releases its view first
+    expect(last.released).toBe(true);
+  });
+
+  it('a consumer killed while it holds a view leaves the message for the next consumer', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 4096 }));
+    q.putSync('precious');
+    q.putSync('next');
+    const holder = startFixture('channel-peer.mjs', ['view-hold', name]);
+    expect(await holder.line()).toBe('holding precious');
+    holder.child.kill('SIGKILL');
+    await holder.done;
+    expect(q.getSync({ timeout: 5_000 })).toBe('precious');
+    expect(q.getSync({ timeout: 0 })).toBe('next');
+  });
+
+  it('2 producers writing in place and 2 consumers reading through views: each message once, in order per producer', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 8192 }));
+    const consumers = [0, 1].map(() => runFixture('channel-peer.mjs', ['view-consume', name]));
+    const producers = await Promise.all([1, 2].map((id) => runFixture('channel-peer.mjs', ['reserve-put', name, String(id), '2000'])));
+    for (const run of producers) expect(run.stdout.trim(), run.stderr).toBe('produced');
+    await q.put('STOP');
+    await q.put('STOP');
+    const seen: Record<string, number[]> = { 1: [], 2: [] };
+    for (const run of await Promise.all(consumers)) {
+      expect(run.code, run.stderr).toBe(0);
+      const { seqs, bad } = JSON.parse(run.stdout);
+      expect(bad).toBe(0);
+      for (const [id, list] of Object.entries(seqs as Record<string, number[]>)) {
+        expect(list).toEqual([...list].sort((a, b) => a - b)); // in order within a consumer
+        seen[id].push(...list);
+      }
+    }
+    for (const id of ['1', '2']) expect(seen[id].sort((a, b) => a - b)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   }, 60_000);
 });

@@ -344,9 +344,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   #reservable(byteLength: unknown): number {
     this.checkOpen();
-    const length = checkInteger(byteLength, 'byteLength', 0, Number.MAX_SAFE_INTEGER);
-    this.#out.checkFits(length, 'pipe', this.name);
-    return length;
+    return this.#out.reservable(byteLength, 'pipe', this.name);
   }
 
   #reservePlan(length: number): WaitPlan<number> {

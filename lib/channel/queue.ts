@@ -7,8 +7,9 @@ import { closedOnError, createTyped, openTyped, type TypedSegment } from '../cor
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
-import type { Encoded } from './codec.js';
-import { Ctl, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { type Encoded, Tag } from './codec.js';
+import { Ctl, FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { MessageView, Slot } from './zero-copy.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
@@ -58,6 +59,12 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #getLock: LockWord;
 
   readonly #readPlan: WaitPlan<T>;
+  /** Waits for the next message's frame, left in the ring (getView). */
+  readonly #viewPlan: WaitPlan<Frame>;
+  /** The view this handle handed out last, holding the get lock until released. */
+  #view: MessageView | undefined;
+  /** The slot this handle reserved last, holding the put lock until committed or abandoned. */
+  #slot: Slot | undefined;
 
   private constructor(typed: TypedSegment) {
     super(typed);
@@ -68,6 +75,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
       const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;
     });
+    this.#viewPlan = this.#ring.readPlan(() => this.#ring.peek() ?? RETRY);
   }
 
   /** Creates a queue named `name` (`EEXIST` if the name exists). */
@@ -103,6 +111,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async put(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#slot?.abandon();
     if (this.#tryPutFast(encoded)) return;
     const written = await this.#locked(this.#putLock, wait, () => waitAsync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
@@ -112,6 +121,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   putSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
+    this.#slot?.abandon();
     if (this.#tryPutFast(encoded)) return;
     const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
@@ -120,6 +130,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /** Adds a message if there is room now. @throws {Full} */
   putNowait(message: T): void {
     const encoded = this.#encode(message);
+    this.#slot?.abandon();
     if (this.#putLock.tryAcquire() === Acquired.No) throw new Full('the queue is busy or full');
     try {
       if (!this.#ring.tryWrite(encoded)) throw new Full();
@@ -136,6 +147,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async get(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    this.#view?.release();
     const fast = this.#tryGetFast();
     if (fast !== NO_MESSAGE) return fast;
     const message = await this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner));
@@ -147,6 +159,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   getSync(options?: WaitOptions): T {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    this.#view?.release();
     const fast = this.#tryGetFast();
     if (fast !== NO_MESSAGE) return fast;
     const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner));
@@ -157,6 +170,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /** Removes and returns a message if one is there now. @throws {Empty} */
   getNowait(): T {
     this.checkOpen();
+    this.#view?.release();
     if (this.#getLock.tryAcquire() === Acquired.No) throw new Empty('the queue is busy or empty');
     try {
       const message = this.#tryRead();
@@ -165,6 +179,75 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     } finally {
       this.#getLock.release();
     }
+  }
+
+  /**
+   * Takes the oldest message without copying it: the view's `bytes` are its
+   * bytes in shared memory until `view.release()` frees its room and detaches
+   * them. While a view is held this handle keeps the get lock, so other
+   * consumers wait: release it soon. The next get on this handle releases it
+   * too. A consumer killed while it holds a view leaves the message for the
+   * next consumer. @throws like `get`.
+   */
+  async getView(options?: WaitOptions): Promise<MessageView> {
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
+    this.#view?.release();
+    const frame = await this.#holding(this.#getLock, wait, async () => this.#ring.peek() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner));
+    if (frame === TIMED_OUT) throw new Empty();
+    return this.#viewOf(frame);
+  }
+
+  /** `getView` blocking this thread. */
+  getViewSync(options?: WaitOptions): MessageView {
+    this.checkOpen();
+    const wait = parseWaitOptions(options);
+    this.#view?.release();
+    const frame = this.#holdingSync(this.#getLock, wait, () => this.#ring.peek() ?? waitSync(this, this.#viewPlan, wait, this.#ring.readSpinner));
+    if (frame === TIMED_OUT) throw new Empty();
+    return this.#viewOf(frame);
+  }
+
+  /**
+   * Reserves room for a message of `byteLength` bytes: write it into
+   * `slot.bytes` (shared memory), then `slot.commit()` puts it (received as a
+   * Buffer). The slot holds the put lock until it is committed or abandoned
+   * (disposed, or superseded by the next put or reserve on this handle), so
+   * other producers wait: commit soon. A producer killed holding a slot puts
+   * nothing. @throws {Full} if there is no room before `timeout`; ShmError
+   * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit; AbortError.
+   */
+  async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
+    const length = this.#reservable(byteLength);
+    const wait = parseWaitOptions(options);
+    this.#slot?.abandon();
+    const at = await this.#holding(this.#putLock, wait, async () => {
+      const now = this.#ring.tryReserve(length);
+      return now >= 0 ? now : waitAsync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
+    });
+    if (at === TIMED_OUT) throw new Full();
+    return this.#slotAt(at, length);
+  }
+
+  /** `reserve` blocking this thread. */
+  reserveSync(byteLength: number, options?: WaitOptions): Slot {
+    const length = this.#reservable(byteLength);
+    const wait = parseWaitOptions(options);
+    this.#slot?.abandon();
+    const at = this.#holdingSync(this.#putLock, wait, () => {
+      const now = this.#ring.tryReserve(length);
+      return now >= 0 ? now : waitSync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
+    });
+    if (at === TIMED_OUT) throw new Full();
+    return this.#slotAt(at, length);
+  }
+
+  /** Closes this handle: a held view is released and an uncommitted slot abandoned first. Idempotent; does not unlink. */
+  override close(): void {
+    if (this.closed) return;
+    this.#view?.release();
+    this.#slot?.abandon();
+    super.close();
   }
 
   /** Messages in the queue now (a snapshot: others may change it at once). */
@@ -224,6 +307,43 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     }
   }
 
+  #reservable(byteLength: unknown): number {
+    this.checkOpen();
+    return this.#ring.reservable(byteLength, 'queue', this.name);
+  }
+
+  #reservePlan(length: number): WaitPlan<number> {
+    return this.#ring.writePlan(() => {
+      const at = this.#ring.tryReserve(length);
+      return at >= 0 ? at : RETRY;
+    });
+  }
+
+  /** A view of `frame`; releasing it frees the frame and gives back the get lock. */
+  #viewOf(frame: Frame): MessageView {
+    this.#view = new MessageView(this.#ring.viewOf(frame.start, frame.length), () => {
+      if (this.closed) return;
+      this.#ring.release(frame);
+      this.#getLock.release();
+    });
+    return this.#view;
+  }
+
+  /** A slot at `at`; committing publishes it, and either way the put lock goes back. */
+  #slotAt(at: number, length: number): Slot {
+    this.#slot = new Slot(
+      this.#ring.viewOf(at + FRAME_HEADER, length),
+      (byteLength) => {
+        this.checkOpen();
+        this.#ring.publish(at, byteLength, Tag.buffer);
+      },
+      () => {
+        if (!this.closed) this.#putLock.release();
+      },
+    );
+    return this.#slot;
+  }
+
   #writePlan(encoded: Encoded): WaitPlan<true> {
     return this.#ring.writePlan(() => (this.#ring.tryWrite(encoded) ? true : RETRY));
   }
@@ -239,6 +359,29 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
       return await body();
     } finally {
       if (!this.closed) lock.release();
+    }
+  }
+
+  /** Takes `lock` and runs `body`; keeps the lock if `body` succeeds (a view or a slot gives it back later), else gives it back. */
+  async #holding<R>(lock: LockWord, wait: ParsedWait, body: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
+    if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
+    let result: R | TimedOut = TIMED_OUT;
+    try {
+      result = await body();
+      return result;
+    } finally {
+      if (result === TIMED_OUT && !this.closed) lock.release();
+    }
+  }
+
+  #holdingSync<R>(lock: LockWord, wait: ParsedWait, body: () => R | TimedOut): R | TimedOut {
+    if (lock.acquireSync(this, wait) === TIMED_OUT) return TIMED_OUT;
+    let result: R | TimedOut = TIMED_OUT;
+    try {
+      result = body();
+      return result;
+    } finally {
+      if (result === TIMED_OUT) lock.release();
     }
   }
 

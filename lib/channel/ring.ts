@@ -20,6 +20,7 @@
 import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
+import { checkInteger } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
 import { decode, type Encoded, encode, readString, Tag, writeString } from './codec.js';
 
@@ -149,6 +150,13 @@ export class Ring {
     const encoded = encode(message);
     this.checkFits(encoded.byteLength, kind, name);
     return encoded;
+  }
+
+  /** A `reserve(byteLength)` argument checked: an integer that can fit. @throws {ShmError} ERR_SHM_INVALID_ARG, ERR_SHM_MESSAGE_TOO_LARGE */
+  reservable(byteLength: unknown, kind: string, name: string): number {
+    const length = checkInteger(byteLength, 'byteLength', 0, Number.MAX_SAFE_INTEGER);
+    this.checkFits(length, kind, name);
+    return length;
   }
 
   /** @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if a message of `byteLength` could never fit. */

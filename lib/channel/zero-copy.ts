@@ -9,7 +9,7 @@ import { detachView } from '../core/segment.js';
 import { checkInteger } from '../core/validate.js';
 
 /**
- * A received message in shared memory (`Pipe#recvView`): `bytes` are the
+ * A received message in shared memory (`Pipe#recvView`, `Queue#getView`): `bytes` are the
  * message's bytes where the sender wrote them, valid until `release()`
  * (or `using` scope end), which frees the room and detaches `bytes`.
  */
@@ -48,18 +48,23 @@ export class MessageView implements Disposable {
 }
 
 /**
- * Room for one message, reserved in the ring (`Pipe#reserve`): write the
+ * Room for one message, reserved in the ring (`Pipe#reserve`, `Queue#reserve`): write the
  * message into `bytes`, then `commit()` publishes it (the receiver gets a
  * Buffer). Disposing, or dropping, an uncommitted slot publishes nothing.
  */
 export class Slot implements Disposable {
   readonly #bytes: Uint8Array;
   #publish: ((byteLength: number) => void) | undefined;
+  readonly #finish: () => void;
 
-  /** @internal */
-  constructor(bytes: Uint8Array, publish: (byteLength: number) => void) {
+  /**
+   * @internal `publish` sends the message; `finish` runs after a commit or
+   * an abandon (a Queue's slot gives back the put lock).
+   */
+  constructor(bytes: Uint8Array, publish: (byteLength: number) => void, finish: () => void = () => {}) {
     this.#bytes = bytes;
     this.#publish = publish;
+    this.#finish = finish;
   }
 
   /** Where to write the message: shared memory, `byteLength` bytes as reserved (length 0 once committed or abandoned). */
@@ -83,12 +88,18 @@ export class Slot implements Disposable {
     if (publish === undefined) throw invalidArg('this slot was already committed or abandoned');
     const length = checkInteger(byteLength, 'byteLength', 0, this.#bytes.byteLength);
     this.#end();
-    publish(length);
+    try {
+      publish(length);
+    } finally {
+      this.#finish();
+    }
   }
 
   /** Publishes nothing and detaches `bytes`. Idempotent. */
   abandon(): void {
-    if (this.#publish !== undefined) this.#end();
+    if (this.#publish === undefined) return;
+    this.#end();
+    this.#finish();
   }
 
   [Symbol.dispose](): void {
