@@ -51,8 +51,8 @@ const modes = {
     const words = new Int32Array(new SharedMemory(args[0]).buffer);
     Atomics.store(words, 32, 1); // ready
     for (let seen = 0; ; ) {
-      let now;
-      while ((now = Atomics.load(words, 0)) === seen);
+      const now = Atomics.load(words, 0);
+      if (now === seen) continue;
       if (now < 0) return;
       seen = now;
       Atomics.store(words, 16, now);
