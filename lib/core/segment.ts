@@ -1,6 +1,7 @@
 // The one place that turns a name into mapped memory. SharedMemory and the
 // typed objects both stand on it; nothing else calls shm_open or mmap.
 import { constants as bufferConstants } from 'node:buffer';
+import { trace } from './debug.js';
 import { ErrorCodes, ShmError, sys } from './errors.js';
 import { systemName } from './names.js';
 import { type MappingHandle, native } from './native.js';
@@ -10,6 +11,8 @@ export class MappedSegment {
   readonly name: string;
   readonly size: number;
   readonly buffer: ArrayBuffer;
+  /** What the segment holds, for NODE_DEBUG lines ('SharedMemory', or a shmkit kind). */
+  what = 'SharedMemory';
   #handle: MappingHandle;
   #closed = false;
 
@@ -28,6 +31,7 @@ export class MappedSegment {
     if (this.#closed) return;
     this.#closed = true;
     sys(() => native.unmap(this.#handle, this.buffer));
+    trace('close', this.what, this.name);
   }
 
   /**
@@ -136,4 +140,5 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
 /** shm_unlink(name). The memory stays mapped wherever it is open. */
 export function unlinkSegment(name: string): void {
   sys(() => native.shmUnlink(systemName(name)), `unlinking ${name}`);
+  trace('unlink', 'segment', name);
 }

@@ -5,9 +5,11 @@
 // Every handle also gets a lock-owner token from the header's counter, backed
 // by a liveness lock the kernel drops when the process dies (native/liveness),
 // so locks in the segment can tell a dead holder from a live one.
+
+import { trace } from './debug.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { ErrorCodes, ShmError, sys } from './errors.js';
-import { HEADER_SIZE, hasForeignMagic, type KindCode, readHeader, State, Word, writeHeader } from './format.js';
+import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, readHeader, State, Word, writeHeader } from './format.js';
 import { native } from './native.js';
 import { createSegment, MAX_MAPPING_BYTES, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
 
@@ -22,6 +24,8 @@ const dropped = new FinalizationRegistry<number>((liveness) => native.livenessRe
 export interface LockOwner {
   /** This handle's token: 1 .. 2^30-1, never 0. */
   readonly token: number;
+  /** The object's name (for NODE_DEBUG lines). */
+  readonly name: string;
   isAlive(token: number): boolean;
 }
 
@@ -59,6 +63,10 @@ export class TypedSegment implements LockOwner {
 
   get closed(): boolean {
     return this.segment.closed;
+  }
+
+  get name(): string {
+    return this.segment.name;
   }
 
   /** True if the handle owning `token` is still open in a live process. */
@@ -122,6 +130,8 @@ export function createTyped(name: string, kind: KindCode, dtype: DTypeInfo, coun
     writeHeader(segment.buffer, kind, dtype, count);
     fill(typed.data);
     Atomics.store(typed.header, Word.state, State.ready);
+    segment.what = kindName(kind);
+    trace('create', segment.what, name, `${count} ${dtype.name}`);
     return typed;
   } catch (err) {
     typed.close();
@@ -169,7 +179,11 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number): Type
       nap(1);
       continue;
     }
-    if (found) return new TypedSegment(segment, found.owner, found.header.dtype, found.header.count);
+    if (found) {
+      segment.what = kindName(kind);
+      trace('open', segment.what, name, `${found.header.count} ${found.header.dtype.name}`);
+      return new TypedSegment(segment, found.owner, found.header.dtype, found.header.count);
+    }
     segment.close();
     if (expired) {
       throw new ShmError(

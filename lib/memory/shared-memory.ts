@@ -1,3 +1,4 @@
+import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { normalizeName, randomName } from '../core/names.js';
 import { createSegment, type MappedSegment, openSegment, unlinkSegment } from '../core/segment.js';
@@ -70,6 +71,7 @@ export class SharedMemory implements Disposable {
         throw new ShmError(ErrorCodes.INVALID_SIZE, `segment ${JSON.stringify(name)} is ${actual} bytes, smaller than the ${wanted} asked for`);
       }
     }
+    trace(create ? 'create' : 'open', 'SharedMemory', this.#segment.name, `${this.#segment.size} bytes`);
   }
 
   /** The name without its leading slash (as Python reports it). */

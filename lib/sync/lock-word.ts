@@ -17,6 +17,7 @@
 // is held, which the kernel drops when the process dies; a dead holder's word
 // is taken over with a compare-and-swap and the new holder is told
 // (Acquired.OwnerDied), as with EOWNERDEAD.
+import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import type { LockOwner } from '../core/typed-segment.js';
@@ -116,7 +117,9 @@ export class LockWord {
     if (holder === this.#owner.token || (holder !== 0 && this.#owner.isAlive(holder))) return Acquired.No;
     // Keep WAITERS: others may be asleep on the word and must be woken at release.
     const mine = this.#owner.token | (seen & WAITERS);
-    return Atomics.compareExchange(words, index, seen, mine) === seen ? Acquired.OwnerDied : Acquired.No;
+    if (Atomics.compareExchange(words, index, seen, mine) !== seen) return Acquired.No;
+    trace('takeover', 'lock of', this.#owner.name, `its holder, token ${holder}, is dead`);
+    return Acquired.OwnerDied;
   }
 
   /** Sets WAITERS before sleeping, so the holder's release wakes us. */

@@ -1,3 +1,4 @@
+import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError, sys } from '../core/errors.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
@@ -51,10 +52,9 @@ export class Semaphore implements Disposable {
   static create(name: string, value = 1, options?: SemaphoreCreateOptions): Semaphore {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
     const [units, mode] = createArgs(value, options);
-    return new Semaphore(
-      bare,
-      sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`),
-    );
+    const id = sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`);
+    trace('create', 'Semaphore', bare, `value ${units}`);
+    return new Semaphore(bare, id);
   }
 
   /** Opens an existing semaphore (`ENOENT` if none). */
@@ -67,6 +67,7 @@ export class Semaphore implements Disposable {
   static unlink(name: string): void {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
     sys(() => native.semUnlink(systemName(bare)), `unlinking semaphore ${bare}`);
+    trace('unlink', 'Semaphore', bare);
   }
 
   /** The name, without a leading slash. */
@@ -134,6 +135,7 @@ export class Semaphore implements Disposable {
     this.#closed = true;
     dropped.unregister(this);
     native.semClose(this.#id);
+    trace('close', 'Semaphore', this.#name);
   }
 
   /** Removes the name. */
@@ -162,5 +164,7 @@ function createArgs(value: unknown, options: unknown): [number, number] {
 }
 
 function openId(bare: string): number {
-  return sys(() => native.semOpen(systemName(bare), false, false, 0, 0), `opening semaphore ${bare}`);
+  const id = sys(() => native.semOpen(systemName(bare), false, false, 0, 0), `opening semaphore ${bare}`);
+  trace('open', 'Semaphore', bare);
+  return id;
 }

@@ -13,6 +13,7 @@
 //
 // The loop is written once, as a generator that yields the sleeps it needs;
 // waitSync runs them on this thread, waitAsync on the addon's wait engine.
+import { trace } from '../core/debug.js';
 import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
 import { type AsyncWaitResult, native } from '../core/native.js';
 import { checkObject, checkTimeout } from '../core/validate.js';
@@ -141,6 +142,8 @@ export interface WaitPlan<T> {
 /** What a wait belongs to: once closed, its waits end with ERR_SHM_CLOSED. */
 export interface WaitOwner {
   readonly closed: boolean;
+  /** The object's name (for NODE_DEBUG lines). */
+  readonly name: string;
   closedError(): ShmError;
 }
 
@@ -235,7 +238,10 @@ function* waitLoop<T>(
     }
     const remaining = wait.deadline.remaining();
     if (remaining <= 0) {
-      spinner.waited(performance.now() - started);
+      const waited = performance.now() - started;
+      spinner.waited(waited);
+      // A try that was not to wait (timeout 0, polling) is not news.
+      if (waited >= 1) trace('timeout', `wait on ${owner.constructor.name}`, owner.name, `after ${waited.toFixed(0)} ms`);
       return TIMED_OUT;
     }
     const slice = Math.min(remaining, plan.sliceMs ?? Infinity, maxSliceMs);
