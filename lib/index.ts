@@ -11,6 +11,7 @@ export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from '.
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
 export type { CreateOptions, OpenOptions, TypedOpenOptions } from './core/options.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
+export { type ShareableItem, ShareableList } from './memory/shareable-list.js';
 export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
 export { Value } from './memory/value.js';
 export { Barrier } from './sync/barrier.js';
