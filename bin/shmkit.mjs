@@ -3,7 +3,7 @@
 //   shmkit ls [--json] [--all] [--prefix P]
 //   shmkit inspect NAME [--json]
 //   shmkit rm NAME...
-//   shmkit gc [--force] [--older-than MINUTES] [--prefix P] [--json]
+//   shmkit gc [--dry-run | --force] [--older-than MINUTES] [--prefix P] [--json]
 // Errors print `shmkit: CODE: message` and exit 1 (2 for a usage error).
 // README "Command line" documents the --json fields; they are stable.
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
@@ -19,7 +19,7 @@ const RING_CONTROL_WORDS = { count: 32, capacity: 34 }; // docs/format.md, "Queu
 const usage = `usage: shmkit ls [--json] [--all] [--prefix P]
        shmkit inspect NAME [--json]
        shmkit rm NAME...
-       shmkit gc [--force] [--older-than MINUTES] [--prefix P] [--json]`;
+       shmkit gc [--dry-run | --force] [--older-than MINUTES] [--prefix P] [--json]`;
 
 /** The liveness tokens held right now, per file: one per open handle of a shmkit object (Linux /proc/locks). */
 function liveTokens() {
@@ -149,6 +149,7 @@ const commands = {
     }
   },
   gc(values) {
+    if (values.force && values['dry-run']) throw usageError('--dry-run and --force contradict each other');
     const minutes = Number(values['older-than'] ?? 60);
     if (!(minutes >= 0)) throw usageError('--older-than takes a number of minutes');
     const cutoff = Date.now() - minutes * 60_000;
@@ -176,6 +177,7 @@ try {
       json: { type: 'boolean' },
       all: { type: 'boolean' },
       force: { type: 'boolean' },
+      'dry-run': { type: 'boolean' }, // the default; said out loud
       prefix: { type: 'string' },
       'older-than': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

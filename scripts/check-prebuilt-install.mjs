@@ -49,6 +49,8 @@ function checkTarball(files) {
     [`prebuilds/${target}/*.node`]: new RegExp(`^prebuilds/${target}/.+\\.node$`),
     'native/*.cc': /^native\/.+\.cc$/,
     'binding.gyp': /^binding\.gyp$/,
+    'bin/shmkit.mjs (the CLI)': /^bin\/shmkit\.mjs$/,
+    'python/shmkit_reader.py': /^python\/shmkit_reader\.py$/,
   };
   for (const [what, pattern] of Object.entries(required)) if (!has(pattern)) fail(`tarball lacks ${what}`);
   const tests = files.filter((f) => /(^|\/)test\/|\.test\.[cm]?[jt]s$/.test(f));
@@ -78,6 +80,10 @@ function installAndLoad(label, tarball, pathBin, scripts) {
   writeFileSync(join(project, 'smoke.mjs'), smoke);
   const out = run(join(pathBin, 'node'), ['smoke.mjs'], { cwd: project, env });
   console.log(`prebuilt-install (${label}): ${out.trim()}`);
+  // The command line, as `npx shmkit` runs it from the consumer's node_modules/.bin.
+  const listed = JSON.parse(run(join(project, 'node_modules', '.bin', 'shmkit'), ['ls', '--json', '--prefix', 'shmkit_install_'], { cwd: project, env }));
+  if (!Array.isArray(listed)) fail(`${label}: shmkit ls --json printed no list`);
+  console.log(`prebuilt-install (${label}): node_modules/.bin/shmkit ls --json runs`);
 }
 
 try {

@@ -97,5 +97,7 @@ describe.runIf(process.platform === 'linux')('shmkit CLI', () => {
     expect([usage.code, usage.stderr]).toEqual([2, expect.stringMatching(/^shmkit: ERR_SHM_INVALID_ARG: unknown command/)]);
     const badFlag = await cli('ls', '--nope');
     expect(badFlag.code).toBe(2);
+    const contradiction = await cli('gc', '--dry-run', '--force');
+    expect([contradiction.code, contradiction.stderr]).toEqual([2, expect.stringMatching(/contradict/)]);
   });
 });
