@@ -45,8 +45,6 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   #peerCheckedAt = -Infinity;
   /** The peer's token once it was found dead. */
   #deadPeer = 0;
-  /** HEAD of the outgoing ring at the last send: when it moved, the peer was reading. */
-  #outHeadSeen = 0;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
   readonly #recvPlan: WaitPlan<T>;
   /** Waits until recv would not wait. */
@@ -123,9 +121,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * Sends a message (bytes, typed array, string or structured-cloneable
    * value), waiting for room without blocking the event loop.
    * @throws {ShmError} ERR_SHM_PIPE_CLOSED if the other end has closed (at
-   *   once) or its process died (from the first send that finds it has read
-   *   nothing since the previous one; README "Queue and Pipe"),
-   *   ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
+   *   once) or its process died (noticed within 5 ms: what is sent in
+   *   those 5 ms may be lost), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
@@ -310,15 +307,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * gone). A close is one load; death costs a system call (several us here),
    * so it is asked at most every PEER_CHECK_MS: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
-   * `seenAlive`: the caller saw the peer act since it last asked (a sender
-   * saw it free room), so only a close or a known death count.
    */
-  #peerGone(seenAlive = false): boolean {
+  #peerGone(): boolean {
     const peer = 1 - this.#end;
     if (Atomics.load(this.#control, END_CLOSED[peer]) === 1) return true;
     const token = Atomics.load(this.#control, END_TOKEN[peer]);
     if (token !== 0 && token === this.#deadPeer) return true; // death is for good (a new peer has a new token)
-    if (seenAlive) return false;
     const now = performance.now();
     if (now - this.#peerCheckedAt < PEER_CHECK_MS) return false;
     this.#peerCheckedAt = now;
@@ -372,14 +366,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   #checkPeerForSend(): void {
-    // A reader that freed room since the last send was alive then: no clock
-    // read or liveness check needed (a request/reply loop never pays them).
-    // Once it stops, the next send checks, so a death still fails sends
-    // within one peer check.
-    const head = this.#out.head;
-    const reading = head !== this.#outHeadSeen;
-    this.#outHeadSeen = head;
-    if (this.#peerGone(reading)) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
+    if (this.#peerGone()) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
   }
 
   /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */
