@@ -4,6 +4,7 @@
  */
 
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
+export { type CallOptions, type MapOptions, Pool, type PoolOptions, type TaskArgs, type TaskName, type TaskResult, WorkerDiedError } from './pool/pool.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export { MessageView, Slot } from './channel/zero-copy.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';

@@ -45,6 +45,10 @@ export const ErrorCodes = {
   PIPE_CLOSED: 'ERR_SHM_PIPE_CLOSED',
   /** Pipe.open of a pipe whose other end is already open in a live process. */
   PIPE_BUSY: 'ERR_SHM_PIPE_BUSY',
+  /** A Pool worker process died (killed, crashed, exited) while it held a task; the error has `exitCode`, `signal` and `pid`. */
+  WORKER_DIED: 'ERR_SHM_WORKER_DIED',
+  /** A Pool worker could not start (task module missing or failing to load, initializer threw, exited first): the pool stops. */
+  WORKER_START: 'ERR_SHM_WORKER_START',
   /** The platform cannot do this (e.g. a semaphore's value on macOS). */
   UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */

@@ -1,0 +1,647 @@
+// Pool: Python's multiprocessing.Pool / ProcessPoolExecutor for Node. Workers
+// are separate node processes; each has its own shmkit Pipe, over which the
+// parent sends batches of tasks and the worker answers each task in turn
+// (lib/pool/protocol.ts). The parent decides which worker gets what, so it
+// always knows which task a dead worker held.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serialize } from 'node:v8';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { checkInteger, checkObject } from '../core/validate.js';
+import { abortError, checkSignal } from '../sync/waiting.js';
+import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, rebuildError, Status } from './protocol.js';
+import { type Task, type WorkerExit, WorkerProcess } from './worker-process.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: the default task module accepts any arguments, as an untyped import would
+type AnyFunction = (...args: any[]) => unknown;
+
+/** The names of `M`'s exported functions. */
+export type TaskName<M> = { [K in keyof M]: M[K] extends AnyFunction ? K : never }[keyof M] & string;
+/** The parameters of `M`'s export `K`. */
+export type TaskArgs<M, K extends keyof M> = M[K] extends AnyFunction ? Parameters<M[K]> : never;
+/** What `M`'s export `K` returns, awaited (a task may be async). */
+export type TaskResult<M, K extends keyof M> = M[K] extends AnyFunction ? Awaited<ReturnType<M[K]>> : never;
+
+/** Options of `new Pool`. */
+export interface PoolOptions {
+  /** Worker processes. Default `os.availableParallelism()`. */
+  processes?: number;
+  /** Tasks (or chunks) a worker runs before it is replaced by a fresh one. Default: no limit. */
+  maxTasksPerChild?: number;
+  /** Name of an exported function of the task module each worker runs once before any task (failure stops the pool). */
+  initializer?: string;
+  /** Arguments of the initializer (structured-cloneable). */
+  initargs?: unknown[];
+  /** The workers' environment. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Node options for the workers (e.g. `['--max-old-space-size=512']`). Default none. */
+  execArgv?: string[];
+  /** Bytes of each direction of each worker's pipe: a task's arguments, or its result, must fit. Default 1 MiB. */
+  capacity?: number;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Abort: the call rejects with an AbortError; its tasks not yet sent are dropped, running ones finish unseen. */
+  signal?: AbortSignal;
+}
+
+/** Options of `map`, `starmap`, `imap`, `imapUnordered`. */
+export interface MapOptions extends CallOptions {
+  /**
+   * Items per task: fewer messages for many small items. Default for
+   * `map`/`starmap` as Python's (about four chunks per process), 1 for `imap`.
+   */
+  chunksize?: number;
+}
+
+/** The error of a task whose worker process died while it held the task; `code` ERR_SHM_WORKER_DIED. */
+export class WorkerDiedError extends ShmError {
+  /** The worker's exit code, or null if a signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended it (e.g. 'SIGKILL'), or null. */
+  readonly signal: NodeJS.Signals | null;
+  readonly pid: number | undefined;
+
+  constructor(pid: number | undefined, exitCode: number | null, signal: NodeJS.Signals | null, task: string) {
+    const how = signal === null ? `exit code ${exitCode}` : `signal ${signal}`;
+    super(ErrorCodes.WORKER_DIED, `pool worker ${pid} died (${how}) while it held task ${JSON.stringify(task)}`);
+    this.name = 'WorkerDiedError';
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.pid = pid;
+  }
+}
+
+/** Chunks a worker may hold or have answered-but-not-yet-consumed per process, in imap/imapUnordered: bounds memory for any iterable. */
+const IMAP_AHEAD_PER_PROCESS = 64;
+const MAX_PROCESSES = 1024;
+
+type State = 'open' | 'closing' | 'closed' | 'terminated' | 'broken';
+
+/** Every pool that may still have workers: they are stopped when this process exits. */
+const livePools = new Set<{ killWorkers(): void }>();
+let exitHook = false;
+
+/**
+ * A pool of worker processes that run functions exported by a task module
+ * (Python's `multiprocessing.Pool` and `ProcessPoolExecutor`). Functions
+ * are named, not passed: a function cannot cross into another process, as
+ * in Python they must be picklable by name. Arguments and results are
+ * structured-cloneable values (typed arrays and Buffers travel as bytes);
+ * shmkit objects travel as their names (`Array.open(name)` in the task).
+ *
+ * Type it with the module to check names, arguments and results:
+ * `new Pool<typeof import('./tasks.mjs')>(url)`.
+ */
+export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
+  readonly #processes: number;
+  readonly #spawnOptions: ConstructorParameters<typeof WorkerProcess>[0];
+  readonly #workers = new Set<WorkerProcess>();
+  /** Tasks not yet sent, in order (from #head). */
+  #queue: Task[] = [];
+  #head = 0;
+  #nextId = 1;
+  #dispatchQueued = false;
+  #state: State = 'open';
+  /** Why the pool is broken or terminated: what every later call rejects with. */
+  #failure: ShmError | undefined;
+  #closing: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+
+  /**
+   * Starts the workers (they load the module in the background).
+   * @param module the task module: a file URL (`new URL('./tasks.mjs', import.meta.url)`) or a file path.
+   * @throws {ShmError} ENOENT if the module file does not exist; ERR_SHM_INVALID_ARG.
+   */
+  constructor(module: string | URL, options?: PoolOptions) {
+    const moduleUrl = resolveModule(module);
+    const opts = checkObject<PoolOptions>(options, 'options');
+    this.#processes = opts.processes === undefined ? availableParallelism() : checkInteger(opts.processes, 'options.processes', 1, MAX_PROCESSES);
+    const maxTasks = opts.maxTasksPerChild === undefined ? 0 : checkInteger(opts.maxTasksPerChild, 'options.maxTasksPerChild', 1, Number.MAX_SAFE_INTEGER);
+    if (opts.initializer !== undefined && typeof opts.initializer !== 'string') {
+      throw invalidArg(`options.initializer must be the name of an exported function, got ${describeValue(opts.initializer)}`);
+    }
+    const initargs = checkArray(opts.initargs ?? [], 'options.initargs');
+    try {
+      serialize(initargs);
+    } catch (err) {
+      throw invalidArg(`options.initargs cannot be sent to a worker: ${(err as Error).message}`);
+    }
+    if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) throw invalidArg('options.env must be an object');
+    const execArgv = checkArray(opts.execArgv ?? [], 'options.execArgv');
+    if (!execArgv.every((arg) => typeof arg === 'string')) throw invalidArg('options.execArgv must be an array of strings');
+    const capacity = opts.capacity === undefined ? 1 << 20 : checkInteger(opts.capacity, 'options.capacity', 1, 2 ** 30);
+    this.#spawnOptions = {
+      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks },
+      env: opts.env ?? process.env,
+      execArgv: execArgv as string[],
+      capacity,
+    };
+    watchProcessExit(this);
+    for (let i = 0; i < this.#processes; i++) this.#spawn();
+  }
+
+  /** How many worker processes the pool keeps. */
+  get processes(): number {
+    return this.#processes;
+  }
+
+  /** Process ids of the workers now running. */
+  get pids(): number[] {
+    return [...this.#workers].flatMap((worker) => (worker.pid === undefined ? [] : [worker.pid]));
+  }
+
+  /** Runs `fn(...args)` in a worker (Python's `apply`). */
+  apply<K extends TaskName<M>>(fn: K, args?: TaskArgs<M, K>, options?: CallOptions): Promise<TaskResult<M, K>> {
+    let name: string;
+    let argList: unknown[];
+    let signal: AbortSignal | undefined;
+    try {
+      this.#checkUsable();
+      name = checkFunctionName(fn);
+      argList = checkArray(args ?? [], 'args');
+      signal = checkSignal(checkObject<CallOptions>(options, 'options').signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#runOne(name, argList, signal) as Promise<TaskResult<M, K>>;
+  }
+
+  /** Runs `fn(...args)` in a worker and returns its promise (ProcessPoolExecutor's `submit`). */
+  submit<K extends TaskName<M>>(fn: K, ...args: TaskArgs<M, K>): Promise<TaskResult<M, K>> {
+    return this.apply(fn, args);
+  }
+
+  /**
+   * `fn(item)` for every item, results in order (Python's `map`). The
+   * iterable is read whole first; items go in chunks of `chunksize`.
+   * Rejects with the first error a task throws (its other chunks not yet sent are dropped).
+   */
+  map<K extends TaskName<M>>(
+    fn: K,
+    iterable: Iterable<TaskArgs<M, K>[0]> | AsyncIterable<TaskArgs<M, K>[0]>,
+    options?: MapOptions,
+  ): Promise<TaskResult<M, K>[]> {
+    return this.#call(() => this.#mapAll(fn, Mode.each, iterable, options) as Promise<TaskResult<M, K>[]>);
+  }
+
+  /** `fn(...args)` for every argument list, results in order (Python's `starmap`). */
+  starmap<K extends TaskName<M>>(fn: K, iterable: Iterable<TaskArgs<M, K>> | AsyncIterable<TaskArgs<M, K>>, options?: MapOptions): Promise<TaskResult<M, K>[]> {
+    return this.#call(() => this.#mapAll(fn, Mode.eachSpread, iterable, options) as Promise<TaskResult<M, K>[]>);
+  }
+
+  /**
+   * Like `map`, lazily: yields results in order as they come, reading the
+   * iterable (sync or async, possibly endless) only as far as needed to
+   * keep at most 64 chunks per process in flight or waiting to be consumed.
+   * Breaking out of the loop drops the chunks not yet sent.
+   */
+  imap<K extends TaskName<M>>(
+    fn: K,
+    iterable: Iterable<TaskArgs<M, K>[0]> | AsyncIterable<TaskArgs<M, K>[0]>,
+    options?: MapOptions,
+  ): AsyncGenerator<TaskResult<M, K>, void, undefined> {
+    return this.#stream(fn, iterable, options, true) as AsyncGenerator<TaskResult<M, K>, void, undefined>;
+  }
+
+  /** Like `imap`, yielding results as they complete (Python's `imap_unordered`, `as_completed`). */
+  imapUnordered<K extends TaskName<M>>(
+    fn: K,
+    iterable: Iterable<TaskArgs<M, K>[0]> | AsyncIterable<TaskArgs<M, K>[0]>,
+    options?: MapOptions,
+  ): AsyncGenerator<TaskResult<M, K>, void, undefined> {
+    return this.#stream(fn, iterable, options, false) as AsyncGenerator<TaskResult<M, K>, void, undefined>;
+  }
+
+  /**
+   * Accepts no more tasks, lets the queued ones finish, then stops the
+   * workers and resolves once they have exited (Python's `close()` then
+   * `join()`). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeGracefully();
+    return this.#closing;
+  }
+
+  /**
+   * Stops the workers now (SIGKILL): every task not finished rejects with
+   * ERR_SHM_CLOSED. Resolves once they have exited; need not be awaited.
+   */
+  terminate(): Promise<void> {
+    if (this.#state !== 'closed' && this.#state !== 'terminated') {
+      const wasBroken = this.#state === 'broken';
+      this.#state = 'terminated';
+      if (!wasBroken) this.#failure = new ShmError(ErrorCodes.CLOSED, 'the pool was terminated');
+      this.#failAll(this.#failure as ShmError);
+    }
+    return this.#stopped();
+  }
+
+  /** `await using pool = new Pool(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Runs a public call: errors from checks become the promise's rejection, never a throw. */
+  async #call<T>(body: () => Promise<T>): Promise<T> {
+    this.#checkUsable();
+    return body();
+  }
+
+  #checkUsable(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#state !== 'open') throw new ShmError(ErrorCodes.CLOSED, 'the pool is closed: it accepts no new tasks');
+  }
+
+  async #mapAll(fn: unknown, mode: Mode, iterable: unknown, options: MapOptions | undefined): Promise<unknown[]> {
+    const name = checkFunctionName(fn);
+    const opts = checkObject<MapOptions>(options, 'options');
+    const signal = checkSignal(opts.signal);
+    const items = await collect(iterable, signal);
+    if (mode === Mode.eachSpread) items.forEach((args, i) => void checkArray(args, `item ${i} (an argument list)`));
+    // Python's rule: about four chunks per process.
+    const chunksize = opts.chunksize === undefined ? Math.max(1, Math.ceil(items.length / (this.#processes * 4))) : checkChunksize(opts.chunksize);
+    const chunks: unknown[][] = [];
+    for (let at = 0; at < items.length; at += chunksize) chunks.push(items.slice(at, at + chunksize));
+    const results = await this.#runAll(name, mode, chunks, signal);
+    return results.flat(1);
+  }
+
+  /** Runs one call: the cheapest path, one promise and one task (many tiny tasks go this way). */
+  #runOne(fn: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal === undefined) {
+      return new Promise((resolve, reject) => this.#enqueue(this.#task(fn, Mode.call, args, resolve, reject)));
+    }
+    return this.#runAll(fn, Mode.call, [args], signal).then((results) => results[0]);
+  }
+
+  /** Runs one task per payload; resolves with their results in order, or rejects with the first failure. */
+  #runAll(fn: string, mode: Mode, payloads: unknown[][], signal: AbortSignal | undefined): Promise<unknown[]> {
+    try {
+      this.#checkUsable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const results = new Array<unknown>(payloads.length);
+      let left = payloads.length;
+      let over = false;
+      const tasks: Task[] = [];
+      const finish = (error: unknown, failed: boolean) => {
+        over = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (!failed) return resolve(results);
+        for (const task of tasks) task.cancelled = true;
+        this.#checkDrained();
+        reject(error);
+      };
+      const onAbort = () => finish(abortError(signal as AbortSignal), true);
+      const failed = (error: unknown) => {
+        if (!over) finish(error, true);
+      };
+      payloads.forEach((payload, i) => {
+        const done = (value: unknown) => {
+          if (over) return;
+          results[i] = value;
+          if (--left === 0) finish(undefined, false);
+        };
+        tasks.push(this.#task(fn, mode, payload, done, failed));
+      });
+      if (left === 0) return resolve(results);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      for (const task of tasks) this.#enqueue(task);
+    });
+  }
+
+  async *#stream(fn: unknown, iterable: unknown, options: MapOptions | undefined, ordered: boolean): AsyncGenerator<unknown, void, undefined> {
+    this.#checkUsable();
+    const name = checkFunctionName(fn);
+    const opts = checkObject<MapOptions>(options, 'options');
+    const signal = checkSignal(opts.signal);
+    const chunksize = opts.chunksize === undefined ? 1 : checkChunksize(opts.chunksize);
+    const source = chunks(iterable, chunksize);
+    const limit = this.#processes * IMAP_AHEAD_PER_PROCESS;
+    /** Answered chunks not yet yielded, by index (insertion order = completion order). */
+    const answered = new Map<number, { ok: boolean; value: unknown }>();
+    const running = new Map<number, Task>();
+    let wake: (() => void) | undefined;
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let sent = 0;
+    let consumed = 0;
+    let exhausted = false;
+    try {
+      for (;;) {
+        while (!exhausted && sent - consumed < limit) {
+          const next = await source.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const index = sent++;
+          const settle = (ok: boolean) => (value: unknown) => {
+            running.delete(index);
+            answered.set(index, { ok, value });
+            wake?.();
+          };
+          const task = this.#task(name, Mode.each, next.value, settle(true), settle(false));
+          running.set(index, task);
+          this.#enqueue(task);
+        }
+        if (exhausted && consumed === sent) return;
+        let entry: { ok: boolean; value: unknown } | undefined;
+        for (;;) {
+          if (signal?.aborted) throw abortError(signal);
+          const key = ordered ? consumed : answered.keys().next().value;
+          entry = key === undefined ? undefined : answered.get(key);
+          if (entry !== undefined) {
+            answered.delete(key as number);
+            break;
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+        consumed += 1;
+        if (!entry.ok) throw entry.value;
+        yield* entry.value as unknown[];
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      for (const task of running.values()) task.cancelled = true;
+      this.#checkDrained();
+      await source.return(undefined);
+    }
+  }
+
+  #task(fn: string, mode: Mode, payload: unknown[], resolve: Task['resolve'], reject: Task['reject']): Task {
+    return { id: this.#nextId++, mode, fn, payload, cancelled: false, resolve, reject };
+  }
+
+  #enqueue(task: Task): void {
+    if (this.#failure !== undefined) {
+      task.reject(this.#failure);
+      return;
+    }
+    this.#queue.push(task);
+    if (!this.#dispatchQueued) {
+      // Tasks added in the same tick (a loop of submit()) leave as one batch.
+      this.#dispatchQueued = true;
+      queueMicrotask(() => {
+        this.#dispatchQueued = false;
+        this.#dispatch();
+      });
+    }
+  }
+
+  /** Sends queued tasks to the workers with room, the least loaded first, in batches. */
+  #dispatch(): void {
+    for (;;) {
+      this.#skipCancelled();
+      const waiting = this.#queue.length - this.#head;
+      if (waiting === 0) break;
+      const open = [...this.#workers].filter((worker) => worker.wants > 0).sort((a, b) => a.load - b.load);
+      if (open.length === 0) break;
+      let progress = false;
+      for (let i = 0; i < open.length && this.#head < this.#queue.length; i++) {
+        const worker = open[i] as WorkerProcess;
+        const share = Math.ceil((this.#queue.length - this.#head) / (open.length - i));
+        const batch = this.#take(Math.min(worker.wants, share));
+        if (batch.length === 0) break;
+        progress = this.#sendTo(worker, batch) || progress;
+      }
+      if (!progress) break;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#checkDrained();
+  }
+
+  /** Up to `n` tasks from the queue, skipping cancelled ones. */
+  #take(n: number): Task[] {
+    const batch: Task[] = [];
+    while (batch.length < n && this.#head < this.#queue.length) {
+      const task = this.#queue[this.#head++] as Task;
+      if (!task.cancelled) batch.push(task);
+    }
+    return batch;
+  }
+
+  /** Sends a batch; what the worker cannot take now goes back to the front. True if any went. */
+  #sendTo(worker: WorkerProcess, batch: Task[]): boolean {
+    let sent: number;
+    try {
+      sent = worker.send(batch);
+    } catch (err) {
+      // This one task cannot travel (not cloneable, larger than the pipe): it fails alone.
+      (batch[0] as Task).reject(err);
+      this.#requeue(batch.slice(1));
+      return true;
+    }
+    this.#requeue(batch.slice(sent));
+    return sent > 0;
+  }
+
+  /** Puts tasks back at the front of the queue, in their order. */
+  #requeue(tasks: Task[]): void {
+    if (tasks.length === 0) return;
+    if (this.#head >= tasks.length) {
+      this.#head -= tasks.length;
+      for (let i = 0; i < tasks.length; i++) this.#queue[this.#head + i] = tasks[i] as Task;
+    } else {
+      this.#queue = [...tasks, ...this.#queue.slice(this.#head)];
+      this.#head = 0;
+    }
+  }
+
+  #skipCancelled(): void {
+    while (this.#head < this.#queue.length && (this.#queue[this.#head] as Task).cancelled) this.#head++;
+  }
+
+  #spawn(): void {
+    const worker = new WorkerProcess(this.#spawnOptions, {
+      ready: () => this.#dispatch(),
+      answered: (_worker, tasks, answers) => this.#answered(tasks, answers),
+      exited: (exited, exit, held, notStarted) => this.#exited(exited, exit, held, notStarted),
+    });
+    this.#workers.add(worker);
+  }
+
+  #answered(tasks: Task[], answers: Reply): void {
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i] as Task;
+      if (task.cancelled) continue;
+      const at = i * REPLY_FIELDS;
+      if (answers[at + 1] === Status.ok) task.resolve(answers[at + 2]);
+      else task.reject(rebuildError(answers[at + 2] as ErrorRecord));
+    }
+    this.#dispatch();
+  }
+
+  #exited(worker: WorkerProcess, exit: WorkerExit, held: Task[], notStarted: Task[]): void {
+    this.#workers.delete(worker);
+    if (this.#state === 'terminated' || this.#state === 'broken') {
+      this.#failAll(this.#failure as ShmError, [...held, ...notStarted]);
+      return;
+    }
+    if (exit.requested) {
+      // stop() after the work was done, or kill(): nothing to replace.
+      this.#requeue([...held, ...notStarted]);
+      this.#dispatch();
+      return;
+    }
+    if (!exit.wasReady) {
+      this.#break(startFailure(worker, exit));
+      return;
+    }
+    for (const task of held) if (!task.cancelled) task.reject(new WorkerDiedError(worker.pid, exit.code, exit.signal, task.fn));
+    this.#requeue(notStarted);
+    const workLeft = this.#queue.length > this.#head;
+    if (this.#state === 'open' || workLeft) this.#spawn();
+    this.#dispatch();
+  }
+
+  /** A worker could not start: the same would happen to every replacement, so the pool fails instead of retrying. */
+  #break(error: ShmError): void {
+    this.#state = 'broken';
+    this.#failure = error;
+    this.#failAll(error);
+  }
+
+  /** Rejects every queued and sent task with `error` and kills the workers. */
+  #failAll(error: ShmError, more: Task[] = []): void {
+    const tasks = [...this.#queue.slice(this.#head), ...more];
+    this.#queue = [];
+    this.#head = 0;
+    for (const worker of this.#workers) {
+      tasks.push(...worker.takeUnanswered());
+      worker.kill();
+    }
+    for (const task of tasks) if (!task.cancelled) task.reject(error);
+    this.#checkDrained();
+  }
+
+  async #closeGracefully(): Promise<void> {
+    if (this.#state === 'open') this.#state = 'closing';
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      this.#checkDrained();
+    });
+    for (const worker of this.#workers) worker.stop();
+    await this.#stopped();
+    if (this.#state === 'closing') this.#state = 'closed';
+  }
+
+  /** Resolves close()'s wait once nothing is queued or out. */
+  #checkDrained(): void {
+    if (this.#drained === undefined) return;
+    this.#skipCancelled();
+    if (this.#queue.length > this.#head) return;
+    for (const worker of this.#workers) if (worker.load > 0) return;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained();
+  }
+
+  /** Resolves once every worker has exited. */
+  async #stopped(): Promise<void> {
+    while (this.#workers.size > 0) await Promise.all([...this.#workers].map((worker) => worker.ended));
+    livePools.delete(this);
+  }
+
+  /** @internal Stops the workers at once (this process is exiting). */
+  killWorkers(): void {
+    for (const worker of this.#workers) worker.kill();
+  }
+}
+
+function startFailure(worker: WorkerProcess, exit: WorkerExit): ShmError {
+  const why = exit.startError;
+  let reason: string;
+  let cause: unknown;
+  if (why instanceof Error) {
+    reason = why.message;
+    cause = why;
+  } else if (why !== undefined) {
+    cause = rebuildError(why);
+    reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : describeValue(cause);
+  } else {
+    reason = `it exited (${exit.signal === null ? `exit code ${exit.code}` : `signal ${exit.signal}`}) before it was ready`;
+  }
+  return new ShmError(ErrorCodes.WORKER_START, `pool worker ${worker.pid ?? '(not started)'} could not start: ${reason}`, { cause });
+}
+
+function watchProcessExit(pool: { killWorkers(): void }): void {
+  livePools.add(pool);
+  if (exitHook) return;
+  exitHook = true;
+  // Workers also notice a dead parent through their pipe; this stops them at once, even mid-task.
+  process.on('exit', () => {
+    for (const live of livePools) live.killWorkers();
+  });
+}
+
+/** The module's file URL: from a URL (file: only) or a path (relative to the working directory). */
+function resolveModule(module: unknown): string {
+  let url: URL;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && module.length > 0) url = module.startsWith('file:') ? new URL(module) : pathToFileURL(resolvePath(module));
+  else throw invalidArg(`module must be a file URL or a path, got ${describeValue(module)}`);
+  if (url.protocol !== 'file:') throw invalidArg(`module must be a file: URL, got ${url.protocol} (workers load it from disk)`);
+  const path = fileURLToPath(url);
+  if (!existsSync(path)) throw new ShmError('ENOENT', `the task module ${path} does not exist`);
+  return url.href;
+}
+
+function checkFunctionName(fn: unknown): string {
+  if (typeof fn !== 'string' || fn.length === 0) {
+    throw invalidArg(`fn must be the name of a function the task module exports (functions cannot cross processes), got ${describeValue(fn)}`);
+  }
+  return fn;
+}
+
+function checkArray(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw invalidArg(`${what} must be an array, got ${describeValue(value)}`);
+  return value;
+}
+
+function checkChunksize(value: unknown): number {
+  return checkInteger(value, 'options.chunksize', 1, 2 ** 31 - 1);
+}
+
+function isIterable(value: unknown): value is Iterable<unknown> | AsyncIterable<unknown> {
+  if (value === null || value === undefined) return false;
+  const v = value as Record<symbol, unknown>;
+  return typeof v[Symbol.iterator] === 'function' || typeof v[Symbol.asyncIterator] === 'function';
+}
+
+/** All items of a sync or async iterable. */
+async function collect(iterable: unknown, signal: AbortSignal | undefined): Promise<unknown[]> {
+  if (Array.isArray(iterable)) return iterable;
+  if (!isIterable(iterable)) throw invalidArg(`iterable must be iterable (sync or async), got ${describeValue(iterable)}`);
+  const items: unknown[] = [];
+  for await (const item of iterable) {
+    if (signal?.aborted) throw abortError(signal);
+    items.push(item);
+  }
+  return items;
+}
+
+/** Arrays of `size` items from a sync or async iterable, read only as they are asked for. */
+async function* chunks(iterable: unknown, size: number): AsyncGenerator<unknown[], void, undefined> {
+  if (!isIterable(iterable)) throw invalidArg(`iterable must be iterable (sync or async), got ${describeValue(iterable)}`);
+  let chunk: unknown[] = [];
+  for await (const item of iterable) {
+    chunk.push(item);
+    if (chunk.length === size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}

@@ -1,0 +1,109 @@
+// What a Pool and its workers say to each other over each worker's Pipe.
+//
+// Parent -> worker: first a Setup object, then task batches. A batch is one
+// flat array [id, mode, fn, payload, id, mode, fn, payload, ...]: many tiny
+// tasks cost one message (one v8.serialize) instead of one each.
+//
+// Worker -> parent: answers, flat as [id, status, value, micros, ...] for
+// tasks of one batch (sent at the batch's end, or sooner: worker.ts). A
+// worker reads the next batch only after answering the whole of this one,
+// so when it dies the parent knows what it held: the unanswered tasks of the
+// batch it was working on. Later batches never started. Plus READY once the
+// module and initializer ran, or FATAL if they failed.
+
+/** How a task's payload is applied to its function. */
+export const Mode = {
+  /** payload is one argument list: fn(...payload). */
+  call: 0,
+  /** payload is a chunk of items: [fn(item) for each item]. */
+  each: 1,
+  /** payload is a chunk of argument lists: [fn(...args) for each]. */
+  eachSpread: 2,
+} as const;
+export type Mode = (typeof Mode)[keyof typeof Mode];
+
+/** Fields per task in a batch. */
+export const TASK_FIELDS = 4;
+
+/** The first message to a worker. */
+export interface Setup {
+  /** The task module's file URL. */
+  module: string;
+  /** Name of an exported function to run once before any task. */
+  initializer: string | undefined;
+  initargs: unknown[];
+  /** Tasks (batch entries) after which the worker exits; 0 for no limit. */
+  maxTasks: number;
+}
+
+/** Status of a reply (its second field). */
+export const Status = {
+  failed: 0,
+  ok: 1,
+  /** [READY]: the module loaded and the initializer ran. */
+  ready: 2,
+  /** [FATAL, record]: the worker could not start. */
+  fatal: 3,
+} as const;
+
+/** Fields per answer: id, Status.ok or Status.failed, the value or an ErrorRecord, microseconds the task took. */
+export const REPLY_FIELDS = 4;
+
+/** Answers (REPLY_FIELDS each, ids > 0), or [-1, Status.ready], or [-1, Status.fatal, ErrorRecord]. */
+export type Reply = unknown[];
+
+/**
+ * An exception as it crosses to the parent: an Error's name, message, stack
+ * and own cloneable properties (`code`, `errno`, ...), or a thrown non-Error
+ * value as itself when it can be cloned.
+ */
+export type ErrorRecord =
+  | { error: true; name: string; message: string; stack: string | undefined; props: Record<string, unknown> }
+  | { error: false; value: unknown };
+
+/** Records what a task threw, for the parent to rebuild. Never throws. */
+export function recordError(thrown: unknown, canClone: (value: unknown) => boolean): ErrorRecord {
+  if (!(thrown instanceof Error)) {
+    return canClone(thrown) ? { error: false, value: thrown } : { error: false, value: describeThrown(thrown) };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(thrown)) {
+    if (key === 'name' || key === 'message' || key === 'stack') continue;
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    if (canClone(value)) props[key] = value;
+  }
+  return { error: true, name: String(thrown.name), message: String(thrown.message), stack: thrown.stack, props };
+}
+
+const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * Rebuilds a task's exception in the parent: the same built-in class where
+ * the name is one (so `instanceof TypeError` holds), else an Error with the
+ * worker's name; message, stack and properties as the worker had them.
+ */
+export function rebuildError(record: ErrorRecord): unknown {
+  if (!record.error) return record.value;
+  const Class = BUILTIN_ERRORS[record.name] ?? Error;
+  const err = new Class(record.message);
+  if (err.name !== record.name) Object.defineProperty(err, 'name', { value: record.name, configurable: true, writable: true });
+  Object.assign(err, record.props);
+  if (record.stack !== undefined) err.stack = record.stack;
+  return err;
+}
+
+function describeThrown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}

@@ -1,0 +1,268 @@
+// The parent's side of one Pool worker: the child process, its Pipe, the
+// tasks sent to it in order, and how many more it may be sent.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Pipe } from '../channel/pipe.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import { type ErrorRecord, type Mode, REPLY_FIELDS, type Reply, type Setup, Status } from './protocol.js';
+
+const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** One task: a function call, or a chunk of them, on its way to a worker and back. */
+export interface Task {
+  readonly id: number;
+  readonly mode: Mode;
+  readonly fn: string;
+  readonly payload: unknown[];
+  /** Set when its call no longer wants it (aborted, or a sibling chunk failed): not sent, its answer ignored. */
+  cancelled: boolean;
+  /** Called once with the outcome (never for a cancelled task). */
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** What the pool hears from a worker. */
+export interface WorkerEvents {
+  /** Tasks answered: `answers` holds REPLY_FIELDS per task, in the order of `tasks`. */
+  answered(worker: WorkerProcess, tasks: Task[], answers: Reply): void;
+  ready(worker: WorkerProcess): void;
+  /**
+   * The process ended. `held`: the unanswered tasks of the batch it was
+   * working on (they may have run); `notStarted`: later batches.
+   */
+  exited(worker: WorkerProcess, exit: WorkerExit, held: Task[], notStarted: Task[]): void;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Whether it had sent READY. */
+  wasReady: boolean;
+  /** Whether the pool ended it (stop() or kill()). */
+  requested: boolean;
+  /** Why it could not start: FATAL's record, or the spawn error. */
+  startError: ErrorRecord | Error | undefined;
+}
+
+export interface SpawnOptions {
+  setup: Setup;
+  env: NodeJS.ProcessEnv;
+  execArgv: string[];
+  capacity: number;
+}
+
+/**
+ * The time a worker's tasks take sets the size of its batches: tiny tasks go
+ * in batches of up to MAX_BATCH, about BATCH_US of work (one message and one
+ * wake-up each way for many), long ones alone. A worker holds two batches,
+ * so the next is there when it finishes one; a worker whose tasks take over
+ * ALONE_US holds one task, so no task waits behind another's long one while
+ * a worker idles (the round trip is small against such tasks).
+ */
+const BATCH_US = 500;
+const MAX_BATCH = 256;
+const ALONE_US = 2000;
+
+let spawned = 0;
+
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly #pipe: Pipe<unknown[] | Setup>;
+  readonly #pipeName: string;
+  readonly #events: WorkerEvents;
+  /** Sent, not yet answered, in the order sent; and the batch each went in. */
+  #unanswered: Task[] = [];
+  #batchOf: number[] = [];
+  #head = 0;
+  #batches = 0;
+  /** Tasks it may still be sent before maxTasksPerChild retires it (Infinity for no limit). */
+  #quota: number;
+  #ready = false;
+  #receiving = false;
+  #exited = false;
+  #requested = false;
+  /** Its tasks were taken back: answers still on their way are dropped. */
+  #abandoned = false;
+  #startError: ErrorRecord | Error | undefined;
+  /** Average task time (us, moving), from the worker's own measurements. */
+  #averageUs = 0;
+  /** Tasks per batch, and most tasks it may hold at once. */
+  #batchSize = 1;
+  #window = 1;
+  /** Resolves when the process has ended and the pool heard of it. */
+  readonly ended: Promise<void>;
+
+  constructor(options: SpawnOptions, events: WorkerEvents) {
+    this.#events = events;
+    this.#quota = options.setup.maxTasks > 0 ? options.setup.maxTasks : Infinity;
+    spawned += 1;
+    this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(4).toString('hex')}`;
+    this.#pipe = Pipe.create(this.#pipeName, { capacity: options.capacity });
+    this.#pipe.sendSync(options.setup);
+    let resolveEnded!: () => void;
+    this.ended = new Promise((resolve) => (resolveEnded = resolve));
+    this.child = spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, this.#pipeName], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: options.env,
+    });
+    this.child.on('error', (err) => {
+      // spawn failed (EAGAIN: a process limit, ENOMEM): no 'exit' follows.
+      this.#startError ??= err;
+      if (this.child.pid === undefined) this.#onExit(null, null, resolveEnded);
+    });
+    this.child.on('exit', (code, signal) => this.#onExit(code, signal, resolveEnded));
+    // An idle pool must not keep the program alive: pending receives do while tasks are out.
+    this.child.unref();
+    void this.#receive();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Tasks sent and not answered. */
+  get load(): number {
+    return this.#unanswered.length - this.#head;
+  }
+
+  /** How many tasks to send it now: a batch when it has room for one (0 if not). */
+  get wants(): number {
+    if (this.#exited) return 0;
+    const room = this.#window - this.load;
+    if (room < this.#batchSize && this.load > 0) return 0;
+    return Math.max(0, Math.min(room, this.#batchSize, this.#quota));
+  }
+
+  /**
+   * Sends tasks as one batch. Returns how many went: fewer than given if its
+   * ring is full. Throws what encoding threw when a task cannot be sent at all
+   * (not cloneable, too large): only for a batch of one.
+   */
+  send(tasks: Task[]): number {
+    const batch: unknown[] = [];
+    for (const task of tasks) batch.push(task.id, task.mode, task.fn, task.payload);
+    try {
+      this.#pipe.sendSync(batch, { timeout: 0 });
+    } catch (err) {
+      if (err instanceof ShmError && (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.PIPE_CLOSED)) return 0;
+      if (tasks.length > 1) return this.send(tasks.slice(0, 1)); // find the one that cannot go
+      throw err;
+    }
+    this.#batches += 1;
+    for (const task of tasks) {
+      this.#unanswered.push(task);
+      this.#batchOf.push(this.#batches);
+    }
+    this.#quota -= tasks.length;
+    void this.#receive();
+    return tasks.length;
+  }
+
+  /** Ends it gracefully: it finishes what it was sent, then sees end-of-stream and exits. */
+  stop(): void {
+    this.#requested = true;
+    this.child.ref();
+    this.#pipe.close();
+  }
+
+  /** Ends it now. */
+  kill(): void {
+    this.#requested = true;
+    this.child.ref();
+    if (!this.#exited) this.child.kill('SIGKILL');
+  }
+
+  /** Takes back the tasks sent and not answered (the pool fails them): later answers are ignored. */
+  takeUnanswered(): Task[] {
+    const tasks = this.#unanswered.slice(this.#head);
+    this.#abandoned = true;
+    this.#unanswered = [];
+    this.#batchOf = [];
+    this.#head = 0;
+    return tasks;
+  }
+
+  /** Receives while an answer is owed (or READY): a pending receive keeps the program alive, an idle pool does not. */
+  async #receive(): Promise<void> {
+    if (this.#receiving) return;
+    this.#receiving = true;
+    try {
+      while (!this.#exited && (!this.#ready || this.load > 0)) this.#onReply((await this.#pipe.recv()) as Reply);
+    } catch (err) {
+      // End-of-stream (the worker died: 'exit' reports it) or this end closed.
+      if (!(err instanceof ShmError)) throw err;
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  #onReply(reply: Reply): void {
+    if (reply[0] === -1) {
+      if (reply[1] === Status.ready) {
+        this.#ready = true;
+        this.#events.ready(this);
+      } else {
+        this.#startError = reply[2] as ErrorRecord;
+      }
+      return;
+    }
+    if (this.#abandoned) return;
+    const count = reply.length / REPLY_FIELDS;
+    const tasks = this.#unanswered.slice(this.#head, this.#head + count);
+    for (let i = 0; i < count; i++) {
+      if (tasks[i]?.id !== reply[i * REPLY_FIELDS]) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${reply[i * REPLY_FIELDS]} out of order`);
+    }
+    this.#head += count;
+    if (this.#head > 1024 && this.#head * 2 > this.#unanswered.length) this.#compact();
+    this.#learn(reply);
+    this.#events.answered(this, tasks, reply);
+  }
+
+  /** Sizes batches from how long its tasks (a chunk is one task) take. */
+  #learn(answers: Reply): void {
+    let us = 0;
+    for (let at = 0; at < answers.length; at += REPLY_FIELDS) us += answers[at + 3] as number;
+    const perTask = us / (answers.length / REPLY_FIELDS);
+    this.#averageUs = this.#averageUs === 0 ? perTask : this.#averageUs * 0.7 + perTask * 0.3;
+    this.#batchSize = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_US / Math.max(this.#averageUs, 1))));
+    this.#window = this.#averageUs >= ALONE_US ? 1 : 2 * this.#batchSize;
+  }
+
+  #compact(): void {
+    this.#unanswered = this.#unanswered.slice(this.#head);
+    this.#batchOf = this.#batchOf.slice(this.#head);
+    this.#head = 0;
+  }
+
+  #onExit(code: number | null, signal: NodeJS.Signals | null, resolveEnded: () => void): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    // Answers it wrote before it ended are still in the ring: take them first.
+    try {
+      while (this.#pipe.pollSync()) this.#onReply(this.#pipe.recvSync() as Reply);
+    } catch {
+      // end-of-stream, or this end already closed
+    }
+    this.#pipe.close();
+    try {
+      Pipe.unlink(this.#pipeName);
+    } catch {
+      // the worker removed it, as it should once it had opened it
+    }
+    const unanswered = this.#unanswered.slice(this.#head);
+    const heldBatch = this.#batchOf[this.#head];
+    const held = unanswered.filter((_, i) => this.#batchOf[this.#head + i] === heldBatch);
+    const notStarted = unanswered.slice(held.length);
+    this.#unanswered = [];
+    this.#batchOf = [];
+    this.#head = 0;
+    const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, startError: this.#startError };
+    this.#events.exited(this, exit, held, notStarted);
+    resolveEnded();
+  }
+}

@@ -1,0 +1,195 @@
+// A Pool worker: a separate node process started by the parent with the name
+// of its Pipe. It loads the task module, runs the initializer, then runs
+// tasks one at a time and answers each before starting the next. It exits
+// when the parent closes its end (close()), when the parent dies (the pipe
+// reports end-of-stream), or after `maxTasks` tasks.
+import { serialize } from 'node:v8';
+import { Pipe } from '../channel/pipe.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import { Mode, REPLY_FIELDS, type Reply, recordError, type Setup, Status, TASK_FIELDS } from './protocol.js';
+
+/** Longest an answer waits for others to go with it. */
+const FLUSH_MS = 1;
+
+type TaskFunction = (...args: unknown[]) => unknown;
+
+function canClone(value: unknown): boolean {
+  try {
+    serialize(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function isEndOfStream(err: unknown): boolean {
+  return err instanceof ShmError && (err.code === ErrorCodes.PIPE_CLOSED || err.code === ErrorCodes.CLOSED);
+}
+
+class Worker {
+  readonly #pipe: Pipe<Reply>;
+  readonly #module: Record<string, unknown>;
+  readonly #functions = new Map<string, TaskFunction>();
+  /** Answers not yet sent: REPLY_FIELDS per task. */
+  #answers: unknown[] = [];
+  /** When the oldest of them started (performance.now()). */
+  #oldestAnswer = 0;
+
+  constructor(pipe: Pipe<Reply>, module: Record<string, unknown>) {
+    this.#pipe = pipe;
+    this.#module = module;
+  }
+
+  /** The exported function `name`, or a TypeError saying what the module has instead. */
+  lookup(name: string): TaskFunction {
+    let fn = this.#functions.get(name);
+    if (fn === undefined) {
+      const value = this.#module[name];
+      if (typeof value !== 'function') {
+        const err = new TypeError(`the task module has no exported function ${JSON.stringify(name)}`);
+        Object.assign(err, { code: ErrorCodes.INVALID_ARG });
+        throw err;
+      }
+      fn = value as TaskFunction;
+      this.#functions.set(name, fn);
+    }
+    return fn;
+  }
+
+  /**
+   * Runs the tasks of one batch in order. Answers go back together at the
+   * end of the batch, or sooner once the oldest has waited FLUSH_MS or before
+   * a task that must be awaited: the parent learns of finished work promptly,
+   * and many tiny tasks cost one message. Returns how many ran.
+   */
+  async runBatch(batch: unknown[]): Promise<number> {
+    for (let at = 0; at < batch.length; at += TASK_FIELDS) {
+      const id = batch[at] as number;
+      const started = performance.now();
+      if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
+      try {
+        const value = await this.#run(batch[at + 1] as Mode, batch[at + 2] as string, batch[at + 3] as unknown[]);
+        this.#answer(id, Status.ok, value, started);
+      } catch (err) {
+        this.#answer(id, Status.failed, recordError(err, canClone), started);
+      }
+    }
+    this.#flush();
+    return batch.length / TASK_FIELDS;
+  }
+
+  #answer(id: number, status: 0 | 1, value: unknown, started: number): void {
+    if (this.#answers.length === 0) this.#oldestAnswer = started;
+    this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
+  }
+
+  /** Sends the answers gathered so far as one message. */
+  #flush(): void {
+    if (this.#answers.length === 0) return;
+    const answers = this.#answers;
+    this.#answers = [];
+    try {
+      this.#pipe.sendSync(answers);
+    } catch (err) {
+      if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, err);
+      else this.#sendEach(answers, undefined);
+    }
+  }
+
+  /** Sends answers one by one: a result that cannot travel (not cloneable, too large) becomes its task's error. */
+  #sendEach(answers: unknown[], failure: unknown): void {
+    if (isEndOfStream(failure)) throw failure;
+    for (let at = 0; at < answers.length; at += REPLY_FIELDS) {
+      const one = answers.slice(at, at + REPLY_FIELDS);
+      try {
+        if (failure !== undefined) throw failure;
+        this.#pipe.sendSync(one);
+      } catch (err) {
+        if (isEndOfStream(err) || one[1] === Status.failed) throw err;
+        const why = new ShmError((err as ShmError).code ?? ErrorCodes.INVALID_ARG, `the task's result cannot be sent back: ${(err as Error).message}`);
+        this.#pipe.sendSync([one[0], Status.failed, recordError(why, canClone), one[3]]);
+      }
+      failure = undefined;
+    }
+  }
+
+  async #run(mode: Mode, name: string, payload: unknown[]): Promise<unknown> {
+    const fn = this.lookup(name);
+    if (mode === Mode.call) return this.#settled(fn(...payload));
+    const results = new Array<unknown>(payload.length);
+    for (let i = 0; i < payload.length; i++) {
+      results[i] = await this.#settled(mode === Mode.each ? fn(payload[i]) : fn(...(payload[i] as unknown[])));
+    }
+    return results;
+  }
+
+  /** A task's value; one it must wait for sends the answers gathered so far first. */
+  async #settled(value: unknown): Promise<unknown> {
+    if (!isThenable(value)) return value;
+    this.#flush();
+    return await value;
+  }
+
+  /** Sends a reply; a result that cannot travel (not cloneable, too large) becomes that task's error. */
+  /** Serves task batches until end-of-stream or `maxTasks`. */
+  async serve(maxTasks: number): Promise<void> {
+    let done = 0;
+    for (;;) {
+      // End-of-stream (the parent closed or died) ends this with a PIPE_CLOSED error.
+      const batch = (await this.#pipe.recv()) as unknown[];
+      done += await this.runBatch(batch);
+      if (maxTasks > 0 && done >= maxTasks) return;
+    }
+  }
+}
+
+async function start(pipe: Pipe<Reply>, setup: Setup): Promise<Worker> {
+  const module = (await import(setup.module)) as Record<string, unknown>;
+  const worker = new Worker(pipe, module);
+  if (setup.initializer !== undefined) {
+    const init = worker.lookup(setup.initializer)(...setup.initargs);
+    if (isThenable(init)) await init;
+  }
+  return worker;
+}
+
+/** Runs the worker; resolves with its exit code. */
+async function main(pipeName: string): Promise<number> {
+  const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
+  // This process is the last to open it: the name can go now, and nothing is
+  // left in /dev/shm whichever process dies first.
+  try {
+    Pipe.unlink(pipeName);
+  } catch {
+    // the parent removed it already
+  }
+  const setup = (await pipe.recv()) as unknown as Setup;
+  let worker: Worker;
+  try {
+    worker = await start(pipe, setup);
+  } catch (err) {
+    pipe.sendSync([-1, Status.fatal, recordError(err, canClone)]);
+    return 1;
+  }
+  pipe.sendSync([-1, Status.ready]);
+  await worker.serve(setup.maxTasks);
+  return 0;
+}
+
+const pipeName = process.argv[2];
+if (pipeName === undefined) {
+  process.stderr.write('shmkit pool worker: started without a pipe name (it is started by Pool, not by hand)\n');
+  process.exit(2);
+}
+try {
+  // Exit even if the task module left timers or sockets open.
+  process.exit(await main(pipeName));
+} catch (err) {
+  // The parent closed its end or died: a normal way to end.
+  if (isEndOfStream(err)) process.exit(0);
+  throw err;
+}
