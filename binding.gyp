@@ -7,6 +7,7 @@
         "native/env_state.cc",
         "native/errors.cc",
         "native/liveness.cc",
+        "native/parent_death.cc",
         "native/sem.cc",
         "native/shm.cc",
         "native/wait.cc",
@@ -25,11 +26,11 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/doorbell_linux.cc", "native/futex_linux.cc", "native/liveness_linux.cc", "native/sem_linux.cc", "native/shm_linux.cc", "native/uring_linux.cc"],
+          "sources": ["native/doorbell_linux.cc", "native/futex_linux.cc", "native/liveness_linux.cc", "native/parent_death_linux.cc", "native/sem_linux.cc", "native/shm_linux.cc", "native/uring_linux.cc"],
           "libraries": ["-lrt", "-lpthread"]
         }],
         ["OS=='mac'", {
-          "sources": ["native/doorbell_darwin.cc", "native/futex_darwin.cc", "native/liveness_darwin.cc", "native/sem_darwin.cc", "native/shm_darwin.cc", "native/uring_darwin.cc"],
+          "sources": ["native/doorbell_darwin.cc", "native/futex_darwin.cc", "native/liveness_darwin.cc", "native/parent_death_darwin.cc", "native/sem_darwin.cc", "native/shm_darwin.cc", "native/uring_darwin.cc"],
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

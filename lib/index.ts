@@ -4,7 +4,6 @@
  */
 
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
-export { type CallOptions, type MapOptions, Pool, type PoolOptions, type TaskArgs, type TaskName, type TaskResult, WorkerDiedError } from './pool/pool.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export { MessageView, Slot } from './channel/zero-copy.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
@@ -15,6 +14,7 @@ export { SharedArray, SharedArray as Array } from './memory/array.js';
 export { type ShareableItem, ShareableList } from './memory/shareable-list.js';
 export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
 export { Value } from './memory/value.js';
+export { type CallOptions, type MapOptions, Pool, type PoolOptions, type TaskArgs, type TaskName, type TaskResult, WorkerDiedError } from './pool/pool.js';
 export { Barrier } from './sync/barrier.js';
 export { BoundedSemaphore } from './sync/bounded-semaphore.js';
 export { Condition } from './sync/condition.js';

@@ -4,6 +4,7 @@
 
 #include "env_state.h"
 #include "liveness.h"
+#include "parent_death.h"
 #include "sem.h"
 #include "shm.h"
 #include "wait.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWait(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);
+  InitParentDeath(env, exports);
   return exports;
 }
 

@@ -33,6 +33,8 @@ export interface NativeAddon {
   semPost(id: number, n: number): void;
   semGetValue(id: number): number;
   semUnlink(name: string): void;
+  /** SIGKILL this process when its parent dies (Linux); false where the platform cannot. */
+  exitWithParent(): boolean;
 }
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';

@@ -78,6 +78,8 @@ export class WorkerDiedError extends ShmError {
 /** Chunks a worker may hold or have answered-but-not-yet-consumed per process, in imap/imapUnordered: bounds memory for any iterable. */
 const IMAP_AHEAD_PER_PROCESS = 64;
 const MAX_PROCESSES = 1024;
+/** Workers in a row that may end before they are ready (killed while starting) before the pool gives up. */
+const MAX_FAILED_STARTS = 3;
 
 type State = 'open' | 'closing' | 'closed' | 'terminated' | 'broken';
 
@@ -109,6 +111,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   /** Why the pool is broken or terminated: what every later call rejects with. */
   #failure: ShmError | undefined;
   #closing: Promise<void> | undefined;
+  /** Workers in a row that ended before they were ready. */
+  #failedStarts = 0;
   #drained: (() => void) | undefined;
 
   /**
@@ -465,7 +469,10 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
 
   #spawn(): void {
     const worker = new WorkerProcess(this.#spawnOptions, {
-      ready: () => this.#dispatch(),
+      ready: () => {
+        this.#failedStarts = 0;
+        this.#dispatch();
+      },
       answered: (_worker, tasks, answers) => this.#answered(tasks, answers),
       exited: (exited, exit, held, notStarted) => this.#exited(exited, exit, held, notStarted),
     });
@@ -496,7 +503,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       return;
     }
     if (!exit.wasReady) {
-      this.#break(startFailure(worker, exit));
+      this.#startFailed(worker, exit, [...held, ...notStarted]);
       return;
     }
     for (const task of held) if (!task.cancelled) task.reject(new WorkerDiedError(worker.pid, exit.code, exit.signal, task.fn));
@@ -506,11 +513,22 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     this.#dispatch();
   }
 
-  /** A worker could not start: the same would happen to every replacement, so the pool fails instead of retrying. */
-  #break(error: ShmError): void {
+  /**
+   * A worker ended before it was ready. If its module or initializer threw,
+   * or it was the MAX_FAILED_STARTS-th in a row, every replacement would too:
+   * the pool fails instead of retrying for ever. Else (killed while
+   * starting) a replacement takes over its tasks.
+   */
+  #startFailed(worker: WorkerProcess, exit: WorkerExit, tasks: Task[]): void {
+    this.#failedStarts += 1;
+    if (exit.startError === undefined && this.#failedStarts < MAX_FAILED_STARTS) {
+      this.#requeue(tasks);
+      this.#spawn();
+      return;
+    }
     this.#state = 'broken';
-    this.#failure = error;
-    this.#failAll(error);
+    this.#failure = startFailure(worker, exit);
+    this.#failAll(this.#failure, tasks);
   }
 
   /** Rejects every queued and sent task with `error` and kills the workers. */
@@ -590,7 +608,7 @@ function watchProcessExit(pool: { killWorkers(): void }): void {
 function resolveModule(module: unknown): string {
   let url: URL;
   if (module instanceof URL) url = module;
-  else if (typeof module === 'string' && module.length > 0) url = module.startsWith('file:') ? new URL(module) : pathToFileURL(resolvePath(module));
+  else if (typeof module === 'string' && module.length > 0) url = /^[a-z][a-z0-9+.-]*:/i.test(module) ? new URL(module) : pathToFileURL(resolvePath(module));
   else throw invalidArg(`module must be a file URL or a path, got ${describeValue(module)}`);
   if (url.protocol !== 'file:') throw invalidArg(`module must be a file: URL, got ${url.protocol} (workers load it from disk)`);
   const path = fileURLToPath(url);

@@ -5,10 +5,11 @@
 // tasks cost one message (one v8.serialize) instead of one each.
 //
 // Worker -> parent: answers, flat as [id, status, value, micros, ...] for
-// tasks of one batch (sent at the batch's end, or sooner: worker.ts). A
-// worker reads the next batch only after answering the whole of this one,
-// so when it dies the parent knows what it held: the unanswered tasks of the
-// batch it was working on. Later batches never started. Plus READY once the
+// tasks of one batch (sent at the batch's end, or sooner: worker.ts). Before
+// each task the worker counts it in its progress word (a one-element shared
+// Float64Array beside the pipe), so when it dies the parent knows what it
+// held: the unanswered tasks it had started (they ran, or were running).
+// The rest never started and go to another worker. Plus READY once the
 // module and initializer ran, or FATAL if they failed.
 
 /** How a task's payload is applied to its function. */
@@ -21,6 +22,11 @@ export const Mode = {
   eachSpread: 2,
 } as const;
 export type Mode = (typeof Mode)[keyof typeof Mode];
+
+/** The name of a worker's progress word (tasks started, in all), beside its pipe's. */
+export function progressName(pipeName: string): string {
+  return `${pipeName}p`;
+}
 
 /** Fields per task in a batch. */
 export const TASK_FIELDS = 4;

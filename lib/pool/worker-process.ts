@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
-import { type ErrorRecord, type Mode, REPLY_FIELDS, type Reply, type Setup, Status } from './protocol.js';
+import { SharedArray } from '../memory/array.js';
+import { type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, type Setup, Status } from './protocol.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -28,8 +29,9 @@ export interface WorkerEvents {
   answered(worker: WorkerProcess, tasks: Task[], answers: Reply): void;
   ready(worker: WorkerProcess): void;
   /**
-   * The process ended. `held`: the unanswered tasks of the batch it was
-   * working on (they may have run); `notStarted`: later batches.
+   * The process ended. `held`: unanswered tasks it had started (the one it
+   * was running, and any whose answers it had not sent yet); `notStarted`:
+   * the rest, in order.
    */
   exited(worker: WorkerProcess, exit: WorkerExit, held: Task[], notStarted: Task[]): void;
 }
@@ -71,11 +73,17 @@ export class WorkerProcess {
   readonly #pipe: Pipe<unknown[] | Setup>;
   readonly #pipeName: string;
   readonly #events: WorkerEvents;
-  /** Sent, not yet answered, in the order sent; and the batch each went in. */
+  /** Sent, not yet answered, in the order sent. */
   #unanswered: Task[] = [];
-  #batchOf: number[] = [];
   #head = 0;
-  #batches = 0;
+  /** Tasks it answered, in all. */
+  #answeredCount = 0;
+  /**
+   * Word 0: how many tasks the worker has started, in all (it counts before
+   * each). Read once it is dead: the unanswered tasks it started ran or were
+   * running; the rest never started and go to another worker.
+   */
+  readonly #progress: SharedArray<'float64'>;
   /** Tasks it may still be sent before maxTasksPerChild retires it (Infinity for no limit). */
   #quota: number;
   #ready = false;
@@ -97,12 +105,19 @@ export class WorkerProcess {
     this.#events = events;
     this.#quota = options.setup.maxTasks > 0 ? options.setup.maxTasks : Infinity;
     spawned += 1;
-    this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(4).toString('hex')}`;
+    this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(2).toString('hex')}`;
     this.#pipe = Pipe.create(this.#pipeName, { capacity: options.capacity });
+    try {
+      this.#progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+    } catch (err) {
+      this.#pipe.close();
+      Pipe.unlink(this.#pipeName);
+      throw err;
+    }
     this.#pipe.sendSync(options.setup);
     let resolveEnded!: () => void;
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
-    this.child = spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, this.#pipeName], {
+    this.child = spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, this.#pipeName, String(process.pid)], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: options.env,
     });
@@ -153,11 +168,7 @@ export class WorkerProcess {
       if (tasks.length > 1) return this.send(tasks.slice(0, 1)); // find the one that cannot go
       throw err;
     }
-    this.#batches += 1;
-    for (const task of tasks) {
-      this.#unanswered.push(task);
-      this.#batchOf.push(this.#batches);
-    }
+    for (const task of tasks) this.#unanswered.push(task);
     this.#quota -= tasks.length;
     void this.#receive();
     return tasks.length;
@@ -182,7 +193,6 @@ export class WorkerProcess {
     const tasks = this.#unanswered.slice(this.#head);
     this.#abandoned = true;
     this.#unanswered = [];
-    this.#batchOf = [];
     this.#head = 0;
     return tasks;
   }
@@ -218,6 +228,7 @@ export class WorkerProcess {
       if (tasks[i]?.id !== reply[i * REPLY_FIELDS]) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${reply[i * REPLY_FIELDS]} out of order`);
     }
     this.#head += count;
+    this.#answeredCount += count;
     if (this.#head > 1024 && this.#head * 2 > this.#unanswered.length) this.#compact();
     this.#learn(reply);
     this.#events.answered(this, tasks, reply);
@@ -235,7 +246,6 @@ export class WorkerProcess {
 
   #compact(): void {
     this.#unanswered = this.#unanswered.slice(this.#head);
-    this.#batchOf = this.#batchOf.slice(this.#head);
     this.#head = 0;
   }
 
@@ -249,17 +259,19 @@ export class WorkerProcess {
       // end-of-stream, or this end already closed
     }
     this.#pipe.close();
-    try {
-      Pipe.unlink(this.#pipeName);
-    } catch {
-      // the worker removed it, as it should once it had opened it
+    const started = Math.max(0, (this.#progress.array[0] as number) - this.#answeredCount);
+    this.#progress.close();
+    for (const name of [this.#pipeName, progressName(this.#pipeName)]) {
+      try {
+        Pipe.unlink(name);
+      } catch {
+        // the worker removed it, as it should once it had opened it
+      }
     }
     const unanswered = this.#unanswered.slice(this.#head);
-    const heldBatch = this.#batchOf[this.#head];
-    const held = unanswered.filter((_, i) => this.#batchOf[this.#head + i] === heldBatch);
-    const notStarted = unanswered.slice(held.length);
+    const held = unanswered.slice(0, started);
+    const notStarted = unanswered.slice(started);
     this.#unanswered = [];
-    this.#batchOf = [];
     this.#head = 0;
     const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, startError: this.#startError };
     this.#events.exited(this, exit, held, notStarted);

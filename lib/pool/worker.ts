@@ -5,8 +5,10 @@
 // reports end-of-stream), or after `maxTasks` tasks.
 import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
-import { ErrorCodes, ShmError } from '../core/errors.js';
-import { Mode, REPLY_FIELDS, type Reply, recordError, type Setup, Status, TASK_FIELDS } from './protocol.js';
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { native } from '../core/native.js';
+import { SharedArray } from '../memory/array.js';
+import { Mode, progressName, REPLY_FIELDS, type Reply, recordError, type Setup, Status, TASK_FIELDS } from './protocol.js';
 
 /** Longest an answer waits for others to go with it. */
 const FLUSH_MS = 1;
@@ -39,8 +41,12 @@ class Worker {
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
 
-  constructor(pipe: Pipe<Reply>, module: Record<string, unknown>) {
+  /** Word 0: tasks started, in all (the parent reads it if this process dies). */
+  readonly #progress: Float64Array;
+
+  constructor(pipe: Pipe<Reply>, progress: Float64Array, module: Record<string, unknown>) {
     this.#pipe = pipe;
+    this.#progress = progress;
     this.#module = module;
   }
 
@@ -69,6 +75,7 @@ class Worker {
   async runBatch(batch: unknown[]): Promise<number> {
     for (let at = 0; at < batch.length; at += TASK_FIELDS) {
       const id = batch[at] as number;
+      (this.#progress[0] as number) += 1;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
       try {
@@ -147,9 +154,9 @@ class Worker {
   }
 }
 
-async function start(pipe: Pipe<Reply>, setup: Setup): Promise<Worker> {
+async function start(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup): Promise<Worker> {
   const module = (await import(setup.module)) as Record<string, unknown>;
-  const worker = new Worker(pipe, module);
+  const worker = new Worker(pipe, progress, module);
   if (setup.initializer !== undefined) {
     const init = worker.lookup(setup.initializer)(...setup.initargs);
     if (isThenable(init)) await init;
@@ -158,19 +165,27 @@ async function start(pipe: Pipe<Reply>, setup: Setup): Promise<Worker> {
 }
 
 /** Runs the worker; resolves with its exit code. */
-async function main(pipeName: string): Promise<number> {
+async function main(pipeName: string, parentPid: number): Promise<number> {
+  // A worker must not outlive its parent, even mid-task (macOS: it notices
+  // through the pipe, between tasks). Armed, then checked: the parent may
+  // have died before.
+  sys(() => native.exitWithParent());
   const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
-  // This process is the last to open it: the name can go now, and nothing is
-  // left in /dev/shm whichever process dies first.
-  try {
-    Pipe.unlink(pipeName);
-  } catch {
-    // the parent removed it already
+  const progress = SharedArray.open(progressName(pipeName), { dtype: 'float64' });
+  // This process is the last to open them: the names can go now, and nothing
+  // is left in /dev/shm whichever process dies first.
+  for (const name of [pipeName, progressName(pipeName)]) {
+    try {
+      Pipe.unlink(name);
+    } catch {
+      // the parent removed it already
+    }
   }
+  if (process.ppid !== parentPid) return 0;
   const setup = (await pipe.recv()) as unknown as Setup;
   let worker: Worker;
   try {
-    worker = await start(pipe, setup);
+    worker = await start(pipe, progress.array, setup);
   } catch (err) {
     pipe.sendSync([-1, Status.fatal, recordError(err, canClone)]);
     return 1;
@@ -180,14 +195,14 @@ async function main(pipeName: string): Promise<number> {
   return 0;
 }
 
-const pipeName = process.argv[2];
-if (pipeName === undefined) {
+const [pipeName, parentPid] = process.argv.slice(2);
+if (pipeName === undefined || parentPid === undefined) {
   process.stderr.write('shmkit pool worker: started without a pipe name (it is started by Pool, not by hand)\n');
   process.exit(2);
 }
 try {
   // Exit even if the task module left timers or sockets open.
-  process.exit(await main(pipeName));
+  process.exit(await main(pipeName, Number(parentPid)));
 } catch (err) {
   // The parent closed its end or died: a normal way to end.
   if (isEndOfStream(err)) process.exit(0);

@@ -2,7 +2,8 @@
 // the built package: the types must say what the code does. Each
 // `@ts-expect-error` is a misuse the types must refuse (tsc fails if one
 // compiles).
-import { ErrorCodes, Pipe, Queue, Array as SharedArray, ShmError, type ShmErrorCode, Value } from 'shmkit';
+import { ErrorCodes, Pipe, Pool, Queue, Array as SharedArray, ShmError, type ShmErrorCode, Value, WorkerDiedError } from 'shmkit';
+import type * as Tasks from './tasks.js';
 
 interface Job {
   id: number;
@@ -59,4 +60,31 @@ export function errors(err: unknown): string {
     default:
       return err.message;
   }
+}
+
+export async function pools(): Promise<number> {
+  await using pool = new Pool<typeof Tasks>(new URL('./tasks.js', import.meta.url), { processes: 2 });
+  const sum: number = await pool.apply('add', [1, 2]);
+  const greeting: string = await pool.submit('greet', 'you');
+  const squares: number[] = await pool.starmap('add', [
+    [1, 2],
+    [3, 4],
+  ]);
+  const greetings: string[] = await pool.map('greet', ['a', 'b']);
+  for await (const each of pool.imapUnordered('greet', ['c'])) greetings.push(each);
+  // @ts-expect-error add takes numbers
+  await pool.apply('add', ['1', 2]);
+  // @ts-expect-error not an exported function
+  await pool.apply('version', []);
+  // @ts-expect-error no such export
+  await pool.submit('missing');
+  const untyped = new Pool('./tasks.js');
+  const anything: unknown = await untyped.apply('whatever', [1, 'two']);
+  await untyped.close();
+  try {
+    await pool.submit('add', 1, 2);
+  } catch (err) {
+    if (err instanceof WorkerDiedError) return err.exitCode ?? -1;
+  }
+  return sum + squares.length + greeting.length + greetings.length + (anything === undefined ? 0 : 1);
 }

@@ -1,0 +1,352 @@
+// Pool: worker processes spawned with node, tasks and results through shmkit
+// Pipes. Every test checks what a user sees (results, errors, processes),
+// and afterEach that no worker process and no pipe in /dev/shm is left.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ErrorCodes, Pool, Array as SharedArray, type ShmError, WorkerDiedError } from '../dist/index.js';
+import { fixtures, rejection, Scratch, startFixture, uniqueName } from './helpers.js';
+
+const TASKS = pathToFileURL(join(fixtures, 'pool-tasks.mjs'));
+const scratch = new Scratch();
+const pools: Pool[] = [];
+const allPids = new Set<number>();
+const tmp = mkdtempSync(join(tmpdir(), 'shmkit-pool-test-'));
+
+function pool(options: ConstructorParameters<typeof Pool>[1] = {}, module: string | URL = TASKS): Pool {
+  const created = new Pool(module, { processes: 2, ...options });
+  pools.push(created);
+  return created;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Pipes this process's pools left in /dev/shm (there should be none once workers have started). */
+function leftoverPipes(pid = process.pid): string[] {
+  try {
+    return readdirSync('/dev/shm').filter((entry) => entry.startsWith(`shmkit-pool-${pid}-`));
+  } catch {
+    return [];
+  }
+}
+
+afterEach(async () => {
+  for (const p of pools.splice(0)) {
+    for (const pid of p.pids) allPids.add(pid);
+    await p.terminate();
+  }
+  scratch.cleanup();
+  expect(leftoverPipes()).toEqual([]);
+});
+
+afterAll(async () => {
+  await until(() => [...allPids].every((pid) => !alive(pid)));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('Pool calls', () => {
+  it('apply, submit, map, starmap return what the functions return, in order', async () => {
+    const p = pool();
+    expect(await p.apply('add', [1, 2])).toBe(3);
+    expect(await p.submit('add', 40, 2)).toBe(42);
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    expect(await p.map('square', items)).toEqual(items.map((x) => x * x));
+    expect(await p.map('square', items, { chunksize: 7 })).toEqual(items.map((x) => x * x));
+    expect(await p.map('square', new Set([3, 4]))).toEqual([9, 16]);
+    expect(
+      await p.starmap('add', [
+        [1, 2],
+        [3, 4],
+        ['a', 'b'],
+      ]),
+    ).toEqual([3, 7, 'ab']);
+    expect(await p.map('square', [])).toEqual([]);
+    // Values and typed arrays cross both ways.
+    const floats = await p.apply('bytes', [4]);
+    expect(floats).toBeInstanceOf(Float64Array);
+    expect([...(floats as Float64Array)]).toEqual([1.5, 1.5, 1.5, 1.5]);
+  });
+
+  it('map keeps the order of items whose tasks finish in the opposite order', async () => {
+    const p = pool();
+    const items = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    expect(await p.map('reversedDelay', items, { chunksize: 1 })).toEqual(items);
+  });
+
+  it('imap yields in order; imapUnordered yields as tasks complete', async () => {
+    const p = pool();
+    const ordered: number[] = [];
+    for await (const x of p.imap('reversedDelay', [0, 1, 2, 3, 4, 5])) ordered.push(x as number);
+    expect(ordered).toEqual([0, 1, 2, 3, 4, 5]);
+    const byCompletion: unknown[] = [];
+    for await (const x of p.imapUnordered('reversedDelay', [0, 9])) byCompletion.push(x);
+    expect(byCompletion).toEqual([9, 0]);
+  });
+
+  it('imap reads a sync or async iterable lazily and keeps a bounded number in flight', async () => {
+    const p = pool();
+    let produced = 0;
+    let finished = false;
+    function* endless() {
+      try {
+        for (;;) yield produced++;
+      } finally {
+        finished = true;
+      }
+    }
+    let consumed = 0;
+    for await (const x of p.imap('square', endless())) {
+      expect(x).toBe(consumed * consumed);
+      if (++consumed === 1000) break;
+    }
+    // At most 64 chunks per process ahead of the consumer.
+    expect(produced).toBeLessThanOrEqual(1000 + 2 * 64);
+    expect(finished).toBe(true);
+    async function* slowly() {
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        yield i;
+      }
+    }
+    const out: unknown[] = [];
+    for await (const x of p.imap('square', slowly(), { chunksize: 2 })) out.push(x);
+    expect(out).toEqual([0, 1, 4, 9, 16]);
+    expect(await p.apply('add', [1, 1])).toBe(2);
+  });
+
+  it('submit of many tiny tasks at once: all answered, each with its own result', async () => {
+    const p = pool();
+    const results = await Promise.all(Array.from({ length: 5000 }, (_, i) => p.submit('add', i, 1)));
+    expect(results).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
+  });
+
+  it('workers fill one shared Float64Array, opened by name', async () => {
+    const p = pool();
+    const name = uniqueName('poolarr');
+    const shared = scratch.add(SharedArray.create(name, 'float64', 1000));
+    const ranges = Array.from({ length: 10 }, (_, i) => [name, i * 100, (i + 1) * 100]);
+    const counts = await p.map('fillSquares', ranges, { chunksize: 1 });
+    expect(counts.reduce((a, b) => (a as number) + (b as number), 0)).toBe(1000);
+    expect([...shared.array]).toEqual(Array.from({ length: 1000 }, (_, i) => i * i));
+  });
+
+  it('an initializer runs in each worker with its initargs', async () => {
+    const p = pool({ initializer: 'setup', initargs: [{ answer: 42 }] });
+    expect(await p.map('initializedWith', [0, 1, 2, 3], { chunksize: 1 })).toEqual([{ answer: 42 }, { answer: 42 }, { answer: 42 }, { answer: 42 }]);
+  });
+
+  it('async task functions are awaited', async () => {
+    const p = pool();
+    expect(await p.apply('sleep', [20, 'late'])).toBe('late');
+  });
+});
+
+describe('Pool errors', () => {
+  it("a task's exception rejects with its class, message, code, properties and the worker's stack", async () => {
+    const p = pool();
+    const err = (await rejection(p.apply('throwRange', ['out of range']))) as unknown as RangeError & { code: string; detail: unknown };
+    expect(err).toBeInstanceOf(RangeError);
+    expect(err.name).toBe('RangeError');
+    expect(err.message).toBe('out of range');
+    expect(err.code).toBe('E_TASK');
+    expect(err.detail).toEqual({ at: 3 });
+    expect(err.stack).toContain('throwRange');
+    expect(err.stack).toContain('pool-tasks.mjs');
+    expect(await rejection(p.apply('throwString', ['plain']))).toBe('plain');
+    // The pool goes on.
+    expect(await p.apply('add', [2, 2])).toBe(4);
+  });
+
+  it('map rejects with the first error; a missing or non-function export is a TypeError', async () => {
+    const p = pool();
+    const err = await rejection(p.starmap('throwRange', [['first']]));
+    expect((err as unknown as Error).message).toBe('first');
+    const missing = await rejection(p.apply('noSuchFunction'));
+    expect(missing).toBeInstanceOf(TypeError);
+    expect(missing.code).toBe(ErrorCodes.INVALID_ARG);
+    expect(missing.message).toContain('noSuchFunction');
+    expect((await rejection(p.apply('notAFunction'))).code).toBe(ErrorCodes.INVALID_ARG);
+  });
+
+  it('arguments or results that cannot cross fail that task only', async () => {
+    const p = pool({ capacity: 4096 });
+    expect((await rejection(p.apply('add', [() => 1, 2]))).code).toBe(ErrorCodes.INVALID_ARG);
+    expect((await rejection(p.apply('returnFunction'))).message).toContain('cannot be sent back');
+    expect((await rejection(p.apply('add', [new Float64Array(10_000), 1]))).code).toBe(ErrorCodes.MESSAGE_TOO_LARGE);
+    const tooBig = await rejection(p.apply('bytes', [10_000]));
+    expect(tooBig.code).toBe(ErrorCodes.MESSAGE_TOO_LARGE);
+    expect(await p.apply('add', [1, 2])).toBe(3);
+  });
+
+  it('bad arguments are typed errors, never a crash', async () => {
+    const p = pool();
+    const expectInvalid = async (promise: Promise<unknown>) => expect((await rejection(promise)).code).toBe(ErrorCodes.INVALID_ARG);
+    await expectInvalid(p.apply(42 as unknown as string));
+    await expectInvalid(p.apply('add', 'not an array' as unknown as []));
+    await expectInvalid(p.map('square', 42 as unknown as number[]));
+    await expectInvalid(p.map('square', [1], { chunksize: 0 }));
+    await expectInvalid(p.starmap('add', [1, 2] as unknown as [number, number][]));
+    await expectInvalid(p.imap('square', null as unknown as number[]).next());
+    await expectInvalid(p.apply('add', [1, 2], { signal: {} as AbortSignal }));
+    const construct = (module: unknown, options: unknown) => () => new Pool(module as string, options as object);
+    expect(construct(42, {})).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct('https://example.com/tasks.mjs', {})).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(join(tmp, 'missing.mjs'), {})).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(construct(TASKS, { processes: 0 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(TASKS, { maxTasksPerChild: 1.5 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(TASKS, { initargs: [() => 1] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(TASKS, { execArgv: [1] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(TASKS, { initializer: 7 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+  });
+
+  it('an aborted call rejects with an AbortError; the pool goes on', async () => {
+    const p = pool();
+    const controller = new AbortController();
+    const pending = p.apply('sleep', [300, 'x'], { signal: controller.signal });
+    setTimeout(() => controller.abort('enough'), 20);
+    const err = await rejection(pending);
+    expect(err.name).toBe('AbortError');
+    expect(err.code).toBe('ABORT_ERR');
+    expect(err.cause).toBe('enough');
+    expect((await rejection(p.map('square', [1], { signal: AbortSignal.abort() }))).name).toBe('AbortError');
+    expect(await p.apply('add', [1, 2])).toBe(3);
+  });
+});
+
+describe('Pool workers', () => {
+  it('a worker killed by a signal fails the task it held with ERR_SHM_WORKER_DIED; a replacement takes over', async () => {
+    const p = pool();
+    await until(() => p.pids.length === 2);
+    const before = p.pids;
+    const err = await rejection(p.apply('dieBySignal'));
+    expect(err).toBeInstanceOf(WorkerDiedError);
+    expect(err.code).toBe(ErrorCodes.WORKER_DIED);
+    expect((err as WorkerDiedError).signal).toBe('SIGKILL');
+    expect((err as WorkerDiedError).exitCode).toBe(null);
+    const exited = await rejection(p.apply('exitWith', [3]));
+    expect((exited as WorkerDiedError).exitCode).toBe(3);
+    expect(await p.map('square', [1, 2, 3], { chunksize: 1 })).toEqual([1, 4, 9]);
+    expect(p.pids).toHaveLength(2);
+    expect(p.pids.filter((pid) => before.includes(pid)).length).toBeLessThan(2);
+  });
+
+  it('a worker SIGKILLed from outside mid-task: only the task it ran fails, the ones queued behind it run elsewhere', async () => {
+    const p = pool({ processes: 1 });
+    expect(await p.apply('add', [0, 0])).toBe(0); // started, and its tasks are known to be tiny: they go in one batch
+    const calls = [p.apply('spin', [400]), p.map('spin', [10, 10], { chunksize: 1 }), p.apply('add', [1, 2])];
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const [victim] = p.pids;
+    process.kill(victim as number, 'SIGKILL');
+    const [spun, mapped, added] = await Promise.allSettled(calls);
+    expect(spun?.status).toBe('rejected');
+    expect(((spun as PromiseRejectedResult).reason as ShmError).code).toBe(ErrorCodes.WORKER_DIED);
+    expect(mapped?.status).toBe('fulfilled');
+    expect((mapped as PromiseFulfilledResult<number[]>).value).toHaveLength(2);
+    expect((mapped as PromiseFulfilledResult<number[]>).value).not.toContain(victim);
+    expect((added as PromiseFulfilledResult<unknown>).value).toBe(3);
+  });
+
+  it('maxTasksPerChild replaces each worker after that many tasks', async () => {
+    const p = pool({ maxTasksPerChild: 1 });
+    const pids = await p.map('pid', [0, 1, 2, 3, 4, 5], { chunksize: 1 });
+    expect(new Set(pids).size).toBe(6);
+  });
+
+  it('a module that cannot load fails the calls with ERR_SHM_WORKER_START instead of restarting', async () => {
+    const broken = join(tmp, 'broken.mjs');
+    writeFileSync(broken, 'export function f( {\n');
+    const p = pool({}, broken);
+    const err = await rejection(p.apply('f'));
+    expect(err.code).toBe(ErrorCodes.WORKER_START);
+    expect(err.cause).toBeInstanceOf(SyntaxError);
+    expect((await rejection(p.apply('f'))).code).toBe(ErrorCodes.WORKER_START);
+    await until(() => p.pids.length === 0);
+    await p.close();
+  });
+
+  it('an initializer that throws fails the pool with its error as the cause', async () => {
+    const p = pool({ initializer: 'failingSetup' });
+    const err = await rejection(p.map('square', [1, 2]));
+    expect(err.code).toBe(ErrorCodes.WORKER_START);
+    expect(err.message).toContain('setup refused');
+    expect((err.cause as Error).message).toBe('setup refused');
+    const missing = pool({ initializer: 'noSuchSetup' });
+    expect((await rejection(missing.apply('add', [1, 2]))).code).toBe(ErrorCodes.WORKER_START);
+  });
+});
+
+describe('Pool close and terminate', () => {
+  it('close() lets queued tasks finish, then the workers exit; later calls are ERR_SHM_CLOSED', async () => {
+    const p = pool();
+    await until(() => p.pids.length === 2);
+    const pids = p.pids;
+    const work = Promise.all([p.apply('sleep', [100, 'a']), p.apply('sleep', [100, 'b']), p.apply('sleep', [50, 'c'])]);
+    await p.close();
+    expect(await work).toEqual(['a', 'b', 'c']);
+    expect(pids.some(alive)).toBe(false);
+    expect(p.pids).toEqual([]);
+    expect((await rejection(p.apply('add', [1, 2]))).code).toBe(ErrorCodes.CLOSED);
+    await p.close(); // idempotent
+  });
+
+  it('await using closes the pool at the end of the scope', async () => {
+    let pids: number[] = [];
+    {
+      await using p = new Pool(TASKS, { processes: 1 });
+      expect(await p.apply('add', [1, 2])).toBe(3);
+      pids = p.pids;
+    }
+    expect(pids.some(alive)).toBe(false);
+  });
+
+  it('terminate() stops at once: pending tasks reject with ERR_SHM_CLOSED, workers are gone', async () => {
+    const p = pool();
+    await until(() => p.pids.length === 2);
+    const pids = p.pids;
+    const pending = Promise.allSettled([p.apply('spin', [5000]), p.apply('sleep', [5000, 1]), p.apply('add', [1, 2])]);
+    const started = Date.now();
+    await p.terminate();
+    for (const result of await pending) {
+      expect(result.status).toBe('rejected');
+      expect(((result as PromiseRejectedResult).reason as ShmError).code).toBe(ErrorCodes.CLOSED);
+    }
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(pids.some(alive)).toBe(false);
+  });
+
+  it('a program that never closes its pool still exits, and its workers with it', async () => {
+    const run = startFixture('pool-parent.mjs', ['forget']);
+    const pids = JSON.parse(await run.line()) as number[];
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    await until(() => !pids.some(alive));
+    expect(leftoverPipes(run.child.pid)).toEqual([]);
+  });
+
+  it('workers of a SIGKILLed parent notice and exit, leaving nothing in /dev/shm', async () => {
+    const run = startFixture('pool-parent.mjs', ['hang']);
+    const pids = JSON.parse(await run.line()) as number[];
+    expect(pids).toHaveLength(2);
+    run.child.kill('SIGKILL');
+    await run.done;
+    await until(() => !pids.some(alive));
+    expect(leftoverPipes(run.child.pid)).toEqual([]);
+  });
+});
