@@ -78,6 +78,9 @@ export class WorkerDiedError extends ShmError {
 /** Chunks a worker may hold or have answered-but-not-yet-consumed per process, in imap/imapUnordered: bounds memory for any iterable. */
 const IMAP_AHEAD_PER_PROCESS = 64;
 const MAX_PROCESSES = 1024;
+const BATCH_US = 500;
+const MAX_BATCH = 256;
+const ALONE_US = 2000;
 /** Workers in a row that may end before they are ready (killed while starting) before the pool gives up. */
 const MAX_FAILED_STARTS = 3;
 
@@ -111,6 +114,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   /** Why the pool is broken or terminated: what every later call rejects with. */
   #failure: ShmError | undefined;
   #closing: Promise<void> | undefined;
+  /** Microseconds a task of each function took, on average. */
+  readonly #taskTimes = new Map<string, number>();
   /** Workers in a row that ended before they were ready. */
   #failedStarts = 0;
   #drained: (() => void) | undefined;
@@ -407,13 +412,17 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       this.#skipCancelled();
       const waiting = this.#queue.length - this.#head;
       if (waiting === 0) break;
-      const open = [...this.#workers].filter((worker) => worker.wants > 0).sort((a, b) => a.load - b.load);
+      const fn = (this.#queue[this.#head] as Task).fn;
+      const { batch: size, window } = this.#limits(fn);
+      // A worker takes a batch when it has room for a whole one (or holds nothing).
+      const open = [...this.#workers].filter((worker) => worker.quota > 0 && (worker.load === 0 || window - worker.load >= size));
       if (open.length === 0) break;
+      open.sort((a, b) => a.load - b.load);
       let progress = false;
       for (let i = 0; i < open.length && this.#head < this.#queue.length; i++) {
         const worker = open[i] as WorkerProcess;
         const share = Math.ceil((this.#queue.length - this.#head) / (open.length - i));
-        const batch = this.#take(Math.min(worker.wants, share));
+        const batch = this.#take(Math.min(window - worker.load, size, worker.quota, share), fn);
         if (batch.length === 0) break;
         progress = this.#sendTo(worker, batch) || progress;
       }
@@ -426,14 +435,41 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     this.#checkDrained();
   }
 
-  /** Up to `n` tasks from the queue, skipping cancelled ones. */
-  #take(n: number): Task[] {
+  /** Up to `n` tasks of function `fn` from the front of the queue, skipping cancelled ones. */
+  #take(n: number, fn: string): Task[] {
     const batch: Task[] = [];
     while (batch.length < n && this.#head < this.#queue.length) {
-      const task = this.#queue[this.#head++] as Task;
+      const task = this.#queue[this.#head] as Task;
+      if (!task.cancelled && task.fn !== fn) break;
+      this.#head++;
       if (!task.cancelled) batch.push(task);
     }
     return batch;
+  }
+
+  /**
+   * How many tasks of `fn` go in one batch, and how many a worker may hold,
+   * from how long they took so far. Tiny tasks go in batches of about
+   * BATCH_US of work, up to MAX_BATCH (one message and one wake-up each way
+   * for many), two batches per worker so the next is there when it finishes
+   * one. Tasks of ALONE_US or more, and those not yet timed, go one at a
+   * time, so no task waits behind another's long one while a worker idles.
+   */
+  #limits(fn: string): { batch: number; window: number } {
+    const us = this.#taskTimes.get(fn);
+    if (us === undefined || us >= ALONE_US) return { batch: 1, window: 1 };
+    const batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_US / Math.max(us, 1))));
+    return { batch, window: 2 * batch };
+  }
+
+  /** Learns how long tasks of each function take (a moving average, from the workers' own clocks). */
+  #timeTasks(tasks: Task[], answers: Reply): void {
+    for (let i = 0; i < tasks.length; i++) {
+      const fn = (tasks[i] as Task).fn;
+      const us = answers[i * REPLY_FIELDS + 3] as number;
+      const average = this.#taskTimes.get(fn);
+      this.#taskTimes.set(fn, average === undefined ? us : average * 0.8 + us * 0.2);
+    }
   }
 
   /** Sends a batch; what the worker cannot take now goes back to the front. True if any went. */
@@ -480,6 +516,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   }
 
   #answered(tasks: Task[], answers: Reply): void {
+    this.#timeTasks(tasks, answers);
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i] as Task;
       if (task.cancelled) continue;

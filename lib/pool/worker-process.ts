@@ -54,18 +54,6 @@ export interface SpawnOptions {
   capacity: number;
 }
 
-/**
- * The time a worker's tasks take sets the size of its batches: tiny tasks go
- * in batches of up to MAX_BATCH, about BATCH_US of work (one message and one
- * wake-up each way for many), long ones alone. A worker holds two batches,
- * so the next is there when it finishes one; a worker whose tasks take over
- * ALONE_US holds one task, so no task waits behind another's long one while
- * a worker idles (the round trip is small against such tasks).
- */
-const BATCH_US = 500;
-const MAX_BATCH = 256;
-const ALONE_US = 2000;
-
 let spawned = 0;
 
 export class WorkerProcess {
@@ -93,11 +81,6 @@ export class WorkerProcess {
   /** Its tasks were taken back: answers still on their way are dropped. */
   #abandoned = false;
   #startError: ErrorRecord | Error | undefined;
-  /** Average task time (us, moving), from the worker's own measurements. */
-  #averageUs = 0;
-  /** Tasks per batch, and most tasks it may hold at once. */
-  #batchSize = 1;
-  #window = 1;
   /** Resolves when the process has ended and the pool heard of it. */
   readonly ended: Promise<void>;
 
@@ -145,12 +128,9 @@ export class WorkerProcess {
     return this.#unanswered.length - this.#head;
   }
 
-  /** How many tasks to send it now: a batch when it has room for one (0 if not). */
-  get wants(): number {
-    if (this.#exited) return 0;
-    const room = this.#window - this.load;
-    if (room < this.#batchSize && this.load > 0) return 0;
-    return Math.max(0, Math.min(room, this.#batchSize, this.#quota));
+  /** How many more tasks it may be sent: 0 once it exited, or maxTasksPerChild is reached. */
+  get quota(): number {
+    return this.#exited ? 0 : this.#quota;
   }
 
   /**
@@ -230,18 +210,7 @@ export class WorkerProcess {
     this.#head += count;
     this.#answeredCount += count;
     if (this.#head > 1024 && this.#head * 2 > this.#unanswered.length) this.#compact();
-    this.#learn(reply);
     this.#events.answered(this, tasks, reply);
-  }
-
-  /** Sizes batches from how long its tasks (a chunk is one task) take. */
-  #learn(answers: Reply): void {
-    let us = 0;
-    for (let at = 0; at < answers.length; at += REPLY_FIELDS) us += answers[at + 3] as number;
-    const perTask = us / (answers.length / REPLY_FIELDS);
-    this.#averageUs = this.#averageUs === 0 ? perTask : this.#averageUs * 0.7 + perTask * 0.3;
-    this.#batchSize = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_US / Math.max(this.#averageUs, 1))));
-    this.#window = this.#averageUs >= ALONE_US ? 1 : 2 * this.#batchSize;
   }
 
   #compact(): void {
