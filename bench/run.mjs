@@ -10,12 +10,13 @@ import * as arrayAccess from './array-access.mjs';
 import * as channels from './channels.mjs';
 import { machine } from './lib.mjs';
 import * as lock from './lock.mjs';
+import * as pool from './pool.mjs';
 import * as waits from './waits.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const save = args.includes('--save');
-const all = { waits, channels, lock, arrayAccess };
+const all = { waits, channels, lock, arrayAccess, pool };
 const chosen = args.filter((a) => !a.startsWith('--'));
 const unknown = chosen.filter((name) => !(name in all));
 if (unknown.length) {

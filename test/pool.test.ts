@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, Pool, Array as SharedArray, type ShmError, WorkerDiedError } from '../dist/index.js';
-import { fixtures, rejection, Scratch, startFixture, uniqueName } from './helpers.js';
+import { fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const TASKS = pathToFileURL(join(fixtures, 'pool-tasks.mjs'));
 const scratch = new Scratch();
@@ -350,5 +350,22 @@ describe('Pool close and terminate', () => {
     await run.done;
     await until(() => !pids.some(alive));
     expect(leftoverPipes(run.child.pid)).toEqual([]);
+  });
+});
+
+describe('Pool examples', () => {
+  it.each([
+    ['primes.mjs', /^\d+ processes: 283146 primes/m],
+    ['fill-shared.mjs', /^1000000 elements written by \d+ processes; sines\.array\[12345\] = -0\.993772$/m],
+    ['pipeline.mjs', /^producer: 10000 jobs, expected sum of squares 333383335000$/m],
+  ])('examples/%s runs', async (script, expected) => {
+    const run = await start(process.execPath, [join(root, 'examples', script)]).done;
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(expected);
+    if (script === 'pipeline.mjs') {
+      const sums = [...run.stdout.matchAll(/sum of squares (\d+)$/gm)].map((m) => Number(m[1]));
+      expect(sums.slice(0, 2).reduce((a, b) => a + b, 0)).toBe(sums[2]);
+    }
   });
 });
