@@ -1,20 +1,7 @@
 // The tasks of bench/pool.mjs, for shmkit's Pool, the fork pool and piscina alike.
+import { countPrimes } from '../examples/tasks/primes.mjs';
 
-/** Primes in [start, end) by trial division: CPU-bound, no allocation. */
-export function countPrimes([start, end]) {
-  let count = 0;
-  for (let n = Math.max(2, start); n < end; n++) {
-    let prime = true;
-    for (let d = 2; d * d <= n; d++) {
-      if (n % d === 0) {
-        prime = false;
-        break;
-      }
-    }
-    if (prime) count++;
-  }
-  return count;
-}
+export { countPrimes };
 
 export function add(a, b) {
   return a + b;
