@@ -28,10 +28,9 @@ class SocketDoorbell : public Doorbell {
   ~SocketDoorbell() override { close(fd_); }
   uint32_t id() const override { return id_; }
   int fd() const override { return fd_; }
-  void Drain() override {
-    char buffer[64];
-    while (recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT) > 0) {
-    }
+  void TakeRing() override {
+    char ring;
+    recv(fd_, &ring, sizeof(ring), MSG_DONTWAIT);
   }
 
  private:

@@ -247,6 +247,14 @@ Napi::Value Populate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// populateBytes(uint8Array): map the pages of a fresh JS buffer now, before
+// a large copy into it touches them one fault at a time (lib/channel/ring.ts).
+Napi::Value PopulateBytes(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  if (bytes.ByteLength() > 0) PopulatePages(bytes.Data(), bytes.ByteLength());
+  return info.Env().Undefined();
+}
+
 // detach(arrayBuffer): a view's bytes become unreachable (length 0).
 Napi::Value Detach(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
@@ -270,6 +278,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("view", Napi::Function::New(env, View_, "view"));
   exports.Set("detach", Napi::Function::New(env, Detach, "detach"));
   exports.Set("populate", Napi::Function::New(env, Populate, "populate"));
+  exports.Set("populateBytes", Napi::Function::New(env, PopulateBytes, "populateBytes"));
 }
 
 }  // namespace shmkit

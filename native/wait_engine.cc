@@ -288,7 +288,7 @@ void WaitEngine::OnUringReadable(uv_poll_t* handle, int, int) {
 // re-checks), its futex wait disarmed.
 void WaitEngine::OnDoorbell(uv_poll_t* handle, int, int) {
   auto* self = static_cast<WaitEngine*>(handle->data);
-  self->bell_->Drain();
+  self->bell_->TakeRing();
   if (self->bell_waits_.empty()) return;
   LoopCallbackScope scope(self->env_, self->resource_, self->context_);
   std::vector<uint64_t> ids(self->bell_waits_.begin(), self->bell_waits_.end());

@@ -26,6 +26,34 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('large messages of every kind arrive intact both ways (received into memory mapped ahead of the copy)', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 4 << 20 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      const sizes = [64 * 1024 - 1, 64 * 1024, 300_001, 1 << 20];
+      for (const size of sizes) {
+        const bytes = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) bytes[i] = (i * 31 + size) & 255;
+        await pipe.send(bytes);
+        expect((await pipe.recv()).equals(bytes)).toBe(true);
+        const floats = Float64Array.from({ length: size >> 3 }, (_, i) => i * 0.5 - size);
+        await pipe.send(floats);
+        expect(await pipe.recv()).toEqual(floats);
+        const object = { size, text: 'é'.repeat(size >> 2) };
+        await pipe.send(object);
+        expect(await pipe.recv()).toEqual(object);
+        await pipe.send('q'.repeat(size));
+        expect(await pipe.recv()).toBe('Q'.repeat(size));
+      }
+      pipe.close();
+      await echo.done;
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
   it('the reader drains what the closed end sent, then gets end-of-stream (recv, for await, poll)', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name);

@@ -224,10 +224,10 @@ function* waitLoop<T>(
   spinner: Spinner,
   maxSliceMs: number,
   bell: number,
+  started: number,
+  spun: boolean,
 ): Generator<SleepRequest, T | TimedOut, SleepOutcome> {
-  const started = performance.now();
   let slept = false;
-  let spun = false;
   for (;;) {
     if (owner.closed) throw owner.closedError();
     if (wait.signal?.aborted) throw abortError(wait.signal);
@@ -258,12 +258,7 @@ function* waitLoop<T>(
     const rings = plan.rings === true && bell !== NO_BELL;
     if (!spun) {
       spun = true;
-      const budget = Math.min(spinner.budget(rings), remaining);
-      if (budget > 0) {
-        const caught = spin(watched, budget);
-        spinner.spun(caught);
-        if (caught) continue;
-      }
+      if (spinStage(watched, spinner, rings, remaining)) continue;
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
@@ -282,9 +277,33 @@ function spin(watched: WordSleep, ms: number): boolean {
   return false;
 }
 
+/** The spin before a wait's first sleep, if the spinner allows one: true if the word moved. */
+function spinStage(watched: WordSleep, spinner: Spinner, rings: boolean, remaining: number): boolean {
+  const budget = Math.min(spinner.budget(rings), remaining);
+  if (budget <= 0) return false;
+  const caught = spin(watched, budget);
+  spinner.spun(caught);
+  return caught;
+}
+
 /** Runs a plan, blocking this thread. */
 export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): T | TimedOut {
-  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL);
+  const started = performance.now();
+  // The first spin runs here, before the loop: when a busy peer answers
+  // within it (most waits of a request/reply pair), the wait is over without
+  // the generator. That keeps the generator out of V8's optimizing compiler
+  // on such paths, and its compile jobs (tens of ms of CPU) out of the way
+  // of two spinning processes on a small machine (docs/design.md).
+  const watched = plan.semaphore === undefined ? plan.watch() : RETRY;
+  const spun = watched !== RETRY && spinStage(watched, spinner, false, wait.deadline.remaining());
+  if (spun) {
+    const result = plan.attempt(false);
+    if (result !== RETRY) {
+      spinner.waited(performance.now() - started);
+      return result;
+    }
+  }
+  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, started, watched !== RETRY);
   let step = loop.next();
   while (!step.done) {
     const request = step.value;
@@ -299,7 +318,7 @@ export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWai
 
 /** Runs a plan without blocking the event loop: sleeps go to the wait engine. */
 export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): Promise<T | TimedOut> {
-  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell());
+  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell(), performance.now(), false);
   let step = loop.next();
   while (!step.done) {
     const request = step.value;
@@ -307,22 +326,36 @@ export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: Pa
       'semaphore' in request
         ? sys(() => native.semWaitAsync(request.semaphore, request.timeoutMs))
         : sys(() => native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell));
-    step = loop.next(await settle(pending, wait.signal));
+    // Awaited here, not through settle(): each async layer between the
+    // engine's wake-up and the caller is one more microtask hop, and on a CPU
+    // that just woke up from idle each costs microseconds (docs/design.md).
+    let outcome: SleepOutcome;
+    try {
+      outcome = await outcomeOf(pending, wait.signal);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    step = loop.next(outcome);
   }
   return step.value;
 }
 
-/**
- * Awaits one native wait. An abort cancels it and rejects with the
- * AbortError at once (a semaphore unit it takes later goes back: the engine
- * sees its wait already ended).
- */
-export async function settle([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
+/** Awaits one native wait (see outcomeOf). */
+export async function settle(pending: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
   try {
-    return await (signal ? abortable(promise, id, signal) : promise);
+    return await outcomeOf(pending, signal);
   } catch (err) {
     throw fromNative(err);
   }
+}
+
+/**
+ * The outcome of one native wait. An abort cancels it and rejects with the
+ * AbortError at once (a semaphore unit it takes later goes back: the engine
+ * sees its wait already ended).
+ */
+function outcomeOf([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
+  return signal ? abortable(promise, id, signal) : promise;
 }
 
 function abortable(promise: Promise<SleepOutcome>, id: number, signal: AbortSignal): Promise<SleepOutcome> {
