@@ -36,7 +36,7 @@ describe('Pipe across unrelated processes', () => {
         const bytes = Buffer.alloc(size);
         for (let i = 0; i < size; i++) bytes[i] = (i * 31 + size) & 255;
         await pipe.send(bytes);
-        expect((await pipe.recv()).equals(bytes)).toBe(true);
+        expect(((await pipe.recv()) as Buffer).equals(bytes)).toBe(true);
         const floats = Float64Array.from({ length: size >> 3 }, (_, i) => i * 0.5 - size);
         await pipe.send(floats);
         expect(await pipe.recv()).toEqual(floats);
