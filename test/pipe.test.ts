@@ -54,6 +54,26 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('several sends waiting for room at once each deliver their own message, intact', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 256 });
+    const other = Pipe.open(name);
+    try {
+      await pipe.send(Buffer.alloc(200, 1)); // the ring is now too full for any of the next
+      const waiting = ['first waiting send', Buffer.from('second'), { third: [3] }, 'fourth'].map((m) => pipe.send(m));
+      const got = [await other.recv()];
+      while (got.length < 5) got.push(await other.recv({ timeout: 2000 }));
+      await Promise.all(waiting);
+      // Each intact and once; the order of sends that waited at the same time is not promised.
+      const sorted = (list: unknown[]) => list.map((m) => JSON.stringify(m)).sort();
+      expect(sorted(got.slice(1))).toEqual(sorted(['first waiting send', Buffer.from('second'), { third: [3] }, 'fourth']));
+    } finally {
+      other.close();
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
   it('the reader drains what the closed end sent, then gets end-of-stream (recv, for await, poll)', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name);

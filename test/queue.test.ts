@@ -52,6 +52,23 @@ describe('Queue', () => {
     }
   });
 
+  it('several puts waiting for room at once each deliver their own message, intact', () =>
+    withQueue({ capacity: 256 }, async (q, name) => {
+      const other = Queue.open(name);
+      try {
+        await q.put(Buffer.alloc(200, 1)); // the ring is now too full for any of the next
+        const waiting = ['first waiting put', Buffer.from('second'), { third: [3] }, 'fourth'].map((m) => q.put(m));
+        const got = [await other.get()];
+        while (got.length < 5) got.push(await other.get({ timeout: 2000 }));
+        await Promise.all(waiting);
+        // Each intact and once; the order of puts that waited at the same time is not promised.
+        const sorted = (list: unknown[]) => list.map((m) => JSON.stringify(m)).sort();
+        expect(sorted(got.slice(1))).toEqual(sorted(['first waiting put', Buffer.from('second'), { third: [3] }, 'fourth']));
+      } finally {
+        other.close();
+      }
+    }));
+
   it('wraps around the ring at every offset, for every message size', () =>
     withQueue({ capacity: 256 }, (q) => {
       let checked = 0;

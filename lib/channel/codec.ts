@@ -47,32 +47,51 @@ const TYPED_ARRAYS: readonly TypedArrayConstructor[] = [
 /** A message ready to be copied into a ring: a tag and its bytes (or a string to encode). */
 export interface Encoded {
   tag: number;
-  bytes?: Uint8Array;
-  text?: string;
+  bytes: Uint8Array | undefined;
+  text: string | undefined;
   byteLength: number;
 }
 
-export function encode(message: unknown): Encoded {
+/** An Encoded to fill (each ring keeps one, so a send allocates no object for it). */
+export function emptyEncoded(): Encoded {
+  return { tag: 0, bytes: undefined, text: undefined, byteLength: 0 };
+}
+
+/** A copy of `encoded`, for a write that has to wait (the ring's own one is refilled by the next send). */
+export function keepEncoded(encoded: Encoded): Encoded {
+  return { tag: encoded.tag, bytes: encoded.bytes, text: encoded.text, byteLength: encoded.byteLength };
+}
+
+/** Encodes `message` into `into` and returns it. */
+export function encode(message: unknown, into: Encoded): Encoded {
   if (typeof message === 'string') {
     const byteLength = Buffer.byteLength(message, 'utf8');
     // As many UTF-8 bytes as UTF-16 units only if every character is ASCII.
-    return { tag: byteLength === message.length ? Tag.asciiString : Tag.string, text: message, byteLength };
+    return fill(into, byteLength === message.length ? Tag.asciiString : Tag.string, undefined, message, byteLength);
   }
-  if (Buffer.isBuffer(message)) return { tag: Tag.buffer, bytes: message, byteLength: message.byteLength };
+  if (Buffer.isBuffer(message)) return fill(into, Tag.buffer, message, undefined, message.byteLength);
   if (ArrayBuffer.isView(message)) {
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-    if (message instanceof DataView) return { tag: Tag.dataView, bytes, byteLength: bytes.byteLength };
+    if (message instanceof DataView) return fill(into, Tag.dataView, bytes, undefined, bytes.byteLength);
     const index = TYPED_ARRAYS.indexOf(message.constructor as TypedArrayConstructor);
-    if (index >= 0) return { tag: Tag.typedBase + index, bytes, byteLength: bytes.byteLength };
+    if (index >= 0) return fill(into, Tag.typedBase + index, bytes, undefined, bytes.byteLength);
   }
-  if (message instanceof ArrayBuffer) return { tag: Tag.arrayBuffer, bytes: new Uint8Array(message), byteLength: message.byteLength };
+  if (message instanceof ArrayBuffer) return fill(into, Tag.arrayBuffer, new Uint8Array(message), undefined, message.byteLength);
   let bytes: Buffer;
   try {
     bytes = serialize(message);
   } catch (err) {
     throw invalidArg(`the message cannot be sent: ${(err as Error).message} (send bytes, strings or structured-cloneable values)`);
   }
-  return { tag: Tag.serialized, bytes, byteLength: bytes.byteLength };
+  return fill(into, Tag.serialized, bytes, undefined, bytes.byteLength);
+}
+
+function fill(into: Encoded, tag: number, bytes: Uint8Array | undefined, text: string | undefined, byteLength: number): Encoded {
+  into.tag = tag;
+  into.bytes = bytes;
+  into.text = text;
+  into.byteLength = byteLength;
+  return into;
 }
 
 /** Rebuilds a message from its tag and a private copy of its bytes. */

@@ -2,11 +2,12 @@ import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
+import { native } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
-import { type Encoded, Tag } from './codec.js';
+import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
@@ -41,8 +42,13 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #end: 0 | 1;
   readonly #out: Ring;
   readonly #in: Ring;
-  /** When the peer's liveness was last asked of the kernel (performance.now() ms). */
-  #peerCheckedAt = -Infinity;
+  /**
+   * When the peer's liveness was last asked of the kernel, in native.clockMs()
+   * (an int32 that wraps): a small integer, so the check on every poll of a
+   * spinning reader allocates nothing (performance.now() returns a new heap
+   * number each call).
+   */
+  #peerCheckedAt = (native.clockMs() - PEER_CHECK_MS) | 0;
   /** The peer's token once it was found dead. */
   #deadPeer = 0;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
@@ -313,17 +319,20 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     if (Atomics.load(this.#control, END_CLOSED[peer]) === 1) return true;
     const token = Atomics.load(this.#control, END_TOKEN[peer]);
     if (token !== 0 && token === this.#deadPeer) return true; // death is for good (a new peer has a new token)
-    const now = performance.now();
-    if (now - this.#peerCheckedAt < PEER_CHECK_MS) return false;
+    const now = native.clockMs();
+    const since = (now - this.#peerCheckedAt) | 0; // wraps like the clock
+    if (since >= 0 && since < PEER_CHECK_MS) return false;
     this.#peerCheckedAt = now;
     if (token === 0 || this.typed.isAlive(token)) return false;
     this.#deadPeer = token;
     return true;
   }
 
+  /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next send). */
   #sendPlan(encoded: Encoded): WaitPlan<true> {
+    const kept = keepEncoded(encoded);
     return this.#out.writePlan(() => {
-      if (this.#out.tryWrite(encoded)) return true;
+      if (this.#out.tryWrite(kept)) return true;
       this.#checkPeerForSend();
       return RETRY;
     });

@@ -7,7 +7,7 @@ import { closedOnError, createTyped, openTyped, type TypedSegment } from '../cor
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
-import { type Encoded, Tag } from './codec.js';
+import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Ctl, FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
@@ -113,7 +113,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     const encoded = this.#encode(message);
     this.#slot?.abandon();
     if (this.#tryPutFast(encoded)) return;
-    const written = await this.#locked(this.#putLock, wait, () => waitAsync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
+    const plan = this.#writePlan(encoded); // before the first await: it keeps its own copy
+    const written = await this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
   }
 
@@ -123,7 +124,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     const encoded = this.#encode(message);
     this.#slot?.abandon();
     if (this.#tryPutFast(encoded)) return;
-    const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, this.#writePlan(encoded), wait, this.#ring.writeSpinner));
+    const plan = this.#writePlan(encoded);
+    const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, plan, wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
   }
 
@@ -344,8 +346,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#slot;
   }
 
+  /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next put). */
   #writePlan(encoded: Encoded): WaitPlan<true> {
-    return this.#ring.writePlan(() => (this.#ring.tryWrite(encoded) ? true : RETRY));
+    const kept = keepEncoded(encoded);
+    return this.#ring.writePlan(() => (this.#ring.tryWrite(kept) ? true : RETRY));
   }
 
   /**

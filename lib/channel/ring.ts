@@ -22,7 +22,7 @@ import { native } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, type Encoded, encode, readString, Tag, writeString } from './codec.js';
+import { decode, type Encoded, emptyEncoded, encode, readString, Tag, writeString } from './codec.js';
 
 /**
  * Int32 indexes of the control words, one cache line per group: what the
@@ -97,6 +97,8 @@ export class Ring {
   readonly #frame = { head: 0, start: 0, length: 0, tag: 0 };
   /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
   #headWhenFull = 0;
+  /** What encode() fills: a send allocates no object to describe its message. */
+  readonly #encoded = emptyEncoded();
   /** Adaptive spinning of this handle's readers and writers of the ring. */
   readonly readSpinner = new Spinner();
   readonly writeSpinner = new Spinner();
@@ -142,12 +144,14 @@ export class Ring {
   }
 
   /**
-   * Encodes a message for this ring. @throws {ShmError}
-   * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit (`kind` and `name` name
-   * the channel in the error; nothing is formatted on the hot path).
+   * Encodes a message for this ring, into the ring's one Encoded: valid until
+   * the next encode() on this ring, so a write that has to wait keeps a copy
+   * (keepEncoded). @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could
+   * never fit (`kind` and `name` name the channel in the error; nothing is
+   * formatted on the hot path).
    */
   encode(message: unknown, kind: string, name: string): Encoded {
-    const encoded = encode(message);
+    const encoded = encode(message, this.#encoded);
     this.checkFits(encoded.byteLength, kind, name);
     return encoded;
   }
@@ -197,6 +201,9 @@ export class Ring {
     if (at < 0) return false;
     this.#copyIn(message, at + FRAME_HEADER);
     this.publish(at, message.byteLength, message.tag);
+    // An Encoded must not keep its message alive once sent (the ring's own one lives as long as the ring).
+    message.bytes = undefined;
+    message.text = undefined;
     return true;
   }
 

@@ -18,6 +18,8 @@ export interface NativeAddon {
   populate(handle: MappingHandle, offset: number, length: number): void;
   /** Maps the pages of a fresh Uint8Array now (one system call instead of a fault per page). */
   populateBytes(bytes: Uint8Array): void;
+  /** Monotonic milliseconds as an int32 that wraps (every 49.7 days): compare with `(a - b) | 0`. */
+  clockMs(): number;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;

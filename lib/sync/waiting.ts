@@ -162,16 +162,19 @@ export const SYNC_SLICE_MS = 100;
  * - a futex sleep: after three waits in a row longer than the bound (the
  *   other side is idle; a single long wait, a preempted peer, does not stop it);
  * - a doorbell sleep (an async channel wait): after three spins in a row that
- *   caught nothing, trying again on every eighth wait. A doorbell's
- *   socket-style wake places the woken peer next to its waker, so a waker
- *   that then spins delays the very answer it spins for.
+ *   caught nothing. A doorbell's socket-style wake places the woken peer next
+ *   to its waker, so a waker that then spins delays the very answer it spins for.
+ * Once stopped, every eighth wait spins again, to notice a peer that became
+ * busy: two sides that both sleep answer each other in about two wake-up
+ * costs, which can be just over the bound, so without the probe they could
+ * stay asleep together for good.
  */
 export class Spinner {
   /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
   static readonly MAX_MS = 0.1;
   /** This many long waits, or fruitless spins, in a row stop the spinning. */
   static readonly STREAK = 3;
-  /** While a doorbell site has stopped, every this many waits spin again, to notice a busy peer. */
+  /** While a site has stopped, every this many waits spin again, to notice a busy peer. */
   static readonly PROBE_EVERY = 8;
   #longWaits = 0;
   #misses = 0;
@@ -179,8 +182,8 @@ export class Spinner {
 
   /** Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep. */
   budget(doorbell: boolean): number {
-    if (!doorbell) return this.#longWaits >= Spinner.STREAK ? 0 : Spinner.MAX_MS;
-    if (this.#misses < Spinner.STREAK) return Spinner.MAX_MS;
+    const stopped = doorbell ? this.#misses >= Spinner.STREAK : this.#longWaits >= Spinner.STREAK;
+    if (!stopped) return Spinner.MAX_MS;
     return ++this.#waits % Spinner.PROBE_EVERY === 0 ? Spinner.MAX_MS : 0;
   }
 
@@ -267,12 +270,20 @@ function* waitLoop<T>(
   }
 }
 
-/** Spins while the word keeps its value, for at most `ms`. True if it changed. */
+/** Loads of the word between two clock reads of a spin. */
+const LOADS_PER_CLOCK_READ = 64;
+
+/**
+ * Spins while the word keeps its value, for at most about `ms`. True if it
+ * changed. The clock is read every 64 loads, not every load: each
+ * performance.now() returns a new heap number (16 bytes), which made a spin
+ * produce 300 KB of garbage per ms, and the collections that follow.
+ */
 function spin(watched: WordSleep, ms: number): boolean {
   const { words, index, expected } = watched;
   const until = performance.now() + ms;
   do {
-    if (Atomics.load(words, index) !== expected) return true;
+    for (let i = 0; i < LOADS_PER_CLOCK_READ; i++) if (Atomics.load(words, index) !== expected) return true;
   } while (performance.now() < until);
   return false;
 }
