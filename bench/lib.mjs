@@ -6,12 +6,25 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Median us of `n` round trips, each after an idle gap of `gapMs` (0: back to back). */
+export async function roundTrips(n, gapMs, roundTrip) {
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    if (gapMs) await sleep(gapMs);
+    const t0 = performance.now();
+    await roundTrip();
+    samples.push((performance.now() - t0) * 1000);
+  }
+  return median(samples);
 }
 
 export function stats(values) {

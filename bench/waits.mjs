@@ -3,7 +3,9 @@
 // in the same run (ratios = socket / shmkit; > 1 means shmkit is faster):
 //   - async request/reply where each request follows a 1 ms idle gap (both
 //     sides `await send()` / `await recv()`; the responder is asleep when the
-//     request comes, as a server between requests is);
+//     request comes, as a server between requests is); also with both
+//     processes sleeping through io_uring futex waits or the waiter thread
+//     instead of doorbells (SHMKIT_DOORBELL=off, SHMKIT_WAIT_BACKEND=thread);
 //   - async request/reply back to back;
 //   - blocking request/reply (sendSync / recvSync) in a fresh pair of
 //     processes after only 200 warm-up messages (the mean, which counts the
@@ -11,10 +13,16 @@
 // and, in this process, the cost of many pending async waits: 20,000 waits
 // over 4 Events (threads added, time for all to settle once set).
 //   node bench/waits.mjs
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Event, Pipe } from 'shmkit';
-import { exited, machine, median, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
+import { exited, machine, median, roundTrips, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
+
+const idleClient = join(dirname(fileURLToPath(import.meta.url)), 'idle-client.mjs');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IDLE_REQUESTS = 1000;
@@ -38,18 +46,6 @@ async function withPipe(mode, env, body) {
   }
 }
 
-/** Median us of `n` round trips, each after an idle gap of `gapMs` (0: back to back). */
-async function roundTrips(n, gapMs, roundTrip) {
-  const samples = [];
-  for (let i = 0; i < n; i++) {
-    if (gapMs) await sleep(gapMs);
-    const t0 = performance.now();
-    await roundTrip();
-    samples.push((performance.now() - t0) * 1000);
-  }
-  return median(samples);
-}
-
 const pipeAsync = (gapMs, n, env) => () =>
   withPipe('pipe-async', env, (pipe) =>
     roundTrips(n, gapMs, async () => {
@@ -58,12 +54,31 @@ const pipeAsync = (gapMs, n, env) => () =>
     }),
   );
 
+/**
+ * The same as pipeAsync, with both ends in processes started with `env`:
+ * how a wait sleeps is chosen per process, so the client cannot be this one.
+ */
+const pipeAsyncApart = (gapMs, n, env) => async () => {
+  const client = spawn(process.execPath, [idleClient, String(gapMs), String(n)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  let out = '';
+  client.stdout.on('data', (d) => {
+    out += d;
+  });
+  const [code] = await once(client, 'exit');
+  if (code !== 0) throw new Error(`bench/idle-client.mjs exited with ${code}`);
+  return Number(out);
+};
+
 const socket = (gapMs, n) => () => withSocket('socket-echo', [], (s) => roundTrips(n, gapMs, () => socketRoundTrip(s, MESSAGE_BYTES)));
 
 const contestants = {
   idle: {
     'shmkit Pipe, async, 1 ms idle gap': pipeAsync(1, IDLE_REQUESTS, {}),
-    'shmkit Pipe, async, 1 ms idle gap (waiter thread)': pipeAsync(1, IDLE_REQUESTS, { SHMKIT_WAIT_BACKEND: 'thread' }),
+    'shmkit Pipe, async, 1 ms idle gap (io_uring futex waits, no doorbell)': pipeAsyncApart(1, IDLE_REQUESTS, { SHMKIT_DOORBELL: 'off' }),
+    'shmkit Pipe, async, 1 ms idle gap (waiter thread, no doorbell)': pipeAsyncApart(1, IDLE_REQUESTS, {
+      SHMKIT_WAIT_BACKEND: 'thread',
+      SHMKIT_DOORBELL: 'off',
+    }),
     'Unix domain socket, 1 ms idle gap': socket(1, IDLE_REQUESTS),
   },
   backToBack: {
@@ -157,7 +172,8 @@ export function ratios(result) {
   const us = (name) => result.roundTripUs[name].median;
   return {
     idleGap: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap'),
-    idleGapThread: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (waiter thread)'),
+    idleGapUring: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (io_uring futex waits, no doorbell)'),
+    idleGapThread: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (waiter thread, no doorbell)'),
     backToBack: us('Unix domain socket, back to back') / us('shmkit Pipe, async, back to back'),
     shortWarmup: us('Unix domain socket, 200 warm-up') / us('shmkit Pipe, sendSync/recvSync, 200 warm-up'),
   };
@@ -167,11 +183,13 @@ export function print(result) {
   const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   console.log(`Waits between two processes (${result.machine}); medians of ${result.rounds} runs [min..max], us per round trip`);
   for (const [name, s] of Object.entries(result.roundTripUs)) {
-    console.log(`  ${name.padEnd(50)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]`);
+    console.log(`  ${name.padEnd(70)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]`);
   }
   const r = ratios(result);
   console.log('\nUnix socket / shmkit (goals: idle gap >= 1x, goal 2x; 200 warm-up >= 10x, goal 40x):');
-  console.log(`  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (waiter-thread backend: ${r.idleGapThread.toFixed(2)}x)`);
+  console.log(
+    `  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (without doorbells: io_uring ${r.idleGapUring.toFixed(2)}x, waiter thread ${r.idleGapThread.toFixed(2)}x)`,
+  );
   console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x`);
   console.log(
     `  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x (mean of the 2,000 timed round trips; their median is ${f(result.shortWarmupSingleRoundTripUs.median)} us)`,
