@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pipe, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { startFixture, uniqueName } from './helpers.js';
+import { rejection, startFixture, uniqueName } from './helpers.js';
 
 describe('Pipe across unrelated processes', () => {
   it('carries messages both ways, and reports end-of-stream to the other end when one closes', async () => {
@@ -54,19 +54,77 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
-  it('several sends waiting for room at once each deliver their own message, intact', async () => {
+  it('sends that wait for room, and receives that wait for a message, are served in call order', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name, { capacity: 256 });
     const other = Pipe.open(name);
     try {
       await pipe.send(Buffer.alloc(200, 1)); // the ring is now too full for any of the next
-      const waiting = ['first waiting send', Buffer.from('second'), { third: [3] }, 'fourth'].map((m) => pipe.send(m));
+      // 'fourth' would fit before the object: it must not overtake it (each also keeps its own bytes).
+      const messages = ['first waiting send', Buffer.from('second'), { third: [3, 'x'.repeat(40)] }, 'fourth'];
+      const sends = messages.map((m) => pipe.send(m));
       const got = [await other.recv()];
       while (got.length < 5) got.push(await other.recv({ timeout: 2000 }));
-      await Promise.all(waiting);
-      // Each intact and once; the order of sends that waited at the same time is not promised.
-      const sorted = (list: unknown[]) => list.map((m) => JSON.stringify(m)).sort();
-      expect(sorted(got.slice(1))).toEqual(sorted(['first waiting send', Buffer.from('second'), { third: [3] }, 'fourth']));
+      await Promise.all(sends);
+      expect(got.slice(1)).toEqual(messages);
+
+      // A view is released by the next receive, so the one taken last is read here in order too.
+      const receives = [other.recv(), other.recv(), other.recv(), other.recvView().then((v) => Buffer.from(v.bytes).toString())];
+      for (const m of ['a', 'b', 'c', 'd']) await pipe.send(m);
+      expect(await Promise.all(receives)).toEqual(['a', 'b', 'c', 'd']);
+
+      // A receive waiting behind a view's receive takes the next message, not the viewed one again.
+      const view = other.recvView();
+      const after = other.recv({ timeout: 2000 });
+      await pipe.send('e');
+      await pipe.send('f');
+      const bytes = (await view).bytes;
+      expect(await after).toBe('f');
+      expect(bytes.byteLength).toBe(0); // released by that receive
+    } finally {
+      other.close();
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
+  it('a call waiting in line behind others ends at once on abort or timeout, and the rest keep their order', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 256 });
+    const other = Pipe.open(name);
+    try {
+      const first = other.recv();
+      const aborted = new AbortController();
+      const second = other.recv({ signal: aborted.signal });
+      const third = other.recv({ timeout: 30 });
+      const fourth = other.recv();
+      aborted.abort(new Error('no longer wanted'));
+      const abort = await rejection(second);
+      expect(abort.name).toBe('AbortError');
+      expect((abort.cause as Error).message).toBe('no longer wanted');
+      expect((await rejection(third)).code).toBe('ERR_SHM_TIMEOUT');
+      await pipe.send('one');
+      await pipe.send('two');
+      expect([await first, await fourth]).toEqual(['one', 'two']);
+    } finally {
+      other.close();
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
+  it('closing an end ends every call waiting in its lines with ERR_SHM_CLOSED', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 256 });
+    const other = Pipe.open(name);
+    try {
+      await pipe.send(Buffer.alloc(200));
+      const sends = [pipe.send(Buffer.alloc(100)), pipe.send('b'), pipe.send('c')];
+      const receives = [pipe.recv(), pipe.recv()];
+      const t0 = performance.now();
+      pipe.close();
+      for (const call of [...sends, ...receives]) expect((await rejection(call)).code).toBe('ERR_SHM_CLOSED');
+      expect(performance.now() - t0).toBeLessThan(1000);
     } finally {
       other.close();
       pipe.close();

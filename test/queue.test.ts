@@ -52,18 +52,30 @@ describe('Queue', () => {
     }
   });
 
-  it('several puts waiting for room at once each deliver their own message, intact', () =>
+  it('puts that wait for room, and gets that wait for a message, are served in call order', () =>
     withQueue({ capacity: 256 }, async (q, name) => {
       const other = Queue.open(name);
       try {
         await q.put(Buffer.alloc(200, 1)); // the ring is now too full for any of the next
-        const waiting = ['first waiting put', Buffer.from('second'), { third: [3] }, 'fourth'].map((m) => q.put(m));
+        const messages = ['first waiting put', Buffer.from('second'), { third: [3, 'x'.repeat(40)] }, 'fourth'];
+        const puts = messages.map((m) => q.put(m));
         const got = [await other.get()];
         while (got.length < 5) got.push(await other.get({ timeout: 2000 }));
-        await Promise.all(waiting);
-        // Each intact and once; the order of puts that waited at the same time is not promised.
-        const sorted = (list: unknown[]) => list.map((m) => JSON.stringify(m)).sort();
-        expect(sorted(got.slice(1))).toEqual(sorted(['first waiting put', Buffer.from('second'), { third: [3] }, 'fourth']));
+        await Promise.all(puts);
+        expect(got.slice(1)).toEqual(messages);
+
+        const gets = [other.get(), other.get(), other.get(), other.getView().then((v) => Buffer.from(v.bytes).toString())];
+        for (const m of ['a', 'b', 'c', 'd']) await q.put(m);
+        expect(await Promise.all(gets)).toEqual(['a', 'b', 'c', 'd']);
+
+        // A get waiting behind a getView takes the next message (the view, holding the get lock, is released at its turn).
+        const view = other.getView();
+        const after = other.get({ timeout: 2000 });
+        await q.put('e');
+        await q.put('f');
+        const bytes = (await view).bytes;
+        expect(await after).toBe('f');
+        expect(bytes.byteLength).toBe(0);
       } finally {
         other.close();
       }

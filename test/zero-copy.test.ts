@@ -79,6 +79,20 @@ describe('Pipe reserve/commit', () => {
     expectCode(() => b.recvSync({ timeout: 0 }), 'ERR_SHM_TIMEOUT');
   });
 
+  it('a send waiting behind a reserve abandons the slot that reserve hands out when its turn comes', async () => {
+    const [a, b] = pair(256);
+    a.sendSync(Buffer.alloc(200)); // no room for the next two yet
+    const reserved = a.reserve(100);
+    const sent = a.send(Buffer.alloc(100, 7));
+    expect((b.recvSync() as Buffer).length).toBe(200);
+    const slot = await reserved;
+    await sent;
+    expect(slot.done).toBe(true); // superseded by the send behind it
+    expectCode(() => slot.commit(), 'ERR_SHM_INVALID_ARG');
+    expect(b.recvSync()).toEqual(Buffer.alloc(100, 7));
+    expectCode(() => b.recvSync({ timeout: 0 }), 'ERR_SHM_TIMEOUT');
+  });
+
   it('refuses bad lengths, waits for room with a timeout, and fails once the reader has gone', async () => {
     const [a, b] = pair(256);
     expectCode(() => a.reserveSync(249), 'ERR_SHM_MESSAGE_TOO_LARGE');

@@ -6,8 +6,9 @@ import { native } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { parseWaitOptions, RETRY, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
+import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
+import { Line } from './line.js';
 import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
@@ -61,6 +62,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   #view: MessageView | undefined;
   /** The slot this end reserved last, until committed: the next send or reserve abandons it. */
   #slot: Slot | undefined;
+  /** This end's async sends and reserves that wait for room, in call order. */
+  readonly #senders = new Line();
+  /** This end's async receives that wait for a message, in call order. */
+  readonly #receivers = new Line();
 
   private constructor(typed: TypedSegment, end: 0 | 1) {
     super(typed);
@@ -133,10 +138,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
-    this.#slot?.abandon();
     this.#checkPeerForSend();
-    if (this.#out.tryWrite(encoded)) return;
-    if ((await waitAsync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner)) === TIMED_OUT) throw timeout('send');
+    if (this.#senders.empty) {
+      this.#slot?.abandon();
+      if (this.#out.tryWrite(encoded)) return;
+    }
+    if ((await this.#inSendLine(wait, this.#sendPlan(encoded))) === TIMED_OUT) throw timeout('send');
   }
 
   /** `send` blocking this thread. */
@@ -158,10 +165,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async recv(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const message = this.#tryRead();
-    if (message !== NO_MESSAGE) return message;
-    const received = await waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner);
+    if (this.#receivers.empty) {
+      this.#view?.release();
+      const message = this.#tryRead();
+      if (message !== NO_MESSAGE) return message;
+    }
+    const received = await this.#inReceiveLine(wait, this.#recvPlan);
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }
@@ -217,8 +226,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async recvView(options?: WaitOptions): Promise<MessageView> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const frame = this.#in.peek() ?? (await waitAsync(this, this.#viewPlan, wait, this.#in.readSpinner));
+    let frame: Frame | typeof TIMED_OUT | undefined;
+    if (this.#receivers.empty) {
+      this.#view?.release();
+      frame = this.#in.peek();
+    }
+    frame ??= await this.#inReceiveLine(wait, this.#viewPlan);
     if (frame === TIMED_OUT) throw timeout('recv');
     return this.#viewOf(frame);
   }
@@ -244,10 +257,13 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
     const length = this.#reservable(byteLength);
     const wait = parseWaitOptions(options);
-    this.#slot?.abandon();
     this.#checkPeerForSend();
-    let at: number | typeof TIMED_OUT = this.#out.tryReserve(length);
-    if (at < 0) at = await waitAsync(this, this.#reservePlan(length), wait, this.#out.writeSpinner);
+    let at: number | typeof TIMED_OUT = -1;
+    if (this.#senders.empty) {
+      this.#slot?.abandon();
+      at = this.#out.tryReserve(length);
+    }
+    if (at < 0) at = await this.#inSendLine(wait, this.#reservePlan(length));
     if (at === TIMED_OUT) throw timeout('reserve');
     return this.#slotAt(at, length);
   }
@@ -326,6 +342,26 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     if (token === 0 || this.typed.isAlive(token)) return false;
     this.#deadPeer = token;
     return true;
+  }
+
+  /**
+   * A send or reserve that has to wait, in this end's call order. When its
+   * turn comes it abandons the slot reserved before it ("the next send or
+   * reserve abandons it"), which may have been handed out after this call.
+   */
+  #inSendLine<R>(wait: ParsedWait, plan: WaitPlan<R>): Promise<R | TimedOut> {
+    return this.#senders.run(wait, () => {
+      this.#slot?.abandon();
+      return waitAsync(this, plan, wait, this.#out.writeSpinner);
+    });
+  }
+
+  /** A receive that has to wait, in this end's call order; at its turn it releases the view received before it. */
+  #inReceiveLine<R>(wait: ParsedWait, plan: WaitPlan<R>): Promise<R | TimedOut> {
+    return this.#receivers.run(wait, () => {
+      this.#view?.release();
+      return waitAsync(this, plan, wait, this.#in.readSpinner);
+    });
   }
 
   /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next send). */

@@ -8,6 +8,7 @@ import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
+import { Line } from './line.js';
 import { Ctl, FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
@@ -65,6 +66,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   #view: MessageView | undefined;
   /** The slot this handle reserved last, holding the put lock until committed or abandoned. */
   #slot: Slot | undefined;
+  /** This handle's async puts and reserves that wait, in call order. */
+  readonly #putters = new Line();
+  /** This handle's async gets that wait, in call order. */
+  readonly #getters = new Line();
 
   private constructor(typed: TypedSegment) {
     super(typed);
@@ -111,10 +116,12 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async put(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
     const encoded = this.#encode(message);
-    this.#slot?.abandon();
-    if (this.#tryPutFast(encoded)) return;
+    if (this.#putters.empty) {
+      this.#slot?.abandon();
+      if (this.#tryPutFast(encoded)) return;
+    }
     const plan = this.#writePlan(encoded); // before the first await: it keeps its own copy
-    const written = await this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner));
+    const written = await this.#inPutLine(wait, () => this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner)));
     if (written === TIMED_OUT) throw new Full();
   }
 
@@ -149,10 +156,12 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async get(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const fast = this.#tryGetFast();
-    if (fast !== NO_MESSAGE) return fast;
-    const message = await this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner));
+    if (this.#getters.empty) {
+      this.#view?.release();
+      const fast = this.#tryGetFast();
+      if (fast !== NO_MESSAGE) return fast;
+    }
+    const message = await this.#inGetLine(wait, () => this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner)));
     if (message === TIMED_OUT) throw new Empty();
     return message;
   }
@@ -194,8 +203,9 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async getView(options?: WaitOptions): Promise<MessageView> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const frame = await this.#holding(this.#getLock, wait, async () => this.#ring.peek() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner));
+    const frame = await this.#inGetLine(wait, () =>
+      this.#holding(this.#getLock, wait, async () => this.#ring.peek() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner)),
+    );
     if (frame === TIMED_OUT) throw new Empty();
     return this.#viewOf(frame);
   }
@@ -222,11 +232,12 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
     const length = this.#reservable(byteLength);
     const wait = parseWaitOptions(options);
-    this.#slot?.abandon();
-    const at = await this.#holding(this.#putLock, wait, async () => {
-      const now = this.#ring.tryReserve(length);
-      return now >= 0 ? now : waitAsync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
-    });
+    const at = await this.#inPutLine(wait, () =>
+      this.#holding(this.#putLock, wait, async () => {
+        const now = this.#ring.tryReserve(length);
+        return now >= 0 ? now : waitAsync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
+      }),
+    );
     if (at === TIMED_OUT) throw new Full();
     return this.#slotAt(at, length);
   }
@@ -278,6 +289,26 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
         throw err;
       }
     }
+  }
+
+  /**
+   * A put or reserve, in this handle's call order (at once if none waits).
+   * When its turn comes it abandons the slot reserved before it, which holds
+   * the put lock and may have been handed out after this call.
+   */
+  #inPutLine<R>(wait: ParsedWait, operation: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
+    return this.#putters.run(wait, () => {
+      this.#slot?.abandon();
+      return operation();
+    });
+  }
+
+  /** A get or getView, in this handle's call order; at its turn it releases the view (and the get lock) handed out before it. */
+  #inGetLine<R>(wait: ParsedWait, operation: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
+    return this.#getters.run(wait, () => {
+      this.#view?.release();
+      return operation();
+    });
   }
 
   /** The next message, as the type this queue was declared to carry (the caller's promise: nothing checks it). */
