@@ -300,21 +300,29 @@ function spinStage(watched: WordSleep, spinner: Spinner, rings: boolean, remaini
 /** Runs a plan, blocking this thread. */
 export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): T | TimedOut {
   const started = performance.now();
-  // The first spin runs here, before the loop: when a busy peer answers
-  // within it (most waits of a request/reply pair), the wait is over without
-  // the generator. That keeps the generator out of V8's optimizing compiler
-  // on such paths, and its compile jobs (tens of ms of CPU) out of the way
-  // of two spinning processes on a small machine (docs/design.md).
-  const watched = plan.semaphore === undefined ? plan.watch() : RETRY;
-  const spun = watched !== RETRY && spinStage(watched, spinner, false, wait.deadline.remaining());
-  if (spun) {
-    const result = plan.attempt(false);
+  // The loop's first round (try, spin, try) runs here, before the generator
+  // is made: when a busy peer answers within the spin (most waits of a
+  // request/reply pair), the wait is over without it. That keeps the
+  // generator out of V8's optimizing compiler on such paths, and its compile
+  // jobs (tens of ms of CPU) out of the way of two spinning processes on a
+  // small machine (docs/design.md). Nothing can abort a sync wait or close
+  // its handle once it runs (both need this thread), so the checks the loop
+  // makes every round are needed here only once.
+  if (owner.closed) throw owner.closedError();
+  let spun = false;
+  if (plan.semaphore === undefined) {
+    let result = plan.attempt(false);
+    const watched = result === RETRY ? plan.watch() : RETRY;
+    if (watched !== RETRY) {
+      spun = true;
+      if (spinStage(watched, spinner, false, wait.deadline.remaining())) result = plan.attempt(false);
+    }
     if (result !== RETRY) {
       spinner.waited(performance.now() - started);
       return result;
     }
   }
-  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, started, watched !== RETRY);
+  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, started, spun);
   let step = loop.next();
   while (!step.done) {
     const request = step.value;
