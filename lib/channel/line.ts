@@ -35,13 +35,22 @@ export class Line {
     // The next one goes when this one has ended and so has everything before it.
     this.#last = before.then(() => ended);
     this.#waiting++;
-    const result = first ? operation() : afterTurn(before, wait, operation);
+    const result = first ? started(operation) : afterTurn(before, wait, operation);
     const done = () => {
       this.#waiting--;
       leave();
     };
     result.then(done, done);
     return result;
+  }
+}
+
+/** `operation()`, with a synchronous throw turned into a rejection (so the line always moves on). */
+function started<T>(operation: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
+  try {
+    return operation();
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 
