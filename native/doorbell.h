@@ -31,8 +31,8 @@ class Doorbell {
   virtual int fd() const = 0;
   // Reads one pending ring. One recv per wake-up, not a loop to EAGAIN: the
   // event loop polls the socket level-triggered, so rings left over (several
-  // peers rang at once) call back on its next turn; on the VMs measured each
-  // system call saved is 3-4 us of a wake-up's latency.
+  // peers rang at once) call back on its next turn, and the usual wake-up
+  // saves a system call (docs/design.md, "Doorbells").
   virtual void TakeRing() = 0;
 };
 
