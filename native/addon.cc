@@ -5,6 +5,7 @@
 #include "env_state.h"
 #include "liveness.h"
 #include "parent_death.h"
+#include "ring.h"
 #include "sem.h"
 #include "shm.h"
 #include "wait.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   WaitEngine::Install(env);
   InitShm(env, exports);
   InitWait(env, exports);
+  InitRing(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);
   InitParentDeath(env, exports);

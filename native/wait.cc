@@ -1,5 +1,9 @@
 // JS bindings of waiting on shared-memory words: wait (blocking this thread),
-// waitAsync (through the wait engine), cancelWait, notify.
+// waitAsync (through the wait engine), cancelWait, notify, spin.
+#include "wait.h"
+
+#include <sched.h>
+
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -65,6 +69,18 @@ Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   return WaitEngine::Get(info.Env())->WaitWord(info.Env(), info[0], addr, expected, timeout_ms, bell);
 }
 
+// spin(int32Array, index, expected, ms) -> true once the word differs from
+// `expected`, false after about `ms` milliseconds of loads. A spin in C++,
+// not in lib/: a JS loop is compiled on the fly (on a small machine, while
+// both sides of a request/reply spin) and allocates a heap number per clock
+// read; this one does neither (docs/design.md, "Adaptive spinning").
+Napi::Value Spin(const Napi::CallbackInfo& info) {
+  int32_t* addr = WordAt(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  double ms = info[3].As<Napi::Number>().DoubleValue();
+  return Napi::Boolean::New(info.Env(), SpinWhileEqual(addr, expected, ms));
+}
+
 // doorbellId() -> this environment's doorbell id, or 0 where there is none.
 // clockMs() -> monotonic milliseconds modulo 2^32, as an int32: a small
 // integer in JS, so a hot path that reads it allocates nothing (lib/ compares
@@ -91,11 +107,8 @@ Napi::Value CancelWait(const Napi::CallbackInfo& info) {
 Napi::Value Notify(const Napi::CallbackInfo& info) {
   int32_t* addr = WordAt(info);
   double count = info[2].As<Napi::Number>().DoubleValue();
-  if (info.Length() > 3 && RingDoorbell(info[3].As<Napi::Number>().Uint32Value())) {
-    return Napi::Number::New(info.Env(), 0);
-  }
-  int32_t n = count >= INT32_MAX ? INT32_MAX : static_cast<int32_t>(count);
-  int woken = WakeAddress(addr, n);
+  uint32_t flag = info.Length() > 3 ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  int woken = NotifyWord(addr, count >= INT32_MAX ? INT32_MAX : static_cast<int32_t>(count), flag);
   if (woken < 0) throw ErrnoError(info.Env(), errno, kWakeSyscall);
   return Napi::Number::New(info.Env(), woken);
 }
@@ -108,12 +121,29 @@ Napi::Value WaitBackend(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+bool SpinWhileEqual(const int32_t* addr, int32_t expected, double ms) {
+  int64_t until = MonotonicNowNs() + static_cast<int64_t>(ms * 1e6);
+  for (;;) {
+    // The clock every 64 loads: a load is a few ns, a clock read some 20-50.
+    for (int i = 0; i < 64; i++) {
+      if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return true;
+    }
+    if (MonotonicNowNs() >= until) return false;
+  }
+}
+
+int NotifyWord(int32_t* addr, int32_t count, uint32_t flag) {
+  if (RingDoorbell(flag)) return 0;
+  return WakeAddress(addr, count);
+}
+
 void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync, "waitAsync"));
   exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
   exports.Set("waitBackend", Napi::Function::New(env, WaitBackend, "waitBackend"));
+  exports.Set("spin", Napi::Function::New(env, Spin, "spin"));
   exports.Set("clockMs", Napi::Function::New(env, ClockMs, "clockMs"));
   exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
 }

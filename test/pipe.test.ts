@@ -54,6 +54,32 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('strings of every UTF-8 length, ASCII or not, up to one filling the ring, arrive intact around the ring', async () => {
+    // A small ring: frames wrap (padding frames) and lie back to back, so a
+    // string written a byte too long would show in the next message.
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 256 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      const sent: string[] = [];
+      for (let n = 0; n <= 60; n++) sent.push('a'.repeat(n), `é${'b'.repeat(n)}`, '€'.repeat(n % 20), `${'c'.repeat(n % 7)}😀`);
+      sent.push('q'.repeat(248), `${'é'.repeat(123)}q`);
+      for (const text of sent) {
+        pipe.sendSync(text);
+        expect(pipe.recvSync({ timeout: 5000 })).toBe(text.toUpperCase());
+      }
+      // Not UTF-16 that UTF-8 can carry: the replacement character, as Buffer.from(text) gives.
+      pipe.sendSync('\ud800 lone');
+      expect(pipe.recvSync({ timeout: 5000 })).toBe('\ufffd LONE');
+      expect(() => pipe.sendSync('q'.repeat(249))).toThrow(expect.objectContaining({ code: 'ERR_SHM_MESSAGE_TOO_LARGE' }));
+      pipe.close();
+      await echo.done;
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
   it('sends that wait for room, and receives that wait for a message, are served in call order', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name, { capacity: 256 });

@@ -123,29 +123,3 @@ function toOwnArrayBuffer(bytes: Buffer): ArrayBuffer {
   new Uint8Array(copy).set(bytes);
   return copy;
 }
-
-// Buffer's own unchecked string codecs: write() and toString() check their
-// arguments, then call these. On a 32-byte message they save about a third
-// of the string's cost (measured: docs/design.md, "Small messages"). Present
-// on every Node shmkit supports; the checked forms stand in if one is not.
-interface StringCodecs {
-  utf8Write(text: string, offset: number, length: number): number;
-  latin1Write(text: string, offset: number, length: number): number;
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
-}
-const raw = Buffer.prototype as unknown as Partial<StringCodecs>;
-const haveRawCodecs = ['utf8Write', 'latin1Write', 'utf8Slice', 'latin1Slice'].every((name) => typeof raw[name as keyof StringCodecs] === 'function');
-
-/** Writes a string message's `byteLength` bytes at `offset` of `bytes` (which has room). */
-export function writeString(bytes: Buffer, text: string, offset: number, byteLength: number, tag: number): void {
-  if (!haveRawCodecs) bytes.write(text, offset, byteLength, tag === Tag.asciiString ? 'latin1' : 'utf8');
-  else if (tag === Tag.asciiString) (bytes as unknown as StringCodecs).latin1Write(text, offset, byteLength);
-  else (bytes as unknown as StringCodecs).utf8Write(text, offset, byteLength);
-}
-
-/** Reads a string message from bytes [start, end) of `bytes`. */
-export function readString(bytes: Buffer, start: number, end: number, tag: number): string {
-  if (!haveRawCodecs) return bytes.toString(tag === Tag.asciiString ? 'latin1' : 'utf8', start, end);
-  return tag === Tag.asciiString ? (bytes as unknown as StringCodecs).latin1Slice(start, end) : (bytes as unknown as StringCodecs).utf8Slice(start, end);
-}

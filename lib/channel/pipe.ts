@@ -6,7 +6,18 @@ import { native } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
+import {
+  firstSpin,
+  type ParsedWait,
+  parseWaitOptions,
+  RETRY,
+  TIMED_OUT,
+  type TimedOut,
+  type WaitOptions,
+  type WaitPlan,
+  waitAsync,
+  waitSync,
+} from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Line } from './line.js';
 import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
@@ -149,6 +160,13 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
+    if (typeof message === 'string' && this.#out.surelyFits(message)) {
+      // The common small message goes to the addon as it is: nothing to encode.
+      this.checkOpen();
+      this.#slot?.abandon();
+      this.#checkPeerForSend();
+      if (this.#out.tryWriteString(message)) return;
+    }
     const encoded = this.#encode(message);
     this.#slot?.abandon();
     this.#checkPeerForSend();
@@ -180,9 +198,16 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.checkOpen();
     const wait = parseWaitOptions(options);
     this.#view?.release();
-    const message = this.#tryRead();
-    if (message !== NO_MESSAGE) return message;
-    const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner);
+    // The first try spins in the addon for the message: in a busy
+    // request/reply pair the whole receive is one native call.
+    const spinner = this.#in.readSpinner;
+    const spin = firstSpin(wait, spinner);
+    const message = this.#tryRead(spin);
+    if (message !== NO_MESSAGE) {
+      spinner.waited(0);
+      return message;
+    }
+    const received = waitSync(this, this.#recvPlan, wait, spinner, performance.now() - spin);
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }
@@ -415,8 +440,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */
-  #tryRead(): T | typeof NO_MESSAGE {
-    return this.#in.tryRead() as T | typeof NO_MESSAGE;
+  #tryRead(spinMs = 0): T | typeof NO_MESSAGE {
+    return this.#in.tryRead(spinMs) as T | typeof NO_MESSAGE;
   }
 
   #encode(message: unknown): Encoded {

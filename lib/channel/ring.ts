@@ -1,5 +1,5 @@
 // A byte ring in shared memory carrying framed messages, the core of Queue
-// and Pipe. Layout (docs/format.md): 192 bytes of control words, then
+// and Pipe. Layout (docs/format.md): 256 bytes of control words, then
 // `capacity` bytes (a power of two). Positions are free-running u32 counters;
 // a frame is [u32 length][u32 tag][payload, padded to 8 bytes]. A frame never
 // wraps: one that would is preceded by a padding frame to the ring's end, so
@@ -10,6 +10,13 @@
 // publishes it with one store to TAIL; a reader copies a frame out, then frees
 // it with one store to HEAD. A process killed mid-copy has published nothing.
 //
+// The frames themselves are written and read in the addon (native/ring.cc),
+// one call per message: this class validates, decodes what is not a string,
+// hands out views and slots, and says how to wait. The per-message path then
+// has almost no JavaScript for V8 to compile while a request/reply pair runs,
+// which on a 2-CPU machine was most of its cost (docs/design.md, "Rings in
+// the addon").
+//
 // Waiting goes through the wait driver: a reader that finds the ring empty
 // spins (adaptively), then sets READERS_WAITING and sleeps on TAIL; a writer
 // that finds the flag set clears it and wakes TAIL's sleepers, so writes make
@@ -17,12 +24,12 @@
 // room: WRITERS_WAITING, HEAD). The flag is cleared by the waker, not the
 // sleeper: a sleeper that leaves (timeout, abort, close, SIGKILL) costs at
 // most one spurious wake instead of a wake per message for ever.
-import { ErrorCodes, ShmError, sys } from '../core/errors.js';
-import { native } from '../core/native.js';
+import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
+import { native, type RingHandle } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, type Encoded, emptyEncoded, encode, readString, Tag, writeString } from './codec.js';
+import { decode, type Encoded, emptyEncoded, encode } from './codec.js';
 
 /**
  * Int32 indexes of the control words, one cache line per group: what the
@@ -48,8 +55,6 @@ export const Ctl = {
 
 export const RING_CONTROL_BYTES = 256;
 export const FRAME_HEADER = 8;
-/** Tag of a padding frame: it fills the ring to its end; readers skip it. */
-const PADDING = 0xffffffff;
 /** Longest sleep before a pipe looks for a dead peer again. */
 export const RING_SLICE_MS = 100;
 
@@ -79,24 +84,22 @@ export interface Frame {
   readonly tag: number;
 }
 
+/**
+ * Int32 indexes of what the addon's ring calls report beside their result
+ * (native/ring.cc): the frame a peek found, the tag of a message left for
+ * a copy, HEAD as a writer that found no room saw it.
+ */
+const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4 } as const;
+
 export class Ring {
   readonly words: Int32Array;
   readonly capacity: number;
-  readonly #mask: number;
-  readonly #bytes: Buffer;
-  readonly #frames: Uint32Array;
-  readonly #counted: boolean;
   readonly #segment: MappedSegment;
   /** Byte offset of the ring's first data byte in the segment. */
   readonly #dataOffset: number;
-  /** HEAD as this writer last read it (#free). */
-  #cachedHead = 0;
-  /** TAIL after this writer's last store to it. */
-  #tailWritten = -1;
-  /** What #oldestFrame() returns, refilled on each call (peek() hands out copies). */
-  readonly #frame = { head: 0, start: 0, length: 0, tag: 0 };
-  /** HEAD as the last tryWrite that found no room saw it: what a writer waits to see change. */
-  #headWhenFull = 0;
+  /** The addon's side of this ring: every frame is written and read there. */
+  readonly #native: RingHandle;
+  readonly #out = new Int32Array(5);
   /** What encode() fills: a send allocates no object to describe its message. */
   readonly #encoded = emptyEncoded();
   /** Adaptive spinning of this handle's readers and writers of the ring. */
@@ -121,10 +124,7 @@ export class Ring {
     if ((counted !== 0 && counted !== 1) || Atomics.load(this.words, Ctl.maxsize) < 0) {
       throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
     }
-    this.#mask = this.capacity - 1;
-    this.#bytes = Buffer.from(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity);
-    this.#frames = new Uint32Array(buffer, byteOffset + RING_CONTROL_BYTES, this.capacity / 4);
-    this.#counted = Atomics.load(this.words, Ctl.counted) === 1;
+    this.#native = sys(() => native.ringOpen(segment.handle, byteOffset, this.#out));
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
     segment.populate(this.#dataOffset, this.capacity);
@@ -195,126 +195,95 @@ export class Ring {
     return this.capacity - used < frameSize(payloadBytes) || (maxsize > 0 && this.count >= maxsize);
   }
 
+  /**
+   * True if a string of this many UTF-16 units fits the ring whatever its
+   * characters (3 UTF-8 bytes a unit at most): such a string can be sent
+   * with tryWriteString, unencoded and unmeasured.
+   */
+  surelyFits(text: string): boolean {
+    return text.length * 3 <= this.maxPayload;
+  }
+
+  /** Writes a string message (one that surelyFits) and publishes it; false if there is no room now. */
+  tryWriteString(text: string): boolean {
+    try {
+      return native.ringWriteString(this.#native, text) > 0;
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
   /** Copies one message in and publishes it; false if there is no room now. */
   tryWrite(message: Encoded): boolean {
-    const at = this.tryReserve(message.byteLength);
-    if (at < 0) return false;
-    this.#copyIn(message, at + FRAME_HEADER);
-    this.publish(at, message.byteLength, message.tag);
-    // An Encoded must not keep its message alive once sent (the ring's own one lives as long as the ring).
-    message.bytes = undefined;
-    message.text = undefined;
-    return true;
+    let written: boolean;
+    try {
+      written =
+        message.text !== undefined
+          ? native.ringWriteString(this.#native, message.text) > 0
+          : native.ringWriteBytes(this.#native, message.bytes as Uint8Array, message.tag);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    if (written) {
+      // An Encoded must not keep its message alive once sent (the ring's own one lives as long as the ring).
+      message.bytes = undefined;
+      message.text = undefined;
+    }
+    return written;
   }
 
   /**
-   * Finds room for a frame of `payloadBytes` at the tail, contiguous: when it
-   * would run past the ring's end, a padding frame to the end is published
-   * first (once there is room for it) and the frame goes at 0. Returns the
-   * frame's offset in the ring, or -1 if there is no room now (a writer then
-   * waits for HEAD to move). Nothing is visible to readers until publish().
+   * Finds room for a frame of `payloadBytes` at the tail, contiguous (a
+   * padding frame to the ring's end comes first when it would run past it).
+   * Returns the frame's offset in the ring, or -1 if there is no room now (a
+   * writer then waits for HEAD to move). Nothing is visible to readers until
+   * publish().
    */
   tryReserve(payloadBytes: number): number {
-    const words = this.words;
-    const need = frameSize(payloadBytes);
-    const maxsize = words[Ctl.maxsize];
-    if (maxsize > 0 && Atomics.load(words, Ctl.count) >= maxsize) return this.#noRoom();
-    let tail = Atomics.load(words, Ctl.tail) >>> 0;
-    let at = tail & this.#mask;
-    const toEnd = this.capacity - at;
-    if (need > toEnd) {
-      if (this.#free(tail, toEnd) < toEnd) return this.#noRoom();
-      this.#frames[at >> 2] = toEnd - FRAME_HEADER;
-      this.#frames[(at >> 2) + 1] = PADDING;
-      const padding = tail;
-      tail = (tail + toEnd) >>> 0;
-      Atomics.store(words, Ctl.tail, tail | 0);
-      this.#tailWritten = tail;
-      // If every message before the padding has been read, skip it here (a
-      // reader may be skipping it too: both store the same HEAD), so that a
-      // message over half the ring fits an empty ring with no reader's help.
-      // Else a reader frees it; wake one that sleeps.
-      if (Atomics.compareExchange(words, Ctl.head, padding | 0, tail | 0) !== (padding | 0)) {
-        wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
-      }
-      at = 0;
-    }
-    return this.#free(tail, need) < need ? this.#noRoom() : at;
+    return sys(() => native.ringReserve(this.#native, payloadBytes));
   }
 
   /** Publishes the frame reserved at `at` (its payload written): one store to TAIL. */
   publish(at: number, payloadBytes: number, tag: number): void {
-    const words = this.words;
-    this.#frames[at >> 2] = payloadBytes;
-    this.#frames[(at >> 2) + 1] = tag;
-    const tail = (Atomics.load(words, Ctl.tail) + frameSize(payloadBytes)) >>> 0;
-    Atomics.store(words, Ctl.tail, tail | 0);
-    this.#tailWritten = tail;
-    if (this.#counted) Atomics.add(words, Ctl.count, 1);
-    wakeIfFlagged(words, Ctl.readersWaiting, Ctl.tail);
+    sys(() => native.ringPublish(this.#native, at, payloadBytes, tag));
   }
 
   /**
-   * Bytes free ahead of `tail`, at least `need` if there are. Counted from
-   * HEAD as this writer last read it, which is never ahead of the real one
-   * (so never too much room), and read again only when that is too little:
-   * a writer does not pull the reader's cache line on every message.
+   * Copies the oldest message out and frees its room; NO_MESSAGE if there is
+   * none, after spinning up to `spinMs` for one. Strings are read in the
+   * addon; other kinds are copied into a new Buffer and decoded here.
    */
-  #free(tail: number, need: number): number {
-    let free = this.capacity - ((tail - this.#cachedHead) >>> 0);
-    // Only while no other writer moved TAIL (a Queue's producers take turns) is the cache known to be within one ring of it.
-    if (free < need || tail !== this.#tailWritten) {
-      this.#cachedHead = Atomics.load(this.words, Ctl.head) >>> 0;
-      free = this.capacity - ((tail - this.#cachedHead) >>> 0);
-    }
-    return free;
-  }
-
-  /** Remembers HEAD as a writer that found no room saw it (what it waits to see move). */
-  #noRoom(): number {
-    this.#headWhenFull = Atomics.load(this.words, Ctl.head);
-    return -1;
-  }
-
-  /** Copies the oldest message out and frees its room; NO_MESSAGE if there is none. */
-  tryRead(): unknown {
-    const frame = this.#oldestFrame();
-    if (frame === undefined) return NO_MESSAGE;
-    const { start, length, tag } = frame;
-    let message: unknown;
+  tryRead(spinMs = 0): unknown {
+    let bytes: Buffer;
     try {
-      message =
-        tag === Tag.asciiString || tag === Tag.string
-          ? readString(this.#bytes, start, start + length, tag) // decoded straight from shared memory
-          : decode(tag, this.#copyOut(start, length, freshBuffer(length)));
+      const read = native.ringRead(this.#native, spinMs);
+      if (typeof read === 'string') return read;
+      if (read === undefined) return NO_MESSAGE;
+      bytes = freshBuffer(read);
+      native.ringReadInto(this.#native, bytes, false);
     } catch (err) {
-      // Skip it: a message that cannot be decoded must not block the ones behind it.
-      this.release(frame);
-      throw new ShmError(ErrorCodes.FORMAT, `a ${length}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
+      throw fromNative(err);
     }
-    this.release(frame);
-    return message;
+    const tag = this.#out[Out.tag];
+    try {
+      return decode(tag, bytes);
+    } catch (err) {
+      // Already freed: a message that cannot be decoded must not block the ones behind it.
+      throw new ShmError(ErrorCodes.FORMAT, `a ${bytes.byteLength}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
+    }
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
   tryReadInto(target: Uint8Array): number | typeof NO_MESSAGE {
-    const frame = this.#oldestFrame();
-    if (frame === undefined) return NO_MESSAGE;
-    if (frame.tag === Tag.string || frame.tag === Tag.asciiString || frame.tag === Tag.serialized) {
-      throw new ShmError(ErrorCodes.INVALID_ARG, 'the next message is not bytes: receive it with recv()');
-    }
-    if (frame.length > target.byteLength) {
-      throw new ShmError(ErrorCodes.INVALID_SIZE, `the next message has ${frame.length} bytes; the target holds ${target.byteLength}`);
-    }
-    this.#copyOut(frame.start, frame.length, target);
-    this.release(frame);
-    return frame.length;
+    const length = sys(() => native.ringReadInto(this.#native, target, true));
+    return length < 0 ? NO_MESSAGE : length;
   }
 
   /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. */
   peek(): Frame | undefined {
-    const frame = this.#oldestFrame();
-    return frame && { ...frame };
+    if (!sys(() => native.ringPeek(this.#native))) return undefined;
+    const out = this.#out;
+    return { head: out[Out.head] >>> 0, start: out[Out.start], length: out[Out.length], tag: out[Out.tag] >>> 0 };
   }
 
   /** A detachable view of ring bytes [start, start + length): a frame's payload, or a reserved one. */
@@ -322,60 +291,9 @@ export class Ring {
     return new Uint8Array(this.#segment.view(this.#dataOffset + start, length));
   }
 
-  /**
-   * The frame at HEAD, checked against what is published; undefined if the
-   * ring is empty. Positions or a frame header that cannot be right (another
-   * program wrote them) drop everything published, so that the ring works
-   * again, and report it.
-   */
-  #oldestFrame(): Frame | undefined {
-    for (;;) {
-      const head = Atomics.load(this.words, Ctl.head) >>> 0;
-      const tail = Atomics.load(this.words, Ctl.tail) >>> 0;
-      const available = (tail - head) >>> 0;
-      if (available === 0) return undefined;
-      const at = head & this.#mask;
-      const length = this.#frames[at >> 2];
-      const tag = this.#frames[(at >> 2) + 1];
-      // A writer that skipped a padding frame here may already be writing over it: read again.
-      if (Atomics.load(this.words, Ctl.head) >>> 0 !== head) continue;
-      const padding = tag === PADDING;
-      const end = at + frameSize(length);
-      if (
-        available > this.capacity ||
-        (head & 7) !== 0 ||
-        length > this.maxPayload ||
-        end - at > available ||
-        end > this.capacity ||
-        (padding && end !== this.capacity)
-      ) {
-        Atomics.store(this.words, Ctl.head, tail | 0);
-        if (this.#counted) Atomics.store(this.words, Ctl.count, 0);
-        wakeIfFlagged(this.words, Ctl.writersWaiting, Ctl.head);
-        throw new ShmError(ErrorCodes.FORMAT, `corrupt ring: a ${length}-byte frame with ${available} bytes published; the ${available} bytes were dropped`);
-      }
-      if (!padding) {
-        const frame = this.#frame; // one object per ring, refilled: no allocation per message
-        frame.head = head;
-        frame.start = at + FRAME_HEADER;
-        frame.length = length;
-        frame.tag = tag;
-        return frame;
-      }
-      this.#advanceHead(head, end - at, false);
-    }
-  }
-
   /** Frees a frame that has been read: one store to HEAD, then a wake if a writer waits. */
   release(frame: Frame): void {
-    this.#advanceHead(frame.head, frameSize(frame.length), true);
-  }
-
-  #advanceHead(head: number, bytes: number, message: boolean): void {
-    const words = this.words;
-    Atomics.store(words, Ctl.head, (head + bytes) | 0);
-    if (message && this.#counted) Atomics.sub(words, Ctl.count, 1);
-    wakeIfFlagged(words, Ctl.writersWaiting, Ctl.head);
+    sys(() => native.ringRelease(this.#native, frame.head, frame.length));
   }
 
   /**
@@ -401,7 +319,7 @@ export class Ring {
       attempt,
       watch: () => {
         const head = Atomics.load(this.words, Ctl.head);
-        return head !== this.#headWhenFull ? RETRY : { words: this.words, index: Ctl.head, expected: head };
+        return head !== this.#out[Out.headWhenFull] ? RETRY : { words: this.words, index: Ctl.head, expected: head };
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
       rings: true,
@@ -423,16 +341,6 @@ export class Ring {
     Atomics.store(this.words, flag, bell);
     return Atomics.load(this.words, watched.index) === watched.expected ? watched.expected : RETRY;
   }
-
-  #copyIn(message: Encoded, start: number): void {
-    if (message.text !== undefined) writeString(this.#bytes, message.text, start, message.byteLength, message.tag);
-    else if (message.bytes !== undefined) this.#bytes.set(message.bytes, start);
-  }
-
-  #copyOut<T extends Uint8Array>(start: number, length: number, out: T): T {
-    out.set(this.#bytes.subarray(start, start + length), 0);
-    return out;
-  }
 }
 
 /** Messages at least this large are copied out into memory mapped in advance (freshBuffer). */
@@ -450,16 +358,4 @@ function freshBuffer(length: number): Buffer {
   const bytes = Buffer.allocUnsafe(length);
   if (length >= POPULATE_BYTES) native.populateBytes(bytes);
   return bytes;
-}
-
-/**
- * After moving `word`: if a sleeper flagged itself, clear the flag and wake
- * every sleeper on the word, ringing the flagged doorbell first.
- */
-function wakeIfFlagged(words: Int32Array, flag: number, word: number): void {
-  const flagged = Atomics.load(words, flag);
-  if (flagged !== 0) {
-    Atomics.store(words, flag, 0);
-    native.notify(words, word, 2 ** 31 - 1, flagged);
-  }
 }

@@ -20,6 +20,19 @@ export interface NativeAddon {
   populateBytes(bytes: Uint8Array): void;
   /** Monotonic milliseconds as an int32 that wraps (every 49.7 days): compare with `(a - b) | 0`. */
   clockMs(): number;
+  // A channel's ring (native/ring.cc): `out` receives what a call reports beside its result.
+  ringOpen(handle: MappingHandle, byteOffset: number, out: Int32Array): RingHandle;
+  /** 1 written, 0 no room now, -1 never fits. */
+  ringWriteString(ring: RingHandle, text: string): number;
+  ringWriteBytes(ring: RingHandle, bytes: Uint8Array, tag: number): boolean;
+  ringReserve(ring: RingHandle, payloadBytes: number): number;
+  ringPublish(ring: RingHandle, at: number, payloadBytes: number, tag: number): void;
+  ringPeek(ring: RingHandle): boolean;
+  ringRelease(ring: RingHandle, head: number, length: number): void;
+  ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
+  ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
+  /** Spins while array[index] === expected, for about `ms`: true if it changed. */
+  spin(array: Int32Array, index: number, expected: number, ms: number): boolean;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;
@@ -47,6 +60,9 @@ export type AsyncWaitResult = WaitResult | 'cancelled' | 'closed';
 
 /** A wait pending in the addon's wait engine: its Promise and the id that cancels it. */
 export type PendingWait<T> = [Promise<T>, number];
+
+/** Opaque native handle of one channel ring. */
+export type RingHandle = { readonly __ring: unique symbol };
 
 /** Opaque native handle of one mapping. */
 export type MappingHandle = { readonly __mapping: unique symbol };

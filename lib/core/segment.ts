@@ -23,6 +23,11 @@ export class MappedSegment {
     this.#handle = handle;
   }
 
+  /** The addon's handle of the mapping, for native functions that work on it (rings). */
+  get handle(): MappingHandle {
+    return this.#handle;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

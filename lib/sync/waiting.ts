@@ -41,7 +41,7 @@ export class Deadline {
 
   /** Milliseconds left (Infinity for none, <= 0 once passed). */
   remaining(): number {
-    return this.at - performance.now();
+    return this.at === Infinity ? Infinity : this.at - performance.now();
   }
 
   get expired(): boolean {
@@ -174,6 +174,12 @@ export class Spinner {
   static readonly MAX_MS = 0.1;
   /** This many long waits, or fruitless spins, in a row stop the spinning. */
   static readonly STREAK = 3;
+  /**
+   * A futex site's probe: longer than a wake-up of a sleeping peer (60-170 us
+   * on the VMs measured), so that it catches the answer of a peer that
+   * sleeps too, where a probe of MAX_MS missed it and both stayed asleep.
+   */
+  static readonly PROBE_MS = 0.5;
   /** While a site has stopped, every this many waits spin again, to notice a busy peer. */
   static readonly PROBE_EVERY = 8;
   #longWaits = 0;
@@ -184,7 +190,8 @@ export class Spinner {
   budget(doorbell: boolean): number {
     const stopped = doorbell ? this.#misses >= Spinner.STREAK : this.#longWaits >= Spinner.STREAK;
     if (!stopped) return Spinner.MAX_MS;
-    return ++this.#waits % Spinner.PROBE_EVERY === 0 ? Spinner.MAX_MS : 0;
+    if (++this.#waits % Spinner.PROBE_EVERY !== 0) return 0;
+    return doorbell ? Spinner.MAX_MS : Spinner.PROBE_MS;
   }
 
   /** Records how long a wait took, spin and sleep. */
@@ -270,35 +277,31 @@ function* waitLoop<T>(
   }
 }
 
-/** Loads of the word between two clock reads of a spin. */
-const LOADS_PER_CLOCK_READ = 64;
-
-/**
- * Spins while the word keeps its value, for at most about `ms`. True if it
- * changed. The clock is read every 64 loads, not every load: each
- * performance.now() returns a new heap number (16 bytes), which made a spin
- * produce 300 KB of garbage per ms, and the collections that follow.
- */
-function spin(watched: WordSleep, ms: number): boolean {
-  const { words, index, expected } = watched;
-  const until = performance.now() + ms;
-  do {
-    for (let i = 0; i < LOADS_PER_CLOCK_READ; i++) if (Atomics.load(words, index) !== expected) return true;
-  } while (performance.now() < until);
-  return false;
-}
-
 /** The spin before a wait's first sleep, if the spinner allows one: true if the word moved. */
 function spinStage(watched: WordSleep, spinner: Spinner, rings: boolean, remaining: number): boolean {
   const budget = Math.min(spinner.budget(rings), remaining);
   if (budget <= 0) return false;
-  const caught = spin(watched, budget);
+  const caught = native.spin(watched.words, watched.index, watched.expected, budget);
   spinner.spun(caught);
   return caught;
 }
 
-/** Runs a plan, blocking this thread. */
-export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): T | TimedOut {
+/**
+ * A blocking wait's first spin, for a caller that spins in its own attempt
+ * (a ring read in the addon): the budget its spinner allows now, within the
+ * wait's deadline.
+ */
+export function firstSpin(wait: ParsedWait, spinner: Spinner): number {
+  return Math.min(spinner.budget(false), wait.deadline.remaining());
+}
+
+/**
+ * Runs a plan, blocking this thread. `spunSince`: the caller already tried
+ * once and spun (firstSpin) since then, in vain; the wait goes straight to
+ * sleep.
+ */
+export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, spunSince?: number): T | TimedOut {
+  if (spunSince !== undefined) return runSync(waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, spunSince, true));
   const started = performance.now();
   // The loop's first round (try, spin, try) runs here, before the generator
   // is made: when a busy peer answers within the spin (most waits of a
@@ -322,7 +325,11 @@ export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWai
       return result;
     }
   }
-  const loop = waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, started, spun);
+  return runSync(waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, started, spun));
+}
+
+/** Drives a wait loop, sleeping on this thread. */
+function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): T | TimedOut {
   let step = loop.next();
   while (!step.done) {
     const request = step.value;

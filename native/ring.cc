@@ -1,0 +1,426 @@
+#include "ring.h"
+
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+#include "shm.h"
+#include "wait.h"
+
+namespace shmkit {
+
+namespace {
+
+// Int32 indexes of the control words (docs/format.md; lib/channel/ring.ts Ctl).
+constexpr int kTail = 0;
+constexpr int kHead = 16;
+constexpr int kCount = 32;
+constexpr int kMaxsize = 33;
+constexpr int kCapacity = 34;
+constexpr int kCounted = 35;
+constexpr int kReadersWaiting = 48;
+constexpr int kWritersWaiting = 49;
+constexpr size_t kControlBytes = 256;
+constexpr uint32_t kFrameHeader = 8;
+constexpr uint32_t kPadding = 0xffffffff;
+
+// Message tags (lib/channel/codec.ts Tag) that the addon itself reads.
+constexpr uint32_t kTagString = 1;
+constexpr uint32_t kTagSerialized = 2;
+constexpr uint32_t kTagAscii = 5;
+
+// What ringPeek and ringRead report to lib/ through the handle's Int32Array
+// (lib/channel/ring.ts Out): no object is made per message to say it.
+constexpr int kOutHead = 0;
+constexpr int kOutStart = 1;
+constexpr int kOutLength = 2;
+constexpr int kOutTag = 3;
+constexpr int kOutHeadWhenFull = 4;
+constexpr size_t kOutWords = 5;
+
+uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7u); }
+
+// The control words are read and written by other processes, and by JS
+// Atomics in this one: sequentially consistent, as Atomics are, since a
+// waiter stores its flag then loads the word while a waker stores the word
+// then loads the flag.
+uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
+void Store(int32_t* word, uint32_t value) { __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_SEQ_CST); }
+
+// After moving `word`: if a sleeper flagged itself, clear the flag and wake
+// the word's sleepers, ringing the flagged doorbell first. A failed wake is
+// not reported: the message is already published (a sender told otherwise
+// would send it twice), and sleepers re-check at the end of their slice.
+void WakeIfFlagged(int32_t* words, int flag, int word) {
+  uint32_t flagged = Load(words + flag);
+  if (flagged == 0) return;
+  Store(words + flag, 0);
+  NotifyWord(words + word, INT32_MAX, flagged);
+}
+
+// The oldest published frame, as found by Oldest().
+struct Frame {
+  uint32_t head;
+  uint32_t at;  // offset of the frame header in the ring
+  uint32_t length;
+  uint32_t tag;
+};
+
+// One handle's view of a ring: where it is, and what this handle's writer
+// remembers between messages (one writer at a time per ring: a Pipe end's
+// own, or a Queue's producer holding the put lock).
+class Ring {
+ public:
+  Ring(Mapping* mapping, size_t offset, uint32_t capacity, int32_t* out)
+      : mapping_(mapping),
+        words_(reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset)),
+        data_(reinterpret_cast<uint8_t*>(words_) + kControlBytes),
+        capacity_(capacity),
+        mask_(capacity - 1),
+        counted_(Load(words_ + kCounted) == 1),
+        out_(out) {}
+
+  Mapping* mapping() const { return mapping_; }
+  uint32_t capacity() const { return capacity_; }
+  uint8_t* data() const { return data_; }
+  int32_t* out() const { return out_; }
+  std::string& scratch() { return scratch_; }
+
+  // Room for a frame of `payload` bytes at the tail, contiguous (a padding
+  // frame to the ring's end is published first when the frame would run
+  // past it). The frame's offset, or -1 if there is no room now.
+  int64_t Reserve(uint32_t payload) {
+    uint32_t need = FrameSize(payload);
+    int32_t maxsize = static_cast<int32_t>(Load(words_ + kMaxsize));
+    if (maxsize > 0 && static_cast<int32_t>(Load(words_ + kCount)) >= maxsize) return NoRoom();
+    uint32_t tail = Load(words_ + kTail);
+    uint32_t at = tail & mask_;
+    uint32_t to_end = capacity_ - at;
+    if (need > to_end) {
+      if (Free(tail, to_end) < to_end) return NoRoom();
+      WriteHeader(at, to_end - kFrameHeader, kPadding);
+      uint32_t padding = tail;
+      tail += to_end;
+      Store(words_ + kTail, tail);
+      tail_written_ = tail;
+      tail_known_ = true;
+      // If everything before the padding was read, skip it here (a reader
+      // skipping it too stores the same HEAD), so that a message over half
+      // the ring fits an empty ring with no reader's help; else a reader
+      // frees it: wake one that sleeps.
+      int32_t expected = static_cast<int32_t>(padding);
+      if (!__atomic_compare_exchange_n(words_ + kHead, &expected, static_cast<int32_t>(tail), false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST)) {
+        WakeIfFlagged(words_, kReadersWaiting, kTail);
+      }
+      at = 0;
+    }
+    return Free(tail, need) < need ? NoRoom() : at;
+  }
+
+  // Publishes the frame reserved at `at`, its payload written: one store to TAIL.
+  void Publish(uint32_t at, uint32_t payload, uint32_t tag) {
+    WriteHeader(at, payload, tag);
+    uint32_t tail = Load(words_ + kTail) + FrameSize(payload);
+    Store(words_ + kTail, tail);
+    tail_written_ = tail;
+    tail_known_ = true;
+    if (counted_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+    WakeIfFlagged(words_, kReadersWaiting, kTail);
+  }
+
+  // The frame at HEAD, checked against what is published; false if the ring
+  // is empty. Positions or a header that cannot be right (another program
+  // wrote them) drop everything published, so the ring works again, and
+  // throw ERR_SHM_FORMAT. Padding frames are freed on the way.
+  bool Oldest(Napi::Env env, Frame* frame) {
+    for (;;) {
+      uint32_t head = Load(words_ + kHead);
+      uint32_t tail = Load(words_ + kTail);
+      uint32_t available = tail - head;
+      if (available == 0) return false;
+      uint32_t at = head & mask_;
+      uint32_t length, tag;
+      std::memcpy(&length, data_ + at, 4);
+      std::memcpy(&tag, data_ + at + 4, 4);
+      // A writer that skipped a padding frame here may already be writing over it: read again.
+      if (Load(words_ + kHead) != head) continue;
+      bool padding = tag == kPadding;
+      uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
+      if (available > capacity_ || (head & 7) != 0 || length > capacity_ - kFrameHeader || end - at > available ||
+          end > capacity_ || (padding && end != capacity_)) {
+        Store(words_ + kHead, tail);
+        if (counted_) Store(words_ + kCount, 0);
+        WakeIfFlagged(words_, kWritersWaiting, kHead);
+        std::string message = "corrupt ring: a " + std::to_string(length) + "-byte frame with " +
+                              std::to_string(available) + " bytes published; the " + std::to_string(available) +
+                              " bytes were dropped";
+        throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
+      }
+      if (!padding) {
+        *frame = Frame{head, at, length, tag};
+        return true;
+      }
+      Advance(head, static_cast<uint32_t>(end - at), false);
+    }
+  }
+
+  // Spins while the ring is empty, for about `ms`: true if a frame was published.
+  bool SpinWhileEmpty(double ms) {
+    uint32_t head = Load(words_ + kHead);
+    return SpinWhileEqual(words_ + kTail, static_cast<int32_t>(head), ms);
+  }
+
+  // Frees a frame that has been read: one store to HEAD, then a wake if a writer waits.
+  void Release(uint32_t head, uint32_t length) { Advance(head, FrameSize(length), true); }
+
+ private:
+  void WriteHeader(uint32_t at, uint32_t length, uint32_t tag) {
+    std::memcpy(data_ + at, &length, 4);
+    std::memcpy(data_ + at + 4, &tag, 4);
+  }
+
+  // Bytes free ahead of `tail`, at least `need` if there are. Counted from
+  // HEAD as this writer last read it, which is never ahead of the real one,
+  // and read again only when that is too little: a writer does not pull the
+  // reader's cache line on every message.
+  uint32_t Free(uint32_t tail, uint32_t need) {
+    uint32_t free = capacity_ - (tail - cached_head_);
+    // Only while no other writer moved TAIL (a Queue's producers take turns) is the cache within one ring of it.
+    if (free < need || !tail_known_ || tail != tail_written_) {
+      cached_head_ = Load(words_ + kHead);
+      free = capacity_ - (tail - cached_head_);
+    }
+    return free;
+  }
+
+  // Remembers HEAD as a writer that found no room saw it: what it waits to see move.
+  int64_t NoRoom() {
+    out_[kOutHeadWhenFull] = static_cast<int32_t>(Load(words_ + kHead));
+    return -1;
+  }
+
+  void Advance(uint32_t head, uint32_t bytes, bool message) {
+    Store(words_ + kHead, head + bytes);
+    if (message && counted_) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+    WakeIfFlagged(words_, kWritersWaiting, kHead);
+  }
+
+  Mapping* mapping_;
+  int32_t* words_;
+  uint8_t* data_;
+  uint32_t capacity_;
+  uint32_t mask_;
+  bool counted_;
+  int32_t* out_;
+  uint32_t cached_head_ = 0;
+  uint32_t tail_written_ = 0;
+  bool tail_known_ = false;
+  std::string scratch_;  // a string whose NUL would not fit its frame is written here first
+};
+
+// Owns a Ring and keeps its mapping's bookkeeping and the out array alive.
+struct RingHandle {
+  Ring ring;
+  napi_ref out_ref;
+};
+
+void FinalizeRing(Napi::Env env, RingHandle* handle) {
+  napi_delete_reference(env, handle->out_ref);
+  handle->ring.mapping()->Unref();
+  delete handle;
+}
+
+// The ring behind argument 0, or a throw if its segment was closed (lib/
+// checks first; this is the last guard before touching unmapped memory).
+Ring& RingOf(const Napi::CallbackInfo& info) {
+  Ring& ring = info[0].As<Napi::External<RingHandle>>().Data()->ring;
+  if (ring.mapping()->unmapped) throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the channel is closed");
+  return ring;
+}
+
+uint32_t U32(const Napi::Value& value) { return value.As<Napi::Number>().Uint32Value(); }
+
+// ringOpen(mappingHandle, byteOffset, out: Int32Array(5)) -> handle. lib/
+// validated the control words; the range is checked again here.
+Napi::Value RingOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping* mapping = MappingFromHandle(info[0]);
+  size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  Napi::Int32Array out = info[2].As<Napi::Int32Array>();
+  if (mapping->unmapped) throw CodeError(env, "ERR_SHM_CLOSED", "the channel is closed");
+  if (out.ElementLength() < kOutWords) throw CodeError(env, "ERR_SHM_INVALID_ARG", "the out array is too short");
+  if (offset % 8 != 0 || offset > mapping->length || mapping->length - offset < kControlBytes) {
+    throw CodeError(env, "ERR_SHM_FORMAT", "the ring does not fit its segment");
+  }
+  auto* words = reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset);
+  uint32_t capacity = Load(words + kCapacity);
+  if (capacity < 64 || (capacity & (capacity - 1)) != 0 || mapping->length - offset - kControlBytes < capacity) {
+    throw CodeError(env, "ERR_SHM_FORMAT", "the ring's capacity does not fit its segment");
+  }
+  napi_ref out_ref;
+  napi_create_reference(env, out, 1, &out_ref);
+  mapping->refs.fetch_add(1);
+  auto* handle = new RingHandle{Ring(mapping, offset, capacity, out.Data()), out_ref};
+  return Napi::External<RingHandle>::New(env, handle, FinalizeRing);
+}
+
+// Writes a string of `byte_length` bytes (UTF-8, or latin1 = its ASCII
+// characters) at `dest`. N-API always writes a NUL after what it copies, so
+// a string is written in place only when its frame has a spare byte
+// (the padding to 8 bytes), else through the ring's scratch buffer.
+void WriteString(napi_env env, napi_value text, bool ascii, uint8_t* dest, uint32_t byte_length, std::string& scratch) {
+  if (byte_length == 0) return;
+  char* to = reinterpret_cast<char*>(dest);
+  bool in_place = byte_length % 8 != 0;
+  if (!in_place) {
+    scratch.resize(byte_length + 1);
+    to = &scratch[0];
+  }
+  size_t written = 0;
+  if (ascii)
+    napi_get_value_string_latin1(env, text, to, byte_length + 1, &written);
+  else
+    napi_get_value_string_utf8(env, text, to, byte_length + 1, &written);
+  if (!in_place) std::memcpy(dest, to, byte_length);
+}
+
+// ringWriteString(ring, text) -> 1 if written, 0 if there is no room now,
+// -1 if it could never fit. Measured here, not in lib/: its UTF-8 length,
+// and whether it is ASCII (as many UTF-8 bytes as UTF-16 units), which is
+// written as latin1, faster than UTF-8.
+Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring& ring = RingOf(info);
+  size_t units = 0, bytes = 0;
+  napi_get_value_string_utf16(env, info[1], nullptr, 0, &units);
+  napi_get_value_string_utf8(env, info[1], nullptr, 0, &bytes);
+  if (bytes > ring.capacity() - kFrameHeader) return Napi::Number::New(env, -1);
+  auto byte_length = static_cast<uint32_t>(bytes);
+  bool ascii = bytes == units;
+  int64_t at = ring.Reserve(byte_length);
+  if (at < 0) return Napi::Number::New(env, 0);
+  WriteString(env, info[1], ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
+  ring.Publish(static_cast<uint32_t>(at), byte_length, ascii ? kTagAscii : kTagString);
+  return Napi::Number::New(env, 1);
+}
+
+// ringWriteBytes(ring, bytes: Uint8Array, tag) -> true, or false if there is no room now.
+Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+  auto length = static_cast<uint32_t>(bytes.ByteLength());
+  int64_t at = ring.Reserve(length);
+  if (at < 0) return Napi::Boolean::New(info.Env(), false);
+  if (length > 0) std::memcpy(ring.data() + at + kFrameHeader, bytes.Data(), length);
+  ring.Publish(static_cast<uint32_t>(at), length, U32(info[2]));
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// ringReserve(ring, payloadBytes) -> the frame's offset in the ring, or -1.
+Napi::Value RingReserve(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(U32(info[1]))));
+}
+
+// ringPublish(ring, at, payloadBytes, tag)
+Napi::Value RingPublish(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  ring.Publish(U32(info[1]), U32(info[2]), U32(info[3]));
+  return info.Env().Undefined();
+}
+
+// ringPeek(ring) -> true with the oldest frame in out [head, start, length,
+// tag] (start: its payload's offset in the ring), or false if there is none.
+Napi::Value RingPeek(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  Frame frame;
+  if (!ring.Oldest(info.Env(), &frame)) return Napi::Boolean::New(info.Env(), false);
+  int32_t* out = ring.out();
+  out[kOutHead] = static_cast<int32_t>(frame.head);
+  out[kOutStart] = static_cast<int32_t>(frame.at + kFrameHeader);
+  out[kOutLength] = static_cast<int32_t>(frame.length);
+  out[kOutTag] = static_cast<int32_t>(frame.tag);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// ringRelease(ring, head, length): frees the frame peeked at `head`.
+Napi::Value RingRelease(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  ring.Release(U32(info[1]), U32(info[2]));
+  return info.Env().Undefined();
+}
+
+// ringRead(ring, spinMs) -> the oldest message if it is a string (read and
+// freed); undefined if the ring is empty, after spinning up to spinMs for a
+// message (a blocking receive's first wait: when the peer answers within the
+// spin, the receive is one call); else its length, with its tag in out, left
+// in the ring for ringReadInto (lib/ decodes the other kinds).
+Napi::Value RingRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring& ring = RingOf(info);
+  Frame frame;
+  if (!ring.Oldest(env, &frame)) {
+    double spin_ms = info[1].As<Napi::Number>().DoubleValue();
+    if (!(spin_ms > 0) || !ring.SpinWhileEmpty(spin_ms) || !ring.Oldest(env, &frame)) return env.Undefined();
+  }
+  if (frame.tag != kTagString && frame.tag != kTagAscii) {
+    ring.out()[kOutTag] = static_cast<int32_t>(frame.tag);
+    return Napi::Number::New(env, frame.length);
+  }
+  const char* text = reinterpret_cast<const char*>(ring.data() + frame.at + kFrameHeader);
+  napi_value result;
+  napi_status status = frame.tag == kTagAscii ? napi_create_string_latin1(env, text, frame.length, &result)
+                                              : napi_create_string_utf8(env, text, frame.length, &result);
+  ring.Release(frame.head, frame.length);
+  if (status != napi_ok) {
+    // Longer than this runtime's strings can be: skip it, so that it does
+    // not block the messages behind it.
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    std::string message =
+        "a " + std::to_string(frame.length) + "-byte string message could not be decoded and was dropped";
+    throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
+  }
+  return Napi::Value(env, result);
+}
+
+// ringReadInto(ring, target: Uint8Array, bytesOnly) -> the oldest message's
+// length, copied into target and freed; -1 if the ring is empty. With
+// bytesOnly, a string or serialized message is ERR_SHM_INVALID_ARG; a message
+// longer than target is ERR_SHM_INVALID_SIZE (either way it stays).
+Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring& ring = RingOf(info);
+  Napi::Uint8Array target = info[1].As<Napi::Uint8Array>();
+  bool bytes_only = info[2].ToBoolean();
+  Frame frame;
+  if (!ring.Oldest(env, &frame)) return Napi::Number::New(env, -1);
+  if (bytes_only && (frame.tag == kTagString || frame.tag == kTagAscii || frame.tag == kTagSerialized)) {
+    throw CodeError(env, "ERR_SHM_INVALID_ARG", "the next message is not bytes: receive it with recv()");
+  }
+  if (frame.length > target.ByteLength()) {
+    std::string message = "the next message has " + std::to_string(frame.length) + " bytes; the target holds " +
+                          std::to_string(target.ByteLength());
+    throw CodeError(env, "ERR_SHM_INVALID_SIZE", message.c_str());
+  }
+  if (frame.length > 0) std::memcpy(target.Data(), ring.data() + frame.at + kFrameHeader, frame.length);
+  ring.Release(frame.head, frame.length);
+  return Napi::Number::New(env, frame.length);
+}
+
+}  // namespace
+
+void InitRing(Napi::Env env, Napi::Object exports) {
+  exports.Set("ringOpen", Napi::Function::New(env, RingOpen, "ringOpen"));
+  exports.Set("ringWriteString", Napi::Function::New(env, RingWriteString, "ringWriteString"));
+  exports.Set("ringWriteBytes", Napi::Function::New(env, RingWriteBytes, "ringWriteBytes"));
+  exports.Set("ringReserve", Napi::Function::New(env, RingReserve, "ringReserve"));
+  exports.Set("ringPublish", Napi::Function::New(env, RingPublish, "ringPublish"));
+  exports.Set("ringPeek", Napi::Function::New(env, RingPeek, "ringPeek"));
+  exports.Set("ringRelease", Napi::Function::New(env, RingRelease, "ringRelease"));
+  exports.Set("ringRead", Napi::Function::New(env, RingRead, "ringRead"));
+  exports.Set("ringReadInto", Napi::Function::New(env, RingReadInto, "ringReadInto"));
+}
+
+}  // namespace shmkit
