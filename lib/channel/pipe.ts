@@ -148,6 +148,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
+    if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
     this.#checkPeerForSend();
     if (this.#senders.empty) {
@@ -160,13 +161,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
-    if (typeof message === 'string' && this.#out.surelyFits(message)) {
-      // The common small message goes to the addon as it is: nothing to encode.
-      this.checkOpen();
-      this.#slot?.abandon();
-      this.#checkPeerForSend();
-      if (this.#out.tryWriteString(message)) return;
-    }
+    if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
     this.#slot?.abandon();
     this.#checkPeerForSend();
@@ -427,6 +422,19 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       this.#out.publish(at, byteLength, Tag.buffer);
     });
     return this.#slot;
+  }
+
+  /**
+   * The common small message, a string that surely fits, goes to the addon
+   * as it is, with nothing encoded in JS. False if `message` is not such a
+   * string or there is no room now: the caller takes the general path.
+   */
+  #tryWriteStringNow(message: unknown): boolean {
+    if (typeof message !== 'string' || !this.#out.surelyFits(message)) return false;
+    this.checkOpen();
+    this.#slot?.abandon();
+    this.#checkPeerForSend();
+    return this.#out.tryWriteString(message);
   }
 
   #checkPeerForRecv(): void {

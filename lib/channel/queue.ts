@@ -6,7 +6,18 @@ import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
-import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from '../sync/waiting.js';
+import {
+  firstSpin,
+  type ParsedWait,
+  parseWaitOptions,
+  RETRY,
+  TIMED_OUT,
+  type TimedOut,
+  type WaitOptions,
+  type WaitPlan,
+  waitAsync,
+  waitSync,
+} from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Line } from './line.js';
 import { Ctl, FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
@@ -115,6 +126,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    */
   async put(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
+    if (this.#putters.empty && this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
     if (this.#putters.empty) {
       this.#slot?.abandon();
@@ -128,6 +140,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /** `put` blocking this thread. */
   putSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
+    if (this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
     this.#slot?.abandon();
     if (this.#tryPutFast(encoded)) return;
@@ -171,9 +184,24 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.checkOpen();
     const wait = parseWaitOptions(options);
     this.#view?.release();
-    const fast = this.#tryGetFast();
-    if (fast !== NO_MESSAGE) return fast;
-    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner));
+    const spinner = this.#ring.readSpinner;
+    let spunSince: number | undefined;
+    if (this.#getLock.tryFast()) {
+      // Uncontended: the first try spins in the addon for the message (as Pipe#recvSync).
+      const spin = firstSpin(wait, spinner);
+      let fast: T | typeof NO_MESSAGE;
+      try {
+        fast = this.#tryRead(spin);
+      } finally {
+        this.#getLock.release();
+      }
+      if (fast !== NO_MESSAGE) {
+        spinner.waited(0);
+        return fast;
+      }
+      spunSince = performance.now() - spin;
+    }
+    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, spinner, spunSince));
     if (message === TIMED_OUT) throw new Empty();
     return message;
   }
@@ -312,8 +340,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   }
 
   /** The next message, as the type this queue was declared to carry (the caller's promise: nothing checks it). */
-  #tryRead(): T | typeof NO_MESSAGE {
-    return this.#ring.tryRead() as T | typeof NO_MESSAGE;
+  #tryRead(spinMs = 0): T | typeof NO_MESSAGE {
+    return this.#ring.tryRead(spinMs) as T | typeof NO_MESSAGE;
   }
 
   #encode(message: unknown): Encoded {
@@ -326,6 +354,24 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     if (!this.#putLock.tryFast()) return false;
     try {
       return this.#ring.tryWrite(encoded);
+    } finally {
+      this.#putLock.release();
+    }
+  }
+
+  /**
+   * The common small message, a string that surely fits, put uncontended:
+   * the lock's one compare-and-swap and one native write, nothing encoded in
+   * JS. False if `message` is not such a string, the lock is taken or there
+   * is no room now: the caller takes the general path.
+   */
+  #tryPutStringNow(message: unknown): boolean {
+    if (typeof message !== 'string' || !this.#ring.surelyFits(message)) return false;
+    this.checkOpen();
+    this.#slot?.abandon();
+    if (!this.#putLock.tryFast()) return false;
+    try {
+      return this.#ring.tryWriteString(message);
     } finally {
       this.#putLock.release();
     }
