@@ -1,9 +1,12 @@
 #include "ring.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <string>
 
 #include "errors.h"
+#include "futex.h"
 #include "shm.h"
 #include "wait.h"
 
@@ -36,7 +39,8 @@ constexpr int kOutStart = 1;
 constexpr int kOutLength = 2;
 constexpr int kOutTag = 3;
 constexpr int kOutHeadWhenFull = 4;
-constexpr size_t kOutWords = 5;
+constexpr int kOutSpunUs = 5;
+constexpr size_t kOutWords = 6;
 
 uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7u); }
 
@@ -355,14 +359,22 @@ Napi::Value RingRelease(const Napi::CallbackInfo& info) {
 // freed); undefined if the ring is empty, after spinning up to spinMs for a
 // message (a blocking receive's first wait: when the peer answers within the
 // spin, the receive is one call); else its length, with its tag in out, left
-// in the ring for ringReadInto (lib/ decodes the other kinds).
+// in the ring for ringReadInto (lib/ decodes the other kinds). out gets how
+// long the spin took by the clock (0 if there was none): a spin that caught
+// its message but was preempted on the way took long, and the spinner must
+// know (on an oversubscribed machine, spinning is what holds the peer up).
 Napi::Value RingRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Ring& ring = RingOf(info);
   Frame frame;
+  ring.out()[kOutSpunUs] = 0;
   if (!ring.Oldest(env, &frame)) {
     double spin_ms = info[1].As<Napi::Number>().DoubleValue();
-    if (!(spin_ms > 0) || !ring.SpinWhileEmpty(spin_ms) || !ring.Oldest(env, &frame)) return env.Undefined();
+    if (!(spin_ms > 0)) return env.Undefined();
+    int64_t started = MonotonicNowNs();
+    bool caught = ring.SpinWhileEmpty(spin_ms);
+    ring.out()[kOutSpunUs] = static_cast<int32_t>(std::min<int64_t>((MonotonicNowNs() - started) / 1000, INT32_MAX));
+    if (!caught || !ring.Oldest(env, &frame)) return env.Undefined();
   }
   if (frame.tag != kTagString && frame.tag != kTagAscii) {
     ring.out()[kOutTag] = static_cast<int32_t>(frame.tag);

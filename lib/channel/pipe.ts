@@ -199,10 +199,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const spin = firstSpin(wait, spinner);
     const message = this.#tryRead(spin);
     if (message !== NO_MESSAGE) {
-      spinner.waited(0);
+      spinner.waited(this.#in.lastSpinMs);
       return message;
     }
-    const received = waitSync(this, this.#recvPlan, wait, spinner, performance.now() - spin);
+    const received = waitSync(this, this.#recvPlan, wait, spinner, performance.now() - this.#in.lastSpinMs);
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }

@@ -196,10 +196,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
         this.#getLock.release();
       }
       if (fast !== NO_MESSAGE) {
-        spinner.waited(0);
+        spinner.waited(this.#ring.lastSpinMs);
         return fast;
       }
-      spunSince = performance.now() - spin;
+      spunSince = performance.now() - this.#ring.lastSpinMs;
     }
     const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, spinner, spunSince));
     if (message === TIMED_OUT) throw new Empty();

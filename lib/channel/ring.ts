@@ -87,9 +87,10 @@ export interface Frame {
 /**
  * Int32 indexes of what the addon's ring calls report beside their result
  * (native/ring.cc): the frame a peek found, the tag of a message left for
- * a copy, HEAD as a writer that found no room saw it.
+ * a copy, HEAD as a writer that found no room saw it, how long a read's spin
+ * took (us).
  */
-const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4 } as const;
+const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
 
 export class Ring {
   readonly words: Int32Array;
@@ -99,7 +100,7 @@ export class Ring {
   readonly #dataOffset: number;
   /** The addon's side of this ring: every frame is written and read there. */
   readonly #native: RingHandle;
-  readonly #out = new Int32Array(5);
+  readonly #out = new Int32Array(6);
   /** What encode() fills: a send allocates no object to describe its message. */
   readonly #encoded = emptyEncoded();
   /** Adaptive spinning of this handle's readers and writers of the ring. */
@@ -271,6 +272,11 @@ export class Ring {
       // Already freed: a message that cannot be decoded must not block the ones behind it.
       throw new ShmError(ErrorCodes.FORMAT, `a ${bytes.byteLength}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
     }
+  }
+
+  /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */
+  get lastSpinMs(): number {
+    return this.#out[Out.spunUs] / 1000;
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
