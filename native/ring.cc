@@ -245,6 +245,15 @@ Ring& RingOf(const Napi::CallbackInfo& info) {
 
 uint32_t U32(const Napi::Value& value) { return value.As<Napi::Number>().Uint32Value(); }
 
+// A payload length from lib/, which checked that it fits: checked again, so
+// that no argument can make a frame run past the ring.
+uint32_t PayloadLength(Napi::Env env, const Ring& ring, double length) {
+  if (!(length >= 0) || length > ring.capacity() - kFrameHeader) {
+    throw CodeError(env, "ERR_SHM_MESSAGE_TOO_LARGE", "the message can never fit this ring");
+  }
+  return static_cast<uint32_t>(length);
+}
+
 // ringOpen(mappingHandle, byteOffset, out: Int32Array(5)) -> handle. lib/
 // validated the control words; the range is checked again here.
 Napi::Value RingOpen(const Napi::CallbackInfo& info) {
@@ -313,7 +322,7 @@ Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
 Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
-  auto length = static_cast<uint32_t>(bytes.ByteLength());
+  uint32_t length = PayloadLength(info.Env(), ring, static_cast<double>(bytes.ByteLength()));
   int64_t at = ring.Reserve(length);
   if (at < 0) return Napi::Boolean::New(info.Env(), false);
   if (length > 0) std::memcpy(ring.data() + at + kFrameHeader, bytes.Data(), length);
@@ -324,13 +333,20 @@ Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
 // ringReserve(ring, payloadBytes) -> the frame's offset in the ring, or -1.
 Napi::Value RingReserve(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
-  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(U32(info[1]))));
+  uint32_t length = PayloadLength(info.Env(), ring, info[1].As<Napi::Number>().DoubleValue());
+  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(length)));
 }
 
-// ringPublish(ring, at, payloadBytes, tag)
+// ringPublish(ring, at, payloadBytes, tag): `at` from ringReserve, with at
+// most as many bytes as were reserved there.
 Napi::Value RingPublish(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
-  ring.Publish(U32(info[1]), U32(info[2]), U32(info[3]));
+  uint32_t at = U32(info[1]);
+  uint32_t length = PayloadLength(info.Env(), ring, info[2].As<Napi::Number>().DoubleValue());
+  if (at % 8 != 0 || static_cast<uint64_t>(at) + FrameSize(length) > ring.capacity()) {
+    throw CodeError(info.Env(), "ERR_SHM_INVALID_ARG", "no frame was reserved there");
+  }
+  ring.Publish(at, length, U32(info[3]));
   return info.Env().Undefined();
 }
 
