@@ -8,9 +8,11 @@ import { closedOnError, createTyped, openTyped, type TypedSegment } from '../cor
 import { checkInteger, checkObject } from '../core/validate.js';
 import {
   firstSpin,
+  firstSpinAsync,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
+  spunAsync,
   TIMED_OUT,
   type TimedOut,
   type WaitOptions,
@@ -178,12 +180,18 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async recv(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    let spunSince: number | undefined;
     if (this.#receivers.empty) {
       this.#view?.release();
-      const message = this.#tryRead();
+      // The first try spins in the addon, as recvSync's does (if the spinner allows).
+      const spinner = this.#in.readSpinner;
+      const message = this.#tryRead(firstSpinAsync(wait, spinner));
+      const spun = this.#in.lastSpinMs;
+      spunAsync(spinner, spun, message !== NO_MESSAGE);
       if (message !== NO_MESSAGE) return message;
+      spunSince = performance.now() - spun;
     }
-    const received = await this.#inReceiveLine(wait, this.#recvPlan);
+    const received = await this.#inReceiveLine(wait, this.#recvPlan, spunSince);
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }
@@ -377,10 +385,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   /** A receive that has to wait, in this end's call order; at its turn it releases the view received before it. */
-  #inReceiveLine<R>(wait: ParsedWait, plan: WaitPlan<R>): Promise<R | TimedOut> {
+  #inReceiveLine<R>(wait: ParsedWait, plan: WaitPlan<R>, spunSince?: number): Promise<R | TimedOut> {
     return this.#receivers.run(wait, () => {
       this.#view?.release();
-      return waitAsync(this, plan, wait, this.#in.readSpinner);
+      return waitAsync(this, plan, wait, this.#in.readSpinner, spunSince);
     });
   }
 

@@ -296,6 +296,23 @@ export function firstSpin(wait: ParsedWait, spinner: Spinner): number {
 }
 
 /**
+ * The same for an async channel wait (a doorbell site where the event loop
+ * has a doorbell): after it, `spunAsync` tells the spinner how it went, and
+ * a wait that must go on is started with `waitAsync(..., spunSince)`, so
+ * that the spinner is asked once per wait.
+ */
+export function firstSpinAsync(wait: ParsedWait, spinner: Spinner): number {
+  return Math.min(spinner.budget(asyncBell() !== NO_BELL), wait.deadline.remaining());
+}
+
+/** Records how an async wait's first spin (firstSpinAsync) went: `ms` spent, and whether it caught its message. */
+export function spunAsync(spinner: Spinner, ms: number, caught: boolean): void {
+  if (ms <= 0) return;
+  spinner.spun(caught);
+  if (caught) spinner.waited(ms);
+}
+
+/**
  * Runs a plan, blocking this thread. `spunSince`: the caller already tried
  * once and spun (firstSpin) since then, in vain; the wait goes straight to
  * sleep.
@@ -342,9 +359,12 @@ function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): 
   return step.value;
 }
 
-/** Runs a plan without blocking the event loop: sleeps go to the wait engine. */
-export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner): Promise<T | TimedOut> {
-  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell(), performance.now(), false);
+/**
+ * Runs a plan without blocking the event loop: sleeps go to the wait engine.
+ * `spunSince`: the caller already tried once and spun (firstSpinAsync) since then.
+ */
+export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, spunSince?: number): Promise<T | TimedOut> {
+  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell(), spunSince ?? performance.now(), spunSince !== undefined);
   let step = loop.next();
   while (!step.done) {
     const request = step.value;
