@@ -254,8 +254,11 @@ uint32_t PayloadLength(Napi::Env env, const Ring& ring, double length) {
   return static_cast<uint32_t>(length);
 }
 
-// ringOpen(mappingHandle, byteOffset, out: Int32Array(5)) -> handle. lib/
-// validated the control words; the range is checked again here.
+// ringOpen(mappingHandle, byteOffset, out: Int32Array(6)) -> handle. lib/
+// validated the control words; the range is checked again here. `out` is
+// written through a pointer kept for the ring's life (with a reference that
+// keeps it alive), so lib/ makes it over an ArrayBuffer of its own, whose
+// memory V8 does not move.
 Napi::Value RingOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Mapping* mapping = MappingFromHandle(info[0]);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Event, SharedMemory } from '../dist/index.js';
+import { Event, Pipe, SharedMemory } from '../dist/index.js';
 import { fixtures, root, uniqueName } from './helpers.js';
 
 function runWorker(name: string): Promise<number[]> {
@@ -53,6 +53,41 @@ describe('worker_threads and blocking waits', () => {
     } finally {
       event.close();
       event.unlink();
+    }
+  });
+});
+
+describe('worker_threads and channels', () => {
+  it('a Pipe between the main thread and a worker carries messages both ways (each environment has its own rings in the addon)', async () => {
+    const name = uniqueName('wkpipe');
+    const pipe = Pipe.create(name, { capacity: 256 });
+    try {
+      const worker = new Worker(
+        `const { workerData } = require('node:worker_threads');
+         import(workerData.url).then(({ Pipe }) => {
+           const pipe = Pipe.open(workerData.name);
+           for (;;) {
+             const message = pipe.recvSync();
+             if (message === 'stop') break;
+             pipe.sendSync(typeof message === 'string' ? message + '!' : message);
+           }
+           pipe.close();
+         });`,
+        { eval: true, workerData: { name, url: pathToFileURL(join(root, 'dist', 'index.js')).href } },
+      );
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      for (let i = 0; i < 500; i++) {
+        await pipe.send(`m${i}`);
+        expect(await pipe.recv({ timeout: 5000 })).toBe(`m${i}!`);
+      }
+      const bytes = Buffer.from('bytes through the ring');
+      await pipe.send(bytes);
+      expect(Buffer.compare((await pipe.recv({ timeout: 5000 })) as Buffer, bytes)).toBe(0);
+      await pipe.send('stop');
+      expect(await exited).toBe(0);
+    } finally {
+      pipe.close();
+      pipe.unlink();
     }
   });
 });

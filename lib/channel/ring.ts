@@ -100,7 +100,8 @@ export class Ring {
   readonly #dataOffset: number;
   /** The addon's side of this ring: every frame is written and read there. */
   readonly #native: RingHandle;
-  readonly #out = new Int32Array(6);
+  /** Read by the addon through a pointer it keeps: over an ArrayBuffer of its own, whose memory V8 never moves (a small typed array made on its own may live in the moving heap). */
+  readonly #out = new Int32Array(new ArrayBuffer(6 * 4));
   /** What encode() fills: a send allocates no object to describe its message. */
   readonly #encoded = emptyEncoded();
   /** Adaptive spinning of this handle's readers and writers of the ring. */
