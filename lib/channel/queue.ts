@@ -8,9 +8,11 @@ import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import {
   firstSpin,
+  firstSpinAsync,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
+  spunAsync,
   TIMED_OUT,
   type TimedOut,
   type WaitOptions,
@@ -169,12 +171,20 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async get(options?: WaitOptions): Promise<T> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    const spinner = this.#ring.readSpinner;
+    let spunSince: number | undefined;
     if (this.#getters.empty) {
       this.#view?.release();
-      const fast = this.#tryGetFast();
-      if (fast !== NO_MESSAGE) return fast;
+      if (this.#getLock.tryFast()) {
+        // Uncontended: the first try spins in the addon for the message (as Pipe#recv).
+        const fast = this.#readAndUnlock(firstSpinAsync(wait, spinner));
+        const spun = this.#ring.lastSpinMs;
+        spunAsync(spinner, spun, fast !== NO_MESSAGE);
+        if (fast !== NO_MESSAGE) return fast;
+        spunSince = performance.now() - spun;
+      }
     }
-    const message = await this.#inGetLine(wait, () => this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner)));
+    const message = await this.#inGetLine(wait, () => this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, spinner, spunSince)));
     if (message === TIMED_OUT) throw new Empty();
     return message;
   }
@@ -188,13 +198,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     let spunSince: number | undefined;
     if (this.#getLock.tryFast()) {
       // Uncontended: the first try spins in the addon for the message (as Pipe#recvSync).
-      const spin = firstSpin(wait, spinner);
-      let fast: T | typeof NO_MESSAGE;
-      try {
-        fast = this.#tryRead(spin);
-      } finally {
-        this.#getLock.release();
-      }
+      const fast = this.#readAndUnlock(firstSpin(wait, spinner));
       if (fast !== NO_MESSAGE) {
         spinner.waited(this.#ring.lastSpinMs);
         return fast;
@@ -377,10 +381,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     }
   }
 
-  #tryGetFast(): T | typeof NO_MESSAGE {
-    if (!this.#getLock.tryFast()) return NO_MESSAGE;
+  /** A read with the get lock held (tryFast), spinning up to `spinMs` for a message; the lock goes back either way. */
+  #readAndUnlock(spinMs: number): T | typeof NO_MESSAGE {
     try {
-      return this.#tryRead();
+      return this.#tryRead(spinMs);
     } finally {
       this.#getLock.release();
     }
