@@ -82,6 +82,7 @@ class Ring {
         capacity_(capacity),
         mask_(capacity - 1),
         counted_(Load(words_ + kCounted) == 1),
+        maxsize_(static_cast<int32_t>(Load(words_ + kMaxsize))),
         out_(out) {}
 
   Mapping* mapping() const { return mapping_; }
@@ -95,8 +96,7 @@ class Ring {
   // past it). The frame's offset, or -1 if there is no room now.
   int64_t Reserve(uint32_t payload) {
     uint32_t need = FrameSize(payload);
-    int32_t maxsize = static_cast<int32_t>(Load(words_ + kMaxsize));
-    if (maxsize > 0 && static_cast<int32_t>(Load(words_ + kCount)) >= maxsize) return NoRoom();
+    if (maxsize_ > 0 && static_cast<int32_t>(Load(words_ + kCount)) >= maxsize_) return NoRoom();
     uint32_t tail = Load(words_ + kTail);
     uint32_t at = tail & mask_;
     uint32_t to_end = capacity_ - at;
@@ -216,6 +216,10 @@ class Ring {
   uint32_t capacity_;
   uint32_t mask_;
   bool counted_;
+  // Fixed at creation, so read once: COUNT, which every put and get
+  // changes, shares its cache line, and a writer reading it per message
+  // would pull that line across on every message of an unbounded queue.
+  int32_t maxsize_;
   int32_t* out_;
   uint32_t cached_head_ = 0;
   uint32_t tail_written_ = 0;
