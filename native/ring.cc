@@ -313,8 +313,10 @@ Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Ring& ring = RingOf(info);
   size_t units = 0, bytes = 0;
-  napi_get_value_string_utf16(env, info[1], nullptr, 0, &units);
-  napi_get_value_string_utf8(env, info[1], nullptr, 0, &bytes);
+  if (napi_get_value_string_utf16(env, info[1], nullptr, 0, &units) != napi_ok ||
+      napi_get_value_string_utf8(env, info[1], nullptr, 0, &bytes) != napi_ok) {
+    throw CodeError(env, "ERR_SHM_INVALID_ARG", "the message is not a string");
+  }
   if (bytes > ring.capacity() - kFrameHeader) return Napi::Number::New(env, -1);
   auto byte_length = static_cast<uint32_t>(bytes);
   bool ascii = bytes == units;

@@ -1,5 +1,5 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { ErrorCodes, fromNative, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { native } from '../core/native.js';
@@ -22,7 +22,7 @@ import {
 } from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Line } from './line.js';
-import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { FRAME_HEADER, type Frame, NO_MESSAGE, Out, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
 const BYTES = resolveDType('uint8');
@@ -162,6 +162,32 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
+    // The common case inline: no options, a string that surely fits, no
+    // slot, and a peer seen alive within PEER_CHECK_MS. Written out here
+    // rather than through helpers because each function on a per-message
+    // path is one more optimizing-compiler job, and on a small machine each
+    // job stalls a request/reply pair while it runs (docs/design.md, "Rings
+    // in the addon"). Anything else takes the general path below.
+    if (options === undefined && typeof message === 'string' && this.#slot === undefined && !this.typed.closed) {
+      const peer = 1 - this.#end;
+      const token = Atomics.load(this.#control, END_TOKEN[peer]);
+      const since = (native.clockMs() - this.#peerCheckedAt) | 0; // wraps like the clock
+      if (
+        message.length * 3 <= this.#out.maxPayload &&
+        Atomics.load(this.#control, END_CLOSED[peer]) !== 1 &&
+        (token === 0 || token !== this.#deadPeer) &&
+        since >= 0 &&
+        since < PEER_CHECK_MS
+      ) {
+        let written: number;
+        try {
+          written = native.ringWriteString(this.#out.handle, message);
+        } catch (err) {
+          throw fromNative(err);
+        }
+        if (written > 0) return;
+      }
+    }
     const wait = parseWaitOptions(options);
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -198,11 +224,33 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /** `recv` blocking this thread. */
   recvSync(options?: WaitOptions): T {
+    // The common case inline, as in sendSync: no options, no view held. The
+    // first try spins in the addon for the message: in a busy request/reply
+    // pair the whole receive is one native call.
+    if (options === undefined && this.#view === undefined && !this.typed.closed) {
+      const spinner = this.#in.readSpinner;
+      let read: string | number | undefined;
+      try {
+        read = native.ringRead(this.#in.handle, spinner.budget(false));
+      } catch (err) {
+        throw fromNative(err);
+      }
+      const spunMs = this.#in.out[Out.spunUs] / 1000;
+      if (typeof read === 'string') {
+        spinner.waited(spunMs);
+        return read as T;
+      }
+      if (read !== undefined) {
+        spinner.waited(spunMs);
+        return this.#in.readLeft(read) as T;
+      }
+      const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - spunMs);
+      if (received === TIMED_OUT) throw timeout('recv');
+      return received;
+    }
     this.checkOpen();
     const wait = parseWaitOptions(options);
     this.#view?.release();
-    // The first try spins in the addon for the message: in a busy
-    // request/reply pair the whole receive is one native call.
     const spinner = this.#in.readSpinner;
     const spin = firstSpin(wait, spinner);
     const message = this.#tryRead(spin);
@@ -403,10 +451,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   #viewOf(frame: Frame): MessageView {
-    this.#view = new MessageView(this.#in.viewOf(frame.start, frame.length), () => {
+    const view = new MessageView(this.#in.viewOf(frame.start, frame.length), () => {
+      if (this.#view === view) this.#view = undefined; // none held: recvSync may take its inline path
       if (!this.closed) this.#in.release(frame);
     });
-    return this.#view;
+    this.#view = view;
+    return view;
   }
 
   #reservable(byteLength: unknown): number {
@@ -424,12 +474,19 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   #slotAt(at: number, length: number): Slot {
-    this.#slot = new Slot(this.#out.viewOf(at + FRAME_HEADER, length), (byteLength) => {
-      this.checkOpen();
-      this.#checkPeerForSend();
-      this.#out.publish(at, byteLength, Tag.buffer);
-    });
-    return this.#slot;
+    const slot = new Slot(
+      this.#out.viewOf(at + FRAME_HEADER, length),
+      (byteLength) => {
+        this.checkOpen();
+        this.#checkPeerForSend();
+        this.#out.publish(at, byteLength, Tag.buffer);
+      },
+      () => {
+        if (this.#slot === slot) this.#slot = undefined; // none held: sendSync may take its inline path
+      },
+    );
+    this.#slot = slot;
+    return slot;
   }
 
   /**

@@ -90,7 +90,7 @@ export interface Frame {
  * a copy, HEAD as a writer that found no room saw it, how long a read's spin
  * took (us).
  */
-const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
+export const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
 
 export class Ring {
   readonly words: Int32Array;
@@ -98,10 +98,17 @@ export class Ring {
   readonly #segment: MappedSegment;
   /** Byte offset of the ring's first data byte in the segment. */
   readonly #dataOffset: number;
-  /** The addon's side of this ring: every frame is written and read there. */
-  readonly #native: RingHandle;
+  /** Largest payload one message may have. */
+  readonly maxPayload: number;
+  /**
+   * The addon's side of this ring: every frame is written and read there.
+   * Public, with `out`, for the inline fast paths of Pipe#sendSync and
+   * Pipe#recvSync, which call the addon with no function of this class in
+   * between.
+   */
+  readonly handle: RingHandle;
   /** Read by the addon through a pointer it keeps: over an ArrayBuffer of its own, whose memory V8 never moves (a small typed array made on its own may live in the moving heap). */
-  readonly #out = new Int32Array(new ArrayBuffer(6 * 4));
+  readonly out = new Int32Array(new ArrayBuffer(6 * 4));
   /** What encode() fills: a send allocates no object to describe its message. */
   readonly #encoded = emptyEncoded();
   /** Adaptive spinning of this handle's readers and writers of the ring. */
@@ -126,7 +133,8 @@ export class Ring {
     if ((counted !== 0 && counted !== 1) || Atomics.load(this.words, Ctl.maxsize) < 0) {
       throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
     }
-    this.#native = sys(() => native.ringOpen(segment.handle, byteOffset, this.#out));
+    this.maxPayload = this.capacity - FRAME_HEADER;
+    this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
     segment.populate(this.#dataOffset, this.capacity);
@@ -138,11 +146,6 @@ export class Ring {
     words[Ctl.capacity] = capacity;
     words[Ctl.maxsize] = maxsize;
     words[Ctl.counted] = counted ? 1 : 0;
-  }
-
-  /** Largest payload one message may have. */
-  get maxPayload(): number {
-    return this.capacity - FRAME_HEADER;
   }
 
   /**
@@ -209,7 +212,7 @@ export class Ring {
   /** Writes a string message (one that surelyFits) and publishes it; false if there is no room now. */
   tryWriteString(text: string): boolean {
     try {
-      return native.ringWriteString(this.#native, text) > 0;
+      return native.ringWriteString(this.handle, text) > 0;
     } catch (err) {
       throw fromNative(err);
     }
@@ -221,8 +224,8 @@ export class Ring {
     try {
       written =
         message.text !== undefined
-          ? native.ringWriteString(this.#native, message.text) > 0
-          : native.ringWriteBytes(this.#native, message.bytes as Uint8Array, message.tag);
+          ? native.ringWriteString(this.handle, message.text) > 0
+          : native.ringWriteBytes(this.handle, message.bytes as Uint8Array, message.tag);
     } catch (err) {
       throw fromNative(err);
     }
@@ -242,12 +245,12 @@ export class Ring {
    * publish().
    */
   tryReserve(payloadBytes: number): number {
-    return sys(() => native.ringReserve(this.#native, payloadBytes));
+    return sys(() => native.ringReserve(this.handle, payloadBytes));
   }
 
   /** Publishes the frame reserved at `at` (its payload written): one store to TAIL. */
   publish(at: number, payloadBytes: number, tag: number): void {
-    sys(() => native.ringPublish(this.#native, at, payloadBytes, tag));
+    sys(() => native.ringPublish(this.handle, at, payloadBytes, tag));
   }
 
   /**
@@ -256,17 +259,24 @@ export class Ring {
    * addon; other kinds are copied into a new Buffer and decoded here.
    */
   tryRead(spinMs = 0): unknown {
-    let bytes: Buffer;
+    let read: string | number | undefined;
     try {
-      const read = native.ringRead(this.#native, spinMs);
-      if (typeof read === 'string') return read;
-      if (read === undefined) return NO_MESSAGE;
-      bytes = freshBuffer(read);
-      native.ringReadInto(this.#native, bytes, false);
+      read = native.ringRead(this.handle, spinMs);
     } catch (err) {
       throw fromNative(err);
     }
-    const tag = this.#out[Out.tag];
+    if (typeof read === 'string') return read;
+    return read === undefined ? NO_MESSAGE : this.readLeft(read);
+  }
+
+  /**
+   * The message a read left in the ring, not being a string (its length, as
+   * native ringRead returned it): copied into a new Buffer, freed, decoded.
+   */
+  readLeft(length: number): unknown {
+    const bytes = freshBuffer(length);
+    sys(() => native.ringReadInto(this.handle, bytes, false));
+    const tag = this.out[Out.tag];
     try {
       return decode(tag, bytes);
     } catch (err) {
@@ -277,19 +287,19 @@ export class Ring {
 
   /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */
   get lastSpinMs(): number {
-    return this.#out[Out.spunUs] / 1000;
+    return this.out[Out.spunUs] / 1000;
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
   tryReadInto(target: Uint8Array): number | typeof NO_MESSAGE {
-    const length = sys(() => native.ringReadInto(this.#native, target, true));
+    const length = sys(() => native.ringReadInto(this.handle, target, true));
     return length < 0 ? NO_MESSAGE : length;
   }
 
   /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. */
   peek(): Frame | undefined {
-    if (!sys(() => native.ringPeek(this.#native))) return undefined;
-    const out = this.#out;
+    if (!sys(() => native.ringPeek(this.handle))) return undefined;
+    const out = this.out;
     return { head: out[Out.head] >>> 0, start: out[Out.start], length: out[Out.length], tag: out[Out.tag] >>> 0 };
   }
 
@@ -300,7 +310,7 @@ export class Ring {
 
   /** Frees a frame that has been read: one store to HEAD, then a wake if a writer waits. */
   release(frame: Frame): void {
-    sys(() => native.ringRelease(this.#native, frame.head, frame.length));
+    sys(() => native.ringRelease(this.handle, frame.head, frame.length));
   }
 
   /**
@@ -326,7 +336,7 @@ export class Ring {
       attempt,
       watch: () => {
         const head = Atomics.load(this.words, Ctl.head);
-        return head !== this.#out[Out.headWhenFull] ? RETRY : { words: this.words, index: Ctl.head, expected: head };
+        return head !== this.out[Out.headWhenFull] ? RETRY : { words: this.words, index: Ctl.head, expected: head };
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
       rings: true,
