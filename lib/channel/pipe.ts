@@ -235,7 +235,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       } catch (err) {
         throw fromNative(err);
       }
-      const spunMs = this.#in.out[Out.spunUs] / 1000;
+      // Times 0.001, not divided by 1000: while every read is 0 (no spin was
+      // needed) V8 speculates an integer division and deoptimizes recvSync
+      // at the first spin that took a fraction of a millisecond.
+      const spunMs = this.#in.out[Out.spunUs] * 0.001;
       if (typeof read === 'string') {
         spinner.waited(spunMs);
         return read as T;

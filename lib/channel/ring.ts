@@ -287,7 +287,7 @@ export class Ring {
 
   /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */
   get lastSpinMs(): number {
-    return this.out[Out.spunUs] / 1000;
+    return this.out[Out.spunUs] * 0.001; // a double from the start (see Pipe#recvSync)
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
