@@ -17,13 +17,20 @@ namespace {
 // Int32 indexes of the control words (docs/format.md; lib/channel/ring.ts Ctl).
 constexpr int kTail = 0;
 constexpr int kHead = 16;
+constexpr int kCursor = 17;
+constexpr int kHeldCount = 19;
 constexpr int kCount = 32;
 constexpr int kMaxsize = 33;
 constexpr int kCapacity = 34;
 constexpr int kCounted = 35;
 constexpr int kReadersWaiting = 48;
 constexpr int kWritersWaiting = 49;
-constexpr size_t kControlBytes = 256;
+// A Queue's holder table: entry i is a frame's position (word 64 + i) and
+// the token of the consumer holding a view of it (word 96 + i; 0: free).
+constexpr int kHolderPosition = 64;
+constexpr int kHolderToken = 96;
+constexpr int kHolders = 32;
+constexpr size_t kControlBytes = 512;
 constexpr uint32_t kFrameHeader = 8;
 constexpr uint32_t kPadding = 0xffffffff;
 
@@ -34,7 +41,7 @@ constexpr uint32_t kTagAscii = 5;
 
 // What ringPeek and ringRead report to lib/ through the handle's Int32Array
 // (lib/channel/ring.ts Out): no object is made per message to say it.
-constexpr int kOutHead = 0;
+constexpr int kOutPosition = 0;
 constexpr int kOutStart = 1;
 constexpr int kOutLength = 2;
 constexpr int kOutTag = 3;
@@ -62,10 +69,10 @@ void WakeIfFlagged(int32_t* words, int flag, int word) {
   NotifyWord(words + word, INT32_MAX, flagged);
 }
 
-// The oldest published frame, as found by Oldest().
+// The oldest published frame not yet taken, as found by Oldest().
 struct Frame {
-  uint32_t head;
-  uint32_t at;  // offset of the frame header in the ring
+  uint32_t position;  // where it starts, in bytes ever published
+  uint32_t at;        // offset of the frame header in the ring
   uint32_t length;
   uint32_t tag;
 };
@@ -73,6 +80,13 @@ struct Frame {
 // One handle's view of a ring: where it is, and what this handle's writer
 // remembers between messages (one writer at a time per ring: a Pipe end's
 // own, or a Queue's producer holding the put lock).
+//
+// A Pipe's reader takes and frees frames in order, so HEAD is both where it
+// reads and what it has freed. A Queue's consumers take frames at CURSOR
+// (holding the get lock) and may hold several as views at once, released in
+// any order: HEAD is then the oldest frame still held (the holder table
+// says which), else CURSOR, and only moves forward (compare-and-swap), since
+// a consumer releasing a view does not hold the get lock.
 class Ring {
  public:
   Ring(Mapping* mapping, size_t offset, uint32_t capacity, int32_t* out)
@@ -81,11 +95,13 @@ class Ring {
         data_(reinterpret_cast<uint8_t*>(words_) + kControlBytes),
         capacity_(capacity),
         mask_(capacity - 1),
-        counted_(Load(words_ + kCounted) == 1),
+        queue_(Load(words_ + kCounted) == 1),
+        read_word_(queue_ ? kCursor : kHead),
         maxsize_(static_cast<int32_t>(Load(words_ + kMaxsize))),
         out_(out) {}
 
   Mapping* mapping() const { return mapping_; }
+  bool queue() const { return queue_; }
   uint32_t capacity() const { return capacity_; }
   uint8_t* data() const { return data_; }
   int32_t* out() const { return out_; }
@@ -108,15 +124,10 @@ class Ring {
       Store(words_ + kTail, tail);
       tail_written_ = tail;
       tail_known_ = true;
-      // If everything before the padding was read, skip it here (a reader
-      // skipping it too stores the same HEAD), so that a message over half
-      // the ring fits an empty ring with no reader's help; else a reader
-      // frees it: wake one that sleeps.
-      int32_t expected = static_cast<int32_t>(padding);
-      if (!__atomic_compare_exchange_n(words_ + kHead, &expected, static_cast<int32_t>(tail), false, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST)) {
-        WakeIfFlagged(words_, kReadersWaiting, kTail);
-      }
+      // If everything before the padding was read, skip it here, so that a
+      // message over half the ring fits an empty ring with no reader's help;
+      // else a reader frees it: wake one that sleeps.
+      if (!SkipOwnPadding(padding, tail)) WakeIfFlagged(words_, kReadersWaiting, kTail);
       at = 0;
     }
     return Free(tail, need) < need ? NoRoom() : at;
@@ -129,54 +140,109 @@ class Ring {
     Store(words_ + kTail, tail);
     tail_written_ = tail;
     tail_known_ = true;
-    if (counted_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+    if (queue_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
     WakeIfFlagged(words_, kReadersWaiting, kTail);
   }
 
-  // The frame at HEAD, checked against what is published; false if the ring
-  // is empty. Positions or a header that cannot be right (another program
-  // wrote them) drop everything published, so the ring works again, and
-  // throw ERR_SHM_FORMAT. Padding frames are freed on the way.
+  // The oldest frame not yet taken (at HEAD, or a Queue's CURSOR), checked
+  // against what is published; false if there is none. Positions or a
+  // header that cannot be right (another program wrote them) drop
+  // everything published, so the ring works again, and throw
+  // ERR_SHM_FORMAT. Padding frames are taken on the way.
   bool Oldest(Napi::Env env, Frame* frame) {
     for (;;) {
-      uint32_t head = Load(words_ + kHead);
+      uint32_t position = Load(words_ + read_word_);
       uint32_t tail = Load(words_ + kTail);
-      uint32_t available = tail - head;
+      uint32_t available = tail - position;
       if (available == 0) return false;
-      uint32_t at = head & mask_;
+      uint32_t at = position & mask_;
       uint32_t length, tag;
       std::memcpy(&length, data_ + at, 4);
       std::memcpy(&tag, data_ + at + 4, 4);
       // A writer that skipped a padding frame here may already be writing over it: read again.
-      if (Load(words_ + kHead) != head) continue;
+      if (Load(words_ + read_word_) != position) continue;
       bool padding = tag == kPadding;
       uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
-      if (available > capacity_ || (head & 7) != 0 || length > capacity_ - kFrameHeader || end - at > available ||
+      if (available > capacity_ || (position & 7) != 0 || length > capacity_ - kFrameHeader || end - at > available ||
           end > capacity_ || (padding && end != capacity_)) {
-        Store(words_ + kHead, tail);
-        if (counted_) Store(words_ + kCount, 0);
-        WakeIfFlagged(words_, kWritersWaiting, kHead);
+        DropAll(tail);
         std::string message = "corrupt ring: a " + std::to_string(length) + "-byte frame with " +
                               std::to_string(available) + " bytes published; the " + std::to_string(available) +
                               " bytes were dropped";
         throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
       }
       if (!padding) {
-        *frame = Frame{head, at, length, tag};
+        *frame = Frame{position, at, length, tag};
         return true;
       }
-      Advance(head, static_cast<uint32_t>(end - at), false);
+      Taken(position, static_cast<uint32_t>(end - at), false);
     }
   }
 
   // Spins while the ring is empty, for about `ms`: true if a frame was published.
   bool SpinWhileEmpty(double ms) {
-    uint32_t head = Load(words_ + kHead);
-    return SpinWhileEqual(words_ + kTail, static_cast<int32_t>(head), ms);
+    uint32_t position = Load(words_ + read_word_);
+    return SpinWhileEqual(words_ + kTail, static_cast<int32_t>(position), ms);
   }
 
-  // Frees a frame that has been read: one store to HEAD, then a wake if a writer waits.
-  void Release(uint32_t head, uint32_t length) { Advance(head, FrameSize(length), true); }
+  // Frees a frame that has been read (copied out, or a Pipe's view released).
+  void Release(const Frame& frame) { Taken(frame.position, FrameSize(frame.length), true); }
+
+  // A Queue's view: takes the oldest frame for the consumer `token` and
+  // enters it in the holder table. The entry's index, -1 if there is no
+  // frame, -2 if every entry is in use (the frame stays). The caller holds
+  // the get lock, so no other consumer enters frames meanwhile.
+  int Hold(Napi::Env env, uint32_t token, Frame* frame) {
+    if (!Oldest(env, frame)) return -1;
+    int entry = 0;
+    while (entry < kHolders && Load(words_ + kHolderToken + entry) != 0) entry++;
+    if (entry == kHolders) return -2;
+    // Entered before CURSOR passes it: a release that reads CURSOR first
+    // and then the table sees the frame in one or the other.
+    Store(words_ + kHolderPosition + entry, frame->position);
+    __atomic_add_fetch(words_ + kHeldCount, 1, __ATOMIC_SEQ_CST);
+    Store(words_ + kHolderToken + entry, token);
+    Store(words_ + kCursor, frame->position + FrameSize(frame->length));
+    __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+    return entry;
+  }
+
+  // Takes over entry `entry` from `dead` (a consumer that died holding it)
+  // for `token`, with its frame in `frame`; false if the entry is no longer
+  // `dead`'s. A frame that cannot be right is freed, and ERR_SHM_FORMAT.
+  bool Adopt(Napi::Env env, int entry, uint32_t dead, uint32_t token, Frame* frame) {
+    int32_t expected = static_cast<int32_t>(dead);
+    if (!__atomic_compare_exchange_n(words_ + kHolderToken + entry, &expected, static_cast<int32_t>(token), false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      return false;
+    }
+    uint32_t position = Load(words_ + kHolderPosition + entry);
+    uint32_t at = position & mask_;
+    uint32_t length, tag;
+    std::memcpy(&length, data_ + at, 4);
+    std::memcpy(&tag, data_ + at + 4, 4);
+    uint32_t taken = Load(words_ + kCursor) - position;
+    if ((position & 7) != 0 || tag == kPadding || length > capacity_ - kFrameHeader || taken > capacity_ ||
+        FrameSize(length) > taken || at + FrameSize(length) > capacity_) {
+      Unhold(entry, token);
+      throw CodeError(env, "ERR_SHM_FORMAT", "corrupt ring: a held frame that cannot be right was dropped");
+    }
+    *frame = Frame{position, at, length, tag};
+    return true;
+  }
+
+  // Ends `token`'s hold of entry `entry` and lets HEAD move up to the next
+  // frame still held; false if the entry is not `token`'s (it was dropped).
+  bool Unhold(int entry, uint32_t token) {
+    int32_t expected = static_cast<int32_t>(token);
+    if (!__atomic_compare_exchange_n(words_ + kHolderToken + entry, &expected, 0, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+      return false;
+    }
+    __atomic_sub_fetch(words_ + kHeldCount, 1, __ATOMIC_SEQ_CST);
+    AdvanceHead(OldestTaken());
+    return true;
+  }
 
  private:
   void WriteHeader(uint32_t at, uint32_t length, uint32_t tag) {
@@ -204,9 +270,77 @@ class Ring {
     return -1;
   }
 
-  void Advance(uint32_t head, uint32_t bytes, bool message) {
-    Store(words_ + kHead, head + bytes);
-    if (message && counted_) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+  // A frame (or padding) at `position` has been taken, not held: past it
+  // go HEAD (a Pipe: one store) or CURSOR, and HEAD too unless a Queue's
+  // consumer holds an older frame (whose release moves HEAD then).
+  void Taken(uint32_t position, uint32_t bytes, bool message) {
+    uint32_t next = position + bytes;
+    if (!queue_) {
+      Store(words_ + kHead, next);
+      WakeIfFlagged(words_, kWritersWaiting, kHead);
+      return;
+    }
+    Store(words_ + kCursor, next);
+    if (message) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+    // CURSOR is stored before HELD_COUNT is read, as Unhold does the reverse:
+    // of a release and a take at once, at least one sees the other.
+    if (Load(words_ + kHeldCount) == 0) AdvanceHead(next);
+  }
+
+  // Moves HEAD forward to `target` unless it is there or past it already.
+  void AdvanceHead(uint32_t target) {
+    uint32_t head = Load(words_ + kHead);
+    while (target - head - 1 < capacity_) {  // 0 < target - head <= capacity
+      int32_t expected = static_cast<int32_t>(head);
+      if (__atomic_compare_exchange_n(words_ + kHead, &expected, static_cast<int32_t>(target), false, __ATOMIC_SEQ_CST,
+                                      __ATOMIC_SEQ_CST)) {
+        WakeIfFlagged(words_, kWritersWaiting, kHead);
+        return;
+      }
+      head = static_cast<uint32_t>(expected);
+    }
+  }
+
+  // Where a Queue's HEAD may go: the oldest frame still held, else CURSOR.
+  // CURSOR is read first: a frame taken after that is entered in the table
+  // before CURSOR passes it, so the scan below sees it.
+  uint32_t OldestTaken() {
+    uint32_t cursor = Load(words_ + kCursor);
+    uint32_t head = Load(words_ + kHead);
+    uint32_t oldest = cursor;
+    for (int entry = 0; entry < kHolders; entry++) {
+      if (Load(words_ + kHolderToken + entry) == 0) continue;
+      uint32_t position = Load(words_ + kHolderPosition + entry);
+      if (position - head < oldest - head) oldest = position;
+    }
+    return oldest;
+  }
+
+  // The writer's padding frame from `padding` to `end` is skipped if
+  // everything before it was taken and freed. A Queue's CURSOR moves past it
+  // first: HEAD never passes CURSOR.
+  bool SkipOwnPadding(uint32_t padding, uint32_t end) {
+    if (queue_ && !CompareExchange(kCursor, padding, end) && Load(words_ + kCursor) != end) return false;
+    return CompareExchange(kHead, padding, end);
+  }
+
+  bool CompareExchange(int word, uint32_t expected, uint32_t desired) {
+    auto value = static_cast<int32_t>(expected);
+    return __atomic_compare_exchange_n(words_ + word, &value, static_cast<int32_t>(desired), false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST);
+  }
+
+  // Everything published is dropped (a corrupt ring): HEAD and CURSOR to
+  // TAIL, no message counted, no frame held (a view held now is released
+  // as a no-op).
+  void DropAll(uint32_t tail) {
+    if (queue_) {
+      for (int entry = 0; entry < kHolders; entry++) Store(words_ + kHolderToken + entry, 0);
+      Store(words_ + kHeldCount, 0);
+      Store(words_ + kCursor, tail);
+      Store(words_ + kCount, 0);
+    }
+    Store(words_ + kHead, tail);
     WakeIfFlagged(words_, kWritersWaiting, kHead);
   }
 
@@ -215,7 +349,8 @@ class Ring {
   uint8_t* data_;
   uint32_t capacity_;
   uint32_t mask_;
-  bool counted_;
+  bool queue_;     // a Queue's ring: COUNT kept, frames taken at CURSOR, views in the holder table
+  int read_word_;  // where frames are taken: HEAD (a Pipe) or CURSOR (a Queue)
   // Fixed at creation, so read once: COUNT, which every put and get
   // changes, shares its cache line, and a writer reading it per message
   // would pull that line across on every message of an unbounded queue.
@@ -359,25 +494,67 @@ Napi::Value RingPublish(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// ringPeek(ring) -> true with the oldest frame in out [head, start, length,
-// tag] (start: its payload's offset in the ring), or false if there is none.
+// Reports `frame` in out: [position, start, length, tag], start being its
+// payload's offset in the ring.
+void ReportFrame(Ring& ring, const Frame& frame) {
+  int32_t* out = ring.out();
+  out[kOutPosition] = static_cast<int32_t>(frame.position);
+  out[kOutStart] = static_cast<int32_t>(frame.at + kFrameHeader);
+  out[kOutLength] = static_cast<int32_t>(frame.length);
+  out[kOutTag] = static_cast<int32_t>(frame.tag);
+}
+
+// ringPeek(ring) -> true with the oldest frame in out, or false if there is
+// none (a Pipe's view: ringRelease frees it).
 Napi::Value RingPeek(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
   Frame frame;
   if (!ring.Oldest(info.Env(), &frame)) return Napi::Boolean::New(info.Env(), false);
-  int32_t* out = ring.out();
-  out[kOutHead] = static_cast<int32_t>(frame.head);
-  out[kOutStart] = static_cast<int32_t>(frame.at + kFrameHeader);
-  out[kOutLength] = static_cast<int32_t>(frame.length);
-  out[kOutTag] = static_cast<int32_t>(frame.tag);
+  ReportFrame(ring, frame);
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// ringRelease(ring, head, length): frees the frame peeked at `head`.
+// ringRelease(ring, position, length): frees the frame peeked at `position`.
 Napi::Value RingRelease(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
-  ring.Release(U32(info[1]), U32(info[2]));
+  ring.Release(Frame{U32(info[1]), 0, U32(info[2]), 0});
   return info.Env().Undefined();
+}
+
+// The holder-table entry named by argument `index` (lib/ passes only
+// entries it was given; checked again so that no argument reaches past it).
+int EntryArg(const Napi::CallbackInfo& info, int index) {
+  uint32_t entry = U32(info[index]);
+  if (entry >= kHolders) throw CodeError(info.Env(), "ERR_SHM_INVALID_ARG", "no such holder entry");
+  return static_cast<int>(entry);
+}
+
+// ringHold(ring, token) -> the holder entry of the oldest frame, taken as
+// a Queue's view for `token` (frame in out); -1 if there is no frame, -2 if
+// every entry is in use. The caller holds the get lock.
+Napi::Value RingHold(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  if (!ring.queue()) throw CodeError(info.Env(), "ERR_SHM_INVALID_ARG", "only a Queue's ring holds frames");
+  Frame frame;
+  int entry = ring.Hold(info.Env(), U32(info[1]), &frame);
+  if (entry >= 0) ReportFrame(ring, frame);
+  return Napi::Number::New(info.Env(), entry);
+}
+
+// ringAdopt(ring, entry, deadToken, token) -> true with the entry's frame in
+// out if it was deadToken's and is now token's. The caller holds the get lock.
+Napi::Value RingAdopt(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  Frame frame;
+  bool adopted = ring.Adopt(info.Env(), EntryArg(info, 1), U32(info[2]), U32(info[3]), &frame);
+  if (adopted) ReportFrame(ring, frame);
+  return Napi::Boolean::New(info.Env(), adopted);
+}
+
+// ringUnhold(ring, entry, token) -> false if the entry was no longer token's.
+Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
+  Ring& ring = RingOf(info);
+  return Napi::Boolean::New(info.Env(), ring.Unhold(EntryArg(info, 1), U32(info[2])));
 }
 
 // ringRead(ring, spinMs) -> the oldest message if it is a string (read and
@@ -409,7 +586,7 @@ Napi::Value RingRead(const Napi::CallbackInfo& info) {
   napi_value result;
   napi_status status = frame.tag == kTagAscii ? napi_create_string_latin1(env, text, frame.length, &result)
                                               : napi_create_string_utf8(env, text, frame.length, &result);
-  ring.Release(frame.head, frame.length);
+  ring.Release(frame);
   if (status != napi_ok) {
     // Longer than this runtime's strings can be: skip it, so that it does
     // not block the messages behind it.
@@ -442,7 +619,7 @@ Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
     throw CodeError(env, "ERR_SHM_INVALID_SIZE", message.c_str());
   }
   if (frame.length > 0) std::memcpy(target.Data(), ring.data() + frame.at + kFrameHeader, frame.length);
-  ring.Release(frame.head, frame.length);
+  ring.Release(frame);
   return Napi::Number::New(env, frame.length);
 }
 
@@ -456,6 +633,9 @@ void InitRing(Napi::Env env, Napi::Object exports) {
   exports.Set("ringPublish", Napi::Function::New(env, RingPublish, "ringPublish"));
   exports.Set("ringPeek", Napi::Function::New(env, RingPeek, "ringPeek"));
   exports.Set("ringRelease", Napi::Function::New(env, RingRelease, "ringRelease"));
+  exports.Set("ringHold", Napi::Function::New(env, RingHold, "ringHold"));
+  exports.Set("ringAdopt", Napi::Function::New(env, RingAdopt, "ringAdopt"));
+  exports.Set("ringUnhold", Napi::Function::New(env, RingUnhold, "ringUnhold"));
   exports.Set("ringRead", Napi::Function::New(env, RingRead, "ringRead"));
   exports.Set("ringReadInto", Napi::Function::New(env, RingReadInto, "ringReadInto"));
 }

@@ -68,7 +68,7 @@ describe('Queue', () => {
         for (const m of ['a', 'b', 'c', 'd']) await q.put(m);
         expect(await Promise.all(gets)).toEqual(['a', 'b', 'c', 'd']);
 
-        // A get waiting behind a getView takes the next message (the view, holding the get lock, is released at its turn).
+        // A get waiting behind a getView on the same handle takes the next message (the view is released at its turn).
         const view = other.getView();
         const after = other.get({ timeout: 2000 });
         await q.put('e');
@@ -243,7 +243,7 @@ describe('Queue across unrelated processes', () => {
 describe('Queue over a corrupt segment (another program wrote it)', () => {
   const DATA = 128; // the data (the ring's control words) start here (docs/format.md)
   const CAPACITY_WORD = DATA + 34 * 4;
-  const FRAMES = DATA + 256;
+  const FRAMES = DATA + 512;
 
   function corrupt(name: string, edit: (view: DataView) => void): void {
     const raw = new SharedMemory(name);

@@ -160,23 +160,66 @@ describe('Queue zero copy', () => {
     expectCode(() => q.reserveSync(4096), 'ERR_SHM_MESSAGE_TOO_LARGE');
   });
 
-  it('a view holds the get lock until released; other consumers wait, then get the next message', async () => {
+  it('views of several handles at once: each takes the next message, released in any order; a get on the same handle releases its view', async () => {
     const name = uniqueName('zq');
     const q = scratch.add(Queue.create(name, { capacity: 4096 }));
     const other = scratch.add(Queue.open(name));
-    for (const m of ['one', 'two', 'three']) q.putSync(m);
-    const view = q.getViewSync();
-    expect(Buffer.from(view.bytes).toString()).toBe('one');
-    expect(() => other.getSync({ timeout: 10 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_EMPTY' }));
-    const waiting = other.get({ timeout: 5_000 });
-    view.release();
-    expect(view.bytes.length).toBe(0);
-    expect(await waiting).toBe('two');
+    for (const m of ['one', 'two', 'three', 'four']) q.putSync(m);
+    const first = q.getViewSync();
+    const second = await other.getView();
+    expect([Buffer.from(first.bytes).toString(), Buffer.from(second.bytes).toString()]).toEqual(['one', 'two']);
+    expect(q.qsize()).toBe(2); // held messages are taken: no longer counted
+    first.release();
+    expect(first.bytes.length).toBe(0);
+    expect(Buffer.from(second.bytes).toString()).toBe('two'); // still held, still intact
+    expect(other.getSync({ timeout: 0 })).toBe('three'); // releases `second` first
+    expect(second.released).toBe(true);
     const last = await q.getView();
-    expect(Buffer.from(last.bytes).toString()).toBe('three');
-    q.putSync('four');
-    expect(q.getSync({ timeout: 0 })).toBe('four'); // a get on the same handle releases its view first
+    expect(Buffer.from(last.bytes).toString()).toBe('four');
+    q.close();
     expect(last.released).toBe(true);
+    expect(() => other.getSync({ timeout: 10 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_EMPTY' }));
+  });
+
+  it('at most 32 views of a queue are held at once: the next getView is ERR_SHM_TOO_MANY_VIEWS and takes nothing', () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 4096 }));
+    const handles = Array.from({ length: 33 }, () => scratch.add(Queue.open(name)));
+    for (let i = 0; i < 34; i++) q.putSync(`m${i}`);
+    const views = handles.slice(0, 32).map((h) => h.getViewSync());
+    expect(views.map((v) => Buffer.from(v.bytes).toString())).toEqual(Array.from({ length: 32 }, (_, i) => `m${i}`));
+    expectCode(() => handles[32].getViewSync(), 'ERR_SHM_TOO_MANY_VIEWS');
+    expect(q.qsize()).toBe(2);
+    views[7].release();
+    expect(Buffer.from(handles[32].getViewSync().bytes).toString()).toBe('m32');
+    expect(q.getSync({ timeout: 0 })).toBe('m33'); // a plain get needs no entry
+  });
+
+  it('three consumer processes hold views at once; the room comes back only when the oldest view is released', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 256 }));
+    const payload = (c: string) => c.repeat(64); // a 72-byte frame: three fill 216 of 256 bytes
+    for (const c of 'abc') q.putSync(payload(c));
+    const holders = [];
+    for (const c of 'abc') {
+      const holder = startFixture('channel-peer.mjs', ['view-hold', name]);
+      holders.push(holder);
+      expect(await holder.line()).toBe(`holding ${payload(c)}`); // each took the next while the others hold theirs
+    }
+    expect(q.qsize()).toBe(0);
+    expect(() => q.getSync({ timeout: 0 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_EMPTY' }));
+    expectCode(() => q.putNowait(payload('d')), 'ERR_SHM_QUEUE_FULL');
+    for (const holder of [holders[2], holders[1]]) {
+      holder.send('release');
+      expect(await holder.line((l) => l.startsWith('released'))).toBe('released, bytes 0');
+      expectCode(() => q.putNowait(payload('d')), 'ERR_SHM_QUEUE_FULL'); // the oldest (a) still holds the room of all three
+    }
+    holders[0].send('release');
+    await holders[0].line((l) => l.startsWith('released'));
+    q.putNowait(payload('d'));
+    expect(q.getSync({ timeout: 0 })).toBe(payload('d'));
+    for (const holder of holders) holder.send('exit');
+    for (const holder of holders) expect((await holder.done).code).toBe(0);
   });
 
   it('a consumer killed while it holds a view leaves the message for the next consumer', async () => {
@@ -191,6 +234,47 @@ describe('Queue zero copy', () => {
     expect(q.getSync({ timeout: 5_000 })).toBe('precious');
     expect(q.getSync({ timeout: 0 })).toBe('next');
   });
+
+  it('of two consumers holding views, the one SIGKILLed has its message delivered again, to a view too; the other keeps its own', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 4096 }));
+    for (const m of ['lost', 'kept', 'later']) q.putSync(m);
+    const doomed = startFixture('channel-peer.mjs', ['view-hold', name]);
+    expect(await doomed.line()).toBe('holding lost');
+    const keeper = startFixture('channel-peer.mjs', ['view-hold', name]);
+    expect(await keeper.line()).toBe('holding kept');
+    doomed.child.kill('SIGKILL');
+    await doomed.done;
+    const again = q.getViewSync({ timeout: 5_000 });
+    expect(Buffer.from(again.bytes).toString()).toBe('lost');
+    again.release();
+    expect(q.getSync({ timeout: 0 })).toBe('later');
+    keeper.send('release');
+    expect(await keeper.line((l) => l.startsWith('released'))).toBe('released, bytes 0');
+    keeper.send('exit');
+    expect((await keeper.done).code).toBe(0);
+    q.putSync('room is back');
+    expect(q.getSync({ timeout: 0 })).toBe('room is back');
+    expect(q.qsize()).toBe(0);
+  });
+
+  it('3 consumers mixing gets and views held by two handles each, released out of order, over a small ring: each message once, intact', async () => {
+    const name = uniqueName('zq');
+    const q = scratch.add(Queue.create(name, { capacity: 2048 }));
+    const consumers = [0, 1, 2].map(() => runFixture('channel-peer.mjs', ['mixed-consume', name]));
+    const producers = await Promise.all([1, 2].map((id) => runFixture('channel-peer.mjs', ['reserve-put', name, String(id), '3000'])));
+    for (const run of producers) expect(run.stdout.trim(), run.stderr).toBe('produced');
+    for (let i = 0; i < 3; i++) await q.put('STOP');
+    const seen: Record<string, number[]> = { 1: [], 2: [] };
+    for (const run of await Promise.all(consumers)) {
+      expect(run.code, run.stderr).toBe(0);
+      const { seqs, bad } = JSON.parse(run.stdout);
+      expect(bad).toBe(0);
+      for (const [id, list] of Object.entries(seqs as Record<string, number[]>)) seen[id].push(...list);
+    }
+    for (const id of ['1', '2']) expect(seen[id].sort((a, b) => a - b)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(q.qsize()).toBe(0);
+  }, 60_000);
 
   it('2 producers writing in place and 2 consumers reading through views: each message once, in order per producer', async () => {
     const name = uniqueName('zq');

@@ -22,12 +22,14 @@ import {
 } from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Line } from './line.js';
-import { Ctl, FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
+import { Ctl, FRAME_HEADER, type HeldFrame, HOLDERS, NO_ENTRY, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
 const MAX_CAPACITY = 2 ** 30;
+/** How often a consumer taking messages looks for ones held by dead consumers (it always looks when it finds none). */
+const ORPHAN_CHECK_MS = 100;
 
 /** Options of `Queue.create`. */
 export interface QueueCreateOptions {
@@ -64,18 +66,21 @@ export class Empty extends ShmError {
  * Producers take turns through a crash-safe put lock, consumers through a get
  * lock, so a put and a get run at the same time. A producer killed while
  * writing a message leaves nothing visible; a consumer killed before it has
- * copied a message out leaves it for the next consumer, one killed after the
- * copy loses it (at-least-once up to the copy, at-most-once after).
+ * copied a message out, or while it holds the message's view, leaves it for
+ * the next consumer; one killed after the copy loses it (at-least-once up to
+ * the copy or the view's release, at-most-once after).
  */
 export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T> {
   readonly #ring: Ring;
+  /** This handle's token (it marks the frames it holds as views) and the liveness check of others'. */
+  readonly #owner: TypedSegment;
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
 
   readonly #readPlan: WaitPlan<T>;
-  /** Waits for the next message's frame, left in the ring (getView). */
-  readonly #viewPlan: WaitPlan<Frame>;
-  /** The view this handle handed out last, holding the get lock until released. */
+  /** Waits for the next message's frame, taken as a view (getView). */
+  readonly #viewPlan: WaitPlan<HeldFrame>;
+  /** The view this handle handed out last, holding its frame until released. */
   #view: MessageView | undefined;
   /** The slot this handle reserved last, holding the put lock until committed or abandoned. */
   #slot: Slot | undefined;
@@ -83,17 +88,20 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #putters = new Line();
   /** This handle's async gets that wait, in call order. */
   readonly #getters = new Line();
+  /** When this handle next looks for frames held by dead consumers while messages flow (#orphan). */
+  #nextOrphanCheck = 0;
 
   private constructor(typed: TypedSegment) {
     super(typed);
     this.#ring = new Ring(typed.segment, typed.data.byteOffset, typed.data.byteOffset + typed.data.byteLength, `queue ${JSON.stringify(typed.segment.name)}`);
+    this.#owner = typed;
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
     this.#readPlan = this.#ring.readPlan(() => {
       const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;
     });
-    this.#viewPlan = this.#ring.readPlan(() => this.#ring.peek() ?? RETRY);
+    this.#viewPlan = this.#ring.readPlan(() => this.#takeView() ?? RETRY);
   }
 
   /** Creates a queue named `name` (`EEXIST` if the name exists). */
@@ -227,16 +235,19 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /**
    * Takes the oldest message without copying it: the view's `bytes` are its
    * bytes in shared memory until `view.release()` frees its room and detaches
-   * them. While a view is held this handle keeps the get lock, so other
-   * consumers wait: release it soon. The next get on this handle releases it
-   * too. A consumer killed while it holds a view leaves the message for the
-   * next consumer. @throws like `get`.
+   * them. Other consumers go on taking the messages behind it meanwhile (up
+   * to 32 views of a queue are held at once, across all its consumers), but
+   * its room, and that of every message after it, is free for producers only
+   * once it is released: release it soon. The next get on this handle
+   * releases it too. A consumer killed while it holds a view leaves the
+   * message to be delivered again to another consumer. @throws like `get`;
+   * ShmError ERR_SHM_TOO_MANY_VIEWS if 32 views of this queue are held.
    */
   async getView(options?: WaitOptions): Promise<MessageView> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
     const frame = await this.#inGetLine(wait, () =>
-      this.#holding(this.#getLock, wait, async () => this.#ring.peek() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner)),
+      this.#locked(this.#getLock, wait, async () => this.#takeView() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner)),
     );
     if (frame === TIMED_OUT) throw new Empty();
     return this.#viewOf(frame);
@@ -247,7 +258,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.checkOpen();
     const wait = parseWaitOptions(options);
     this.#view?.release();
-    const frame = this.#holdingSync(this.#getLock, wait, () => this.#ring.peek() ?? waitSync(this, this.#viewPlan, wait, this.#ring.readSpinner));
+    const frame = this.#lockedSync(this.#getLock, wait, () => this.#takeView() ?? waitSync(this, this.#viewPlan, wait, this.#ring.readSpinner));
     if (frame === TIMED_OUT) throw new Empty();
     return this.#viewOf(frame);
   }
@@ -335,7 +346,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     });
   }
 
-  /** A get or getView, in this handle's call order; at its turn it releases the view (and the get lock) handed out before it. */
+  /** A get or getView, in this handle's call order; at its turn it releases the view handed out before it. */
   #inGetLine<R>(wait: ParsedWait, operation: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
     return this.#getters.run(wait, () => {
       this.#view?.release();
@@ -343,9 +354,54 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     });
   }
 
-  /** The next message, as the type this queue was declared to carry (the caller's promise: nothing checks it). */
+  /**
+   * The next message, as the type this queue was declared to carry (the
+   * caller's promise: nothing checks it); with none, one whose consumer died
+   * holding it as a view. The get lock is held.
+   */
   #tryRead(spinMs = 0): T | typeof NO_MESSAGE {
-    return this.#ring.tryRead(spinMs) as T | typeof NO_MESSAGE;
+    let orphan = this.#orphan(false);
+    if (orphan === undefined) {
+      const message = this.#ring.tryRead(spinMs);
+      if (message !== NO_MESSAGE) return message as T;
+      orphan = this.#orphan(true);
+      if (orphan === undefined) return NO_MESSAGE;
+    }
+    try {
+      return this.#ring.decodeHeld(orphan) as T;
+    } finally {
+      this.#ring.unhold(orphan, this.#owner.token);
+    }
+  }
+
+  /**
+   * The next message's frame, taken as this handle's view; with none, one
+   * whose consumer died holding it; undefined if there is neither. The get
+   * lock is held. @throws {ShmError} ERR_SHM_TOO_MANY_VIEWS
+   */
+  #takeView(): HeldFrame | undefined {
+    const frame = this.#orphan(false) ?? this.#ring.hold(this.#owner.token);
+    if (frame !== NO_ENTRY && frame !== undefined) return frame;
+    const orphan = this.#orphan(true);
+    if (orphan !== undefined || frame === undefined) return orphan;
+    throw new ShmError(ErrorCodes.TOO_MANY_VIEWS, `${HOLDERS} views of queue ${JSON.stringify(this.name)} are held at once: release one first`);
+  }
+
+  /**
+   * A frame whose consumer died holding it as a view, now held by this
+   * handle, to be delivered again; undefined if none (one load when no view
+   * is held). Liveness costs a system call per holder, so while messages
+   * flow (`idle` false) it is checked at most every ORPHAN_CHECK_MS; a
+   * consumer that finds nothing new checks every time. The get lock is held.
+   */
+  #orphan(idle: boolean): HeldFrame | undefined {
+    if (!this.#ring.holdsViews()) return undefined;
+    if (!idle) {
+      const now = performance.now();
+      if (now < this.#nextOrphanCheck) return undefined;
+      this.#nextOrphanCheck = now + ORPHAN_CHECK_MS;
+    }
+    return this.#ring.adoptDead(this.#owner.token, (token) => this.#owner.isAlive(token));
   }
 
   #encode(message: unknown): Encoded {
@@ -402,12 +458,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     });
   }
 
-  /** A view of `frame`; releasing it frees the frame and gives back the get lock. */
-  #viewOf(frame: Frame): MessageView {
+  /** A view of `frame`, which this handle holds; releasing it frees the frame (and, once no older one is held, its room). */
+  #viewOf(frame: HeldFrame): MessageView {
     this.#view = new MessageView(this.#ring.viewOf(frame.start, frame.length), () => {
-      if (this.closed) return;
-      this.#ring.release(frame);
-      this.#getLock.release();
+      if (!this.closed) this.#ring.unhold(frame, this.#owner.token);
     });
     return this.#view;
   }

@@ -1,5 +1,5 @@
 // A byte ring in shared memory carrying framed messages, the core of Queue
-// and Pipe. Layout (docs/format.md): 256 bytes of control words, then
+// and Pipe. Layout (docs/format.md): 512 bytes of control words, then
 // `capacity` bytes (a power of two). Positions are free-running u32 counters;
 // a frame is [u32 length][u32 tag][payload, padded to 8 bytes]. A frame never
 // wraps: one that would is preceded by a padding frame to the ring's end, so
@@ -9,6 +9,11 @@
 // Commit order keeps crashes harmless: a writer copies the whole frame, then
 // publishes it with one store to TAIL; a reader copies a frame out, then frees
 // it with one store to HEAD. A process killed mid-copy has published nothing.
+//
+// A Queue's consumers take frames at CURSOR instead and may hold several as
+// views at once, each entered in the ring's holder table with the holder's
+// token; HEAD follows the oldest frame still held. A frame whose holder died
+// is adopted by another consumer (Queue), so it is delivered again.
 //
 // The frames themselves are written and read in the addon (native/ring.cc),
 // one call per message: this class validates, decodes what is not a string,
@@ -43,17 +48,30 @@ export const Ctl = {
   tail: 0,
   putLock: 2,
   head: 16,
+  /** A Queue's: bytes ever taken by consumers (HEAD follows it, or the oldest frame still held). */
+  cursor: 17,
   getLock: 18,
+  /** A Queue's: entries in use in the holder table. */
+  heldCount: 19,
   count: 32,
   maxsize: 33,
   capacity: 34,
-  /** 1 if COUNT is kept (queues); a pipe's ring skips it, saving two shared writes a message. */
+  /**
+   * 1 for a Queue's ring: COUNT is kept and frames are taken at CURSOR; a
+   * pipe's ring skips both, saving shared writes every message.
+   */
   counted: 35,
   readersWaiting: 48,
   writersWaiting: 49,
+  /** A Queue's holder table: entry i is a held frame's position (word 64 + i) and its holder's token (word 96 + i, 0 if free). */
+  holderPosition: 64,
+  holderToken: 96,
 } as const;
 
-export const RING_CONTROL_BYTES = 256;
+/** Entries in a Queue's holder table: views held at once across all its consumers. */
+export const HOLDERS = 32;
+
+export const RING_CONTROL_BYTES = 512;
 export const FRAME_HEADER = 8;
 /** Longest sleep before a pipe looks for a dead peer again. */
 export const RING_SLICE_MS = 100;
@@ -76,9 +94,9 @@ export function ringBytes(capacity: number): number {
   return RING_CONTROL_BYTES + capacity;
 }
 
-/** A published frame at HEAD: its payload is ring bytes [start, start + length). */
+/** A published frame: it starts at `position` (bytes ever published); its payload is ring bytes [start, start + length). */
 export interface Frame {
-  readonly head: number;
+  readonly position: number;
   readonly start: number;
   readonly length: number;
   readonly tag: number;
@@ -90,7 +108,15 @@ export interface Frame {
  * a copy, HEAD as a writer that found no room saw it, how long a read's spin
  * took (us).
  */
-export const Out = { head: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
+export const Out = { position: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
+
+/** A frame a Queue consumer holds as a view: `entry` is its holder-table entry. */
+export interface HeldFrame extends Frame {
+  readonly entry: number;
+}
+
+/** What Ring#hold returns when every holder-table entry is in use. */
+export const NO_ENTRY = Symbol('no holder entry');
 
 export class Ring {
   readonly words: Int32Array;
@@ -111,6 +137,8 @@ export class Ring {
   readonly out = new Int32Array(new ArrayBuffer(6 * 4));
   /** What encode() fills: a send allocates no object to describe its message. */
   readonly #encoded = emptyEncoded();
+  /** Where frames are taken: HEAD (a Pipe's ring), or CURSOR (a Queue's). */
+  readonly #readWord: number;
   /** Adaptive spinning of this handle's readers and writers of the ring. */
   readonly readSpinner = new Spinner();
   readonly writeSpinner = new Spinner();
@@ -134,6 +162,7 @@ export class Ring {
       throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
     }
     this.maxPayload = this.capacity - FRAME_HEADER;
+    this.#readWord = counted === 1 ? Ctl.cursor : Ctl.head;
     this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
@@ -141,11 +170,11 @@ export class Ring {
   }
 
   /** Writes a fresh ring's control words (by the segment's creator). */
-  static init(buffer: ArrayBuffer, byteOffset: number, capacity: number, maxsize: number, counted: boolean): void {
+  static init(buffer: ArrayBuffer, byteOffset: number, capacity: number, maxsize: number, queue: boolean): void {
     const words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
     words[Ctl.capacity] = capacity;
     words[Ctl.maxsize] = maxsize;
-    words[Ctl.counted] = counted ? 1 : 0;
+    words[Ctl.counted] = queue ? 1 : 0;
   }
 
   /**
@@ -188,9 +217,9 @@ export class Ring {
     return Atomics.load(this.words, Ctl.head);
   }
 
-  /** True if a message is waiting to be read. */
+  /** True if a message is waiting to be taken. */
   hasData(): boolean {
-    return Atomics.load(this.words, Ctl.tail) !== Atomics.load(this.words, Ctl.head);
+    return Atomics.load(this.words, Ctl.tail) !== Atomics.load(this.words, this.#readWord);
   }
 
   /** True if a message of `payloadBytes` cannot be written now. */
@@ -296,11 +325,64 @@ export class Ring {
     return length < 0 ? NO_MESSAGE : length;
   }
 
-  /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. */
+  /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. A Pipe's view. */
   peek(): Frame | undefined {
     if (!sys(() => native.ringPeek(this.handle))) return undefined;
+    return this.#reported();
+  }
+
+  /**
+   * Takes the oldest message's frame as a view held by `token` (a Queue's;
+   * the caller holds the get lock): unhold() frees it. undefined if there is
+   * none; NO_ENTRY if the holder table is full (the frame stays).
+   */
+  hold(token: number): HeldFrame | undefined | typeof NO_ENTRY {
+    const entry = sys(() => native.ringHold(this.handle, token));
+    if (entry === -1) return undefined;
+    if (entry === -2) return NO_ENTRY;
+    return { ...this.#reported(), entry };
+  }
+
+  /** True if some consumer holds a frame as a view (a Queue's). */
+  holdsViews(): boolean {
+    return Atomics.load(this.words, Ctl.heldCount) !== 0;
+  }
+
+  /** Ends `token`'s hold of a frame; false if it had been dropped (a corrupt ring). */
+  unhold(frame: HeldFrame, token: number): boolean {
+    return sys(() => native.ringUnhold(this.handle, frame.entry, token));
+  }
+
+  /**
+   * A frame held by a consumer other than `token` that is dead by
+   * `isAlive`, taken over for `token` (the caller holds the get lock): the
+   * message it was reading, to be delivered again; undefined if there is
+   * none.
+   */
+  adoptDead(token: number, isAlive: (token: number) => boolean): HeldFrame | undefined {
+    for (let entry = 0; entry < HOLDERS; entry++) {
+      const holder = Atomics.load(this.words, Ctl.holderToken + entry);
+      if (holder === 0 || holder === token || isAlive(holder)) continue;
+      if (sys(() => native.ringAdopt(this.handle, entry, holder, token))) return { ...this.#reported(), entry };
+    }
+    return undefined;
+  }
+
+  /** A held frame's message, copied out and decoded (unhold() still frees it). @throws {ShmError} ERR_SHM_FORMAT if it cannot be decoded. */
+  decodeHeld(frame: HeldFrame): unknown {
+    const bytes = freshBuffer(frame.length);
+    bytes.set(new Uint8Array(this.#segment.buffer, this.#dataOffset + frame.start, frame.length));
+    try {
+      return decode(frame.tag, bytes);
+    } catch (err) {
+      throw new ShmError(ErrorCodes.FORMAT, `a ${bytes.byteLength}-byte message with tag ${frame.tag} could not be decoded and was dropped`, { cause: err });
+    }
+  }
+
+  /** The frame the last peek, hold or adopt reported. */
+  #reported(): Frame {
     const out = this.out;
-    return { head: out[Out.head] >>> 0, start: out[Out.start], length: out[Out.length], tag: out[Out.tag] >>> 0 };
+    return { position: out[Out.position] >>> 0, start: out[Out.start], length: out[Out.length], tag: out[Out.tag] >>> 0 };
   }
 
   /** A detachable view of ring bytes [start, start + length): a frame's payload, or a reserved one. */
@@ -310,19 +392,19 @@ export class Ring {
 
   /** Frees a frame that has been read: one store to HEAD, then a wake if a writer waits. */
   release(frame: Frame): void {
-    sys(() => native.ringRelease(this.handle, frame.head, frame.length));
+    sys(() => native.ringRelease(this.handle, frame.position, frame.length));
   }
 
   /**
    * A wait plan for a message: `attempt` (a tryRead, and whatever else the
-   * caller checks) until TAIL moves past HEAD.
+   * caller checks) until TAIL moves past where frames are taken.
    */
   readPlan<T>(attempt: (slept: boolean) => T | typeof RETRY): WaitPlan<T> {
     return {
       attempt,
       watch: () => {
         const tail = Atomics.load(this.words, Ctl.tail);
-        return tail !== Atomics.load(this.words, Ctl.head) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
+        return tail !== Atomics.load(this.words, this.#readWord) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
       },
       announce: (watched, bell) => this.#announce(Ctl.readersWaiting, watched, bell),
       rings: true,

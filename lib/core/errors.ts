@@ -45,6 +45,8 @@ export const ErrorCodes = {
   PIPE_CLOSED: 'ERR_SHM_PIPE_CLOSED',
   /** Pipe.open of a pipe whose other end is already open in a live process. */
   PIPE_BUSY: 'ERR_SHM_PIPE_BUSY',
+  /** Queue#getView while 32 views of that queue are held at once (by all its consumers): release one first. */
+  TOO_MANY_VIEWS: 'ERR_SHM_TOO_MANY_VIEWS',
   /** A Pool worker process died (killed, crashed, exited) while it held a task; the error has `exitCode`, `signal` and `pid`. */
   WORKER_DIED: 'ERR_SHM_WORKER_DIED',
   /** A Pool worker could not start (task module missing or failing to load, initializer threw, exited first): the pool stops. */

@@ -28,7 +28,10 @@ export interface NativeAddon {
   ringReserve(ring: RingHandle, payloadBytes: number): number;
   ringPublish(ring: RingHandle, at: number, payloadBytes: number, tag: number): void;
   ringPeek(ring: RingHandle): boolean;
-  ringRelease(ring: RingHandle, head: number, length: number): void;
+  ringRelease(ring: RingHandle, position: number, length: number): void;
+  ringHold(ring: RingHandle, token: number): number;
+  ringAdopt(ring: RingHandle, entry: number, deadToken: number, token: number): boolean;
+  ringUnhold(ring: RingHandle, entry: number, token: number): boolean;
   ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
   /** Spins while array[index] === expected, for about `ms`: true if it changed. */
