@@ -283,8 +283,11 @@ class Ring {
     Store(words_ + kCursor, next);
     if (message) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
     // CURSOR is stored before HELD_COUNT is read, as Unhold does the reverse:
-    // of a release and a take at once, at least one sees the other.
-    if (Load(words_ + kHeldCount) == 0) AdvanceHead(next);
+    // of a release and a take at once, at least one sees the other. With
+    // entries in use HEAD still moves up to the oldest, so a count that
+    // another program wrote wrong costs a scan per take, never a ring
+    // whose room stops coming back.
+    AdvanceHead(Load(words_ + kHeldCount) == 0 ? next : OldestTaken());
   }
 
   // Moves HEAD forward to `target` unless it is there or past it already.
@@ -311,7 +314,8 @@ class Ring {
     for (int entry = 0; entry < kHolders; entry++) {
       if (Load(words_ + kHolderToken + entry) == 0) continue;
       uint32_t position = Load(words_ + kHolderPosition + entry);
-      if (position - head < oldest - head) oldest = position;
+      // Only a frame start between HEAD and CURSOR holds HEAD back (another program may have written any position).
+      if ((position & 7) == 0 && position - head < oldest - head) oldest = position;
     }
     return oldest;
   }

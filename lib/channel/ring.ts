@@ -32,6 +32,7 @@
 import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
 import { native, type RingHandle } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
+import { MAX_TOKEN } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
 import { decode, type Encoded, emptyEncoded, encode } from './codec.js';
@@ -362,7 +363,8 @@ export class Ring {
   adoptDead(token: number, isAlive: (token: number) => boolean): HeldFrame | undefined {
     for (let entry = 0; entry < HOLDERS; entry++) {
       const holder = Atomics.load(this.words, Ctl.holderToken + entry);
-      if (holder === 0 || holder === token || isAlive(holder)) continue;
+      // A token no handle can have (another program wrote it) is no one's: adopted, and dropped if its frame cannot be right.
+      if (holder === 0 || holder === token || (holder > 0 && holder <= MAX_TOKEN && isAlive(holder))) continue;
       if (sys(() => native.ringAdopt(this.handle, entry, holder, token))) return { ...this.#reported(), entry };
     }
     return undefined;

@@ -30,7 +30,7 @@ export interface LockOwner {
 }
 
 /** The largest token: tokens fit the lock word's owner bits (docs/format.md). */
-const MAX_TOKEN = 0x3fffffff;
+export const MAX_TOKEN = 0x3fffffff;
 
 /** The token for a counter value read before its increment: 1 .. MAX_TOKEN, never 0. */
 function tokenFromCounter(previous: number): number {
