@@ -320,12 +320,18 @@ class Ring {
     return oldest;
   }
 
-  // The writer's padding frame from `padding` to `end` is skipped if
-  // everything before it was taken and freed. A Queue's CURSOR moves past it
-  // first: HEAD never passes CURSOR.
+  // The writer takes its own padding frame from `padding` to `end` if
+  // everything before it was taken (true), so that no reader must. A Pipe's
+  // reader has also freed everything then (HEAD is at the padding). A
+  // Queue's writer moves CURSOR past it, then HEAD as a consumer's take
+  // would: a consumer that took the frame before the padding may not have
+  // moved HEAD yet, and once CURSOR is past the padding no consumer would
+  // move it past the padding.
   bool SkipOwnPadding(uint32_t padding, uint32_t end) {
-    if (queue_ && !CompareExchange(kCursor, padding, end) && Load(words_ + kCursor) != end) return false;
-    return CompareExchange(kHead, padding, end);
+    if (!queue_) return CompareExchange(kHead, padding, end);
+    if (!CompareExchange(kCursor, padding, end)) return false;
+    AdvanceHead(Load(words_ + kHeldCount) == 0 ? end : OldestTaken());
+    return true;
   }
 
   bool CompareExchange(int word, uint32_t expected, uint32_t desired) {

@@ -240,6 +240,28 @@ describe('Queue across unrelated processes', () => {
   });
 });
 
+describe('Queue padding frames across processes', () => {
+  it("30,000 messages over a 256-byte ring where most need the writer's padding frame: in order, none lost, the room never stops coming back", async () => {
+    const name = uniqueName('qpad');
+    const q = Queue.create(name, { capacity: 256 });
+    try {
+      const producer = runFixture('channel-peer.mjs', ['pad-produce', name, '30000']);
+      let wrong = 0;
+      for (let seq = 0; seq < 30_000; seq++) {
+        // A writer taking its padding frame races the consumer taking the frame before it; a lost HEAD move wedged this.
+        const m = (seq % 2 ? q.getSync({ timeout: 10_000 }) : await q.get({ timeout: 10_000 })) as Buffer;
+        if (m.readUInt32LE(0) !== seq || m.length !== 40 + ((seq * 37) % 117)) wrong++;
+      }
+      expect(wrong).toBe(0);
+      const run = await producer;
+      expect(run.stdout.trim(), run.stderr).toBe('produced');
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  }, 60_000);
+});
+
 describe('Queue over a corrupt segment (another program wrote it)', () => {
   const DATA = 128; // the data (the ring's control words) start here (docs/format.md)
   const CAPACITY_WORD = DATA + 34 * 4;
