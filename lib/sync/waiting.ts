@@ -167,11 +167,7 @@ export const SYNC_SLICE_MS = 100;
  * Once stopped, every eighth wait spins again, to notice a peer that became
  * busy: two sides that both sleep answer each other in about two wake-up
  * costs, which can be just over the bound, so without the probe they could
- * stay asleep together for good. Not after an idle wait (longer than
- * IDLE_MS): the other side was not answering slowly but had nothing to say,
- * and a probe then only burns CPU, right after this side answered, next to
- * the peer its answer just woke (a server's probe after each 1 ms idle gap
- * made the round trip 4-5 us slower).
+ * stay asleep together for good.
  */
 export class Spinner {
   /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
@@ -186,24 +182,20 @@ export class Spinner {
   static readonly PROBE_MS = 0.5;
   /** While a site has stopped, every this many waits spin again, to notice a busy peer. */
   static readonly PROBE_EVERY = 8;
-  /** A wait longer than this was idle, not slow: several wake-ups of a sleeping peer (60-170 us measured). */
-  static readonly IDLE_MS = 0.5;
   #longWaits = 0;
   #misses = 0;
   #waits = 0;
-  #lastWaitMs = 0;
 
   /** Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep. */
   budget(doorbell: boolean): number {
     const stopped = doorbell ? this.#misses >= Spinner.STREAK : this.#longWaits >= Spinner.STREAK;
     if (!stopped) return Spinner.MAX_MS;
-    if (++this.#waits % Spinner.PROBE_EVERY !== 0 || this.#lastWaitMs > Spinner.IDLE_MS) return 0;
+    if (++this.#waits % Spinner.PROBE_EVERY !== 0) return 0;
     return doorbell ? Spinner.MAX_MS : Spinner.PROBE_MS;
   }
 
   /** Records how long a wait took, spin and sleep. */
   waited(ms: number): void {
-    this.#lastWaitMs = ms;
     this.#longWaits = ms > Spinner.MAX_MS ? this.#longWaits + 1 : 0;
   }
 
