@@ -14,7 +14,7 @@ import { ErrorCodes, Semaphore, SharedMemory, ShmError } from '../dist/index.js'
 
 const SHM = '/dev/shm';
 const LIVENESS_BASE = 2 ** 40; // liveness locks sit at this byte offset + token (docs/design.md)
-const RING_CONTROL_WORDS = { count: 32, capacity: 34 }; // docs/format.md, "Queue and Pipe"
+const RING_CONTROL_WORDS = { heldCount: 19, count: 32, capacity: 34 }; // docs/format.md, "Queue and Pipe"
 
 const usage = `usage: shmkit ls [--json] [--all] [--prefix P]
        shmkit inspect NAME [--json]
@@ -88,7 +88,11 @@ function details(o) {
   const word = (byte, index) => (byte + index * 4 + 4 <= b.length ? b.readInt32LE(byte + index * 4) : null);
   switch (o.kind) {
     case 'queue':
-      return { messages: word(HEADER_SIZE, RING_CONTROL_WORDS.count), capacity: word(HEADER_SIZE, RING_CONTROL_WORDS.capacity) };
+      return {
+        messages: word(HEADER_SIZE, RING_CONTROL_WORDS.count),
+        viewsHeld: word(HEADER_SIZE, RING_CONTROL_WORDS.heldCount),
+        capacity: word(HEADER_SIZE, RING_CONTROL_WORDS.capacity),
+      };
     case 'pipe': {
       const ends = [0, 1].map((end) => {
         const token = word(HEADER_SIZE, end);

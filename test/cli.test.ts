@@ -50,7 +50,10 @@ describe.runIf(process.platform === 'linux')('shmkit CLI', () => {
     const q = scratch.add(Queue.create(`${prefix}q`, { capacity: 4096 }));
     q.putSync('one');
     q.putSync({ two: 2 });
-    expect(await json('inspect', q.name)).toMatchObject({ kind: 'queue', messages: 2, capacity: 4096, handles: 1 });
+    expect(await json('inspect', q.name)).toMatchObject({ kind: 'queue', messages: 2, viewsHeld: 0, capacity: 4096, handles: 1 });
+    const view = q.getViewSync();
+    expect(await json('inspect', q.name)).toMatchObject({ messages: 1, viewsHeld: 1 });
+    view.release();
     const lock = scratch.add(Lock.create(`${prefix}l`));
     expect(await json('inspect', lock.name)).toMatchObject({ held: false });
     lock.acquireSync();

@@ -306,7 +306,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     super.close();
   }
 
-  /** Messages in the queue now (a snapshot: others may change it at once). */
+  /** Messages in the queue now, not counting those taken and held as views (a snapshot: others may change it at once). */
   qsize(): number {
     this.checkOpen();
     return this.#ring.count;
