@@ -57,6 +57,11 @@ uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7
 // then loads the flag.
 uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
 void Store(int32_t* word, uint32_t value) { __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_SEQ_CST); }
+bool CompareExchange(int32_t* word, uint32_t expected, uint32_t desired) {
+  auto value = static_cast<int32_t>(expected);
+  return __atomic_compare_exchange_n(word, &value, static_cast<int32_t>(desired), false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST);
+}
 
 // After moving `word`: if a sleeper flagged itself, clear the flag and wake
 // the word's sleepers, ringing the flagged doorbell first. A failed wake is
@@ -211,11 +216,7 @@ class Ring {
   // for `token`, with its frame in `frame`; false if the entry is no longer
   // `dead`'s. A frame that cannot be right is freed, and ERR_SHM_FORMAT.
   bool Adopt(Napi::Env env, int entry, uint32_t dead, uint32_t token, Frame* frame) {
-    int32_t expected = static_cast<int32_t>(dead);
-    if (!__atomic_compare_exchange_n(words_ + kHolderToken + entry, &expected, static_cast<int32_t>(token), false,
-                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-      return false;
-    }
+    if (!CompareExchange(words_ + kHolderToken + entry, dead, token)) return false;
     uint32_t position = Load(words_ + kHolderPosition + entry);
     uint32_t at = position & mask_;
     uint32_t length, tag;
@@ -234,11 +235,7 @@ class Ring {
   // Ends `token`'s hold of entry `entry` and lets HEAD move up to the next
   // frame still held; false if the entry is not `token`'s (it was dropped).
   bool Unhold(int entry, uint32_t token) {
-    int32_t expected = static_cast<int32_t>(token);
-    if (!__atomic_compare_exchange_n(words_ + kHolderToken + entry, &expected, 0, false, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_SEQ_CST)) {
-      return false;
-    }
+    if (!CompareExchange(words_ + kHolderToken + entry, token, 0)) return false;
     __atomic_sub_fetch(words_ + kHeldCount, 1, __ATOMIC_SEQ_CST);
     AdvanceHead(OldestTaken());
     return true;
@@ -282,13 +279,16 @@ class Ring {
     }
     Store(words_ + kCursor, next);
     if (message) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    // CURSOR is stored before HELD_COUNT is read, as Unhold does the reverse:
-    // of a release and a take at once, at least one sees the other. With
-    // entries in use HEAD still moves up to the oldest, so a count that
-    // another program wrote wrong costs a scan per take, never a ring
-    // whose room stops coming back.
-    AdvanceHead(Load(words_ + kHeldCount) == 0 ? next : OldestTaken());
+    HeadFollows(next);
   }
+
+  // After a Queue's CURSOR moved to `cursor`: HEAD moves up to it, or to the
+  // oldest frame still held. CURSOR is stored before HELD_COUNT is read, as
+  // Unhold does the reverse: of a release and a take at once, at least one
+  // sees the other. With entries in use HEAD still moves up to the oldest,
+  // so a count that another program wrote wrong costs a scan per take,
+  // never a ring whose room stops coming back.
+  void HeadFollows(uint32_t cursor) { AdvanceHead(Load(words_ + kHeldCount) == 0 ? cursor : OldestTaken()); }
 
   // Moves HEAD forward to `target` unless it is there or past it already.
   void AdvanceHead(uint32_t target) {
@@ -328,16 +328,10 @@ class Ring {
   // moved HEAD yet, and once CURSOR is past the padding no consumer would
   // move it past the padding.
   bool SkipOwnPadding(uint32_t padding, uint32_t end) {
-    if (!queue_) return CompareExchange(kHead, padding, end);
-    if (!CompareExchange(kCursor, padding, end)) return false;
-    AdvanceHead(Load(words_ + kHeldCount) == 0 ? end : OldestTaken());
+    if (!queue_) return CompareExchange(words_ + kHead, padding, end);
+    if (!CompareExchange(words_ + kCursor, padding, end)) return false;
+    HeadFollows(end);
     return true;
-  }
-
-  bool CompareExchange(int word, uint32_t expected, uint32_t desired) {
-    auto value = static_cast<int32_t>(expected);
-    return __atomic_compare_exchange_n(words_ + word, &value, static_cast<int32_t>(desired), false, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST);
   }
 
   // Everything published is dropped (a corrupt ring): HEAD and CURSOR to
