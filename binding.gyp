@@ -8,6 +8,7 @@
         "native/errors.cc",
         "native/liveness.cc",
         "native/parent_death.cc",
+        "native/pipe_end.cc",
         "native/ring.cc",
         "native/sem.cc",
         "native/shm.cc",

@@ -5,6 +5,7 @@
 #include "env_state.h"
 #include "liveness.h"
 #include "parent_death.h"
+#include "pipe_end.h"
 #include "ring.h"
 #include "sem.h"
 #include "shm.h"
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitShm(env, exports);
   InitWait(env, exports);
   InitRing(env, exports);
+  InitPipeEnd(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);
   InitParentDeath(env, exports);

@@ -29,23 +29,18 @@ class LivenessToken : public TeardownResource {
   int held_;
 };
 
-std::shared_ptr<LivenessToken> TokenById(const Napi::CallbackInfo& info) {
-  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-  auto resource = EnvState::Get(info.Env())->Find(id);
-  auto token = std::static_pointer_cast<LivenessToken>(resource);
-  if (!token || token->held() < 0) {
-    throw CodeError(info.Env(), "ERR_SHM_CLOSED", "this handle's liveness token is closed");
-  }
-  return token;
+// The token `id` of this environment, or nullptr once released.
+std::shared_ptr<LivenessToken> TokenById(Napi::Env env, uint32_t id) {
+  auto token = std::static_pointer_cast<LivenessToken>(EnvState::Get(env)->Find(id));
+  return token && token->held() >= 0 ? token : nullptr;
 }
 
 // The segment name, for platforms that key liveness by name (macOS).
-void UseName(const Napi::CallbackInfo& info, size_t index) {
+void UseName(const std::string& name) {
 #ifdef __APPLE__
-  LivenessSetName(info[index].As<Napi::String>());
+  LivenessSetName(name);
 #else
-  (void)info;
-  (void)index;
+  (void)name;
 #endif
 }
 
@@ -53,7 +48,7 @@ void UseName(const Napi::CallbackInfo& info, size_t index) {
 Napi::Value Acquire(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   uint32_t token = info[1].As<Napi::Number>().Uint32Value();
-  UseName(info, 2);
+  UseName(info[2].As<Napi::String>());
   int held = -1;
   int err = LivenessAcquire(fd, token, &held);
   if (err != 0) throw ErrnoError(info.Env(), err, "fcntl(F_OFD_SETLK)");
@@ -63,12 +58,12 @@ Napi::Value Acquire(const Napi::CallbackInfo& info) {
 
 // livenessAlive(id, token, name) -> boolean
 Napi::Value Alive(const Napi::CallbackInfo& info) {
-  auto own = TokenById(info);
-  uint32_t token = info[1].As<Napi::Number>().Uint32Value();
-  UseName(info, 2);
-  int alive = LivenessAlive(own->held(), token);
-  if (alive < 0) throw ErrnoError(info.Env(), -alive, "fcntl(F_OFD_GETLK)");
-  return Napi::Boolean::New(info.Env(), alive == 1);
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  int alive = LivenessAliveById(env, id, info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::String>());
+  if (alive == -EBADF) throw CodeError(env, "ERR_SHM_CLOSED", "this handle's liveness token is closed");
+  if (alive < 0) throw ErrnoError(env, -alive, "fcntl(F_OFD_GETLK)");
+  return Napi::Boolean::New(env, alive == 1);
 }
 
 // livenessRelease(id)
@@ -78,6 +73,13 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int LivenessAliveById(Napi::Env env, uint32_t id, uint32_t token, const std::string& name) {
+  auto own = TokenById(env, id);
+  if (!own) return -EBADF;
+  UseName(name);
+  return LivenessAlive(own->held(), token);
+}
 
 void InitLiveness(Napi::Env env, Napi::Object exports) {
   exports.Set("livenessAcquire", Napi::Function::New(env, Acquire, "livenessAcquire"));

@@ -23,6 +23,11 @@ void LivenessRelease(int held);
 // failure. `held` is the caller's own liveness descriptor.
 int LivenessAlive(int held, uint32_t token);
 
+// LivenessAlive asked through the token `id` that livenessAcquire returned
+// in this environment, for the segment `name`: 1, 0, or -errno (-EBADF if
+// that token was released: its handle is closed).
+int LivenessAliveById(Napi::Env env, uint32_t id, uint32_t token, const std::string& name);
+
 #ifdef __APPLE__
 // macOS keys token files by segment name (liveness_darwin.cc).
 void LivenessSetName(const std::string& name);

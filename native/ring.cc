@@ -184,6 +184,9 @@ class Ring {
     }
   }
 
+  // A frame is published that no reader has taken yet (a padding frame counts).
+  bool HasData() const { return Load(words_ + kTail) != Load(words_ + read_word_); }
+
   // Spins while the ring is empty, for about `ms`: true if a frame was published.
   bool SpinWhileEmpty(double ms) {
     uint32_t position = Load(words_ + read_word_);
@@ -366,11 +369,15 @@ class Ring {
   std::string scratch_;  // a string whose NUL would not fit its frame is written here first
 };
 
+}  // namespace
+
 // Owns a Ring and keeps its mapping's bookkeeping and the out array alive.
 struct RingHandle {
   Ring ring;
   napi_ref out_ref;
 };
+
+namespace {
 
 void FinalizeRing(Napi::Env env, RingHandle* handle) {
   napi_delete_reference(env, handle->out_ref);
@@ -444,26 +451,32 @@ void WriteString(napi_env env, napi_value text, bool ascii, uint8_t* dest, uint3
   if (!in_place) std::memcpy(dest, to, byte_length);
 }
 
-// ringWriteString(ring, text) -> 1 if written, 0 if there is no room now,
-// -1 if it could never fit. Measured here, not in lib/: its UTF-8 length,
-// and whether it is ASCII (as many UTF-8 bytes as UTF-16 units), which is
-// written as latin1, faster than UTF-8.
-Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Ring& ring = RingOf(info);
+// Writes the string `text` as a frame: 1 if written, 0 if there is no room
+// now, -1 if it could never fit, -2 if `text` is not a string. Measured
+// here, not in lib/: its UTF-8 length, and whether it is ASCII (as many
+// UTF-8 bytes as UTF-16 units), which is written as latin1, faster than UTF-8.
+int WriteStringFrame(napi_env env, Ring& ring, napi_value text) {
   size_t units = 0, bytes = 0;
-  if (napi_get_value_string_utf16(env, info[1], nullptr, 0, &units) != napi_ok ||
-      napi_get_value_string_utf8(env, info[1], nullptr, 0, &bytes) != napi_ok) {
-    throw CodeError(env, "ERR_SHM_INVALID_ARG", "the message is not a string");
+  if (napi_get_value_string_utf16(env, text, nullptr, 0, &units) != napi_ok ||
+      napi_get_value_string_utf8(env, text, nullptr, 0, &bytes) != napi_ok) {
+    return -2;
   }
-  if (bytes > ring.capacity() - kFrameHeader) return Napi::Number::New(env, -1);
+  if (bytes > ring.capacity() - kFrameHeader) return -1;
   auto byte_length = static_cast<uint32_t>(bytes);
   bool ascii = bytes == units;
   int64_t at = ring.Reserve(byte_length);
-  if (at < 0) return Napi::Number::New(env, 0);
-  WriteString(env, info[1], ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
+  if (at < 0) return 0;
+  WriteString(env, text, ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
   ring.Publish(static_cast<uint32_t>(at), byte_length, ascii ? kTagAscii : kTagString);
-  return Napi::Number::New(env, 1);
+  return 1;
+}
+
+// ringWriteString(ring, text) -> 1 if written, 0 if there is no room now, -1 if it could never fit.
+Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int written = WriteStringFrame(env, RingOf(info), info[1]);
+  if (written == -2) throw CodeError(env, "ERR_SHM_INVALID_ARG", "the message is not a string");
+  return Napi::Number::New(env, written);
 }
 
 // ringWriteBytes(ring, bytes: Uint8Array, tag) -> true, or false if there is no room now.
@@ -628,6 +641,18 @@ Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+RingHandle* RingHandleOf(const Napi::Value& value) { return value.As<Napi::External<RingHandle>>().Data(); }
+
+bool RingHasData(const RingHandle* handle) {
+  const Ring& ring = handle->ring;
+  return !ring.mapping()->unmapped && ring.HasData();
+}
+
+bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {
+  Ring& ring = handle->ring;
+  return !ring.mapping()->unmapped && WriteStringFrame(env, ring, text) == 1;
+}
 
 void InitRing(Napi::Env env, Napi::Object exports) {
   exports.Set("ringOpen", Napi::Function::New(env, RingOpen, "ringOpen"));

@@ -9,6 +9,19 @@
 
 namespace shmkit {
 
+// One ring as ringOpen made it for lib/.
+struct RingHandle;
+
+// The handle behind a value that ringOpen returned (lib/ passes no other).
+RingHandle* RingHandleOf(const Napi::Value& value);
+
+// For a Pipe end's per-message calls (native/pipe_end.cc). Neither throws:
+// a closed segment reads as empty and writes nothing, and a string that
+// finds no room, or could never fit, is not written (the caller's general
+// path finds out which, and says so).
+bool RingHasData(const RingHandle* handle);
+bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
+
 void InitRing(Napi::Env env, Napi::Object exports);
 
 }  // namespace shmkit

@@ -82,14 +82,6 @@ Napi::Value Spin(const Napi::CallbackInfo& info) {
 }
 
 // doorbellId() -> this environment's doorbell id, or 0 where there is none.
-// clockMs() -> monotonic milliseconds modulo 2^32, as an int32: a small
-// integer in JS, so a hot path that reads it allocates nothing (lib/ compares
-// two readings with (a - b) | 0).
-Napi::Value ClockMs(const Napi::CallbackInfo& info) {
-  uint32_t ms = static_cast<uint32_t>(MonotonicNowNs() / 1000000);
-  return Napi::Number::New(info.Env(), static_cast<int32_t>(ms));
-}
-
 Napi::Value DoorbellId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), WaitEngine::Get(info.Env())->DoorbellId());
 }
@@ -144,7 +136,6 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
   exports.Set("waitBackend", Napi::Function::New(env, WaitBackend, "waitBackend"));
   exports.Set("spin", Napi::Function::New(env, Spin, "spin"));
-  exports.Set("clockMs", Napi::Function::New(env, ClockMs, "clockMs"));
   exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
 }
 

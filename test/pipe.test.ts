@@ -199,6 +199,30 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('a reader spinning on pollSync() sees a message, then end-of-stream once its peer is SIGKILLed; a closed end throws', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 1024 });
+    try {
+      expect(pipe.pollSync()).toBe(false); // no peer yet: not end-of-stream
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      pipe.sendSync('ping');
+      while (!pipe.pollSync());
+      expect(pipe.recvSync()).toBe('PING');
+      expect(pipe.pollSync()).toBe(false);
+      echo.child.kill('SIGKILL');
+      await echo.done;
+      // The peer's death is asked of the kernel every few ms (bounded here so that a miss fails, not hangs).
+      const giveUp = performance.now() + 5000;
+      while (!pipe.pollSync() && performance.now() < giveUp);
+      expect(pipe.pollSync()).toBe(true);
+      expect(() => pipe.recvSync()).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+    expect(() => pipe.pollSync()).toThrow(expect.objectContaining({ code: 'ERR_SHM_CLOSED' }));
+  });
+
   it('a sender that only sends notices a SIGKILLed reader within one peer check, then its sends fail', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name, { capacity: 1 << 16 });

@@ -1,8 +1,8 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, fromNative, invalidArg, ShmError } from '../core/errors.js';
+import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
-import { native } from '../core/native.js';
+import { native, type PipeEndHandle } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
@@ -34,7 +34,6 @@ const MAX_CAPACITY = 2 ** 30;
 const CONTROL_BYTES = 64;
 const END_TOKEN = [0, 1];
 const END_CLOSED = [2, 3];
-const PEER_CHECK_MS = 5;
 
 /** Options of `Pipe.create`. */
 export interface PipeCreateOptions {
@@ -56,15 +55,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #end: 0 | 1;
   readonly #out: Ring;
   readonly #in: Ring;
-  /**
-   * When the peer's liveness was last asked of the kernel, in native.clockMs()
-   * (an int32 that wraps): a small integer, so the check on every poll of a
-   * spinning reader allocates nothing (performance.now() returns a new heap
-   * number each call).
-   */
-  #peerCheckedAt = (native.clockMs() - PEER_CHECK_MS) | 0;
-  /** The peer's token once it was found dead. */
-  #deadPeer = 0;
+  /** The addon's side of this end: a string's send and a poll in one call each, with the peer check. */
+  readonly #native: PipeEndHandle;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
   readonly #recvPlan: WaitPlan<T>;
   /** Waits until recv would not wait. */
@@ -90,6 +82,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const first = new Ring(typed.segment, base + CONTROL_BYTES, limit, what);
     const second = new Ring(typed.segment, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
+    this.#native = sys(() => native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, end, typed.liveness, typed.name));
     this.#recvPlan = this.#in.readPlan(() => {
       const message = this.#tryRead();
       if (message !== NO_MESSAGE) return message;
@@ -162,32 +155,13 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
-    // The common case inline: no options, a string that surely fits, no
-    // slot, and a peer seen alive within PEER_CHECK_MS. Written out here
-    // rather than through helpers because each function on a per-message
-    // path is one more optimizing-compiler job, and on a small machine each
-    // job stalls a request/reply pair while it runs (docs/design.md, "Rings
-    // in the addon"). Anything else takes the general path below.
-    if (options === undefined && typeof message === 'string' && this.#slot === undefined && !this.typed.closed) {
-      const peer = 1 - this.#end;
-      const token = Atomics.load(this.#control, END_TOKEN[peer]);
-      const since = (native.clockMs() - this.#peerCheckedAt) | 0; // wraps like the clock
-      if (
-        message.length * 3 <= this.#out.maxPayload &&
-        Atomics.load(this.#control, END_CLOSED[peer]) !== 1 &&
-        (token === 0 || token !== this.#deadPeer) &&
-        since >= 0 &&
-        since < PEER_CHECK_MS
-      ) {
-        let written: number;
-        try {
-          written = native.ringWriteString(this.#out.handle, message);
-        } catch (err) {
-          throw fromNative(err);
-        }
-        if (written > 0) return;
-      }
-    }
+    // The common case, a string sent now with no options and no slot, is
+    // one call to the addon, the peer check included: each JS function on a
+    // per-message path is one more optimizing-compiler job, and on a small
+    // machine each job stalls a request/reply pair while it runs
+    // (docs/design.md, "Rings in the addon"). Anything else takes the
+    // general path below, which finds out why the addon did not send.
+    if (options === undefined && this.#slot === undefined && native.pipeSend(this.#native, message)) return;
     const wait = parseWaitOptions(options);
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -376,6 +350,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * waits: a reader that must answer fastest can spin on it.
    */
   pollSync(): boolean {
+    const ready = native.pipePoll(this.#native);
+    if (ready >= 0) return ready === 1;
     this.checkOpen();
     return this.#in.hasData() || this.#peerGone();
   }
@@ -406,21 +382,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /**
    * The other end closed, or its process died (an end not yet opened is not
    * gone). A close is one load; death costs a system call (several us here),
-   * so it is asked at most every PEER_CHECK_MS: a reader spinning on
+   * so the addon asks it at most every 5 ms: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
    */
   #peerGone(): boolean {
-    const peer = 1 - this.#end;
-    if (Atomics.load(this.#control, END_CLOSED[peer]) === 1) return true;
-    const token = Atomics.load(this.#control, END_TOKEN[peer]);
-    if (token !== 0 && token === this.#deadPeer) return true; // death is for good (a new peer has a new token)
-    const now = native.clockMs();
-    const since = (now - this.#peerCheckedAt) | 0; // wraps like the clock
-    if (since >= 0 && since < PEER_CHECK_MS) return false;
-    this.#peerCheckedAt = now;
-    if (token === 0 || this.typed.isAlive(token)) return false;
-    this.#deadPeer = token;
-    return true;
+    return sys(() => native.pipePeerGone(this.#native));
   }
 
   /**

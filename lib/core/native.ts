@@ -18,8 +18,6 @@ export interface NativeAddon {
   populate(handle: MappingHandle, offset: number, length: number): void;
   /** Maps the pages of a fresh Uint8Array now (one system call instead of a fault per page). */
   populateBytes(bytes: Uint8Array): void;
-  /** Monotonic milliseconds as an int32 that wraps (every 49.7 days): compare with `(a - b) | 0`. */
-  clockMs(): number;
   // A channel's ring (native/ring.cc): `out` receives what a call reports beside its result.
   ringOpen(handle: MappingHandle, byteOffset: number, out: Int32Array): RingHandle;
   /** 1 written, 0 no room now, -1 never fits. */
@@ -34,6 +32,14 @@ export interface NativeAddon {
   ringUnhold(ring: RingHandle, entry: number, token: number): boolean;
   ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
+  // A Pipe end's per-message calls (native/pipe_end.cc), each with the peer check.
+  pipeEndOpen(handle: MappingHandle, controlOffset: number, out: RingHandle, inbound: RingHandle, end: number, liveness: number, name: string): PipeEndHandle;
+  /** The other end closed, or its process died (liveness asked at most every 5 ms). */
+  pipePeerGone(end: PipeEndHandle): boolean;
+  /** True if `message` was a string and is sent now; false sends nothing (the general path says why, or waits). */
+  pipeSend(end: PipeEndHandle, message: unknown): boolean;
+  /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
+  pipePoll(end: PipeEndHandle): number;
   /** Spins while array[index] === expected, for about `ms`: true if it changed. */
   spin(array: Int32Array, index: number, expected: number, ms: number): boolean;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;
@@ -66,6 +72,9 @@ export type PendingWait<T> = [Promise<T>, number];
 
 /** Opaque native handle of one channel ring. */
 export type RingHandle = { readonly __ring: unique symbol };
+
+/** Opaque native handle of one Pipe end. */
+export type PipeEndHandle = { readonly __pipeEnd: unique symbol };
 
 /** Opaque native handle of one mapping. */
 export type MappingHandle = { readonly __mapping: unique symbol };

@@ -48,7 +48,8 @@ export class TypedSegment implements LockOwner {
   readonly data: SharedTypedArray;
   /** This handle's lock-owner token. */
   readonly token: number;
-  readonly #liveness: number;
+  /** The addon's id of this token's liveness lock, through which others' liveness is asked. */
+  readonly liveness: number;
 
   constructor(segment: MappedSegment, owner: { token: number; liveness: number }, dtype: DTypeInfo, count: number) {
     this.segment = segment;
@@ -57,7 +58,7 @@ export class TypedSegment implements LockOwner {
     this.count = count;
     this.data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
     this.token = owner.token;
-    this.#liveness = owner.liveness;
+    this.liveness = owner.liveness;
     dropped.register(this, owner.liveness, this);
   }
 
@@ -71,14 +72,14 @@ export class TypedSegment implements LockOwner {
 
   /** True if the handle owning `token` is still open in a live process. */
   isAlive(token: number): boolean {
-    return sys(() => native.livenessAlive(this.#liveness, token, this.segment.name));
+    return sys(() => native.livenessAlive(this.liveness, token, this.segment.name));
   }
 
   /** Drops the token (a lock this handle still holds reads as its owner dead) and unmaps. */
   close(): void {
     if (this.segment.closed) return;
     dropped.unregister(this);
-    native.livenessRelease(this.#liveness);
+    native.livenessRelease(this.liveness);
     this.segment.close();
   }
 }
