@@ -12,6 +12,7 @@
         "native/ring.cc",
         "native/sem.cc",
         "native/shm.cc",
+        "native/spinner.cc",
         "native/wait.cc",
         "native/wait_engine.cc",
         "native/waiter_thread.cc"

@@ -9,6 +9,7 @@
 #include "ring.h"
 #include "sem.h"
 #include "shm.h"
+#include "spinner.h"
 #include "wait.h"
 #include "wait_engine.h"
 
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWait(env, exports);
   InitRing(env, exports);
   InitPipeEnd(env, exports);
+  InitSpinner(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);
   InitParentDeath(env, exports);

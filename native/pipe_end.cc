@@ -8,6 +8,7 @@
 #include "liveness.h"
 #include "ring.h"
 #include "shm.h"
+#include "spinner.h"
 
 namespace shmkit {
 
@@ -34,6 +35,8 @@ struct PipeEnd {
   RingHandle* in;
   napi_ref out_ref;
   napi_ref in_ref;
+  int32_t* read_spinner;  // the inbound ring's read Spinner counters (lib/), kept alive by read_spinner_ref
+  napi_ref read_spinner_ref;
   int peer;
   uint32_t liveness_id;  // this handle's liveness token, through which the peer's is asked
   std::string name;      // the segment's (macOS keys liveness by it)
@@ -70,13 +73,14 @@ Peer PeerState(Napi::Env env, PipeEnd& end, int* error) {
 void FinalizePipeEnd(Napi::Env env, PipeEnd* end) {
   napi_delete_reference(env, end->out_ref);
   napi_delete_reference(env, end->in_ref);
+  napi_delete_reference(env, end->read_spinner_ref);
   end->mapping->Unref();
   delete end;
 }
 
 PipeEnd& EndOf(const Napi::CallbackInfo& info) { return *info[0].As<Napi::External<PipeEnd>>().Data(); }
 
-// pipeEndOpen(mappingHandle, controlOffset, outRing, inRing, end, livenessId, name) -> handle
+// pipeEndOpen(mappingHandle, controlOffset, outRing, inRing, readSpinnerState, end, livenessId, name) -> handle
 Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Mapping* mapping = MappingFromHandle(info[0]);
@@ -91,12 +95,15 @@ Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
                           RingHandleOf(info[3]),
                           nullptr,
                           nullptr,
-                          1 - static_cast<int>(info[4].As<Napi::Number>().Int32Value() & 1),
-                          info[5].As<Napi::Number>().Uint32Value(),
-                          info[6].As<Napi::String>(),
+                          SpinnerState(info[4]),
+                          nullptr,
+                          1 - static_cast<int>(info[5].As<Napi::Number>().Int32Value() & 1),
+                          info[6].As<Napi::Number>().Uint32Value(),
+                          info[7].As<Napi::String>(),
                           MonotonicNowNs() - kPeerCheckNs};
   napi_create_reference(env, info[2], 1, &end->out_ref);
   napi_create_reference(env, info[3], 1, &end->in_ref);
+  napi_create_reference(env, info[4], 1, &end->read_spinner_ref);
   mapping->refs.fetch_add(1);
   return Napi::External<PipeEnd>::New(env, end, FinalizePipeEnd);
 }
@@ -137,6 +144,18 @@ Napi::Value PipePoll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, peer == Peer::kThere ? 0 : peer == Peer::kGone ? 1 : -1);
 }
 
+// pipeRecv(end) -> recvSync's first try: ringRead of the inbound ring with
+// the spin its read Spinner allows, recorded on that Spinner when a message
+// came; undefined also when this end is closed (lib/'s general path throws).
+Napi::Value PipeRecv(const Napi::CallbackInfo& info) {
+  PipeEnd& end = EndOf(info);
+  double spin_ms = SpinBudget(end.read_spinner, false);
+  double spun_ms = 0;
+  Napi::Value read = RingReadNow(info.Env(), end.in, spin_ms, &spun_ms);
+  if (!read.IsUndefined()) SpinWaited(end.read_spinner, spun_ms);
+  return read;
+}
+
 }  // namespace
 
 void InitPipeEnd(Napi::Env env, Napi::Object exports) {
@@ -144,6 +163,7 @@ void InitPipeEnd(Napi::Env env, Napi::Object exports) {
   exports.Set("pipePeerGone", Napi::Function::New(env, PipePeerGone, "pipePeerGone"));
   exports.Set("pipeSend", Napi::Function::New(env, PipeSend, "pipeSend"));
   exports.Set("pipePoll", Napi::Function::New(env, PipePoll, "pipePoll"));
+  exports.Set("pipeRecv", Napi::Function::New(env, PipeRecv, "pipeRecv"));
 }
 
 }  // namespace shmkit

@@ -574,6 +574,8 @@ Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ring.Unhold(EntryArg(info, 1), U32(info[2])));
 }
 
+Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms);
+
 // ringRead(ring, spinMs) -> the oldest message if it is a string (read and
 // freed); undefined if the ring is empty, after spinning up to spinMs for a
 // message (a blocking receive's first wait: when the peer answers within the
@@ -583,12 +585,13 @@ Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
 // its message but was preempted on the way took long, and the spinner must
 // know (on an oversubscribed machine, spinning is what holds the peer up).
 Napi::Value RingRead(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Ring& ring = RingOf(info);
+  return ReadMessage(info.Env(), RingOf(info), info[1].As<Napi::Number>().DoubleValue());
+}
+
+Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
   Frame frame;
   ring.out()[kOutSpunUs] = 0;
   if (!ring.Oldest(env, &frame)) {
-    double spin_ms = info[1].As<Napi::Number>().DoubleValue();
     if (!(spin_ms > 0)) return env.Undefined();
     int64_t started = MonotonicNowNs();
     bool caught = ring.SpinWhileEmpty(spin_ms);
@@ -647,6 +650,14 @@ RingHandle* RingHandleOf(const Napi::Value& value) { return value.As<Napi::Exter
 bool RingHasData(const RingHandle* handle) {
   const Ring& ring = handle->ring;
   return !ring.mapping()->unmapped && ring.HasData();
+}
+
+Napi::Value RingReadNow(Napi::Env env, RingHandle* handle, double spin_ms, double* spun_ms) {
+  Ring& ring = handle->ring;
+  if (ring.mapping()->unmapped) return env.Undefined();
+  Napi::Value read = ReadMessage(env, ring, spin_ms);
+  *spun_ms = ring.out()[kOutSpunUs] * 0.001;
+  return read;
 }
 
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {

@@ -15,12 +15,15 @@ struct RingHandle;
 // The handle behind a value that ringOpen returned (lib/ passes no other).
 RingHandle* RingHandleOf(const Napi::Value& value);
 
-// For a Pipe end's per-message calls (native/pipe_end.cc). Neither throws:
-// a closed segment reads as empty and writes nothing, and a string that
-// finds no room, or could never fit, is not written (the caller's general
-// path finds out which, and says so).
+// For a Pipe end's per-message calls (native/pipe_end.cc). A closed
+// segment reads as empty and writes nothing, and a string that finds no
+// room, or could never fit, is not written: the caller's general path finds
+// out which, and says so. Only RingReadNow throws, as ringRead does (a
+// corrupt ring, reported once).
 bool RingHasData(const RingHandle* handle);
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
+// ringRead of `handle`, spinning up to `spin_ms` for a message; `spun_ms` gets how long the spin took.
+Napi::Value RingReadNow(Napi::Env env, RingHandle* handle, double spin_ms, double* spun_ms);
 
 void InitRing(Napi::Env env, Napi::Object exports);
 

@@ -22,7 +22,7 @@ import {
 } from '../sync/waiting.js';
 import { type Encoded, keepEncoded, Tag } from './codec.js';
 import { Line } from './line.js';
-import { FRAME_HEADER, type Frame, NO_MESSAGE, Out, Ring, ringBytes, ringCapacity } from './ring.js';
+import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
 import { MessageView, Slot } from './zero-copy.js';
 
 const BYTES = resolveDType('uint8');
@@ -82,7 +82,9 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const first = new Ring(typed.segment, base + CONTROL_BYTES, limit, what);
     const second = new Ring(typed.segment, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
-    this.#native = sys(() => native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, end, typed.liveness, typed.name));
+    this.#native = sys(() =>
+      native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, this.#in.readSpinner.state, end, typed.liveness, typed.name),
+    );
     this.#recvPlan = this.#in.readPlan(() => {
       const message = this.#tryRead();
       if (message !== NO_MESSAGE) return message;
@@ -198,30 +200,21 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /** `recv` blocking this thread. */
   recvSync(options?: WaitOptions): T {
-    // The common case inline, as in sendSync: no options, no view held. The
-    // first try spins in the addon for the message: in a busy request/reply
-    // pair the whole receive is one native call.
-    if (options === undefined && this.#view === undefined && !this.typed.closed) {
-      const spinner = this.#in.readSpinner;
+    // The common case, as in sendSync: no options, no view held. The first
+    // try, with the spin the read spinner allows, is one call to the addon:
+    // in a busy request/reply pair the whole receive is that call.
+    if (options === undefined && this.#view === undefined) {
       let read: string | number | undefined;
       try {
-        read = native.ringRead(this.#in.handle, spinner.budget(false));
+        read = native.pipeRecv(this.#native);
       } catch (err) {
         throw fromNative(err);
       }
-      // Times 0.001, not divided by 1000: while every read is 0 (no spin was
-      // needed) V8 speculates an integer division and deoptimizes recvSync
-      // at the first spin that took a fraction of a millisecond.
-      const spunMs = this.#in.out[Out.spunUs] * 0.001;
-      if (typeof read === 'string') {
-        spinner.waited(spunMs);
-        return read as T;
-      }
-      if (read !== undefined) {
-        spinner.waited(spunMs);
-        return this.#in.readLeft(read) as T;
-      }
-      const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - spunMs);
+      if (typeof read === 'string') return read as T;
+      if (read !== undefined) return this.#in.readLeft(read) as T;
+      // Nothing came within the spin (or this end is closed: the wait throws that).
+      const spinner = this.#in.readSpinner;
+      const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - this.#in.lastSpinMs);
       if (received === TIMED_OUT) throw timeout('recv');
       return received;
     }

@@ -317,7 +317,10 @@ export class Ring {
 
   /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */
   get lastSpinMs(): number {
-    return this.out[Out.spunUs] * 0.001; // a double from the start (see Pipe#recvSync)
+    // Times 0.001, not divided by 1000: while every read is 0 (no spin was
+    // needed) V8 speculates an integer division, and deoptimizes its callers
+    // at the first spin that took a fraction of a millisecond.
+    return this.out[Out.spunUs] * 0.001;
   }
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */

@@ -33,13 +33,32 @@ export interface NativeAddon {
   ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
   // A Pipe end's per-message calls (native/pipe_end.cc), each with the peer check.
-  pipeEndOpen(handle: MappingHandle, controlOffset: number, out: RingHandle, inbound: RingHandle, end: number, liveness: number, name: string): PipeEndHandle;
+  pipeEndOpen(
+    handle: MappingHandle,
+    controlOffset: number,
+    out: RingHandle,
+    inbound: RingHandle,
+    readSpinner: Int32Array,
+    end: number,
+    liveness: number,
+    name: string,
+  ): PipeEndHandle;
   /** The other end closed, or its process died (liveness asked at most every 5 ms). */
   pipePeerGone(end: PipeEndHandle): boolean;
   /** True if `message` was a string and is sent now; false sends nothing (the general path says why, or waits). */
   pipeSend(end: PipeEndHandle, message: unknown): boolean;
   /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
   pipePoll(end: PipeEndHandle): number;
+  /**
+   * recvSync's first try: ringRead of the inbound ring with the spin its
+   * spinner allows, recorded on it when a message came; undefined also when
+   * this end is closed (the general path throws).
+   */
+  pipeRecv(end: PipeEndHandle): string | number | undefined;
+  // The adaptive spinning rule (native/spinner.cc) over a Spinner's three counters.
+  spinBudget(state: Int32Array, doorbell: boolean): number;
+  spinWaited(state: Int32Array, ms: number): void;
+  spinSpun(state: Int32Array, caught: boolean): void;
   /** Spins while array[index] === expected, for about `ms`: true if it changed. */
   spin(array: Int32Array, index: number, expected: number, ms: number): boolean;
   wait(array: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult;

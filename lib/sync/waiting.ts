@@ -170,38 +170,26 @@ export const SYNC_SLICE_MS = 100;
  * stay asleep together for good.
  */
 export class Spinner {
-  /** Longest spin: a few wake-up costs on the machines measured (15-80 us). */
-  static readonly MAX_MS = 0.1;
-  /** This many long waits, or fruitless spins, in a row stop the spinning. */
-  static readonly STREAK = 3;
   /**
-   * A futex site's probe: longer than a wake-up of a sleeping peer (60-170 us
-   * on the VMs measured), so that it catches the answer of a peer that
-   * sleeps too, where a probe of MAX_MS missed it and both stayed asleep.
+   * The site's counters. The rule itself is in the addon (native/spinner.cc),
+   * so that a receive done in one native call follows it too; over an
+   * ArrayBuffer of their own, whose memory V8 does not move.
    */
-  static readonly PROBE_MS = 0.5;
-  /** While a site has stopped, every this many waits spin again, to notice a busy peer. */
-  static readonly PROBE_EVERY = 8;
-  #longWaits = 0;
-  #misses = 0;
-  #waits = 0;
+  readonly state = new Int32Array(new ArrayBuffer(12));
 
   /** Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep. */
   budget(doorbell: boolean): number {
-    const stopped = doorbell ? this.#misses >= Spinner.STREAK : this.#longWaits >= Spinner.STREAK;
-    if (!stopped) return Spinner.MAX_MS;
-    if (++this.#waits % Spinner.PROBE_EVERY !== 0) return 0;
-    return doorbell ? Spinner.MAX_MS : Spinner.PROBE_MS;
+    return native.spinBudget(this.state, doorbell);
   }
 
   /** Records how long a wait took, spin and sleep. */
   waited(ms: number): void {
-    this.#longWaits = ms > Spinner.MAX_MS ? this.#longWaits + 1 : 0;
+    native.spinWaited(this.state, ms);
   }
 
   /** Records how a spin ended: it caught the change, or it ran out and the wait must sleep. */
   spun(caught: boolean): void {
-    this.#misses = caught ? 0 : this.#misses + 1;
+    native.spinSpun(this.state, caught);
   }
 }
 
