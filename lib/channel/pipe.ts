@@ -55,7 +55,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #end: 0 | 1;
   readonly #out: Ring;
   readonly #in: Ring;
-  /** The addon's side of this end: a string's send and a poll in one call each, with the peer check. */
+  /** The addon's side of this end: a string's send, a poll and recvSync's first try, one call each (with the peer check). */
   readonly #native: PipeEndHandle;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
   readonly #recvPlan: WaitPlan<T>;
