@@ -32,6 +32,12 @@ constexpr int kHolderToken = 96;
 constexpr int kHolders = 32;
 constexpr size_t kControlBytes = 512;
 constexpr uint32_t kFrameHeader = 8;
+// A frame header's second word: 0 where nothing is published, else the
+// message's tag with kPublished set, or kPadding. Readers find frames by
+// this word, not by TAIL (docs/format.md, "Frames"), and the header where
+// the next frame goes is always 0: a writer zeroes it before it publishes,
+// so every frame keeps one header's room free after it.
+constexpr uint32_t kPublished = 0x80000000;
 constexpr uint32_t kPadding = 0xffffffff;
 
 // Message tags (lib/channel/codec.ts Tag) that the addon itself reads.
@@ -50,6 +56,9 @@ constexpr int kOutSpunUs = 5;
 constexpr size_t kOutWords = 6;
 
 uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7u); }
+
+// The room a frame needs: itself, and the header after it that stays 0.
+uint32_t RoomFor(uint32_t payload) { return FrameSize(payload) + kFrameHeader; }
 
 // The control words are read and written by other processes, and by JS
 // Atomics in this one: sequentially consistent, as Atomics are, since a
@@ -116,19 +125,15 @@ class Ring {
   // frame to the ring's end is published first when the frame would run
   // past it). The frame's offset, or -1 if there is no room now.
   int64_t Reserve(uint32_t payload) {
-    uint32_t need = FrameSize(payload);
+    uint32_t need = RoomFor(payload);
     if (maxsize_ > 0 && static_cast<int32_t>(Load(words_ + kCount)) >= maxsize_) return NoRoom();
-    uint32_t tail = Load(words_ + kTail);
+    uint32_t tail = CatchUpTail();
     uint32_t at = tail & mask_;
     uint32_t to_end = capacity_ - at;
-    if (need > to_end) {
-      if (Free(tail, to_end) < to_end) return NoRoom();
-      WriteHeader(at, to_end - kFrameHeader, kPadding);
+    if (FrameSize(payload) > to_end) {
+      if (Free(tail, to_end + kFrameHeader) < to_end + kFrameHeader) return NoRoom();
       uint32_t padding = tail;
-      tail += to_end;
-      Store(words_ + kTail, tail);
-      tail_written_ = tail;
-      tail_known_ = true;
+      tail = PublishFrame(at, to_end - kFrameHeader, kPadding);
       // If everything before the padding was read, skip it here, so that a
       // message over half the ring fits an empty ring with no reader's help;
       // else a reader frees it: wake one that sleeps.
@@ -138,13 +143,9 @@ class Ring {
     return Free(tail, need) < need ? NoRoom() : at;
   }
 
-  // Publishes the frame reserved at `at`, its payload written: one store to TAIL.
+  // Publishes the frame reserved at `at`, its payload written.
   void Publish(uint32_t at, uint32_t payload, uint32_t tag) {
-    WriteHeader(at, payload, tag);
-    uint32_t tail = Load(words_ + kTail) + FrameSize(payload);
-    Store(words_ + kTail, tail);
-    tail_written_ = tail;
-    tail_known_ = true;
+    PublishFrame(at, payload, tag | kPublished);
     if (queue_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
     WakeIfFlagged(words_, kReadersWaiting, kTail);
   }
@@ -157,40 +158,40 @@ class Ring {
   bool Oldest(Napi::Env env, Frame* frame) {
     for (;;) {
       uint32_t position = Load(words_ + read_word_);
-      uint32_t tail = Load(words_ + kTail);
-      uint32_t available = tail - position;
-      if (available == 0) return false;
+      if ((position & 7) != 0) Corrupt(env, "a read position that no frame starts at");
       uint32_t at = position & mask_;
-      uint32_t length, tag;
+      uint32_t tag = TagAt(at);
+      if (tag == 0) {
+        if (!PublishedPast(env, position)) return false;
+        continue;  // published meanwhile
+      }
+      uint32_t length;
       std::memcpy(&length, data_ + at, 4);
-      std::memcpy(&tag, data_ + at + 4, 4);
       // A writer that skipped a padding frame here may already be writing over it: read again.
       if (Load(words_ + read_word_) != position) continue;
       bool padding = tag == kPadding;
       uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
-      if (available > capacity_ || (position & 7) != 0 || length > capacity_ - kFrameHeader || end - at > available ||
-          end > capacity_ || (padding && end != capacity_)) {
-        DropAll(tail);
-        std::string message = "corrupt ring: a " + std::to_string(length) + "-byte frame with " +
-                              std::to_string(available) + " bytes published; the " + std::to_string(available) +
-                              " bytes were dropped";
-        throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
+      if ((tag & kPublished) == 0 || length > capacity_ - 2 * kFrameHeader || end > capacity_ ||
+          (padding && end != capacity_)) {
+        Corrupt(env, "a " + std::to_string(length) + "-byte frame");
       }
       if (!padding) {
-        *frame = Frame{position, at, length, tag};
+        *frame = Frame{position, at, length, tag & ~kPublished};
         return true;
       }
       Taken(position, static_cast<uint32_t>(end - at), false);
     }
   }
 
-  // A frame is published that no reader has taken yet (a padding frame counts).
-  bool HasData() const { return Load(words_ + kTail) != Load(words_ + read_word_); }
+  // A frame is published that no reader has taken yet (a padding frame
+  // counts): its header says so, which a reader's cache already holds when
+  // the frame's line came across (TAIL would be a second line to fetch).
+  bool HasData() const { return TagAt(Load(words_ + read_word_) & mask_) != 0; }
 
   // Spins while the ring is empty, for about `ms`: true if a frame was published.
   bool SpinWhileEmpty(double ms) {
-    uint32_t position = Load(words_ + read_word_);
-    return SpinWhileEqual(words_ + kTail, static_cast<int32_t>(position), ms);
+    auto* tag = reinterpret_cast<int32_t*>(data_ + (Load(words_ + read_word_) & mask_) + 4);
+    return SpinWhileEqual(tag, 0, ms);
   }
 
   // Frees a frame that has been read (copied out, or a Pipe's view released).
@@ -226,12 +227,12 @@ class Ring {
     std::memcpy(&length, data_ + at, 4);
     std::memcpy(&tag, data_ + at + 4, 4);
     uint32_t taken = Load(words_ + kCursor) - position;
-    if ((position & 7) != 0 || tag == kPadding || length > capacity_ - kFrameHeader || taken > capacity_ ||
-        FrameSize(length) > taken || at + FrameSize(length) > capacity_) {
+    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || length > capacity_ - 2 * kFrameHeader ||
+        taken > capacity_ || FrameSize(length) > taken || at + FrameSize(length) > capacity_) {
       Unhold(entry, token);
       throw CodeError(env, "ERR_SHM_FORMAT", "corrupt ring: a held frame that cannot be right was dropped");
     }
-    *frame = Frame{position, at, length, tag};
+    *frame = Frame{position, at, length, tag & ~kPublished};
     return true;
   }
 
@@ -245,9 +246,68 @@ class Ring {
   }
 
  private:
-  void WriteHeader(uint32_t at, uint32_t length, uint32_t tag) {
+  uint32_t TagAt(uint32_t at) const { return Load(reinterpret_cast<int32_t*>(data_ + at + 4)); }
+
+  // Writes the header of the frame at `at` (its payload written) and
+  // publishes it: the header after it is zeroed first, then the tag word
+  // stored (what readers wait for), then TAIL (what sleeping readers wait
+  // on, and writers count room from). The new TAIL.
+  uint32_t PublishFrame(uint32_t at, uint32_t length, uint32_t tag) {
+    uint32_t size = FrameSize(length);
+    Store(reinterpret_cast<int32_t*>(data_ + ((at + size) & mask_) + 4), 0);
     std::memcpy(data_ + at, &length, 4);
-    std::memcpy(data_ + at + 4, &tag, 4);
+    Store(reinterpret_cast<int32_t*>(data_ + at + 4), tag);
+    uint32_t tail = Load(words_ + kTail) + size;
+    Store(words_ + kTail, tail);
+    tail_written_ = tail;
+    tail_known_ = true;
+    return tail;
+  }
+
+  // TAIL, moved first past a frame published at it whose writer died
+  // between storing its tag word and TAIL (readers may have taken it
+  // already). A header there that cannot be right is written over.
+  uint32_t CatchUpTail() {
+    uint32_t tail = Load(words_ + kTail);
+    for (;;) {
+      uint32_t at = tail & mask_;
+      uint32_t tag = TagAt(at);
+      if ((tag & kPublished) == 0) return tail;
+      uint32_t length;
+      std::memcpy(&length, data_ + at, 4);
+      if (length > capacity_ - 2 * kFrameHeader || at + FrameSize(length) > capacity_) return tail;
+      uint32_t next = tail + FrameSize(length);
+      if (next - Load(words_ + kHead) > capacity_) return tail;
+      if (CompareExchange(words_ + kTail, tail, next)) {
+        tail_known_ = false;
+        if (queue_ && tag != kPadding) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
+      }
+      tail = Load(words_ + kTail);
+    }
+  }
+
+  // With the header at `position` empty: false if nothing is published
+  // there (TAIL is not past it), true if it was published meanwhile. TAIL
+  // past it with the header still empty cannot happen (a writer stores the
+  // tag word first, and TAIL is read before the header again), so another
+  // program wrote the ring: Corrupt.
+  bool PublishedPast(Napi::Env env, uint32_t position) {
+    uint32_t tail = Load(words_ + kTail);
+    if (TagAt(position & mask_) != 0) return true;
+    if (tail - position - 1 < capacity_) Corrupt(env, "frames published behind an empty header");
+    return false;
+  }
+
+  // Another program wrote the ring so that `what` cannot be right: drops
+  // everything published, so the ring works again, and throws ERR_SHM_FORMAT.
+  [[noreturn]] void Corrupt(Napi::Env env, const std::string& what) {
+    uint32_t tail = Load(words_ + kTail);
+    uint32_t dropped = tail - Load(words_ + read_word_);
+    DropAll(tail);
+    std::string message = "corrupt ring: " + what + "; the " +
+                          (dropped <= capacity_ ? std::to_string(dropped) + " bytes" : std::string("bytes")) +
+                          " published were dropped";
+    throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
   }
 
   // Bytes free ahead of `tail`, at least `need` if there are. Counted from

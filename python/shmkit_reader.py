@@ -25,8 +25,8 @@ import time
 import _posixshmem  # what multiprocessing.shared_memory itself opens segments with
 
 MAGIC = 0x4B4D4853
-# Value and Array are laid out the same in format versions 1 to 4.
-VERSIONS = (1, 2, 3, 4)
+# Value and Array are laid out the same in format versions 1 to 5.
+VERSIONS = (1, 2, 3, 4, 5)
 HEADER = struct.Struct("<IHBBiIQQ")  # magic version kind dtype state data_offset count data_bytes
 HEADER_SIZE = 128
 KINDS = {1: "Value", 2: "Array"}

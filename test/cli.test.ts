@@ -30,7 +30,7 @@ describe.runIf(process.platform === 'linux')('shmkit CLI', () => {
     scratch.add(Semaphore.create(`${prefix}s`, 1));
     const listed = await json('ls', '--prefix', prefix);
     expect(listed.map((o: { name: string }) => o.name)).toEqual([`${prefix}a`, `${prefix}l`, `${prefix}q`]);
-    expect(listed[0]).toMatchObject({ kind: 'array', dtype: 'float32', length: 12, handles: 1, size: 128 + 48, version: 4, ready: true });
+    expect(listed[0]).toMatchObject({ kind: 'array', dtype: 'float32', length: 12, handles: 1, size: 128 + 48, version: 5, ready: true });
     expect(listed[1]).toMatchObject({ kind: 'lock', handles: 2 });
     expect(listed[2]).toMatchObject({ kind: 'queue', dtype: 'uint8', handles: 1 });
     const all = await json('ls', '--all', '--prefix', prefix);

@@ -85,12 +85,12 @@ describe('Queue', () => {
     withQueue({ capacity: 256 }, (q) => {
       let checked = 0;
       for (let round = 0; round < 64; round++) {
-        for (const size of [0, 1, 7, 8, 9, 63, 100, 200, 245]) {
+        for (const size of [0, 1, 7, 8, 9, 63, 100, 200, 237]) {
           const bytes = Buffer.alloc(size, (round * 31 + size) & 255);
           q.putNowait(bytes);
           const got = q.getNowait() as Buffer;
           expect(got.equals(bytes)).toBe(true);
-          const text = `${String.fromCharCode(97 + (round % 26)).repeat(size)}✓`; // 3 more bytes, up to the 248 that fit
+          const text = `${String.fromCharCode(97 + (round % 26)).repeat(size)}✓`; // 3 more bytes, up to the 240 that fit
           q.putSync(text);
           expect(q.getSync()).toBe(text);
           checked += 2;
@@ -123,10 +123,10 @@ describe('Queue', () => {
   it('a message larger than the ring is a typed error, not a hang; bad input is typed', async () => {
     await withQueue({ capacity: 128 }, async (q) => {
       expect(q.capacity).toBe(128);
-      await expect(q.put(Buffer.alloc(121))).rejects.toMatchObject({ code: 'ERR_SHM_MESSAGE_TOO_LARGE' });
+      await expect(q.put(Buffer.alloc(113))).rejects.toMatchObject({ code: 'ERR_SHM_MESSAGE_TOO_LARGE' });
       expect(() => q.putSync('x'.repeat(200))).toThrow(/can never fit/);
-      q.putNowait(Buffer.alloc(120)); // exactly the largest that fits
-      expect((q.getNowait() as Buffer).length).toBe(120);
+      q.putNowait(Buffer.alloc(112)); // exactly the largest that fits: the ring less two frame headers
+      expect((q.getNowait() as Buffer).length).toBe(112);
       await expect(q.put(() => 1)).rejects.toMatchObject({ code: 'ERR_SHM_INVALID_ARG' });
       expect(() => Queue.create(uniqueName('q'), { capacity: 0 })).toThrow(ShmError);
       expect(() => Queue.create(uniqueName('q'), { maxsize: -1 })).toThrow(ShmError);
@@ -337,6 +337,58 @@ describe('Queue over a corrupt segment (another program wrote it)', () => {
       }
       expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
       expect(extra).toBeLessThanOrEqual(3); // at most one per bad entry
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
+  it.each([
+    ['an empty tag word behind tail', 0],
+    ['a tag word without the published bit', 5],
+  ])('%s drops what was published (reported), and the queue works again', async (_, tagWord) => {
+    const name = uniqueName('qtag');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      q.putSync('a');
+      q.putSync('b');
+      corrupt(name, (view) => view.setUint32(FRAMES + 4, tagWord, true));
+      expect(expectCode(() => q.getNowait(), 'ERR_SHM_FORMAT').message).toMatch(/dropped/);
+      expect(q.qsize()).toBe(0);
+      expectCode(() => q.getNowait(), 'ERR_SHM_QUEUE_EMPTY');
+      await q.put('c');
+      expect(await q.get({ timeout: 1000 })).toBe('c');
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
+  // A producer killed between its two publishing stores (the tag word, then
+  // tail) cannot be timed with a real kill: this writes the state it leaves.
+  it.each([
+    ['read before the next put', true],
+    ['read after the next put', false],
+  ])('a frame whose writer died before storing tail is delivered once, %s, and tail catches up', (_, readFirst) => {
+    const name = uniqueName('qdied');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      q.putSync('a'); // an ASCII frame at 0: 8 + 8 bytes, so tail = 16
+      corrupt(name, (view) => {
+        view.setUint32(FRAMES + 16, 1, true); // length
+        view.setUint8(FRAMES + 24, 'b'.charCodeAt(0));
+        view.setUint32(FRAMES + 32 + 4, 0, true); // the header after it, zeroed
+        view.setUint32(FRAMES + 16 + 4, 0x80000000 | 5, true); // published as ASCII; tail not stored
+      });
+      const got: unknown[] = [];
+      if (readFirst) got.push(q.getNowait(), q.getNowait());
+      q.putSync('c');
+      while (got.length < 3) got.push(q.getNowait());
+      expect(got).toEqual(['a', 'b', 'c']);
+      expectCode(() => q.getNowait(), 'ERR_SHM_QUEUE_EMPTY');
+      expect(q.qsize()).toBe(0);
+      q.putSync('d'); // the room is right: tail is where the frames end
+      expect(q.getNowait()).toBe('d');
     } finally {
       q.close();
       q.unlink();

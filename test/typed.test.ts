@@ -211,8 +211,8 @@ describe('segment format checks', () => {
   }
 
   it('a version from the future is rejected clearly (ERR_SHM_VERSION)', () => {
-    const name = tamper((view) => view.setUint16(4, 5, true));
-    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 5.*upgrade shmkit/);
+    const name = tamper((view) => view.setUint16(4, 6, true));
+    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).toMatch(/version 6.*upgrade shmkit/);
     SharedArray.unlink(name);
   });
 

@@ -7,8 +7,12 @@
 // reserved slots hand out).
 //
 // Commit order keeps crashes harmless: a writer copies the whole frame, then
-// publishes it with one store to TAIL; a reader copies a frame out, then frees
-// it with one store to HEAD. A process killed mid-copy has published nothing.
+// publishes it with one store to its header's tag word (then TAIL follows);
+// a reader copies a frame out, then frees it with one store to HEAD. A
+// process killed mid-copy has published nothing. Readers find frames by
+// that tag word, not by TAIL: the header where the next frame will go is
+// kept 0, so a reader waiting for a message watches the cache line the
+// message arrives in, and TAIL's line need not cross for every message.
 //
 // A Queue's consumers take frames at CURSOR instead and may hold several as
 // views at once, each entered in the ring's holder table with the holder's
@@ -91,6 +95,11 @@ export function frameSize(payloadBytes: number): number {
   return FRAME_HEADER + ((payloadBytes + 7) & ~7);
 }
 
+/** The room a frame needs: itself, and the header after it, which stays 0 until the next frame is published. */
+export function roomFor(payloadBytes: number): number {
+  return frameSize(payloadBytes) + FRAME_HEADER;
+}
+
 export function ringBytes(capacity: number): number {
   return RING_CONTROL_BYTES + capacity;
 }
@@ -162,7 +171,7 @@ export class Ring {
     if ((counted !== 0 && counted !== 1) || Atomics.load(this.words, Ctl.maxsize) < 0) {
       throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
     }
-    this.maxPayload = this.capacity - FRAME_HEADER;
+    this.maxPayload = this.capacity - 2 * FRAME_HEADER;
     this.#readWord = counted === 1 ? Ctl.cursor : Ctl.head;
     this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
     // Every byte of a ring is used within one pass: map its pages now, in one
@@ -220,14 +229,24 @@ export class Ring {
 
   /** True if a message is waiting to be taken. */
   hasData(): boolean {
-    return Atomics.load(this.words, Ctl.tail) !== Atomics.load(this.words, this.#readWord);
+    return this.#published(Atomics.load(this.words, Ctl.tail));
+  }
+
+  /**
+   * True if TAIL `tail` is past where frames are taken. (A reader that took
+   * a frame as its writer stored the tag word, before TAIL, is past TAIL
+   * for that moment: nothing to take.) Unsigned, as the addon counts:
+   * 0 < tail - read <= capacity, the 1 taken off before the wrap to u32.
+   */
+  #published(tail: number): boolean {
+    return (tail - Atomics.load(this.words, this.#readWord) - 1) >>> 0 < this.capacity;
   }
 
   /** True if a message of `payloadBytes` cannot be written now. */
   isFull(payloadBytes = 0): boolean {
     const used = (Atomics.load(this.words, Ctl.tail) - Atomics.load(this.words, Ctl.head)) >>> 0;
     const maxsize = this.words[Ctl.maxsize];
-    return this.capacity - used < frameSize(payloadBytes) || (maxsize > 0 && this.count >= maxsize);
+    return this.capacity - used < roomFor(payloadBytes) || (maxsize > 0 && this.count >= maxsize);
   }
 
   /**
@@ -409,7 +428,7 @@ export class Ring {
       attempt,
       watch: () => {
         const tail = Atomics.load(this.words, Ctl.tail);
-        return tail !== Atomics.load(this.words, this.#readWord) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
+        return this.#published(tail) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
       },
       announce: (watched, bell) => this.#announce(Ctl.readersWaiting, watched, bell),
       rings: true,

@@ -11,7 +11,7 @@ import { ErrorCodes, ShmError } from './errors.js';
 
 /** 'SHMK' read as a little-endian uint32: bytes 53 48 4D 4B. */
 export const MAGIC = 0x4b4d4853;
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 /** Data starts here: a multiple of 64 (one cache line). */
 export const HEADER_SIZE = 128;
 
