@@ -37,7 +37,10 @@ const END_CLOSED = [2, 3];
 
 /** Options of `Pipe.create`. */
 export interface PipeCreateOptions {
-  /** Bytes of each direction's ring (rounded up to a power of two; default 1 MiB). */
+  /**
+   * Bytes of each direction's ring (rounded up to a power of two; default 1 MiB). Each message takes 8 bytes plus its
+   * payload padded to 8; the largest message is `capacity - 16` bytes.
+   */
   capacity?: number;
   /** Permission bits of the new segment, applied exactly. Default `0o600`. */
   mode?: number;

@@ -33,7 +33,10 @@ const ORPHAN_CHECK_MS = 100;
 
 /** Options of `Queue.create`. */
 export interface QueueCreateOptions {
-  /** Bytes of ring (rounded up to a power of two; default 1 MiB). Each message takes 8 bytes plus its payload padded to 8. */
+  /**
+   * Bytes of ring (rounded up to a power of two; default 1 MiB). Each message takes 8 bytes plus its payload padded to 8;
+   * the largest message is `capacity - 16` bytes.
+   */
   capacity?: number;
   /** Most messages at once (0, the default: only `capacity` limits). */
   maxsize?: number;

@@ -244,7 +244,10 @@ export class Ring {
 
   /** True if a message of `payloadBytes` cannot be written now. */
   isFull(payloadBytes = 0): boolean {
-    const used = (Atomics.load(this.words, Ctl.tail) - Atomics.load(this.words, Ctl.head)) >>> 0;
+    const published = (Atomics.load(this.words, Ctl.tail) - Atomics.load(this.words, Ctl.head)) >>> 0;
+    // HEAD ahead of TAIL: a reader took a frame between its writer's stores
+    // of the tag word and of TAIL, so nothing is left in the ring.
+    const used = published <= this.capacity ? published : 0;
     const maxsize = this.words[Ctl.maxsize];
     return this.capacity - used < roomFor(payloadBytes) || (maxsize > 0 && this.count >= maxsize);
   }
