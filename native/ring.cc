@@ -171,8 +171,7 @@ class Ring {
       if (Load(words_ + read_word_) != position) continue;
       bool padding = tag == kPadding;
       uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
-      if ((tag & kPublished) == 0 || length > capacity_ - 2 * kFrameHeader || end > capacity_ ||
-          (padding && end != capacity_)) {
+      if ((tag & kPublished) == 0 || length > MaxPayload() || end > capacity_ || (padding && end != capacity_)) {
         Corrupt(env, "a " + std::to_string(length) + "-byte frame");
       }
       if (!padding) {
@@ -227,7 +226,7 @@ class Ring {
     std::memcpy(&length, data_ + at, 4);
     std::memcpy(&tag, data_ + at + 4, 4);
     uint32_t taken = Load(words_ + kCursor) - position;
-    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || length > capacity_ - 2 * kFrameHeader ||
+    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || length > MaxPayload() ||
         taken > capacity_ || FrameSize(length) > taken || at + FrameSize(length) > capacity_) {
       Unhold(entry, token);
       throw CodeError(env, "ERR_SHM_FORMAT", "corrupt ring: a held frame that cannot be right was dropped");
@@ -247,6 +246,9 @@ class Ring {
 
  private:
   uint32_t TagAt(uint32_t at) const { return Load(reinterpret_cast<int32_t*>(data_ + at + 4)); }
+
+  // The largest payload: a frame's header and the empty header after it take the rest.
+  uint32_t MaxPayload() const { return capacity_ - 2 * kFrameHeader; }
 
   // Writes the header of the frame at `at` (its payload written) and
   // publishes it: the header after it is zeroed first, then the tag word
@@ -275,7 +277,7 @@ class Ring {
       if ((tag & kPublished) == 0) return tail;
       uint32_t length;
       std::memcpy(&length, data_ + at, 4);
-      if (length > capacity_ - 2 * kFrameHeader || at + FrameSize(length) > capacity_) return tail;
+      if (length > MaxPayload() || at + FrameSize(length) > capacity_) return tail;
       uint32_t next = tail + FrameSize(length);
       if (next - Load(words_ + kHead) > capacity_) return tail;
       if (CompareExchange(words_ + kTail, tail, next)) {
