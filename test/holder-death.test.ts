@@ -8,20 +8,18 @@ import { startFixture, uniqueName } from './helpers.js';
 const TRIALS = 200;
 const LANES = 4;
 
-async function killHolderOnce(lock: Lock, name: string): Promise<{ ms: number; ownerDied: boolean }> {
+async function killHolderOnce(lock: Lock, name: string): Promise<{ ownerDied: boolean }> {
   const holder = startFixture('sync-peer.mjs', ['hold', name]);
   await holder.line((l) => l === 'held');
   expect(lock.tryAcquire()).toBe(false);
   holder.child.kill('SIGKILL');
-  const t0 = performance.now();
   const acquired = await lock.acquire({ timeout: 2000 });
-  const ms = performance.now() - t0;
-  expect(acquired).toBe(true);
+  expect(acquired).toBe(true); // within the 2 s: taken over, not timed out
   const ownerDied = lock.ownerDied;
   lock.release();
   expect(lock.ownerDied).toBe(false);
   expect((await holder.done).signal).toBe('SIGKILL');
-  return { ms, ownerDied };
+  return { ownerDied };
 }
 
 describe('holder death', () => {
@@ -41,7 +39,6 @@ describe('holder death', () => {
     const results = (await Promise.all(lanes)).flat();
     expect(results).toHaveLength(TRIALS);
     expect(results.filter((r) => !r.ownerDied)).toEqual([]);
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(2000);
   }, 180_000);
 
   it('a holder killed at a random point of an acquire/release loop never leaves the lock stuck', async () => {

