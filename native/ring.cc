@@ -289,14 +289,21 @@ class Ring {
   }
 
   // With the header at `position` empty: false if nothing is published
-  // there (TAIL is not past it), true if it was published meanwhile. TAIL
-  // past it with the header still empty cannot happen (a writer stores the
-  // tag word first, and TAIL is read before the header again), so another
-  // program wrote the ring: Corrupt.
+  // there, true if it was published meanwhile. Another program wrote the
+  // ring (Corrupt) if TAIL is past it (a writer stores the tag word first,
+  // and TAIL is read before the header again), or if it is past TAIL while
+  // nothing is being published at TAIL: a reader is ahead of TAIL only
+  // after taking a frame whose writer has stored its tag word but not yet
+  // TAIL (or died in between), and that frame's tag word is at TAIL. The
+  // second check is what catches a frame length written wrong but within
+  // the ring: reading it took the reader past everything published.
   bool PublishedPast(Napi::Env env, uint32_t position) {
     uint32_t tail = Load(words_ + kTail);
     if (TagAt(position & mask_) != 0) return true;
     if (tail - position - 1 < capacity_) Corrupt(env, "frames published behind an empty header");
+    if (position - tail - 1 < capacity_ && (TagAt(tail & mask_) & kPublished) == 0 && Load(words_ + kTail) == tail) {
+      Corrupt(env, "a read position past everything published");
+    }
     return false;
   }
 

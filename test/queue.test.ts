@@ -395,6 +395,27 @@ describe('Queue over a corrupt segment (another program wrote it)', () => {
     }
   });
 
+  it('a frame length written wrong but within the ring: the next get reports the ring corrupt, and nothing after is lost', () => {
+    const name = uniqueName('qlen');
+    const q = Queue.create(name, { capacity: 1024 });
+    try {
+      q.putSync('a');
+      q.putSync('b');
+      corrupt(name, (view) => view.setUint32(FRAMES, 500, true)); // 'a' now runs over 'b' and past everything published
+      expect(q.getNowait()).toHaveLength(500); // read as it says: nothing tells a length from a wrong one
+      expect(expectCode(() => q.getNowait(), 'ERR_SHM_FORMAT').message).toMatch(/past everything published/);
+      const got: unknown[] = [];
+      for (let i = 0; i < 200; i++) {
+        q.putSync(`m${i}`); // 200 frames, three times round the ring: past where the reader had gone
+        got.push(q.getNowait());
+      }
+      expect(got).toEqual(Array.from({ length: 200 }, (_, i) => `m${i}`));
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
   it('an impossible frame length drops what was published (reported), and the queue works again', async () => {
     const name = uniqueName('qlen');
     const q = Queue.create(name, { capacity: 1024 });
