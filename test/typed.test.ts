@@ -216,6 +216,12 @@ describe('segment format checks', () => {
     SharedArray.unlink(name);
   });
 
+  it('an older version (from before a format change) is ERR_SHM_VERSION too, without the upgrade hint', () => {
+    const name = tamper((view) => view.setUint16(4, 4, true));
+    expect(expectCode(() => SharedArray.open(name), 'ERR_SHM_VERSION').message).not.toMatch(/upgrade/);
+    SharedArray.unlink(name);
+  });
+
   it('a data_offset other than the one this version writes is ERR_SHM_FORMAT (data is never mapped at another offset)', () => {
     const name = tamper((view) => view.setUint32(12, 192, true));
     expectCode(() => SharedArray.open(name), 'ERR_SHM_FORMAT');

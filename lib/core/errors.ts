@@ -21,7 +21,7 @@ export const ErrorCodes = {
    * disagrees with its size, or its creator never marked it ready.
    */
   FORMAT: 'ERR_SHM_FORMAT',
-  /** A shmkit object written by a newer, incompatible format version. */
+  /** A shmkit object written in another format version than this shmkit reads (a newer one, or an older one since a format change). */
   VERSION: 'ERR_SHM_VERSION',
   /** Releasing a lock this handle does not hold. */
   NOT_OWNER: 'ERR_SHM_NOT_OWNER',
