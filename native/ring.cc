@@ -171,7 +171,7 @@ class Ring {
       if (Load(words_ + read_word_) != position) continue;
       bool padding = tag == kPadding;
       uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
-      if ((tag & kPublished) == 0 || length > MaxPayload() || end > capacity_ || (padding && end != capacity_)) {
+      if ((tag & kPublished) == 0 || !FrameFits(at, length) || (padding && end != capacity_)) {
         Corrupt(env, "a " + std::to_string(length) + "-byte frame");
       }
       if (!padding) {
@@ -226,8 +226,8 @@ class Ring {
     std::memcpy(&length, data_ + at, 4);
     std::memcpy(&tag, data_ + at + 4, 4);
     uint32_t taken = Load(words_ + kCursor) - position;
-    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || length > MaxPayload() ||
-        taken > capacity_ || FrameSize(length) > taken || at + FrameSize(length) > capacity_) {
+    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || !FrameFits(at, length) ||
+        taken > capacity_ || FrameSize(length) > taken) {
       Unhold(entry, token);
       throw CodeError(env, "ERR_SHM_FORMAT", "corrupt ring: a held frame that cannot be right was dropped");
     }
@@ -247,8 +247,13 @@ class Ring {
  private:
   uint32_t TagAt(uint32_t at) const { return Load(reinterpret_cast<int32_t*>(data_ + at + 4)); }
 
-  // The largest payload: a frame's header and the empty header after it take the rest.
-  uint32_t MaxPayload() const { return capacity_ - 2 * kFrameHeader; }
+  // Whether a frame of `length` at `at` can be right: at most the largest
+  // payload (a frame's header and the empty header after it take the rest
+  // of the ring), and not running past the ring's end. The length is
+  // checked first, so FrameSize cannot overflow.
+  bool FrameFits(uint32_t at, uint32_t length) const {
+    return length <= capacity_ - 2 * kFrameHeader && at + FrameSize(length) <= capacity_;
+  }
 
   // Writes the header of the frame at `at` (its payload written) and
   // publishes it: the header after it is zeroed first, then the tag word
@@ -277,7 +282,7 @@ class Ring {
       if ((tag & kPublished) == 0) return tail;
       uint32_t length;
       std::memcpy(&length, data_ + at, 4);
-      if (length > MaxPayload() || at + FrameSize(length) > capacity_) return tail;
+      if (!FrameFits(at, length)) return tail;
       uint32_t next = tail + FrameSize(length);
       if (next - Load(words_ + kHead) > capacity_) return tail;
       if (CompareExchange(words_ + kTail, tail, next)) {
