@@ -66,6 +66,9 @@ uint32_t RoomFor(uint32_t payload) { return FrameSize(payload) + kFrameHeader; }
 // then loads the flag.
 uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
 void Store(int32_t* word, uint32_t value) { __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_SEQ_CST); }
+void StoreRelease(int32_t* word, uint32_t value) {
+  __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_RELEASE);
+}
 bool CompareExchange(int32_t* word, uint32_t expected, uint32_t desired) {
   auto value = static_cast<int32_t>(expected);
   return __atomic_compare_exchange_n(word, &value, static_cast<int32_t>(desired), false, __ATOMIC_SEQ_CST,
@@ -259,11 +262,21 @@ class Ring {
   // publishes it: the header after it is zeroed first, then the tag word
   // stored (what readers wait for), then TAIL (what sleeping readers wait
   // on, and writers count room from). The new TAIL.
+  //
+  // The zero and the tag word are release stores: each keeps the stores
+  // before it ahead of it, which is all a reader needs (it loads the tag
+  // word, then the rest). A sequentially consistent store (xchg on x86)
+  // would also wait for the cache line, which a spinning reader holds:
+  // twice per message, once for the zero and again for the tag word when
+  // the reader took the line back in between (a round trip 0.06 us faster
+  // here without). The TAIL store stays sequentially consistent: a sleeping
+  // reader flags itself and then reads TAIL, the writer stores TAIL and
+  // then reads the flag (WakeIfFlagged), and one of them must see the other.
   uint32_t PublishFrame(uint32_t at, uint32_t length, uint32_t tag) {
     uint32_t size = FrameSize(length);
-    Store(reinterpret_cast<int32_t*>(data_ + ((at + size) & mask_) + 4), 0);
+    StoreRelease(reinterpret_cast<int32_t*>(data_ + ((at + size) & mask_) + 4), 0);
     std::memcpy(data_ + at, &length, 4);
-    Store(reinterpret_cast<int32_t*>(data_ + at + 4), tag);
+    StoreRelease(reinterpret_cast<int32_t*>(data_ + at + 4), tag);
     uint32_t tail = Load(words_ + kTail) + size;
     Store(words_ + kTail, tail);
     tail_written_ = tail;
