@@ -111,6 +111,17 @@ Napi::Value WaitBackend(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), WaitEngine::Get(info.Env())->backend_name());
 }
 
+// Tells the CPU this is a spin: the loads go out slower, so the writer
+// gets the watched line sooner (blocking round trip median 1.55 -> 1.51 us
+// here, five interleaved pairs), and a sibling hyperthread gets the core.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 }  // namespace
 
 bool SpinWhileEqual(const int32_t* addr, int32_t expected, double ms) {
@@ -119,6 +130,7 @@ bool SpinWhileEqual(const int32_t* addr, int32_t expected, double ms) {
     // The clock every 64 loads: a load is a few ns, a clock read some 20-50.
     for (int i = 0; i < 64; i++) {
       if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return true;
+      CpuRelax();
     }
     if (MonotonicNowNs() >= until) return false;
   }
