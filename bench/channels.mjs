@@ -343,15 +343,20 @@ const GOALS = [
 export function print(result) {
   const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   console.log(`Channels between two processes (${result.machine}); medians of ${result.rounds} runs [min..max]`);
-  console.log(`\nSmall-message round trip (32 bytes), us (lower is better); ratio = peer / shmkit Pipe, reader awake`);
-  const base = result.roundTripUs['shmkit Pipe, reader awake'].median;
-  for (const [name, s] of Object.entries(result.roundTripUs)) {
-    console.log(`  ${name.padEnd(34)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]  ${(s.median / base).toFixed(1)}x`);
+  // A part not run (BENCH_PART) has no rows, and no section.
+  const base = result.roundTripUs['shmkit Pipe, reader awake']?.median;
+  if (base !== undefined) {
+    console.log(`\nSmall-message round trip (32 bytes), us (lower is better); ratio = peer / shmkit Pipe, reader awake`);
+    for (const [name, s] of Object.entries(result.roundTripUs)) {
+      console.log(`  ${name.padEnd(34)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]  ${(s.median / base).toFixed(1)}x`);
+    }
   }
-  console.log(`\n1 MiB message throughput, MiB/s (higher is better); ratio = shmkit Pipe / peer`);
   const pipe = result.throughputMiBs['shmkit Pipe']?.median;
-  for (const [name, s] of Object.entries(result.throughputMiBs)) {
-    console.log(`  ${name.padEnd(34)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]  ${(pipe / s.median).toFixed(1)}x`);
+  if (pipe !== undefined) {
+    console.log(`\n1 MiB message throughput, MiB/s (higher is better); ratio = shmkit Pipe / peer`);
+    for (const [name, s] of Object.entries(result.throughputMiBs)) {
+      console.log(`  ${name.padEnd(34)} ${f(s.median).padStart(8)} [${f(s.min)}..${f(s.max)}]  ${(pipe / s.median).toFixed(1)}x`);
+    }
   }
   console.log('\nGoals:');
   for (const [label, ratio, goal] of GOALS) {
