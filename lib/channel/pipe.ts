@@ -7,6 +7,7 @@ import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import {
+  asyncDoorbell,
   firstSpin,
   firstSpinAsync,
   type ParsedWait,
@@ -147,6 +148,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   those 5 ms may be lost), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
+    // The common case is sendSync's, one call to the addon, when no send
+    // waits before this one: an async request/reply pair compiles less, and
+    // on a small machine each optimizing compile job stalls it.
+    if (options === undefined && this.#slot === undefined && this.#senders.empty && native.pipeSend(this.#native, message)) return;
     const wait = parseWaitOptions(options);
     if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -183,6 +188,23 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async recv(options?: WaitOptions): Promise<T> {
+    // The common case, as in recvSync: no options, no view held, no receive
+    // waiting before this one. The first try, with the spin the read spinner
+    // allows an async wait, is one call to the addon, which records how the
+    // spin went; a wait that must go on sleeps at once.
+    if (options === undefined && this.#view === undefined && this.#receivers.empty) {
+      let read: string | number | undefined;
+      try {
+        read = native.pipeRecv(this.#native, asyncDoorbell());
+      } catch (err) {
+        throw fromNative(err);
+      }
+      if (typeof read === 'string') return read as T;
+      if (read !== undefined) return this.#in.readLeft(read) as T;
+      const received = await this.#inReceiveLine(parseWaitOptions(undefined), this.#recvPlan, performance.now() - this.#in.lastSpinMs);
+      if (received === TIMED_OUT) throw timeout('recv');
+      return received;
+    }
     this.checkOpen();
     const wait = parseWaitOptions(options);
     let spunSince: number | undefined;

@@ -50,11 +50,13 @@ export interface NativeAddon {
   /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
   pipePoll(end: PipeEndHandle): number;
   /**
-   * recvSync's first try: ringRead of the inbound ring with the spin its
-   * spinner allows, recorded on it when a message came; undefined also when
-   * this end is closed (the general path throws).
+   * A receive's first try: ringRead of the inbound ring with the spin its
+   * spinner allows, recorded on it; undefined also when this end is closed
+   * (the general path throws). With `doorbell` (whether this event loop has
+   * one) it is an async receive's: the doorbell sites' rule, and a spin that
+   * caught nothing is recorded too.
    */
-  pipeRecv(end: PipeEndHandle): string | number | undefined;
+  pipeRecv(end: PipeEndHandle, doorbell?: boolean): string | number | undefined;
   // The adaptive spinning rule (native/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;

@@ -213,6 +213,11 @@ function asyncBell(): number {
   return doorbell;
 }
 
+/** Whether this event loop has a doorbell: which spinning rule its async waits follow. */
+export function asyncDoorbell(): boolean {
+  return asyncBell() !== NO_BELL;
+}
+
 type SleepOutcome = AsyncWaitResult;
 
 function* waitLoop<T>(
@@ -290,7 +295,7 @@ export function firstSpin(wait: ParsedWait, spinner: Spinner): number {
  * that the spinner is asked once per wait.
  */
 export function firstSpinAsync(wait: ParsedWait, spinner: Spinner): number {
-  return Math.min(spinner.budget(asyncBell() !== NO_BELL), wait.deadline.remaining());
+  return Math.min(spinner.budget(asyncDoorbell()), wait.deadline.remaining());
 }
 
 /** Records how an async wait's first spin (firstSpinAsync) went: `ms` spent, and whether it caught its message. */
