@@ -156,6 +156,29 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('every call on an end already closed fails with ERR_SHM_CLOSED, with a message waiting or not', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 1024 });
+    const other = Pipe.open(name);
+    try {
+      other.sendSync('waiting');
+      pipe.close();
+      other.close();
+      for (const end of [pipe, other]) {
+        for (const call of [() => end.recv(), () => end.send('x'), () => end.recv({ timeout: 10 }), () => end.send('x', { timeout: 10 })]) {
+          expect((await rejection(call())).code).toBe('ERR_SHM_CLOSED');
+        }
+        for (const call of [() => end.recvSync(), () => end.sendSync('x'), () => end.pollSync()]) {
+          expect(call).toThrow(expect.objectContaining({ code: 'ERR_SHM_CLOSED' }));
+        }
+      }
+    } finally {
+      pipe.close();
+      other.close();
+      pipe.unlink();
+    }
+  });
+
   it('the reader drains what the closed end sent, then gets end-of-stream (recv, for await, poll)', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name);
