@@ -40,11 +40,6 @@ int WaitOnAny(const WaitWord* words, size_t count);
 // Monotonic clock in nanoseconds.
 int64_t MonotonicNowNs();
 
-// The same clock as the kernel last ticked it (a few ns to read, against
-// 25 for MonotonicNowNs on the VMs measured; as coarse as the tick, 4 ms
-// there): for deadlines that only pace a check, read on a hot path.
-int64_t CoarseNowNs();
-
 extern const char* const kWaitSyscall;
 extern const char* const kWakeSyscall;
 

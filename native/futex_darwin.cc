@@ -37,10 +37,6 @@ int64_t MonotonicNowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// macOS reads its monotonic clock from the commpage, without the
-// paravirtual clock that makes Linux guests' reads slow: the one clock.
-int64_t CoarseNowNs() { return MonotonicNowNs(); }
-
 // macOS cannot sleep on several addresses in one call.
 int WaitOnAny(const WaitWord*, size_t) { return -ENOSYS; }
 const char* const kWakeSyscall = "os_sync_wake_by_address";

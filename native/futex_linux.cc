@@ -41,12 +41,6 @@ int64_t MonotonicNowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-int64_t CoarseNowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 WaitResult WaitOnAddress(int32_t* addr, int32_t expected, int64_t timeout_ns, int* error) {
   struct timespec ts;
   struct timespec* timeout = nullptr;

@@ -20,9 +20,8 @@ constexpr int kEndToken = 0;
 constexpr int kEndClosed = 2;
 constexpr size_t kControlBytes = 64;
 // How often a peer seen alive is asked of the kernel again: a dead peer is
-// noticed within this (and a clock tick: the coarse clock paces it, as a
-// send or poll reads it every call), and a reader spinning on pollSync()
-// makes no system call (several us here) on most polls.
+// noticed within this, and a reader spinning on pollSync() makes no system
+// call (several us here) on most polls.
 constexpr int64_t kPeerCheckNs = 5'000'000;
 
 uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
@@ -54,7 +53,7 @@ Peer PeerState(Napi::Env env, PipeEnd& end, int* error) {
   if (Load(end.control + kEndClosed + end.peer) == 1) return Peer::kGone;
   uint32_t token = Load(end.control + kEndToken + end.peer);
   if (token != 0 && token == end.dead_peer) return Peer::kGone;
-  int64_t now = CoarseNowNs();
+  int64_t now = MonotonicNowNs();
   if (now - end.checked_at_ns < kPeerCheckNs) return Peer::kThere;
   if (token == 0) {  // the other end was never opened yet: not gone
     end.checked_at_ns = now;
@@ -101,7 +100,7 @@ Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
                           1 - static_cast<int>(info[5].As<Napi::Number>().Int32Value() & 1),
                           info[6].As<Napi::Number>().Uint32Value(),
                           info[7].As<Napi::String>(),
-                          CoarseNowNs() - kPeerCheckNs};
+                          MonotonicNowNs() - kPeerCheckNs};
   napi_create_reference(env, info[2], 1, &end->out_ref);
   napi_create_reference(env, info[3], 1, &end->in_ref);
   napi_create_reference(env, info[4], 1, &end->read_spinner_ref);
