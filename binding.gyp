@@ -9,6 +9,7 @@
         "native/liveness.cc",
         "native/parent_death.cc",
         "native/pipe_end.cc",
+        "native/queue.cc",
         "native/ring.cc",
         "native/sem.cc",
         "native/shm.cc",

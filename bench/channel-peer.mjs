@@ -67,6 +67,15 @@ const modes = {
       outbox.putSync(m);
     }
   },
+  async 'queue-async'() {
+    const [inbox, outbox] = args.map((name) => Queue.open(name));
+    await outbox.put('ready');
+    for (;;) {
+      const m = await inbox.get();
+      if (m === 'STOP') return;
+      await outbox.put(m);
+    }
+  },
   'ipc-echo'() {
     process.send('ready');
     process.on('message', (m) => (m === 'STOP' ? process.disconnect() : process.send(m)));

@@ -6,7 +6,7 @@
 //     request comes, as a server between requests is); also with both
 //     processes sleeping through io_uring futex waits or the waiter thread
 //     instead of doorbells (SHMKIT_DOORBELL=off, SHMKIT_WAIT_BACKEND=thread);
-//   - async request/reply back to back;
+//   - async request/reply back to back, over a Pipe and over two Queues;
 //   - blocking request/reply (sendSync / recvSync) in a fresh pair of
 //     processes after only 200 warm-up messages (the mean, which counts the
 //     stalls a 2-core machine has while V8 still compiles, and the median);
@@ -19,7 +19,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Event, Pipe } from 'shmkit';
+import { Event, Pipe, Queue } from 'shmkit';
 import { exited, machine, median, roundTrips, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
 
 const idleClient = join(dirname(fileURLToPath(import.meta.url)), 'idle-client.mjs');
@@ -45,6 +45,31 @@ async function withPipe(mode, env, body) {
     pipe.unlink();
   }
 }
+
+/** Request/reply over two Queues (a request queue and a reply queue), with a peer that answers each with `await put()`. */
+async function withQueues(body) {
+  const [requests, replies] = [Queue.create(uid('bwq'), { capacity: 1 << 16 }), Queue.create(uid('bwq'), { capacity: 1 << 16 })];
+  const child = spawnPeer(['queue-async', requests.name, replies.name]);
+  try {
+    await replies.get(); // "ready"
+    return await body(requests, replies);
+  } finally {
+    await requests.put('STOP');
+    await exited(child);
+    for (const q of [requests, replies]) {
+      q.close();
+      q.unlink();
+    }
+  }
+}
+
+const queueAsync = (n) => () =>
+  withQueues((requests, replies) =>
+    roundTrips(n, 0, async () => {
+      await requests.put(MESSAGE);
+      await replies.get();
+    }),
+  );
 
 const pipeAsync = (gapMs, n, env) => () =>
   withPipe('pipe-async', env, (pipe) =>
@@ -83,6 +108,7 @@ const contestants = {
   },
   backToBack: {
     'shmkit Pipe, async, back to back': pipeAsync(0, BACK_TO_BACK, {}),
+    'shmkit Queue, async, back to back': queueAsync(BACK_TO_BACK),
     'Unix domain socket, back to back': socket(0, BACK_TO_BACK),
   },
   shortWarmup: {
@@ -175,6 +201,7 @@ export function ratios(result) {
     idleGapUring: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (io_uring futex waits, no doorbell)'),
     idleGapThread: us('Unix domain socket, 1 ms idle gap') / us('shmkit Pipe, async, 1 ms idle gap (waiter thread, no doorbell)'),
     backToBack: us('Unix domain socket, back to back') / us('shmkit Pipe, async, back to back'),
+    backToBackQueue: us('Unix domain socket, back to back') / us('shmkit Queue, async, back to back'),
     shortWarmup: us('Unix domain socket, 200 warm-up') / us('shmkit Pipe, sendSync/recvSync, 200 warm-up'),
   };
 }
@@ -190,7 +217,7 @@ export function print(result) {
   console.log(
     `  async, 1 ms idle gap:          ${r.idleGap.toFixed(2)}x (without doorbells: io_uring ${r.idleGapUring.toFixed(2)}x, waiter thread ${r.idleGapThread.toFixed(2)}x)`,
   );
-  console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x`);
+  console.log(`  async, back to back:           ${r.backToBack.toFixed(2)}x (Queue: ${r.backToBackQueue.toFixed(2)}x)`);
   console.log(
     `  blocking, 200-message warm-up: ${r.shortWarmup.toFixed(1)}x (mean of the 2,000 timed round trips; their median is ${f(result.shortWarmupSingleRoundTripUs.median)} us)`,
   );

@@ -6,6 +6,7 @@
 #include "liveness.h"
 #include "parent_death.h"
 #include "pipe_end.h"
+#include "queue.h"
 #include "ring.h"
 #include "sem.h"
 #include "shm.h"
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWait(env, exports);
   InitRing(env, exports);
   InitPipeEnd(env, exports);
+  InitQueue(env, exports);
   InitSpinner(env, exports);
   InitLiveness(env, exports);
   InitSem(env, exports);

@@ -144,27 +144,15 @@ Napi::Value PipePoll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, peer == Peer::kThere ? 0 : peer == Peer::kGone ? 1 : -1);
 }
 
-// pipeRecv(end[, doorbell]) -> a receive's first try: ringRead of the
-// inbound ring with the spin its read Spinner allows; undefined also when
-// this end is closed (lib/'s general path throws). recvSync's (no doorbell
-// argument) records the wait when a message came, and the wait that goes
-// on records the rest. An async receive's (doorbell: whether its event loop
-// has one) follows the doorbell sites' rule, and records every spin, caught
-// or not (lib/sync/waiting.ts spunAsync): the wait that goes on does not spin.
+// pipeRecv(end[, doorbell]) -> a receive's first try: RingFirstRead of the
+// inbound ring, a blocking receive's without the doorbell argument, an
+// async receive's with it (whether its event loop has one); undefined also
+// when this end is closed (lib/'s general path throws).
 Napi::Value PipeRecv(const Napi::CallbackInfo& info) {
   PipeEnd& end = EndOf(info);
   bool async = info.Length() > 1;
-  double spin_ms = SpinBudget(end.read_spinner, async && info[1].ToBoolean());
-  double spun_ms = 0;
-  Napi::Value read = RingReadNow(info.Env(), end.in, spin_ms, &spun_ms);
-  bool caught = !read.IsUndefined();
-  if (!async) {
-    if (caught) SpinWaited(end.read_spinner, spun_ms);
-  } else if (spun_ms > 0) {
-    SpinSpun(end.read_spinner, caught);
-    if (caught) SpinWaited(end.read_spinner, spun_ms);
-  }
-  return read;
+  return RingFirstRead(info.Env(), end.in, end.read_spinner, async ? FirstRead::kAsync : FirstRead::kSync,
+                       async && info[1].ToBoolean());
 }
 
 }  // namespace

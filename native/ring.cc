@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "futex.h"
 #include "shm.h"
+#include "spinner.h"
 #include "wait.h"
 
 namespace shmkit {
@@ -122,6 +123,7 @@ class Ring {
   uint32_t capacity() const { return capacity_; }
   uint8_t* data() const { return data_; }
   int32_t* out() const { return out_; }
+  int32_t* words() const { return words_; }
   std::string& scratch() { return scratch_; }
 
   // Room for a frame of `payload` bytes at the tail, contiguous (a padding
@@ -739,12 +741,27 @@ bool RingHasData(const RingHandle* handle) {
   return !ring.mapping()->unmapped && ring.HasData();
 }
 
-Napi::Value RingReadNow(Napi::Env env, RingHandle* handle, double spin_ms, double* spun_ms) {
+Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell) {
   Ring& ring = handle->ring;
   if (ring.mapping()->unmapped) return env.Undefined();
-  Napi::Value read = ReadMessage(env, ring, spin_ms);
-  *spun_ms = ring.out()[kOutSpunUs] * 0.001;
+  bool async = kind == FirstRead::kAsync;
+  Napi::Value read = ReadMessage(env, ring, SpinBudget(spinner, async && doorbell));
+  double spun_ms = ring.out()[kOutSpunUs] * 0.001;
+  bool caught = !read.IsUndefined();
+  if (!async) {
+    if (caught) SpinWaited(spinner, spun_ms);
+  } else if (spun_ms > 0) {
+    SpinSpun(spinner, caught);
+    if (caught) SpinWaited(spinner, spun_ms);
+  }
   return read;
+}
+
+void RingNoRead(RingHandle* handle) { handle->ring.out()[kOutSpunUs] = 0; }
+
+int32_t* RingControlWord(RingHandle* handle, int index) {
+  Ring& ring = handle->ring;
+  return ring.mapping()->unmapped ? nullptr : ring.words() + index;
 }
 
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {

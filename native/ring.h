@@ -15,15 +15,30 @@ struct RingHandle;
 // The handle behind a value that ringOpen returned (lib/ passes no other).
 RingHandle* RingHandleOf(const Napi::Value& value);
 
-// For a Pipe end's per-message calls (native/pipe_end.cc). A closed
-// segment reads as empty and writes nothing, and a string that finds no
-// room, or could never fit, is not written: the caller's general path finds
-// out which, and says so. Only RingReadNow throws, as ringRead does (a
-// corrupt ring, reported once).
+// For the per-message calls of a Pipe end (native/pipe_end.cc) and a Queue
+// handle (native/queue.cc). A closed segment reads as empty and writes
+// nothing, and a string that finds no room, or could never fit, is not
+// written: the caller's general path finds out which, and says so. Only
+// RingFirstRead throws, as ringRead does (a corrupt ring, reported once).
 bool RingHasData(const RingHandle* handle);
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
-// ringRead of `handle`, spinning up to `spin_ms` for a message; `spun_ms` gets how long the spin took.
-Napi::Value RingReadNow(Napi::Env env, RingHandle* handle, double spin_ms, double* spun_ms);
+
+// Whose first try at a receive RingFirstRead makes: a blocking receive's,
+// which records its wait when a message came (the wait that goes on
+// records the rest), or an async receive's, which follows the doorbell
+// sites' rule and records every spin, caught or not (lib/sync/waiting.ts
+// spunAsync), since the wait that goes on does not spin.
+enum class FirstRead { kSync, kAsync };
+
+// ringRead of `handle` with the spin that the read Spinner `spinner` allows
+// (`doorbell`: the async receive's event loop has one), recorded on it.
+Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell);
+
+// Records that no first read was made (lib/ reads the spin's length after).
+void RingNoRead(RingHandle* handle);
+
+// Control word `index` (lib/channel/ring.ts Ctl) of an open ring; nullptr once its segment is closed.
+int32_t* RingControlWord(RingHandle* handle, int index);
 
 void InitRing(Napi::Env env, Napi::Object exports);
 

@@ -133,6 +133,43 @@ describe('Queue', () => {
     });
   });
 
+  it('every call on a handle already closed fails with ERR_SHM_CLOSED, with messages waiting or not', async () => {
+    const name = uniqueName('q');
+    const q = Queue.create(name, { capacity: 1024 });
+    const other = Queue.open(name);
+    try {
+      other.putSync('waiting');
+      other.putSync(Buffer.from([1, 2]));
+      q.close();
+      const asyncCalls = [
+        () => q.get(),
+        () => q.put('x'),
+        () => q.get({ timeout: 10 }),
+        () => q.put('x', { timeout: 10 }),
+        () => q.getView(),
+        () => q.reserve(8),
+      ];
+      for (const call of asyncCalls) await expect(call()).rejects.toMatchObject({ code: 'ERR_SHM_CLOSED' });
+      const syncCalls = [
+        () => q.getSync(),
+        () => q.putSync('x'),
+        () => q.getSync({ timeout: 10 }),
+        () => q.putSync(Buffer.alloc(1)),
+        () => q.getNowait(),
+        () => q.putNowait('x'),
+      ];
+      for (const call of [...syncCalls, () => q.getViewSync(), () => q.reserveSync(8), () => q.qsize()]) {
+        expect(call).toThrow(expect.objectContaining({ code: 'ERR_SHM_CLOSED' }));
+      }
+      expect([other.getSync({ timeout: 0 }), other.getSync({ timeout: 0 })]).toEqual(['waiting', Buffer.from([1, 2])]); // untouched
+      await other.put('lock given back');
+      expect(await other.get()).toBe('lock given back');
+    } finally {
+      other.close();
+      q.unlink();
+    }
+  });
+
   it('an AbortSignal cancels a pending get; for await yields until the handle closes', async () => {
     await withQueue({}, async (q) => {
       const controller = new AbortController();

@@ -145,8 +145,14 @@ describe('Queue zero copy', () => {
     const slot = q.reserveSync(5);
     slot.bytes.set([1, 2, 3, 4, 5]);
     expect(() => other.putSync('waits', { timeout: 10 })).toThrow(expect.objectContaining({ code: 'ERR_SHM_QUEUE_FULL' })); // the put lock is held
+    let put = false;
+    const waiting = other.put('after').then(() => {
+      put = true;
+    }); // no options: the put made in one addon call, which must not take the held lock either
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(put).toBe(false);
     slot.commit(4);
-    other.putSync('after');
+    await waiting;
     {
       using dropped = await q.reserve(64);
       dropped.bytes.fill(9);

@@ -1,12 +1,14 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, ShmError } from '../core/errors.js';
+import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
+import { native, type QueueHandle } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import {
+  asyncDoorbell,
   firstSpin,
   firstSpinAsync,
   type ParsedWait,
@@ -79,6 +81,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #owner: TypedSegment;
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
+  /** The per-message calls in the addon (native/queue.cc): a put and a get's first try, locks included. */
+  readonly #native: QueueHandle;
 
   readonly #readPlan: WaitPlan<T>;
   /** Waits for the next message's frame, taken as a view (getView). */
@@ -100,6 +104,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.#owner = typed;
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
+    this.#native = sys(() => native.queueOpen(this.#ring.handle, this.#ring.readSpinner.state, typed.token));
     this.#readPlan = this.#ring.readPlan(() => {
       const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;
@@ -138,6 +143,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   ERR_SHM_CLOSED if this handle is closed meanwhile. AbortError.
    */
   async put(message: T, options?: WaitOptions): Promise<void> {
+    // The common case, a string put now with no options, no slot and no put
+    // waiting before it, is one call to the addon, the put lock included
+    // (as Pipe#send): the general path below finds out why it did not put.
+    if (options === undefined && this.#slot === undefined && this.#putters.empty && native.queuePut(this.#native, message)) return;
     const wait = parseWaitOptions(options);
     if (this.#putters.empty && this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -152,6 +161,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   /** `put` blocking this thread. */
   putSync(message: T, options?: WaitOptions): void {
+    if (options === undefined && this.#slot === undefined && native.queuePut(this.#native, message)) return; // as in put
     const wait = parseWaitOptions(options);
     if (this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -180,6 +190,14 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    * ShmError ERR_SHM_CLOSED if this handle is closed meanwhile; AbortError.
    */
   async get(options?: WaitOptions): Promise<T> {
+    // The common case, as in put: no options, no view held, no get waiting
+    // before this one. The first try, the get lock and the spin the read
+    // spinner allows an async wait included, is one call to the addon; a
+    // wait that must go on sleeps at once.
+    if (options === undefined && this.#view === undefined && this.#getters.empty) {
+      const read = this.#getNow(asyncDoorbell());
+      return read !== NO_MESSAGE ? read : this.#getLater(parseWaitOptions(undefined), this.#spunSince());
+    }
     this.checkOpen();
     const wait = parseWaitOptions(options);
     const spinner = this.#ring.readSpinner;
@@ -187,38 +205,37 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     if (this.#getters.empty) {
       this.#view?.release();
       if (this.#getLock.tryFast()) {
-        // Uncontended: the first try spins in the addon for the message (as Pipe#recv).
+        // Uncontended: the first try spins in the addon for the message, within the wait's deadline.
         const fast = this.#readAndUnlock(firstSpinAsync(wait, spinner));
-        const spun = this.#ring.lastSpinMs;
-        spunAsync(spinner, spun, fast !== NO_MESSAGE);
+        spunAsync(spinner, this.#ring.lastSpinMs, fast !== NO_MESSAGE);
         if (fast !== NO_MESSAGE) return fast;
-        spunSince = performance.now() - spun;
+        spunSince = this.#spunSince();
       }
     }
-    const message = await this.#inGetLine(wait, () => this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, spinner, spunSince)));
-    if (message === TIMED_OUT) throw new Empty();
-    return message;
+    return this.#getLater(wait, spunSince);
   }
 
   /** `get` blocking this thread. */
   getSync(options?: WaitOptions): T {
+    if (options === undefined && this.#view === undefined) {
+      const read = this.#getNow(); // as in get
+      return read !== NO_MESSAGE ? read : this.#getLaterSync(parseWaitOptions(undefined), this.#spunSince());
+    }
     this.checkOpen();
     const wait = parseWaitOptions(options);
     this.#view?.release();
     const spinner = this.#ring.readSpinner;
     let spunSince: number | undefined;
     if (this.#getLock.tryFast()) {
-      // Uncontended: the first try spins in the addon for the message (as Pipe#recvSync).
+      // Uncontended: the first try spins in the addon for the message, within the wait's deadline.
       const fast = this.#readAndUnlock(firstSpin(wait, spinner));
       if (fast !== NO_MESSAGE) {
         spinner.waited(this.#ring.lastSpinMs);
         return fast;
       }
-      spunSince = performance.now() - this.#ring.lastSpinMs;
+      spunSince = this.#spunSince();
     }
-    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, spinner, spunSince));
-    if (message === TIMED_OUT) throw new Empty();
-    return message;
+    return this.#getLaterSync(wait, spunSince);
   }
 
   /** Removes and returns a message if one is there now. @throws {Empty} */
@@ -438,6 +455,57 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     } finally {
       this.#putLock.release();
     }
+  }
+
+  /**
+   * A get's first try in the addon (native/queue.cc), a blocking get's
+   * without `doorbell`, an async get's with it: NO_MESSAGE when nothing
+   * came, or no read was made (the general path then finds out why). A
+   * message that is not a string is decoded here, and the get lock the
+   * addon left taken for it given back.
+   */
+  #getNow(doorbell?: boolean): T | typeof NO_MESSAGE {
+    let read: string | number | undefined;
+    try {
+      read = doorbell === undefined ? native.queueGet(this.#native) : native.queueGet(this.#native, doorbell);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    if (typeof read === 'string') return read as T;
+    if (read === undefined) return NO_MESSAGE;
+    try {
+      return this.#ring.readLeft(read) as T;
+    } finally {
+      this.#getLock.release();
+    }
+  }
+
+  /** A get whose first try found nothing: it waits in this handle's line for the get lock and a message. */
+  async #getLater(wait: ParsedWait, spunSince: number | undefined): Promise<T> {
+    this.checkOpen();
+    const message = await this.#inGetLine(wait, () =>
+      this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince)),
+    );
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
+  }
+
+  /** `#getLater` blocking this thread. */
+  #getLaterSync(wait: ParsedWait, spunSince: number | undefined): T {
+    this.checkOpen();
+    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince));
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
+  }
+
+  /**
+   * When the spin of the first try that found nothing started, for the wait
+   * that goes on (which then does not spin again); undefined if it did not
+   * spin, or made no read (another consumer held the get lock).
+   */
+  #spunSince(): number | undefined {
+    const spun = this.#ring.lastSpinMs;
+    return spun > 0 ? performance.now() - spun : undefined;
   }
 
   /** A read with the get lock held (tryFast), spinning up to `spinMs` for a message; the lock goes back either way. */

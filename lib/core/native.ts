@@ -57,6 +57,17 @@ export interface NativeAddon {
    * caught nothing is recorded too.
    */
   pipeRecv(end: PipeEndHandle, doorbell?: boolean): string | number | undefined;
+  // A Queue handle's per-message calls (native/queue.cc), each with the put or get lock taken and given back.
+  queueOpen(ring: RingHandle, readSpinner: Int32Array, token: number): QueueHandle;
+  /** True if `message` was a string and is put now; false puts nothing (the general path says why, or waits). */
+  queuePut(queue: QueueHandle, message: unknown): boolean;
+  /**
+   * A get's first try, as pipeRecv's, with the get lock taken for it. A
+   * number (a message that is not a string, left for ringReadInto) comes
+   * with the get lock still taken: the caller gives it back. undefined also
+   * when no read was made (closed, the lock taken, views held).
+   */
+  queueGet(queue: QueueHandle, doorbell?: boolean): string | number | undefined;
   // The adaptive spinning rule (native/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;
@@ -96,6 +107,9 @@ export type RingHandle = { readonly __ring: unique symbol };
 
 /** Opaque native handle of one Pipe end. */
 export type PipeEndHandle = { readonly __pipeEnd: unique symbol };
+
+/** Opaque native handle of a Queue handle's per-message calls. */
+export type QueueHandle = { readonly __queue: unique symbol };
 
 /** Opaque native handle of one mapping. */
 export type MappingHandle = { readonly __mapping: unique symbol };
