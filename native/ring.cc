@@ -33,6 +33,9 @@ constexpr int kHolderToken = 96;
 constexpr int kHolders = 32;
 constexpr size_t kControlBytes = 512;
 constexpr uint32_t kFrameHeader = 8;
+// A writer past this many bytes of the ring that finds it empty wraps at
+// once (Ring::WrapEarly), in a ring of at least four times as many.
+constexpr uint32_t kHotBytes = 64 * 1024;
 // A frame header's second word: 0 where nothing is published, else the
 // message's tag with kPublished set, or kPadding. Readers find frames by
 // this word, not by TAIL (docs/format.md, "Frames"), and the header where
@@ -135,7 +138,7 @@ class Ring {
     uint32_t tail = CatchUpTail();
     uint32_t at = tail & mask_;
     uint32_t to_end = capacity_ - at;
-    if (FrameSize(payload) > to_end) {
+    if (FrameSize(payload) > to_end || WrapEarly(tail, at)) {
       if (Free(tail, to_end + kFrameHeader) < to_end + kFrameHeader) return NoRoom();
       uint32_t padding = tail;
       tail = PublishFrame(at, to_end - kFrameHeader, kPadding);
@@ -353,6 +356,28 @@ class Ring {
     return free;
   }
 
+  // Whether the frame at `at` (TAIL `tail`) goes to the ring's start
+  // instead, after a padding frame to its end: when it is the first frame
+  // of this lap past kHotBytes and every frame is taken (HEAD is at TAIL).
+  // Request/reply traffic then stays in the ring's first kHotBytes, memory
+  // that its last lap touched, instead of going on through memory that no
+  // one touched for a whole lap (or ever, in a new ring): on this VM a
+  // round trip through such memory was slower even with its pages mapped
+  // (docs/design.md, "Keeping to memory touched"). Asked once a lap, so a
+  // writer streaming messages, whose ring is seldom empty, loads HEAD (the
+  // reader's line) once a lap for it.
+  bool WrapEarly(uint32_t tail, uint32_t at) {
+    if (at < kHotBytes || capacity_ < 4 * kHotBytes) {
+      asked_this_lap_ = false;
+      return false;
+    }
+    if (asked_this_lap_) return false;
+    asked_this_lap_ = true;
+    uint32_t head = Load(words_ + kHead);
+    cached_head_ = head;
+    return head == tail;
+  }
+
   // Remembers HEAD as a writer that found no room saw it: what it waits to see move.
   int64_t NoRoom() {
     out_[kOutHeadWhenFull] = static_cast<int32_t>(Load(words_ + kHead));
@@ -455,7 +480,8 @@ class Ring {
   uint32_t cached_head_ = 0;
   uint32_t tail_written_ = 0;
   bool tail_known_ = false;
-  std::string scratch_;  // a string whose NUL would not fit its frame is written here first
+  bool asked_this_lap_ = false;  // WrapEarly was asked in this lap of the ring
+  std::string scratch_;          // a string whose NUL would not fit its frame is written here first
 };
 
 }  // namespace

@@ -80,6 +80,28 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  it('20,000 round trips through a 256 KiB ring, which wraps early whenever it is empty: every message intact, in order', async () => {
+    const name = uniqueName('pipe');
+    const pipe = Pipe.create(name, { capacity: 256 * 1024 });
+    try {
+      const echo = startFixture('channel-peer.mjs', ['echo', name]);
+      let wrong = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const text = `${i}:`.padEnd(8 + ((i * 37) % 300), 'w');
+        if (i % 2) pipe.sendSync(text);
+        else await pipe.send(text);
+        const back = i % 3 === 0 ? await pipe.recv() : i % 3 === 1 ? pipe.recvSync() : pipe.recvSync({ timeout: 5000 });
+        if (back !== text.toUpperCase()) wrong++;
+      }
+      expect(wrong).toBe(0);
+      pipe.close();
+      await echo.done;
+    } finally {
+      pipe.close();
+      pipe.unlink();
+    }
+  });
+
   it('sends that wait for room, and receives that wait for a message, are served in call order', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name, { capacity: 256 });

@@ -99,6 +99,32 @@ describe('Queue', () => {
       expect(checked).toBe(64 * 9 * 2);
     }));
 
+  it('request/reply keeps to the first 64 KiB of a large ring (it wraps early when empty); a ring never empty is used whole', () =>
+    withQueue({ capacity: 1 << 20 }, (q, name) => {
+      const raw = new SharedMemory(name);
+      const tailOffset = () => new DataView(raw.buffer).getUint32(128, true) & ((1 << 20) - 1); // TAIL, the ring's first control word
+      try {
+        let furthest = 0;
+        for (let i = 0; i < 5000; i++) {
+          const text = `${i}`.padEnd(32, '.');
+          q.putSync(text);
+          expect(q.getSync()).toBe(text);
+          furthest = Math.max(furthest, tailOffset());
+        }
+        expect(furthest).toBeLessThan(65536 + 64); // 5,000 frames of 40 bytes: 200,000 bytes without the early wrap
+        q.putSync('one waiting');
+        furthest = 0;
+        for (let i = 0; i < 30_000; i++) {
+          q.putSync('x'.repeat(32));
+          expect(q.getSync()).toBe(i === 0 ? 'one waiting' : 'x'.repeat(32));
+          furthest = Math.max(furthest, tailOffset());
+        }
+        expect(furthest).toBeGreaterThan(1 << 19);
+      } finally {
+        raw.close();
+      }
+    }));
+
   it('full and empty: nowait variants throw Full / Empty, timeouts wait and then throw', async () => {
     await withQueue({ capacity: 64, maxsize: 2 }, async (q) => {
       expect(() => q.getNowait()).toThrow(Empty);
