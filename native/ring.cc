@@ -312,7 +312,12 @@ class Ring {
   }
 
   // With the header at `position` empty: false if nothing is published
-  // there, true if it was published meanwhile. Another program wrote the
+  // there, true if it was published meanwhile, or if the read position is
+  // no longer `position` (look again). The second: a writer that skipped
+  // its own padding frame at `position` moved the read position past it,
+  // and may since have published up to it again, zeroing its header (the
+  // writer moves the read position before TAIL, which is read first here,
+  // so a TAIL that far on means the move is seen). Another program wrote the
   // ring (Corrupt) if TAIL is past it (a writer stores the tag word first,
   // and TAIL is read before the header again), or if it is past TAIL while
   // nothing is being published at TAIL: a reader is ahead of TAIL only
@@ -322,7 +327,7 @@ class Ring {
   // the ring: reading it took the reader past everything published.
   bool PublishedPast(Napi::Env env, uint32_t position) {
     uint32_t tail = Load(words_ + kTail);
-    if (TagAt(position & mask_) != 0) return true;
+    if (TagAt(position & mask_) != 0 || Load(words_ + read_word_) != position) return true;
     if (tail - position - 1 < capacity_) Corrupt(env, "frames published behind an empty header");
     if (position - tail - 1 < capacity_ && (TagAt(tail & mask_) & kPublished) == 0 && Load(words_ + kTail) == tail) {
       Corrupt(env, "a read position past everything published");
