@@ -196,6 +196,26 @@ describe('Queue', () => {
     }
   });
 
+  it('a blocking call while an async call of the same handle waits holding its lock is ERR_SHM_WOULD_DEADLOCK, not a hang', () =>
+    withQueue({ capacity: 4096, maxsize: 1 }, async (q) => {
+      const waitingGet = q.get(); // no message: it waits holding the get lock
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const call of [() => q.getSync(), () => q.getSync({ timeout: 50 }), () => q.getViewSync()]) {
+        expect(call).toThrow(expect.objectContaining({ code: 'ERR_SHM_WOULD_DEADLOCK' }));
+      }
+      q.putSync('first');
+      expect(await waitingGet).toBe('first');
+      q.putSync('fills the queue');
+      const waitingPut = q.put('waits for room'); // maxsize reached: it waits holding the put lock
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const call of [() => q.putSync('x'), () => q.putSync('x', { timeout: 50 }), () => q.reserveSync(8)]) {
+        expect(call).toThrow(expect.objectContaining({ code: 'ERR_SHM_WOULD_DEADLOCK' }));
+      }
+      expect(q.getSync()).toBe('fills the queue');
+      await waitingPut;
+      expect(q.getSync()).toBe('waits for room');
+    }));
+
   it('an AbortSignal cancels a pending get; for await yields until the handle closes', async () => {
     await withQueue({}, async (q) => {
       const controller = new AbortController();

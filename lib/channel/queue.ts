@@ -159,7 +159,11 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     if (written === TIMED_OUT) throw new Full();
   }
 
-  /** `put` blocking this thread. */
+  /**
+   * `put` blocking this thread.
+   * @throws {ShmError} ERR_SHM_WOULD_DEADLOCK if an async put or reserve of
+   *   this handle waits holding the put lock; and as `put`.
+   */
   putSync(message: T, options?: WaitOptions): void {
     if (options === undefined && this.#slot === undefined && native.queuePut(this.#native, message)) return; // as in put
     const wait = parseWaitOptions(options);
@@ -215,7 +219,11 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#getLater(wait, spunSince);
   }
 
-  /** `get` blocking this thread. */
+  /**
+   * `get` blocking this thread.
+   * @throws {ShmError} ERR_SHM_WOULD_DEADLOCK if an async get of this handle
+   *   waits holding the get lock; and as `get`.
+   */
   getSync(options?: WaitOptions): T {
     if (options === undefined && this.#view === undefined) {
       const read = this.#getNow(); // as in get
@@ -273,7 +281,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#viewOf(frame);
   }
 
-  /** `getView` blocking this thread. */
+  /** `getView` blocking this thread. @throws like `getSync`. */
   getViewSync(options?: WaitOptions): MessageView {
     this.checkOpen();
     const wait = parseWaitOptions(options);
@@ -305,7 +313,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#slotAt(at, length);
   }
 
-  /** `reserve` blocking this thread. */
+  /** `reserve` blocking this thread. @throws like `putSync`. */
   reserveSync(byteLength: number, options?: WaitOptions): Slot {
     const length = this.#reservable(byteLength);
     const wait = parseWaitOptions(options);
@@ -584,8 +592,25 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     }
   }
 
+  /**
+   * Takes `lock` blocking this thread. This handle holds it only while one
+   * of its own async calls waits (a slot's put lock is given back before a
+   * blocking put or reserve): that call cannot go on while this thread
+   * blocks, so the wait would never end.
+   */
+  #acquireSync(lock: LockWord, wait: ParsedWait): Acquired | TimedOut {
+    if (lock.isHeldByMe()) {
+      const calls = lock === this.#getLock ? 'get' : 'put or reserve';
+      throw new ShmError(
+        ErrorCodes.WOULD_DEADLOCK,
+        `an async ${calls} of this handle waits holding the lock a blocking call needs; it would never return (await that call first)`,
+      );
+    }
+    return lock.acquireSync(this, wait);
+  }
+
   #holdingSync<R>(lock: LockWord, wait: ParsedWait, body: () => R | TimedOut): R | TimedOut {
-    if (lock.acquireSync(this, wait) === TIMED_OUT) return TIMED_OUT;
+    if (this.#acquireSync(lock, wait) === TIMED_OUT) return TIMED_OUT;
     let result: R | TimedOut = TIMED_OUT;
     try {
       result = body();
@@ -596,7 +621,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   }
 
   #lockedSync<T>(lock: LockWord, wait: ParsedWait, body: () => T | TimedOut): T | TimedOut {
-    if (lock.acquireSync(this, wait) === TIMED_OUT) return TIMED_OUT;
+    if (this.#acquireSync(lock, wait) === TIMED_OUT) return TIMED_OUT;
     try {
       return body();
     } finally {

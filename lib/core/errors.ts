@@ -25,7 +25,7 @@ export const ErrorCodes = {
   VERSION: 'ERR_SHM_VERSION',
   /** Releasing a lock this handle does not hold. */
   NOT_OWNER: 'ERR_SHM_NOT_OWNER',
-  /** Acquiring a non-reentrant Lock this handle already holds (it would deadlock). */
+  /** Acquiring a non-reentrant Lock this handle already holds, or a blocking Queue call while an async one of the same handle holds the lock it needs (it would deadlock). */
   WOULD_DEADLOCK: 'ERR_SHM_WOULD_DEADLOCK',
   /** An acquire or wait given up at its timeout, where a boolean cannot say so (e.g. `hold()`). */
   TIMEOUT: 'ERR_SHM_TIMEOUT',
