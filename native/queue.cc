@@ -13,7 +13,6 @@ namespace {
 // calls use (docs/format.md; lib/channel/ring.ts Ctl).
 constexpr int kPutLock = 2;
 constexpr int kGetLock = 18;
-constexpr int kHeldCount = 19;
 // A lock word's "someone may sleep on it" bit (lib/sync/lock-word.ts WAITERS).
 constexpr int32_t kWaiters = 0x40000000;
 
@@ -102,11 +101,7 @@ Napi::Value QueuePut(const Napi::CallbackInfo& info) {
 Napi::Value QueueGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   QueueHandle& queue = QueueOf(info);
-  int32_t* held_count = RingControlWord(queue.ring, kHeldCount);
-  HeldLock lock(held_count == nullptr || __atomic_load_n(held_count, __ATOMIC_SEQ_CST) != 0
-                    ? nullptr
-                    : RingControlWord(queue.ring, kGetLock),
-                queue.token);
+  HeldLock lock(RingHoldsViews(queue.ring) ? nullptr : RingControlWord(queue.ring, kGetLock), queue.token);
   if (!lock.held()) {
     RingNoRead(queue.ring);
     return env.Undefined();

@@ -795,6 +795,11 @@ int32_t* RingControlWord(RingHandle* handle, int index) {
   return ring.mapping()->unmapped ? nullptr : ring.words() + index;
 }
 
+bool RingHoldsViews(const RingHandle* handle) {
+  const Ring& ring = handle->ring;
+  return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
+}
+
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {
   Ring& ring = handle->ring;
   return !ring.mapping()->unmapped && WriteStringFrame(env, ring, text) == 1;

@@ -40,6 +40,10 @@ void RingNoRead(RingHandle* handle);
 // Control word `index` (lib/channel/ring.ts Ctl) of an open ring; nullptr once its segment is closed.
 int32_t* RingControlWord(RingHandle* handle, int index);
 
+// Whether a consumer holds a frame of this (open) ring as a view: a Queue's
+// holder table is in use, and one holder may be a dead consumer's.
+bool RingHoldsViews(const RingHandle* handle);
+
 void InitRing(Napi::Env env, Napi::Object exports);
 
 }  // namespace shmkit
