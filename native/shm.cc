@@ -96,6 +96,18 @@ Napi::Value FstatSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 
+// fileId(fd) -> "dev:ino": the same for every mapping of one object in this
+// process, so waits on one word through different handles can meet
+// (lib/sync/sleep-group.ts). Empty where the system gives no inode.
+Napi::Value FileId(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct stat st;
+  if (fstat(fd, &st) != 0) throw ErrnoError(info.Env(), errno, "fstat");
+  if (st.st_ino == 0) return Napi::String::New(info.Env(), "");
+  return Napi::String::New(info.Env(), std::to_string(static_cast<uint64_t>(st.st_dev)) + ":" +
+                                           std::to_string(static_cast<uint64_t>(st.st_ino)));
+}
+
 // closeFd(fd)
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -271,6 +283,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
   exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
   exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
+  exports.Set("fileId", Napi::Function::New(env, FileId, "fileId"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
   exports.Set("map", Napi::Function::New(env, Map, "map"));

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Barrier } from '../dist/index.js';
-import { expectCode, rejection, runFixture, Scratch, uniqueName } from './helpers.js';
+import { Barrier, SharedMemory } from '../dist/index.js';
+import { expectCode, rejection, runFixture, Scratch, startFixture, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -76,7 +76,54 @@ describe('Barrier', () => {
   });
 });
 
+describe('Barrier and its lock', () => {
+  it("wait({ timeout }) keeps its timeout while a live handle holds the barrier's lock; the party never arrives", async () => {
+    const name = uniqueName('brl');
+    const [a, b] = [scratch.add(Barrier.create(name, 2)), scratch.add(Barrier.open(name))];
+    // Hold the barrier's own lock word (offset 64) with the token of a live handle, as a stuck process would.
+    const raw = new SharedMemory(name);
+    const lockWord = new Int32Array(raw.buffer, 64, 1);
+    Atomics.store(lockWord, 0, (a as unknown as { typed: { token: number } }).typed.token);
+    try {
+      expect((await rejection(b.wait({ timeout: 100 }))).code).toBe('ERR_SHM_TIMEOUT');
+      expectCode(() => b.waitSync({ timeout: 100 }), 'ERR_SHM_TIMEOUT');
+      expect(Atomics.load(new Int32Array(raw.buffer, 128, 1), 0)).toBe(0); // nobody counted
+    } finally {
+      Atomics.store(lockWord, 0, 0);
+      raw.close();
+    }
+    expect((await Promise.all([a.wait(), b.wait()])).sort()).toEqual([0, 1]);
+  });
+});
+
 describe('Barrier across processes', () => {
+  it('a party SIGKILLed while it waits breaks the barrier: the last to arrive does not pass alone', async () => {
+    const name = uniqueName('brk');
+    const barrier = scratch.add(Barrier.create(name, 2));
+    const party = startFixture('sync-peer.mjs', ['barrier-wait', name]);
+    await party.line((line) => line === 'arriving');
+    while (barrier.nWaiting < 1) await sleep(5);
+    party.child.kill('SIGKILL');
+    await party.done;
+    expect((await rejection(barrier.wait({ timeout: 5000 }))).code).toBe('ERR_SHM_BROKEN_BARRIER');
+    expect(barrier.broken).toBe(true);
+  });
+
+  it('a party SIGKILLed while others wait breaks the barrier for them within a slice', async () => {
+    const name = uniqueName('brw');
+    const barrier = scratch.add(Barrier.create(name, 3));
+    const party = startFixture('sync-peer.mjs', ['barrier-wait', name]);
+    await party.line((line) => line === 'arriving');
+    while (barrier.nWaiting < 1) await sleep(5);
+    const waiting = rejection(barrier.wait());
+    while (barrier.nWaiting < 2) await sleep(5);
+    party.child.kill('SIGKILL');
+    await party.done;
+    // No timeout of its own (one would break it too): a wait still pending after 5 s has missed the death.
+    const outcome = await Promise.race([waiting.then((err) => err.code), sleep(5000).then(() => 'still waiting')]);
+    expect(outcome).toBe('ERR_SHM_BROKEN_BARRIER');
+  });
+
   it('Barrier: 3 processes pass together with distinct arrival indexes', async () => {
     const name = uniqueName('bar');
     const barrier = Barrier.create(name, 3);

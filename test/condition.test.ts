@@ -22,6 +22,34 @@ function waiters(name: string, n: number) {
 }
 
 describe('Condition', () => {
+  it("a notify(1) in the same tick as another waiter's abort still wakes the waiter that stays (100 rounds)", async () => {
+    const name = uniqueName('cva');
+    const notifier = scratch.add(Condition.create(name));
+    const [quitter, stayer] = [scratch.add(Condition.open(name)), scratch.add(Condition.open(name))];
+    for (let round = 0; round < 100; round++) {
+      const controller = new AbortController();
+      const waitOf = async (c: Condition, signal?: AbortSignal) => {
+        await c.acquire();
+        try {
+          return await c.wait({ signal });
+        } finally {
+          c.release();
+        }
+      };
+      const aborted = waitOf(quitter, controller.signal).then(
+        () => 'notified',
+        (err: Error) => err.name,
+      );
+      const stays = waitOf(stayer);
+      await sleep(1);
+      notifier.withLockSync(() => notifier.notify(1));
+      controller.abort();
+      expect(await aborted).toBe('AbortError');
+      const outcome = await Promise.race([stays, sleep(2000).then(() => 'never woken')]);
+      expect(outcome, `round ${round}`).toBe(true);
+    }
+  });
+
   it('notify(1) ends exactly one of several waits in one process; notifyAll the rest', async () => {
     const name = uniqueName('cv');
     const owner = scratch.add(Condition.create(name));

@@ -79,8 +79,8 @@ export function runFixture(script: string, args: string[] = [], options: { nodeA
   return start(process.execPath, [...(options.nodeArgs ?? []), join(fixtures, script), ...args]).done;
 }
 
-export function startFixture(script: string, args: string[] = []): Running {
-  return start(process.execPath, [join(fixtures, script), ...args]);
+export function startFixture(script: string, args: string[] = [], options: { nodeArgs?: string[] } = {}): Running {
+  return start(process.execPath, [...(options.nodeArgs ?? []), join(fixtures, script), ...args]);
 }
 
 /** The error `promise` rejects with (the test fails if it resolves). */

@@ -481,6 +481,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     }
     if (typeof read === 'string') return read as T;
     if (read === undefined) return NO_MESSAGE;
+    this.#getLock.adopt();
     try {
       return this.#ring.readLeft(read) as T;
     } finally {

@@ -9,6 +9,8 @@ export interface NativeAddon {
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
   fstatSize(fd: number): number;
+  /** "dev:ino" of the open file, or '' where it has no inode. */
+  fileId(fd: number): string;
   closeFd(fd: number): void;
   shmUnlink(name: string): void;
   map(fd: number, size: number): [ArrayBuffer, MappingHandle];

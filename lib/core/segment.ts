@@ -11,16 +11,24 @@ export class MappedSegment {
   readonly name: string;
   readonly size: number;
   readonly buffer: ArrayBuffer;
+  /**
+   * The object's identity in this process: the same for every handle of one
+   * object (its file's device and inode), unique to this mapping where the
+   * system gives no inode.
+   */
+  readonly identity: string;
   /** What the segment holds, for NODE_DEBUG lines ('SharedMemory', or a shmkit kind). */
   what = 'SharedMemory';
   #handle: MappingHandle;
   #closed = false;
+  readonly #onClose = new Set<() => void>();
 
-  constructor(name: string, size: number, buffer: ArrayBuffer, handle: MappingHandle) {
+  constructor(name: string, size: number, buffer: ArrayBuffer, handle: MappingHandle, fileId: string) {
     this.name = name;
     this.size = size;
     this.buffer = buffer;
     this.#handle = handle;
+    this.identity = fileId === '' ? `mapping ${++mappingsWithoutInode}` : fileId;
   }
 
   /** The addon's handle of the mapping, for native functions that work on it (rings). */
@@ -32,8 +40,19 @@ export class MappedSegment {
     return this.#closed;
   }
 
+  /**
+   * Runs `listener` when close() starts, while the memory is still mapped
+   * (waits shared between handles end those of this one). Returns its removal.
+   */
+  onClose(listener: () => void): () => void {
+    this.#onClose.add(listener);
+    return () => this.#onClose.delete(listener);
+  }
+
   close(): void {
     if (this.#closed) return;
+    for (const listener of this.#onClose) listener();
+    this.#onClose.clear();
     this.#closed = true;
     sys(() => native.unmap(this.#handle, this.buffer));
     trace('close', this.what, this.name);
@@ -66,6 +85,8 @@ export function detachView(buffer: ArrayBuffer): void {
  */
 export const MAX_MAPPING_BYTES = bufferConstants.MAX_LENGTH;
 
+let mappingsWithoutInode = 0;
+
 function checkMappable(name: string, size: number, what: string): void {
   if (size > MAX_MAPPING_BYTES) {
     throw new ShmError(
@@ -97,7 +118,13 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
     sys(() => native.fchmod(fd, mode), `creating ${name}`);
     sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
     const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
-    segment = new MappedSegment(name, size, buffer, handle);
+    segment = new MappedSegment(
+      name,
+      size,
+      buffer,
+      handle,
+      sys(() => native.fileId(fd), `creating ${name}`),
+    );
     withFd?.(fd, segment);
     return segment;
   } catch (err) {
@@ -129,7 +156,13 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
     }
     checkMappable(name, size, 'segment');
     const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
-    const segment = new MappedSegment(name, size, buffer, handle);
+    const segment = new MappedSegment(
+      name,
+      size,
+      buffer,
+      handle,
+      sys(() => native.fileId(fd), `opening ${name}`),
+    );
     try {
       withFd?.(fd, segment);
     } catch (err) {

@@ -16,9 +16,26 @@ import { createSegment, MAX_MAPPING_BYTES, type MappedSegment, openSegment, unli
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
 
-// A handle dropped without close() still gives its token back when it is
-// collected (its mapping is unmapped by the addon's own finalizer).
-const dropped = new FinalizationRegistry<number>((liveness) => native.livenessRelease(liveness));
+/** A handle's token and how many locks (and Queue views) it holds with it now. */
+interface Holdings {
+  readonly liveness: number;
+  readonly name: string;
+  count: number;
+}
+
+// A handle dropped without close() gives its token back when it is
+// collected (its mapping is unmapped by the addon's own finalizer), unless
+// it holds a lock: nothing can release that lock any more, and letting the
+// token go would tell every waiter its holder died while the process that
+// took it runs on (a "single instance" lock kept in a variable nothing
+// reads). So the token, and the lock, stay held until the process exits.
+const dropped = new FinalizationRegistry<Holdings>((holdings) => {
+  if (holdings.count > 0) {
+    trace('collected', 'a handle holding a lock', holdings.name, 'its token, and what it holds, stay until this process exits');
+    return;
+  }
+  native.livenessRelease(holdings.liveness);
+});
 
 /** Who may hold a lock word, and how to tell whether a holder still lives. */
 export interface LockOwner {
@@ -26,7 +43,11 @@ export interface LockOwner {
   readonly token: number;
   /** The object's name (for NODE_DEBUG lines). */
   readonly name: string;
+  /** The mapping the lock word lives in. */
+  readonly segment: MappedSegment;
   isAlive(token: number): boolean;
+  /** Counts a lock (or view) taken (+1) or given back (-1) with this token: one held keeps the token when the handle is collected. */
+  hold(delta: 1 | -1): void;
 }
 
 /** The largest token: tokens fit the lock word's owner bits (docs/format.md). */
@@ -50,6 +71,7 @@ export class TypedSegment implements LockOwner {
   readonly token: number;
   /** The addon's id of this token's liveness lock, through which others' liveness is asked. */
   readonly liveness: number;
+  readonly #holdings: Holdings;
 
   constructor(segment: MappedSegment, owner: { token: number; liveness: number }, dtype: DTypeInfo, count: number) {
     this.segment = segment;
@@ -59,7 +81,8 @@ export class TypedSegment implements LockOwner {
     this.data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
     this.token = owner.token;
     this.liveness = owner.liveness;
-    dropped.register(this, owner.liveness, this);
+    this.#holdings = { liveness: owner.liveness, name: segment.name, count: 0 };
+    dropped.register(this, this.#holdings, this);
   }
 
   get closed(): boolean {
@@ -73,6 +96,10 @@ export class TypedSegment implements LockOwner {
   /** True if the handle owning `token` is still open in a live process. */
   isAlive(token: number): boolean {
     return sys(() => native.livenessAlive(this.liveness, token, this.segment.name));
+  }
+
+  hold(delta: 1 | -1): void {
+    this.#holdings.count += delta;
   }
 
   /** Drops the token (a lock this handle still holds reads as its owner dead) and unmaps. */

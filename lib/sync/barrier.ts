@@ -1,24 +1,33 @@
+import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { Lock } from './lock.js';
+import { WAIT_SLICE_MS } from './lock-word.js';
 import { SyncObject, wakeAll } from './sync-object.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 // Words of a Barrier segment. Waiters sleep on GENERATION, which moves on
 // when the last party arrives and also when a generation is broken (abort,
-// reset, a waiter's timeout or abort); BROKEN_GENERATION = g + 1 marks
-// generation g as broken, so a woken waiter can tell the two apart.
+// reset, a waiter's timeout or abort, a waiting party's death);
+// BROKEN_GENERATION = g + 1 marks generation g as broken, so a woken waiter
+// can tell the two apart. ARRIVALS holds, for arrival index i < COUNT, the
+// token of the handle that arrived i-th in this generation, so that a
+// waiting party can be found dead (docs/format.md).
 const COUNT = 0;
 const GENERATION = 1;
 const BROKEN = 2;
 const PARTIES = 3;
 const BROKEN_GENERATION = 4;
-const WORDS = 5;
-/** How long close() waits for the lock to break the barrier for a pending wait. */
+const ARRIVALS = 5;
+/** The most parties: one arrival word each. */
+export const MAX_PARTIES = 2 ** 20;
+/** How long close() (and a party giving up) waits for the lock before leaving the break to later. */
 const TIDY_LOCK_MS = 100;
+/** Arrivals whose liveness one look-around checks (one system call each); the next look-around goes on from there. */
+const ARRIVALS_PER_LOOK = 256;
 
 interface Arrival {
   readonly index: number;
@@ -38,27 +47,35 @@ interface Arrival {
 export class Barrier extends SyncObject {
   readonly #lock: Lock;
   readonly #spinner = new Spinner();
+  /** Where the next look for dead parties starts. */
+  #lookFrom = 0;
+  /** The parties, as the segment's size says (its PARTIES word is checked against it at open, and read nowhere else). */
+  readonly #parties: number;
 
   private constructor(typed: TypedSegment) {
     super(typed);
     this.#lock = Lock.borrow(typed);
+    this.#parties = typed.count - ARRIVALS;
   }
 
-  /** Creates a Barrier for `parties` parties (`EEXIST` if the name exists). */
+  /** Creates a Barrier for `parties` parties, 1 .. 2^20 (`EEXIST` if the name exists). */
   static create(name: string, parties: number, options?: CreateOptions): Barrier {
-    const count = checkInteger(parties, 'parties', 1, 2 ** 31 - 1);
-    return new Barrier(SyncObject.createSegment(name, Kind.barrier, WORDS, options, (words) => (words[PARTIES] = count)));
+    const count = checkInteger(parties, 'parties', 1, MAX_PARTIES);
+    return new Barrier(SyncObject.createSegment(name, Kind.barrier, ARRIVALS + count, options, (words) => (words[PARTIES] = count)));
   }
 
   /** Opens an existing Barrier; `parties` comes from the segment. */
   static open(name: string, options?: OpenOptions): Barrier {
-    return new Barrier(SyncObject.openSegment(name, Kind.barrier, WORDS, options));
+    // Before 0.6 a Barrier had no arrival words: such a one reads as the wrong size.
+    return new Barrier(
+      SyncObject.openSegment(name, Kind.barrier, (words) => (words.length > PARTIES ? ARRIVALS + Atomics.load(words, PARTIES) : ARRIVALS), options),
+    );
   }
 
   /** How many parties must arrive. */
   get parties(): number {
     this.checkOpen();
-    return Atomics.load(this.words, PARTIES);
+    return this.#parties;
   }
 
   /** How many parties are waiting now. */
@@ -83,7 +100,7 @@ export class Barrier extends SyncObject {
   async wait(options?: WaitOptions): Promise<number> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    await this.#lock.acquire({ signal: wait.signal });
+    if (!(await this.#lock.acquire({ timeout: wait.deadline.remaining(), signal: wait.signal }))) throw this.#lockTimedOut();
     const arrival = this.#arrive();
     if (!arrival.waiting) return arrival.index;
     return this.withTidy(
@@ -94,14 +111,10 @@ export class Barrier extends SyncObject {
           passed = await waitAsync(this, this.#passed(arrival), wait, this.#spinner);
         } catch (err) {
           if (this.closed) throw err;
-          await this.#lock.acquire();
-          this.#giveUp(arrival);
+          await this.#giveUpSoon(arrival);
           throw err;
         }
-        if (passed === TIMED_OUT) {
-          await this.#lock.acquire();
-          if (this.#giveUp(arrival)) throw brokenError('timed out waiting at the barrier; it is now broken');
-        }
+        if (passed === TIMED_OUT && (await this.#giveUpSoon(arrival))) throw brokenError('timed out waiting at the barrier; it is now broken');
         return this.#outcome(arrival);
       },
     );
@@ -111,12 +124,12 @@ export class Barrier extends SyncObject {
   waitSync(options?: WaitOptions): number {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#lock.acquireSync();
+    if (!this.#lock.acquireSync({ timeout: Math.max(0, wait.deadline.remaining()) })) throw this.#lockTimedOut();
     const arrival = this.#arrive();
     if (!arrival.waiting) return arrival.index;
     if (waitSync(this, this.#passed(arrival), wait, this.#spinner) === TIMED_OUT) {
-      this.#lock.acquireSync();
-      if (this.#giveUp(arrival)) throw brokenError('timed out waiting at the barrier; it is now broken');
+      const brokeIt = this.#lock.acquireSync({ timeout: TIDY_LOCK_MS }) ? this.#giveUp(arrival) : this.#giveUpLater(arrival);
+      if (brokeIt) throw brokenError('timed out waiting at the barrier; it is now broken');
     }
     return this.#outcome(arrival);
   }
@@ -139,15 +152,33 @@ export class Barrier extends SyncObject {
     });
   }
 
-  /** With the lock held (and released here): counts this arrival; the last one opens the barrier. */
+  /**
+   * With the lock held (and released here): counts this arrival. The last
+   * one opens the barrier, unless a party counted in this generation died
+   * waiting: then it breaks it (nobody passes with a dead party's count).
+   */
   #arrive(): Arrival {
     try {
       if (Atomics.load(this.words, BROKEN) === 1) throw brokenError('the barrier is broken');
       const generation = Atomics.load(this.words, GENERATION);
       const index = Atomics.load(this.words, COUNT);
-      if (index + 1 < Atomics.load(this.words, PARTIES)) {
+      if (index < 0 || index >= this.#parties) {
+        Atomics.store(this.words, BROKEN, 1);
+        this.#breakGeneration();
+        throw new ShmError(
+          ErrorCodes.FORMAT,
+          `Barrier ${JSON.stringify(this.name)} counted ${index} waiting parties of ${this.#parties} (a foreign write?): it is now broken; reset() repairs it`,
+        );
+      }
+      if (index + 1 < this.#parties) {
+        Atomics.store(this.words, ARRIVALS + index, this.typed.token);
         Atomics.store(this.words, COUNT, index + 1);
         return { index, generation, waiting: true };
+      }
+      const dead = this.#deadParty(0, index);
+      if (dead !== undefined) {
+        this.#breakForDead(dead);
+        throw brokenError(`a party that arrived before this one (token ${dead.token}) died waiting; the barrier is now broken`);
       }
       Atomics.store(this.words, COUNT, 0);
       Atomics.store(this.words, GENERATION, generation + 1);
@@ -158,11 +189,83 @@ export class Barrier extends SyncObject {
     }
   }
 
+  /**
+   * Passed once GENERATION moves. After a sleep (each slice of
+   * WAIT_SLICE_MS, for this process's waiters together: the first of them),
+   * a waiter looks for a party that died waiting and breaks the barrier if
+   * it finds one, as a party that gives up would have.
+   */
   #passed(arrival: Arrival): WaitPlan<true> {
     return {
-      attempt: () => (Atomics.load(this.words, GENERATION) !== arrival.generation ? true : RETRY),
+      attempt: (slept) => {
+        if (Atomics.load(this.words, GENERATION) !== arrival.generation) return true;
+        if (slept) this.#lookForDeadParties(arrival);
+        return Atomics.load(this.words, GENERATION) !== arrival.generation ? true : RETRY;
+      },
       watch: () => ({ words: this.words, index: GENERATION, expected: arrival.generation }),
+      sliceMs: WAIT_SLICE_MS,
+      shared: this.sharedWord(GENERATION, () => Infinity, WAIT_SLICE_MS),
     };
+  }
+
+  /** Checks the liveness of up to ARRIVALS_PER_LOOK waiting parties; breaks the generation for a dead one. */
+  #lookForDeadParties(arrival: Arrival): void {
+    const waiting = Math.min(Atomics.load(this.words, COUNT), this.#parties);
+    if (waiting <= 0) return;
+    // A window of the arrivals, going round them from one look to the next.
+    const from = this.#lookFrom % waiting;
+    const end = from + Math.min(waiting, ARRIVALS_PER_LOOK);
+    const dead = this.#deadParty(from, Math.min(end, waiting)) ?? (end > waiting ? this.#deadParty(0, end - waiting) : undefined);
+    this.#lookFrom = end % waiting;
+    if (dead === undefined || !this.#lock.tryAcquire()) return; // the lock busy: the next look tries again
+    try {
+      const still = Atomics.load(this.words, GENERATION) === arrival.generation && dead.index < Atomics.load(this.words, COUNT);
+      if (still && Atomics.load(this.words, ARRIVALS + dead.index) === dead.token) this.#breakForDead(dead);
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** The first party of arrival indexes [from, to) whose handle is gone (each token asked once). */
+  #deadParty(from: number, to: number): { index: number; token: number } | undefined {
+    const asked = new Set<number>([this.typed.token, 0]);
+    for (let index = from; index < to; index++) {
+      const token = Atomics.load(this.words, ARRIVALS + index);
+      if (asked.has(token)) continue;
+      asked.add(token);
+      if (!this.typed.isAlive(token)) return { index, token };
+    }
+    return undefined;
+  }
+
+  /** With the lock held: breaks the generation for the dead party found. */
+  #breakForDead(dead: { index: number; token: number }): void {
+    trace('broken', 'barrier', this.name, `the party that arrived ${dead.index}-th (token ${dead.token}) died waiting`);
+    Atomics.store(this.words, BROKEN, 1);
+    this.#breakGeneration();
+  }
+
+  /**
+   * A party gives up (timeout, abort): breaks its generation, with the lock
+   * if it comes within TIDY_LOCK_MS, else as soon as it comes (the caller
+   * throws meanwhile: a live handle holds the lock). False if the
+   * generation had already moved on.
+   */
+  async #giveUpSoon(arrival: Arrival): Promise<boolean> {
+    if (await this.#lock.acquire({ timeout: TIDY_LOCK_MS })) return this.#giveUp(arrival);
+    return this.#giveUpLater(arrival);
+  }
+
+  #giveUpLater(arrival: Arrival): boolean {
+    this.#lock.acquire().then(
+      () => this.#giveUp(arrival),
+      () => {}, // closed meanwhile: close() broke it, or could not
+    );
+    return true;
+  }
+
+  #lockTimedOut(): ShmError {
+    return new ShmError(ErrorCodes.TIMEOUT, `timed out taking the lock of the barrier ${JSON.stringify(this.name)}: this party never arrived, nothing changed`);
   }
 
   #outcome(arrival: Arrival): number {

@@ -8,9 +8,10 @@
 // so a bound check before it races with other releasers, and macOS has no
 // sem_getvalue to check with at all. Here acquire and release are each one
 // compare-and-swap on `value`, so the bound holds exactly across processes,
-// on every platform. A release wakes every sleeper (they retry and the
-// losers sleep again): a woken waiter that times out or is aborted can then
-// never strand a unit that another sleeper needed.
+// on every platform. A release wakes every sleeping process (they retry and
+// the losers sleep again): a woken waiter that times out or is aborted can
+// then never strand a unit that another sleeper needed. Within a process,
+// async waiters sleep together and as many go on as there are units.
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions } from '../core/options.js';
@@ -45,6 +46,9 @@ export class BoundedSemaphore extends SyncObject {
       Atomics.store(this.words, SLEEPERS, 1);
       return Atomics.load(this.words, VALUE) === 0 ? 0 : RETRY;
     },
+    // A release wakes every sleeper in the kernel; in this process only as
+    // many as there are units go on.
+    shared: this.sharedWord(VALUE, () => Atomics.load(this.words, VALUE)),
   };
 
   private constructor(typed: TypedSegment) {

@@ -4,6 +4,7 @@ import type { CreateOptions, OpenOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RLock } from './lock.js';
+import { Seat, type SharedWord } from './sleep-group.js';
 import { SyncObject, wakeAll } from './sync-object.js';
 import {
   type ParsedWait,
@@ -53,10 +54,17 @@ export class Condition extends SyncObject {
   /** The lock waits and notifies must hold. */
   readonly lock: RLock;
   readonly #spinner = new Spinner();
+  /**
+   * A notify wakes every sleeping process; in this one, as many waiters go
+   * on to take the lock as there are grants (counting those already on
+   * their way), so a notify(1) does not send thousands through the lock.
+   */
+  readonly #sequence: SharedWord;
 
   private constructor(typed: TypedSegment) {
     super(typed);
     this.lock = RLock.borrow(typed);
+    this.#sequence = this.sharedWord(SEQUENCE, () => Atomics.load(this.words, GRANTS));
   }
 
   /** Creates a Condition named `name` (`EEXIST` if the name exists). */
@@ -159,25 +167,35 @@ export class Condition extends SyncObject {
 
   async #waitAsync(wait: ParsedWait): Promise<boolean> {
     const waiting = this.#enter();
-    return this.withTidy(
-      () => this.#withdrawOnClose(),
-      async () => {
-        for (;;) {
-          let woke: true | TimedOut;
-          try {
-            woke = await waitAsync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner);
-          } catch (err) {
-            if (this.closed) throw err;
-            await this.lock.acquire(); // an abort: leave as a timeout does, lock held
-            this.#afterWake(waiting, TIMED_OUT);
-            throw err;
+    // One place in line for the whole wait: a waiter that took the lock back
+    // and found no grant for it sleeps again without losing its turn.
+    const seat = new Seat();
+    try {
+      return await this.withTidy(
+        () => this.#withdrawOnClose(),
+        async () => {
+          for (;;) {
+            let woke: true | TimedOut;
+            try {
+              woke = await waitAsync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner, undefined, seat);
+            } catch (err) {
+              if (this.closed) throw err;
+              // An abort: leave holding the lock, as a timeout does, but take
+              // no grant (the caller gets the AbortError, not the notify).
+              await this.lock.acquire();
+              this.lock.restoreDepth(waiting.depth);
+              this.#withdraw();
+              throw err;
+            }
+            await this.lock.acquire();
+            const done = this.#afterWake(waiting, woke);
+            if (done !== RETRY) return done;
           }
-          await this.lock.acquire();
-          const done = this.#afterWake(waiting, woke);
-          if (done !== RETRY) return done;
-        }
-      },
-    );
+        },
+      );
+    } finally {
+      seat.leave();
+    }
   }
 
   /** With the lock held: counts this waiter in and releases the lock whatever its depth. */
@@ -229,6 +247,7 @@ export class Condition extends SyncObject {
     return {
       attempt: () => (Atomics.load(this.words, SEQUENCE) !== observed ? true : RETRY),
       watch: () => ({ words: this.words, index: SEQUENCE, expected: observed }),
+      shared: this.#sequence,
     };
   }
 

@@ -15,6 +15,7 @@ export class Event extends SyncObject {
   readonly #plan: WaitPlan<true> = {
     attempt: () => (Atomics.load(this.words, FLAG) === 1 ? true : RETRY),
     watch: () => ({ words: this.words, index: FLAG, expected: 0 }),
+    shared: this.sharedWord(FLAG, () => Infinity),
   };
 
   /** Creates an Event named `name`, not set (`EEXIST` if the name exists). */

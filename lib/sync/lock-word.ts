@@ -21,6 +21,7 @@ import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import type { LockOwner } from '../core/typed-segment.js';
+import { handOff, sharedWordKey } from './sleep-group.js';
 import { type ParsedWait, RETRY, Spinner, type TimedOut, type WaitOwner, type WaitPlan, type WordSleep, waitAsync, waitSync } from './waiting.js';
 
 export const WAITERS = 0x40000000;
@@ -44,11 +45,14 @@ export class LockWord {
   readonly #owner: LockOwner;
   readonly #spinner = new Spinner();
   readonly #plan: WaitPlan<Acquired>;
+  /** The word's identity in this process (sleep-group.ts). */
+  readonly #key: string;
 
   constructor(words: Int32Array, index: number, owner: LockOwner) {
     this.#words = words;
     this.#index = index;
     this.#owner = owner;
+    this.#key = sharedWordKey(owner.segment, words, index);
     this.#plan = {
       attempt: (slept) => {
         const result = this.#tryAcquire(slept ? WAITERS : 0);
@@ -60,12 +64,28 @@ export class LockWord {
       },
       announce: (watched) => this.#announce(watched),
       sliceMs: WAIT_SLICE_MS,
+      // A release wakes one sleeper: this process's async acquires of the
+      // word queue behind one kernel wait, and a free word admits the first.
+      shared: {
+        key: this.#key,
+        segment: owner.segment,
+        admit: () => ((Atomics.load(words, index) & OWNER_MASK) === 0 ? 1 : 0),
+        wakesOne: true,
+        sliceMs: WAIT_SLICE_MS,
+      },
     };
   }
 
   /** Takes the word if it is free. One compare-and-swap. */
   tryFast(): boolean {
-    return Atomics.compareExchange(this.#words, this.#index, 0, this.#owner.token) === 0;
+    if (Atomics.compareExchange(this.#words, this.#index, 0, this.#owner.token) !== 0) return false;
+    this.#owner.hold(1);
+    return true;
+  }
+
+  /** Counts the word as held by this handle when the addon took it for it (a Queue's one-call get). */
+  adopt(): void {
+    this.#owner.hold(1);
   }
 
   /** Takes the word if it is free, or held by a dead handle. Never blocks. */
@@ -97,11 +117,15 @@ export class LockWord {
   release(): void {
     const token = this.#owner.token;
     // Uncontended: one compare-and-swap from our bare token to 0.
-    if (Atomics.compareExchange(this.#words, this.#index, token, 0) === token) return;
+    if (Atomics.compareExchange(this.#words, this.#index, token, 0) === token) {
+      this.#owner.hold(-1);
+      return;
+    }
     if (!this.isHeldByMe()) {
       throw new ShmError(ErrorCodes.NOT_OWNER, 'release() of a lock this handle does not hold');
     }
-    if (Atomics.exchange(this.#words, this.#index, 0) & WAITERS) {
+    this.#owner.hold(-1);
+    if (Atomics.exchange(this.#words, this.#index, 0) & WAITERS && !handOff(this.#key)) {
       native.notify(this.#words, this.#index, 1);
     }
   }
@@ -110,7 +134,10 @@ export class LockWord {
   #tryAcquire(flags: number): Acquired {
     const words = this.#words;
     const index = this.#index;
-    if (Atomics.compareExchange(words, index, 0, this.#owner.token | flags) === 0) return Acquired.Yes;
+    if (Atomics.compareExchange(words, index, 0, this.#owner.token | flags) === 0) {
+      this.#owner.hold(1);
+      return Acquired.Yes;
+    }
     const seen = Atomics.load(words, index);
     const holder = seen & OWNER_MASK;
     // A word with no holder bits but others set (only a foreign write makes one) counts as a dead holder's.
@@ -118,6 +145,7 @@ export class LockWord {
     // Keep WAITERS: others may be asleep on the word and must be woken at release.
     const mine = this.#owner.token | (seen & WAITERS);
     if (Atomics.compareExchange(words, index, seen, mine) !== seen) return Acquired.No;
+    this.#owner.hold(1);
     trace('takeover', 'lock of', this.#owner.name, `its holder, token ${holder}, is dead`);
     return Acquired.OwnerDied;
   }

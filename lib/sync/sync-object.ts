@@ -7,6 +7,7 @@ import { SegmentHandle } from '../core/handle.js';
 import { native } from '../core/native.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { type SharedWord, sharedWordKey } from './sleep-group.js';
 
 const INT32 = resolveDType('int32');
 
@@ -25,6 +26,15 @@ export abstract class SyncObject extends SegmentHandle {
     this.words = typed.data as Int32Array;
   }
 
+  /**
+   * @internal How this process's async waits on `words[index]` sleep
+   * together (sleep-group.ts): `admit` says how many may proceed now.
+   */
+  protected sharedWord(index: number, admit: () => number, sliceMs?: number): SharedWord {
+    const segment = this.typed.segment;
+    return { key: sharedWordKey(segment, this.words, index), segment, admit, sliceMs };
+  }
+
   protected static createSegment(
     name: string,
     kind: KindCode,
@@ -36,12 +46,14 @@ export abstract class SyncObject extends SegmentHandle {
     return createTyped(args.name, kind, INT32, words, args.mode, (data) => init(data as Int32Array));
   }
 
-  protected static openSegment(name: string, kind: KindCode, words: number, options: OpenOptions | undefined): TypedSegment {
+  /** Opens `name`; `words` is how many int32 words it must have (a function: from what its words say). */
+  protected static openSegment(name: string, kind: KindCode, words: number | ((data: Int32Array) => number), options: OpenOptions | undefined): TypedSegment {
     const args = openArgs(name, options);
     const typed = openTyped(args.name, kind, args.timeout);
-    if (typed.count !== words) {
+    const expected = typeof words === 'number' ? words : words(typed.data as Int32Array);
+    if (typed.count !== expected) {
       typed.close();
-      throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(args.name)} has ${typed.count} words; this shmkit expects ${words}`);
+      throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(args.name)} has ${typed.count} words; this shmkit expects ${expected}`);
     }
     return typed;
   }

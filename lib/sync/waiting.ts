@@ -17,6 +17,7 @@ import { trace } from '../core/debug.js';
 import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
 import { type AsyncWaitResult, native } from '../core/native.js';
 import { checkObject, checkTimeout } from '../core/validate.js';
+import { hasSleepers, Seat, type SharedWord, sleepShared } from './sleep-group.js';
 
 /** Options of every wait in shmkit. */
 export interface WaitOptions {
@@ -137,6 +138,13 @@ export interface WaitPlan<T> {
   readonly semaphore?: { readonly id: number; took(): T };
   /** Longest sleep before attempt() must run again. */
   readonly sliceMs?: number;
+  /**
+   * The word's waits in this process sleep together (sleep-group.ts): one
+   * kernel wait, and a wake-up resumes only those the word admits. For
+   * words whose wakers change the word, or set a flag announce() set,
+   * before they wake.
+   */
+  readonly shared?: SharedWord;
 }
 
 /** What a wait belongs to: once closed, its waits end with ERR_SHM_CLOSED. */
@@ -261,7 +269,9 @@ function* waitLoop<T>(
     const rings = plan.rings === true && bell !== NO_BELL;
     if (!spun) {
       spun = true;
-      if (spinStage(watched, spinner, rings, remaining)) continue;
+      // Behind this process's own sleepers a spin cannot win: they go first.
+      const behind = plan.shared !== undefined && hasSleepers(plan.shared.key);
+      if (!behind && spinStage(watched, spinner, rings, remaining)) continue;
     }
     const expected = plan.announce ? plan.announce(watched, bell) : watched.expected;
     if (expected === RETRY) continue;
@@ -355,34 +365,59 @@ function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): 
 /**
  * Runs a plan without blocking the event loop: sleeps go to the wait engine.
  * `spunSince`: the caller already tried once and spun (firstSpinAsync) since then.
+ * `seat`: the place in line of a shared word's sleepers, when the caller
+ * keeps it across several waits (a Condition's wait); else one of its own.
  */
-export async function waitAsync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, spunSince?: number): Promise<T | TimedOut> {
+export async function waitAsync<T>(
+  owner: WaitOwner,
+  plan: WaitPlan<T>,
+  wait: ParsedWait,
+  spinner: Spinner,
+  spunSince?: number,
+  seat?: Seat,
+): Promise<T | TimedOut> {
   const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell(), spunSince ?? performance.now(), spunSince !== undefined);
-  let step = loop.next();
-  while (!step.done) {
-    const request = step.value;
-    const pending =
-      'semaphore' in request
-        ? sys(() => native.semWaitAsync(request.semaphore, request.timeoutMs))
-        : sys(() => native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell));
-    // Awaited here, not through settle(): each async layer between the
-    // engine's wake-up and the caller is one more microtask hop, and on a CPU
-    // that just woke up from idle each costs microseconds (docs/design.md).
-    let outcome: SleepOutcome;
-    try {
-      outcome = await outcomeOf(pending, wait.signal);
-    } catch (err) {
-      throw fromNative(err);
+  const ownSeat = plan.shared !== undefined && seat === undefined ? new Seat() : undefined;
+  let result: T | TimedOut | undefined;
+  try {
+    let step = loop.next();
+    while (!step.done) {
+      const pending = sleepAsync(step.value, plan, wait, seat ?? ownSeat);
+      // Awaited here, not through settle(): each async layer between the
+      // engine's wake-up and the caller is one more microtask hop, and on a CPU
+      // that just woke up from idle each costs microseconds (docs/design.md).
+      let outcome: SleepOutcome;
+      try {
+        outcome = await outcomeOf(pending, wait.signal);
+      } catch (err) {
+        throw fromNative(err);
+      }
+      step = loop.next(outcome);
     }
-    step = loop.next(outcome);
+    result = step.value;
+    return result;
+  } finally {
+    ownSeat?.leave(result === undefined || result === TIMED_OUT);
   }
-  return step.value;
+}
+
+/** Starts one sleep of an async wait: its outcome, and how to cancel it. */
+function sleepAsync(request: SleepRequest, plan: WaitPlan<unknown>, wait: ParsedWait, seat: Seat | undefined): [Promise<SleepOutcome>, () => void] {
+  if ('semaphore' in request) return cancellable(sys(() => native.semWaitAsync(request.semaphore, request.timeoutMs)));
+  if (plan.shared !== undefined && seat !== undefined && !request.bell) {
+    return sleepShared(seat, plan.shared, plan, request.word, wait.deadline.remaining());
+  }
+  return cancellable(sys(() => native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell)));
+}
+
+function cancellable([promise, id]: [Promise<SleepOutcome>, number]): [Promise<SleepOutcome>, () => void] {
+  return [promise, () => native.cancelWait(id)];
 }
 
 /** Awaits one native wait (see outcomeOf). */
 export async function settle(pending: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
   try {
-    return await outcomeOf(pending, signal);
+    return await outcomeOf(cancellable(pending), signal);
   } catch (err) {
     throw fromNative(err);
   }
@@ -393,14 +428,14 @@ export async function settle(pending: [Promise<SleepOutcome>, number], signal: A
  * AbortError at once (a semaphore unit it takes later goes back: the engine
  * sees its wait already ended).
  */
-function outcomeOf([promise, id]: [Promise<SleepOutcome>, number], signal: AbortSignal | undefined): Promise<SleepOutcome> {
-  return signal ? abortable(promise, id, signal) : promise;
+function outcomeOf([promise, cancel]: [Promise<SleepOutcome>, () => void], signal: AbortSignal | undefined): Promise<SleepOutcome> {
+  return signal ? abortable(promise, cancel, signal) : promise;
 }
 
-function abortable(promise: Promise<SleepOutcome>, id: number, signal: AbortSignal): Promise<SleepOutcome> {
+function abortable(promise: Promise<SleepOutcome>, cancel: () => void, signal: AbortSignal): Promise<SleepOutcome> {
   return new Promise<SleepOutcome>((resolve, reject) => {
     const onAbort = () => {
-      native.cancelWait(id);
+      cancel();
       reject(abortError(signal));
     };
     signal.addEventListener('abort', onAbort, { once: true });
