@@ -133,24 +133,33 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     if (opts.initializer !== undefined && typeof opts.initializer !== 'string') {
       throw invalidArg(`options.initializer must be the name of an exported function, got ${describeValue(opts.initializer)}`);
     }
-    const initargs = checkArray(opts.initargs ?? [], 'options.initargs');
+    const initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'options.initargs');
     try {
       serialize(initargs);
     } catch (err) {
       throw invalidArg(`options.initargs cannot be sent to a worker: ${(err as Error).message}`);
     }
     if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) throw invalidArg('options.env must be an object');
-    const execArgv = checkArray(opts.execArgv ?? [], 'options.execArgv');
+    const execArgv = opts.execArgv === undefined ? [] : checkArray(opts.execArgv, 'options.execArgv');
     if (!execArgv.every((arg) => typeof arg === 'string')) throw invalidArg('options.execArgv must be an array of strings');
     const capacity = opts.capacity === undefined ? 1 << 20 : checkInteger(opts.capacity, 'options.capacity', 1, 2 ** 30);
     this.#spawnOptions = {
-      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks },
+      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks, capacity },
       env: opts.env ?? process.env,
       execArgv: execArgv as string[],
       capacity,
     };
     watchProcessExit(this);
-    for (let i = 0; i < this.#processes; i++) this.#spawn();
+    try {
+      for (let i = 0; i < this.#processes; i++) this.#spawn();
+    } catch (err) {
+      // A pool that could not be made leaves nothing: no worker, no name in /dev/shm.
+      this.#state = 'terminated';
+      this.#failure = new ShmError(ErrorCodes.CLOSED, 'the pool could not be created');
+      this.killWorkers();
+      livePools.delete(this);
+      throw err;
+    }
   }
 
   /** How many worker processes the pool keeps. */
@@ -171,7 +180,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     try {
       this.#checkUsable();
       name = checkFunctionName(fn);
-      argList = checkArray(args ?? [], 'args');
+      argList = args === undefined ? [] : checkArray(args, 'args');
       signal = checkSignal(checkObject<CallOptions>(options, 'options').signal);
     } catch (err) {
       return Promise.reject(err);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { SharedArray } from '../memory/array.js';
-import { type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, type Setup, Status } from './protocol.js';
+import { crossingError, type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, removeNames, type Setup, Status } from './protocol.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -81,6 +81,7 @@ export class WorkerProcess {
   /** Its tasks were taken back: answers still on their way are dropped. */
   #abandoned = false;
   #startError: ErrorRecord | Error | undefined;
+  readonly #capacity: number;
   /** Resolves when the process has ended and the pool heard of it. */
   readonly ended: Promise<void>;
 
@@ -88,22 +89,24 @@ export class WorkerProcess {
     this.#events = events;
     this.#quota = options.setup.maxTasks > 0 ? options.setup.maxTasks : Infinity;
     spawned += 1;
+    this.#capacity = options.capacity;
     this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(2).toString('hex')}`;
     this.#pipe = Pipe.create(this.#pipeName, { capacity: options.capacity });
+    let progress: SharedArray<'float64'> | undefined;
     try {
-      this.#progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+      progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+      this.#sendSetup(options);
+      this.child = spawnWorker(options, this.#pipeName);
     } catch (err) {
+      // A worker that could not be made leaves nothing behind.
       this.#pipe.close();
-      Pipe.unlink(this.#pipeName);
+      progress?.close();
+      removeNames(this.#pipeName);
       throw err;
     }
-    this.#pipe.sendSync(options.setup);
+    this.#progress = progress;
     let resolveEnded!: () => void;
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
-    this.child = spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, this.#pipeName, String(process.pid)], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: options.env,
-    });
     this.child.on('error', (err) => {
       // spawn failed (EAGAIN: a process limit, ENOMEM): no 'exit' follows.
       this.#startError ??= err;
@@ -146,7 +149,7 @@ export class WorkerProcess {
     } catch (err) {
       if (err instanceof ShmError && (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.PIPE_CLOSED)) return 0;
       if (tasks.length > 1) return this.send(tasks.slice(0, 1)); // find the one that cannot go
-      throw err;
+      throw crossingError(err, `the argument list of task ${JSON.stringify((tasks[0] as Task).fn)}`, this.#capacity);
     }
     for (const task of tasks) this.#unanswered.push(task);
     this.#quota -= tasks.length;
@@ -161,11 +164,17 @@ export class WorkerProcess {
     this.#pipe.close();
   }
 
-  /** Ends it now. */
+  /**
+   * Ends it now. Its names go at once: it has no more use for them, and
+   * nothing stays in /dev/shm even if this process ends before the worker's
+   * exit is reported (a Pool constructor that throws, a program exiting).
+   */
   kill(): void {
     this.#requested = true;
     this.child.ref();
-    if (!this.#exited) this.child.kill('SIGKILL');
+    // A process that failed to spawn has no pid: libuv would signal pid 0, this whole process group.
+    if (!this.#exited && this.child.pid !== undefined) this.child.kill('SIGKILL');
+    removeNames(this.#pipeName);
   }
 
   /** Takes back the tasks sent and not answered (the pool fails them): later answers are ignored. */
@@ -218,6 +227,15 @@ export class WorkerProcess {
     this.#head = 0;
   }
 
+  /** The first message: what to load and run. One that cannot fit the pipe is the `capacity` option's fault. */
+  #sendSetup(options: SpawnOptions): void {
+    try {
+      this.#pipe.sendSync(options.setup);
+    } catch (err) {
+      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity);
+    }
+  }
+
   #onExit(code: number | null, signal: NodeJS.Signals | null, resolveEnded: () => void): void {
     if (this.#exited) return;
     this.#exited = true;
@@ -230,13 +248,7 @@ export class WorkerProcess {
     this.#pipe.close();
     const started = Math.max(0, (this.#progress.array[0] as number) - this.#answeredCount);
     this.#progress.close();
-    for (const name of [this.#pipeName, progressName(this.#pipeName)]) {
-      try {
-        Pipe.unlink(name);
-      } catch {
-        // the worker removed it, as it should once it had opened it
-      }
-    }
+    removeNames(this.#pipeName);
     const unanswered = this.#unanswered.slice(this.#head);
     const held = unanswered.slice(0, started);
     const notStarted = unanswered.slice(started);
@@ -245,5 +257,22 @@ export class WorkerProcess {
     const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, startError: this.#startError };
     this.#events.exited(this, exit, held, notStarted);
     resolveEnded();
+  }
+}
+
+/**
+ * Starts the worker process. spawn() throws only when it refuses its
+ * arguments (a NUL byte or a Symbol in options.env or options.execArgv);
+ * a process that cannot start is reported by its 'error' event instead.
+ */
+function spawnWorker(options: SpawnOptions, pipeName: string): ChildProcess {
+  try {
+    return spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, pipeName, String(process.pid)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: options.env,
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ShmError(ErrorCodes.INVALID_ARG, `cannot start a pool worker with these options.env and options.execArgv: ${why}`, { cause: err });
   }
 }
