@@ -11,6 +11,7 @@ import { ErrorCodes, Pool, type PoolOptions, Array as SharedArray, ShmError, Wor
 import { fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const TASKS = pathToFileURL(join(fixtures, 'pool-tasks.mjs'));
+const SLOW_START = pathToFileURL(join(fixtures, 'pool-slow-start.mjs'));
 const scratch = new Scratch();
 const pools: Pool[] = [];
 const allPids = new Set<number>();
@@ -338,6 +339,51 @@ describe('Pool workers', () => {
     const p = pool({ maxTasksPerChild: 1 });
     const pids = await p.map('pid', [0, 1, 2, 3, 4, 5], { chunksize: 1 });
     expect(new Set(pids).size).toBe(6);
+  });
+
+  /** A pool of one worker that loads pool-slow-start.mjs: it waits, or exits, until `go()`; `starters()` lists the pids that began loading it. */
+  function slowStartPool(mode: 'wait' | 'exit') {
+    const dir = mkdtempSync(join(tmp, 'start-'));
+    const p = pool({ processes: 1, env: { ...process.env, SHMKIT_TEST_START_DIR: dir, SHMKIT_TEST_START: mode } }, SLOW_START);
+    const starters = () => readdirSync(dir).flatMap((entry) => (entry === 'go' ? [] : [Number(entry)]));
+    return { p, starters, go: () => writeFileSync(join(dir, 'go'), '') };
+  }
+
+  it('workers SIGKILLed while they load the module are replaced, not taken for a broken module: the call then runs', async () => {
+    const { p, starters, go } = slowStartPool('wait');
+    const call = p.apply('pid');
+    const killed: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = () => starters().find((pid) => !killed.includes(pid));
+      await until(() => next() !== undefined);
+      const victim = next() as number;
+      process.kill(victim, 'SIGKILL');
+      killed.push(victim);
+    }
+    go();
+    const ran = (await call) as number;
+    expect(killed).not.toContain(ran);
+    expect(await p.map('pid', [1, 2, 3], { chunksize: 1 })).toEqual([ran, ran, ran]);
+  });
+
+  it('8 workers in a row dying while starting fail the waiting call with ERR_SHM_WORKER_DIED; the next call starts workers again', async () => {
+    const { p, starters, go } = slowStartPool('exit');
+    const err = await rejection(p.apply('pid'));
+    expect(err).toBeInstanceOf(WorkerDiedError);
+    expect(err.code).toBe(ErrorCodes.WORKER_DIED);
+    expect((err as WorkerDiedError).exitCode).toBe(3);
+    expect(err.message).toContain('8 pool workers in a row died while starting');
+    expect(starters()).toHaveLength(8);
+    expect(p.pids).toEqual([]); // it stopped trying
+    const dead = starters();
+    go();
+    expect(dead).not.toContain(await p.apply('pid'));
+  });
+
+  it('a replacement that cannot be made (EMFILE) is retried, not a crash: the next task runs once descriptors are free', async () => {
+    const run = await runDetached('sh', ['-c', `ulimit -n 200 && exec "${process.execPath}" "${join(fixtures, 'pool-parent.mjs')}" no-fds`]);
+    expect(run).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(JSON.parse(run.stdout)).toEqual({ died: ErrorCodes.WORKER_DIED, recovered: 3 });
   });
 
   it('a module that cannot load fails the calls with ERR_SHM_WORKER_START instead of restarting', async () => {

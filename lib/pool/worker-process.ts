@@ -43,8 +43,10 @@ export interface WorkerExit {
   wasReady: boolean;
   /** Whether the pool ended it (stop() or kill()). */
   requested: boolean;
-  /** Why it could not start: FATAL's record, or the spawn error. */
-  startError: ErrorRecord | Error | undefined;
+  /** What it reported with FATAL: its module or initializer failed. */
+  fatal: ErrorRecord | undefined;
+  /** Why the process could not be started (EAGAIN: a process limit), if it could not. */
+  spawnError: Error | undefined;
 }
 
 export interface SpawnOptions {
@@ -80,7 +82,8 @@ export class WorkerProcess {
   #requested = false;
   /** Its tasks were taken back: answers still on their way are dropped. */
   #abandoned = false;
-  #startError: ErrorRecord | Error | undefined;
+  #fatal: ErrorRecord | undefined;
+  #spawnError: Error | undefined;
   readonly #capacity: number;
   /** Resolves when the process has ended and the pool heard of it. */
   readonly ended: Promise<void>;
@@ -109,7 +112,7 @@ export class WorkerProcess {
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
     this.child.on('error', (err) => {
       // spawn failed (EAGAIN: a process limit, ENOMEM): no 'exit' follows.
-      this.#startError ??= err;
+      this.#spawnError ??= err;
       if (this.child.pid === undefined) this.#onExit(null, null, resolveEnded);
     });
     this.child.on('exit', (code, signal) => this.#onExit(code, signal, resolveEnded));
@@ -206,7 +209,7 @@ export class WorkerProcess {
         this.#ready = true;
         this.#events.ready(this);
       } else {
-        this.#startError = reply[2] as ErrorRecord;
+        this.#fatal = reply[2] as ErrorRecord;
       }
       return;
     }
@@ -254,7 +257,7 @@ export class WorkerProcess {
     const notStarted = unanswered.slice(started);
     this.#unanswered = [];
     this.#head = 0;
-    const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, startError: this.#startError };
+    const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, fatal: this.#fatal, spawnError: this.#spawnError };
     this.#events.exited(this, exit, held, notStarted);
     resolveEnded();
   }
