@@ -90,13 +90,21 @@ Napi::Value SemTryWait(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), false);
 }
 
-// semPost(id, n): n units in one call, or none: if a post fails (EOVERFLOW
-// past SEM_VALUE_MAX), the units already posted are taken back before the
-// error is thrown (a waiter in another process may have taken some first:
-// those stay released, as they would with n separate posts).
+// semPost(id, n): n units in one call, or none. Where the value can be read
+// (Linux), a release that would pass SEM_VALUE_MAX fails before it posts
+// anything: POSIX posts one unit at a time, and posting up to the maximum
+// only to take it all back made the units visible to other processes and
+// cost seconds. The check and the posts are not one atomic step, so a
+// release that races another past the maximum (or runs where the value
+// cannot be read) still meets EOVERFLOW part way: the units it posted are
+// then taken back before the error is thrown (a waiter in another process
+// may have taken some first: those stay released, as they would with n
+// separate posts).
 Napi::Value SemPost(const Napi::CallbackInfo& info) {
   auto sem = SemById(info);
   double n = info[1].As<Napi::Number>().DoubleValue();
+  int64_t room = SemRoom(sem->sem());
+  if (room >= 0 && n > static_cast<double>(room)) throw ErrnoError(info.Env(), EOVERFLOW, "sem_post");
   for (double i = 0; i < n; i++) {
     if (int err = sem->Give()) {
       while (i > 0 && sem->TryTake()) i--;

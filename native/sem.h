@@ -18,6 +18,10 @@ int SemTimedWait(sem_t* sem, int64_t timeout_ns);
 
 extern const char* const kSemWaitSyscall;
 
+// How many units can still be posted before the value reaches SEM_VALUE_MAX,
+// or -1 where the value cannot be read (macOS has no sem_getvalue).
+int64_t SemRoom(sem_t* sem);
+
 // One sem_open'd semaphore. sem_close runs when the last user lets go: JS
 // (close, or environment teardown) and any pending wait's backend.
 class SemHandle : public TeardownResource {

@@ -36,4 +36,6 @@ int SemTimedWait(sem_t* sem, int64_t timeout_ns) {
   }
 }
 
+int64_t SemRoom(sem_t*) { return -1; }
+
 }  // namespace shmkit

@@ -1,7 +1,9 @@
 #include <semaphore.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 
 #include "sem.h"
 
@@ -22,6 +24,13 @@ int SemTimedWait(sem_t* sem, int64_t timeout_ns) {
     rc = sem_clockwait(sem, CLOCK_MONOTONIC, &deadline);
   }
   return rc == 0 ? 0 : errno;
+}
+
+int64_t SemRoom(sem_t* sem) {
+  int value = 0;
+  if (sem_getvalue(sem, &value) != 0) return -1;
+  // glibc and musl never report waiters as a negative value; clamp in case.
+  return static_cast<int64_t>(SEM_VALUE_MAX) - std::max(value, 0);
 }
 
 }  // namespace shmkit

@@ -1,15 +1,17 @@
 // Pool: worker processes spawned with node, tasks and results through shmkit
 // Pipes. Every test checks what a user sees (results, errors, processes),
 // and afterEach that no worker process and no pipe in /dev/shm is left.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, linkSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ErrorCodes, Pool, Array as SharedArray, type ShmError, WorkerDiedError } from '../dist/index.js';
+import { ErrorCodes, Pool, type PoolOptions, Array as SharedArray, ShmError, WorkerDiedError } from '../dist/index.js';
 import { fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const TASKS = pathToFileURL(join(fixtures, 'pool-tasks.mjs'));
+const SLOW_START = pathToFileURL(join(fixtures, 'pool-slow-start.mjs'));
 const scratch = new Scratch();
 const pools: Pool[] = [];
 const allPids = new Set<number>();
@@ -45,6 +47,17 @@ function leftoverPipes(pid = process.pid): string[] {
   } catch {
     return [];
   }
+}
+
+/** Runs a program in a process group of its own: a kill gone wrong there (pid 0: the group) cannot reach the test runner. */
+async function runDetached(command: string, args: string[]): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (...end) => resolve(end)));
+  return { code, signal, stdout, stderr };
 }
 
 afterEach(async () => {
@@ -174,25 +187,80 @@ describe('Pool errors', () => {
     expect(await p.apply('add', [2, 2])).toBe(4);
   });
 
-  it('map rejects with the first error; a missing or non-function export is a TypeError', async () => {
+  it('map rejects with the first error; a missing or non-function export is a ShmError naming it and the module', async () => {
     const p = pool();
     const err = await rejection(p.starmap('throwRange', [['first']]));
     expect((err as unknown as Error).message).toBe('first');
-    const missing = await rejection(p.apply('noSuchFunction'));
-    expect(missing).toBeInstanceOf(TypeError);
-    expect(missing.code).toBe(ErrorCodes.INVALID_ARG);
-    expect(missing.message).toContain('noSuchFunction');
-    expect((await rejection(p.apply('notAFunction'))).code).toBe(ErrorCodes.INVALID_ARG);
+    for (const name of ['noSuchFunction', 'notAFunction']) {
+      const missing = await rejection(p.apply(name));
+      expect(missing).toBeInstanceOf(ShmError);
+      expect(missing.code).toBe(ErrorCodes.INVALID_ARG);
+      expect(missing.message).toContain(`"${name}"`);
+      expect(missing.message).toContain(join(fixtures, 'pool-tasks.mjs'));
+    }
   });
 
-  it('arguments or results that cannot cross fail that task only', async () => {
+  it('arguments or results that cannot cross fail that task only, with a ShmError in terms of the Pool', async () => {
     const p = pool({ capacity: 4096 });
-    expect((await rejection(p.apply('add', [() => 1, 2]))).code).toBe(ErrorCodes.INVALID_ARG);
-    expect((await rejection(p.apply('returnFunction'))).message).toContain('cannot be sent back');
-    expect((await rejection(p.apply('add', [new Float64Array(10_000), 1]))).code).toBe(ErrorCodes.MESSAGE_TOO_LARGE);
-    const tooBig = await rejection(p.apply('bytes', [10_000]));
-    expect(tooBig.code).toBe(ErrorCodes.MESSAGE_TOO_LARGE);
+    const failures = [
+      [await rejection(p.apply('add', [() => 1, 2])), ErrorCodes.INVALID_ARG],
+      [await rejection(p.apply('returnFunction')), ErrorCodes.INVALID_ARG],
+      [await rejection(p.apply('add', [new Float64Array(10_000), 1])), ErrorCodes.MESSAGE_TOO_LARGE],
+      [await rejection(p.apply('bytes', [10_000])), ErrorCodes.MESSAGE_TOO_LARGE],
+    ] as const;
+    for (const [err, code] of failures) {
+      expect(err).toBeInstanceOf(ShmError);
+      expect(err.code).toBe(code);
+      // The pipes underneath are the pool's business: the message names the option to change.
+      expect(err.message).not.toContain('shmkit-pool-');
+      if (code === ErrorCodes.MESSAGE_TOO_LARGE) expect(err.message).toContain('options.capacity: 4096 bytes');
+    }
     expect(await p.apply('add', [1, 2])).toBe(3);
+  });
+
+  it('a constructor that throws leaves no name in /dev/shm', () => {
+    const refused: Array<[PoolOptions, string]> = [
+      [{ capacity: 64 }, ErrorCodes.MESSAGE_TOO_LARGE], // the setup message every worker gets first does not fit
+      [{ capacity: 4096, initargs: ['x'.repeat(10_000)] }, ErrorCodes.MESSAGE_TOO_LARGE],
+      [{ env: { ...process.env, BAD: 'nul\0byte' } }, ErrorCodes.INVALID_ARG],
+      [{ env: { BAD: Symbol('not a string') as unknown as string } }, ErrorCodes.INVALID_ARG],
+      [{ execArgv: ['--nul\0byte'] }, ErrorCodes.INVALID_ARG],
+    ];
+    for (const [options, code] of refused) {
+      let caught: unknown;
+      try {
+        pool(options);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ShmError);
+      expect((caught as ShmError).code).toBe(code);
+      if (code === ErrorCodes.MESSAGE_TOO_LARGE) expect((caught as ShmError).message).toContain('options.capacity');
+      expect(leftoverPipes()).toEqual([]);
+    }
+  });
+
+  it('terminate() while a worker failed to spawn signals no one else (a pid-less kill would hit the process group)', async () => {
+    // The fixture runs as a link to node that it removes, so that spawning a worker fails.
+    const node = join(mkdtempSync(join(tmp, 'node-')), 'node');
+    try {
+      linkSync(process.execPath, node);
+    } catch {
+      copyFileSync(process.execPath, node); // a link across file systems, or one not allowed
+    }
+    const result = await runDetached(node, [join(fixtures, 'pool-parent.mjs'), 'spawn-fails']);
+    expect(result).toMatchObject({ code: 0, signal: null, stdout: 'survived\n' });
+  });
+
+  it('a constructor that fails at its k-th worker (EMFILE) kills the workers it started and leaves no name', async () => {
+    // A file-descriptor limit makes a worker's pipe fail once some are made.
+    const run = await runDetached('sh', ['-c', `ulimit -n 60 && exec "${process.execPath}" "${join(fixtures, 'pool-parent.mjs')}" emfile`]);
+    expect(run).toMatchObject({ code: 0, signal: null, stderr: '' });
+    const report = JSON.parse(run.stdout) as { code: string; started: number; names: string[]; alive: number[] };
+    expect(report.code).toBe('EMFILE');
+    expect(report.started).toBeGreaterThan(0);
+    expect(report.names).toEqual([]);
+    expect(report.alive).toEqual([]);
   });
 
   it('bad arguments are typed errors, never a crash', async () => {
@@ -214,6 +282,8 @@ describe('Pool errors', () => {
     expect(construct(TASKS, { initargs: [() => 1] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct(TASKS, { execArgv: [1] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct(TASKS, { initializer: 7 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    expect(construct(TASKS, { initargs: null })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
+    await expectInvalid(p.apply('add', null as unknown as []));
   });
 
   it('an aborted call rejects with an AbortError; the pool goes on', async () => {
@@ -269,6 +339,51 @@ describe('Pool workers', () => {
     const p = pool({ maxTasksPerChild: 1 });
     const pids = await p.map('pid', [0, 1, 2, 3, 4, 5], { chunksize: 1 });
     expect(new Set(pids).size).toBe(6);
+  });
+
+  /** A pool of one worker that loads pool-slow-start.mjs: it waits, or exits, until `go()`; `starters()` lists the pids that began loading it. */
+  function slowStartPool(mode: 'wait' | 'exit') {
+    const dir = mkdtempSync(join(tmp, 'start-'));
+    const p = pool({ processes: 1, env: { ...process.env, SHMKIT_TEST_START_DIR: dir, SHMKIT_TEST_START: mode } }, SLOW_START);
+    const starters = () => readdirSync(dir).flatMap((entry) => (entry === 'go' ? [] : [Number(entry)]));
+    return { p, starters, go: () => writeFileSync(join(dir, 'go'), '') };
+  }
+
+  it('workers SIGKILLed while they load the module are replaced, not taken for a broken module: the call then runs', async () => {
+    const { p, starters, go } = slowStartPool('wait');
+    const call = p.apply('pid');
+    const killed: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = () => starters().find((pid) => !killed.includes(pid));
+      await until(() => next() !== undefined);
+      const victim = next() as number;
+      process.kill(victim, 'SIGKILL');
+      killed.push(victim);
+    }
+    go();
+    const ran = (await call) as number;
+    expect(killed).not.toContain(ran);
+    expect(await p.map('pid', [1, 2, 3], { chunksize: 1 })).toEqual([ran, ran, ran]);
+  });
+
+  it('8 workers in a row dying while starting fail the waiting call with ERR_SHM_WORKER_DIED; the next call starts workers again', async () => {
+    const { p, starters, go } = slowStartPool('exit');
+    const err = await rejection(p.apply('pid'));
+    expect(err).toBeInstanceOf(WorkerDiedError);
+    expect(err.code).toBe(ErrorCodes.WORKER_DIED);
+    expect((err as WorkerDiedError).exitCode).toBe(3);
+    expect(err.message).toContain('8 pool workers in a row died while starting');
+    expect(starters()).toHaveLength(8);
+    expect(p.pids).toEqual([]); // it stopped trying
+    const dead = starters();
+    go();
+    expect(dead).not.toContain(await p.apply('pid'));
+  });
+
+  it('a replacement that cannot be made (EMFILE) is retried, not a crash: the next task runs once descriptors are free', async () => {
+    const run = await runDetached('sh', ['-c', `ulimit -n 200 && exec "${process.execPath}" "${join(fixtures, 'pool-parent.mjs')}" no-fds`]);
+    expect(run).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(JSON.parse(run.stdout)).toEqual({ died: ErrorCodes.WORKER_DIED, recovered: 3 });
   });
 
   it('a module that cannot load fails the calls with ERR_SHM_WORKER_START instead of restarting', async () => {

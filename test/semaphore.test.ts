@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BoundedSemaphore, Event, Semaphore, Array as SharedArray } from '../dist/index.js';
-import { expectCode, fixtures, rejection, runFixture, Scratch, start, uniqueName } from './helpers.js';
+import { expectCode, fixtures, rejection, runFixture, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -67,13 +67,54 @@ describe('Semaphore in one process', () => {
 });
 
 describe('Semaphore.release past the maximum', () => {
+  const MAX = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
+
   it.runIf(process.platform === 'linux')('releases nothing and throws EOVERFLOW', () => {
     const name = uniqueName('ovf');
-    const sem = scratch.add(Semaphore.create(name, 2 ** 31 - 3));
-    expectCode(() => sem.release(5), 'EOVERFLOW');
-    expect(sem.value).toBe(2 ** 31 - 3);
+    const sem = scratch.add(Semaphore.create(name, MAX - 2));
+    const err = expectCode(() => sem.release(5), 'EOVERFLOW');
+    expect(err.message).toContain('none were released');
+    expect(sem.value).toBe(MAX - 2);
     sem.release(2);
-    expect(sem.value).toBe(2 ** 31 - 1);
+    expect(sem.value).toBe(MAX);
+  });
+
+  it.runIf(process.platform === 'linux')('fails before posting anything: another process never sees the value change', async () => {
+    const name = uniqueName('ovfw');
+    const ctlName = uniqueName('ovfc');
+    const start = 2 ** 30;
+    const sem = scratch.add(Semaphore.create(name, start));
+    const ctl = scratch.add(SharedArray.create(ctlName, 'int32', 2)).array;
+    const watcher = startFixture('sem-peer.mjs', ['watch', name, ctlName]);
+    await watcher.line((line) => line === 'watching');
+    // Posting unit by unit, this release would pass 2^30 values before EOVERFLOW.
+    expectCode(() => sem.release(MAX), 'EOVERFLOW');
+    expect(sem.value).toBe(start);
+    // Let the watcher look a while longer before it reports.
+    const seen = Atomics.load(ctl, 1);
+    while (Atomics.load(ctl, 1) < seen + 10_000) await new Promise((resolve) => setTimeout(resolve, 1));
+    Atomics.store(ctl, 0, 1);
+    const result = await watcher.done;
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout.split('\n')[1] as string)).toMatchObject({ min: start, max: start });
+  });
+
+  it.runIf(process.platform === 'linux')('releasers racing past the maximum leave no extra unit', async () => {
+    const name = uniqueName('ovfr');
+    const ctlName = uniqueName('ovfrc');
+    // Room for one release, not two: of two at once, one must fail, at its
+    // check or (checked while the other was still posting) at EOVERFLOW part way.
+    const units = 20_000;
+    const sem = scratch.add(Semaphore.create(name, MAX - 1.5 * units));
+    scratch.add(SharedArray.create(ctlName, 'int32', 2));
+    const runs = await Promise.all([0, 1].map(() => runFixture('sem-peer.mjs', ['race', name, ctlName, '2', '300', String(units)])));
+    let refused = 0;
+    for (const run of runs) {
+      expect(run.stderr).toBe('');
+      refused += (JSON.parse(run.stdout) as { refused: number }).refused;
+    }
+    expect(refused).toBeGreaterThan(0);
+    expect(sem.value).toBe(MAX - 1.5 * units);
   });
 });
 

@@ -47,9 +47,12 @@ export const ErrorCodes = {
   PIPE_BUSY: 'ERR_SHM_PIPE_BUSY',
   /** Queue#getView while 32 views of that queue are held at once (by all its consumers): release one first. */
   TOO_MANY_VIEWS: 'ERR_SHM_TOO_MANY_VIEWS',
-  /** A Pool worker process died (killed, crashed, exited) while it held a task; the error has `exitCode`, `signal` and `pid`. */
+  /**
+   * A Pool worker process died (killed, crashed, exited) while it held a task, or,
+   * for a task still waiting, 8 workers in a row died while starting; the error has `exitCode`, `signal` and `pid`.
+   */
   WORKER_DIED: 'ERR_SHM_WORKER_DIED',
-  /** A Pool worker could not start (task module missing or failing to load, initializer threw, exited first): the pool stops. */
+  /** A Pool worker reported that its task module failed to load or its initializer threw: the pool stops. */
   WORKER_START: 'ERR_SHM_WORKER_START',
   /** The platform cannot do this (e.g. a semaphore's value on macOS). */
   UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',

@@ -63,11 +63,7 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
 
 function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: number; fill: (data: SharedTypedArray) => void } {
   if (typeof lengthOrValues === 'number') {
-    const limit = maxElements(dtype);
-    if (!Number.isSafeInteger(lengthOrValues) || lengthOrValues < 0 || lengthOrValues > limit) {
-      throw new ShmError(ErrorCodes.INVALID_SIZE, `length must be an integer from 0 to ${limit}, got ${describeValue(lengthOrValues)}`);
-    }
-    return { count: lengthOrValues, fill: () => {} }; // new segments are zero-filled
+    return { count: checkCount(lengthOrValues, maxElements(dtype), 'length'), fill: () => {} }; // new segments are zero-filled
   }
   if (lengthOrValues instanceof dtype.ArrayType) {
     const source = lengthOrValues as SharedTypedArray;
@@ -81,7 +77,19 @@ function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: nu
   if (typeof source === 'string' || (!iterable && typeof (source as ArrayLike<unknown>).length !== 'number')) {
     throw invalidArg(`lengthOrValues must be a length or an iterable of ${dtype.name} values`);
   }
+  // The values are gathered in a JS array first, which holds at most 2^32 - 1.
+  if (!iterable) checkCount((source as ArrayLike<unknown>).length, Math.min(maxElements(dtype), MAX_ARRAY_LENGTH), 'the length of an array-like');
   const values = Array.from(source as Iterable<unknown>, (v) => toElement(dtype, v));
   if (values.length > maxElements(dtype)) throw new ShmError(ErrorCodes.INVALID_SIZE, `too many values: ${values.length}`);
   return { count: values.length, fill: (data) => data.set(values as never) };
+}
+
+const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
+
+/** A number of elements: a safe integer from 0 to `limit`, else ERR_SHM_INVALID_SIZE. */
+function checkCount(count: unknown, limit: number, what: string): number {
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0 || count > limit) {
+    throw new ShmError(ErrorCodes.INVALID_SIZE, `${what} must be an integer from 0 to ${limit}, got ${describeValue(count)}`);
+  }
+  return count;
 }

@@ -57,7 +57,19 @@ export interface MapOptions extends CallOptions {
   chunksize?: number;
 }
 
-/** The error of a task whose worker process died while it held the task; `code` ERR_SHM_WORKER_DIED. */
+/** How a worker that died while starting ended, for {@link WorkerDiedError}. */
+export interface StartDeaths {
+  /** Workers of its slot that died in a row while starting, this one included. */
+  startDeaths: number;
+  /** Why its process could not be made or started (EMFILE, EAGAIN), if that was how. */
+  cause?: unknown;
+}
+
+/**
+ * The error of a task whose worker process died while it held the task, or
+ * of a task left waiting when every worker died while starting (`startDeaths`
+ * given); `code` ERR_SHM_WORKER_DIED.
+ */
 export class WorkerDiedError extends ShmError {
   /** The worker's exit code, or null if a signal ended it. */
   readonly exitCode: number | null;
@@ -65,9 +77,13 @@ export class WorkerDiedError extends ShmError {
   readonly signal: NodeJS.Signals | null;
   readonly pid: number | undefined;
 
-  constructor(pid: number | undefined, exitCode: number | null, signal: NodeJS.Signals | null, task: string) {
-    const how = signal === null ? `exit code ${exitCode}` : `signal ${signal}`;
-    super(ErrorCodes.WORKER_DIED, `pool worker ${pid} died (${how}) while it held task ${JSON.stringify(task)}`);
+  constructor(pid: number | undefined, exitCode: number | null, signal: NodeJS.Signals | null, task: string, starting?: StartDeaths) {
+    const how = signal !== null ? `signal ${signal}` : exitCode !== null ? `exit code ${exitCode}` : describeCause(starting?.cause);
+    const message =
+      starting === undefined
+        ? `pool worker ${pid} died (${how}) while it held task ${JSON.stringify(task)}`
+        : `${starting.startDeaths} pool workers in a row died while starting (the last: ${pid ?? 'no process'}, ${how}), so task ${JSON.stringify(task)} was not run; the next call starts workers again`;
+    super(ErrorCodes.WORKER_DIED, message, { cause: starting?.cause });
     this.name = 'WorkerDiedError';
     this.exitCode = exitCode;
     this.signal = signal;
@@ -81,8 +97,16 @@ const MAX_PROCESSES = 1024;
 const BATCH_US = 500;
 const MAX_BATCH = 256;
 const ALONE_US = 2000;
-/** Workers in a row that may end before they are ready (killed while starting) before the pool gives up. */
-const MAX_FAILED_STARTS = 3;
+/**
+ * Workers of one slot that may die in a row while starting (killed, exited
+ * without reporting a failure, or not startable) before the slot is left
+ * empty until the next call: a machine that kills every worker does not
+ * make the pool spawn for ever.
+ */
+const MAX_START_DEATHS = 8;
+/** The pause before the k-th replacement in a row (k >= 2): this doubled k - 2 times, at most MAX_REFILL_PAUSE_MS. */
+const REFILL_PAUSE_MS = 50;
+const MAX_REFILL_PAUSE_MS = 1000;
 
 type State = 'open' | 'closing' | 'closed' | 'terminated' | 'broken';
 
@@ -116,8 +140,12 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   /** Microseconds a task of each function took, on average. */
   readonly #taskTimes = new Map<string, number>();
-  /** Workers in a row that ended before they were ready. */
-  #failedStarts = 0;
+  /** For each worker not yet ready: how many before it in its slot died in a row while starting. */
+  readonly #startDeaths = new Map<WorkerProcess, number>();
+  /** Slots waiting to be filled again after a worker died starting. */
+  readonly #refills = new Set<NodeJS.Timeout>();
+  /** Slots left empty after MAX_START_DEATHS deaths in a row: the next call fills them. */
+  #emptySlots = 0;
   #drained: (() => void) | undefined;
 
   /**
@@ -133,24 +161,33 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     if (opts.initializer !== undefined && typeof opts.initializer !== 'string') {
       throw invalidArg(`options.initializer must be the name of an exported function, got ${describeValue(opts.initializer)}`);
     }
-    const initargs = checkArray(opts.initargs ?? [], 'options.initargs');
+    const initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'options.initargs');
     try {
       serialize(initargs);
     } catch (err) {
       throw invalidArg(`options.initargs cannot be sent to a worker: ${(err as Error).message}`);
     }
     if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) throw invalidArg('options.env must be an object');
-    const execArgv = checkArray(opts.execArgv ?? [], 'options.execArgv');
+    const execArgv = opts.execArgv === undefined ? [] : checkArray(opts.execArgv, 'options.execArgv');
     if (!execArgv.every((arg) => typeof arg === 'string')) throw invalidArg('options.execArgv must be an array of strings');
     const capacity = opts.capacity === undefined ? 1 << 20 : checkInteger(opts.capacity, 'options.capacity', 1, 2 ** 30);
     this.#spawnOptions = {
-      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks },
+      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks, capacity },
       env: opts.env ?? process.env,
       execArgv: execArgv as string[],
       capacity,
     };
     watchProcessExit(this);
-    for (let i = 0; i < this.#processes; i++) this.#spawn();
+    try {
+      for (let i = 0; i < this.#processes; i++) this.#spawn(0);
+    } catch (err) {
+      // A pool that could not be made leaves nothing: no worker, no name in /dev/shm.
+      this.#state = 'terminated';
+      this.#failure = new ShmError(ErrorCodes.CLOSED, 'the pool could not be created');
+      this.killWorkers();
+      livePools.delete(this);
+      throw err;
+    }
   }
 
   /** How many worker processes the pool keeps. */
@@ -171,7 +208,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     try {
       this.#checkUsable();
       name = checkFunctionName(fn);
-      argList = checkArray(args ?? [], 'args');
+      argList = args === undefined ? [] : checkArray(args, 'args');
       signal = checkSignal(checkObject<CallOptions>(options, 'options').signal);
     } catch (err) {
       return Promise.reject(err);
@@ -395,6 +432,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       task.reject(this.#failure);
       return;
     }
+    if (this.#emptySlots > 0 && this.#state === 'open') this.#fillEmptySlots();
     this.#queue.push(task);
     if (!this.#dispatchQueued) {
       // Tasks added in the same tick (a loop of submit()) leave as one batch.
@@ -503,16 +541,69 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     while (this.#head < this.#queue.length && (this.#queue[this.#head] as Task).cancelled) this.#head++;
   }
 
-  #spawn(): void {
+  /** Starts a worker in a slot whose last `startDeaths` workers died while starting. Throws what creating it threw. */
+  #spawn(startDeaths: number): void {
     const worker = new WorkerProcess(this.#spawnOptions, {
-      ready: () => {
-        this.#failedStarts = 0;
+      ready: (ready) => {
+        this.#startDeaths.delete(ready);
         this.#dispatch();
       },
       answered: (_worker, tasks, answers) => this.#answered(tasks, answers),
       exited: (exited, exit, held, notStarted) => this.#exited(exited, exit, held, notStarted),
     });
     this.#workers.add(worker);
+    this.#startDeaths.set(worker, startDeaths);
+  }
+
+  /** Fills a slot again; a worker that cannot even be made (EMFILE, ENOSPC) counts as one that died starting. */
+  #replace(startDeaths: number): void {
+    try {
+      this.#spawn(startDeaths);
+    } catch (err) {
+      this.#diedStarting(startDeaths + 1, { pid: undefined, code: null, signal: null, cause: err });
+    }
+  }
+
+  /**
+   * A worker died before it was ready and did not report that its module
+   * or initializer failed: killed (the OOM killer), exited, or not
+   * startable. That is the machine's doing, not the module's, so its slot is
+   * filled again, after a pause that grows with each death in a row. After
+   * MAX_START_DEATHS in a row the slot stays empty until the next call; once
+   * no slot has a worker or a refill coming, the waiting tasks fail with
+   * ERR_SHM_WORKER_DIED (the pool stays usable).
+   */
+  #diedStarting(deaths: number, death: { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; cause?: unknown }): void {
+    if (deaths < MAX_START_DEATHS) {
+      this.#refillLater(deaths);
+      return;
+    }
+    this.#emptySlots += 1;
+    if (this.#workers.size > 0 || this.#refills.size > 0) return;
+    this.#failAll((task) => new WorkerDiedError(death.pid, death.code, death.signal, task.fn, { startDeaths: deaths, cause: death.cause }));
+  }
+
+  /** Fills a slot after its `deaths`-th worker in a row died starting: at once after the first, then after a growing pause. */
+  #refillLater(deaths: number): void {
+    const pause = deaths < 2 ? 0 : Math.min(MAX_REFILL_PAUSE_MS, REFILL_PAUSE_MS * 2 ** (deaths - 2));
+    const timer = setTimeout(() => {
+      this.#refills.delete(timer);
+      const workLeft = this.#queue.length > this.#head;
+      if (this.#state === 'open' || (this.#state === 'closing' && workLeft)) this.#replace(deaths);
+    }, pause);
+    this.#refills.add(timer);
+  }
+
+  /** A call made while slots are empty starts their workers again, each slot with a fresh allowance of deaths. */
+  #fillEmptySlots(): void {
+    const slots = this.#emptySlots;
+    this.#emptySlots = 0;
+    for (let i = 0; i < slots; i++) this.#replace(0);
+  }
+
+  #cancelRefills(): void {
+    for (const timer of this.#refills) clearTimeout(timer);
+    this.#refills.clear();
   }
 
   #answered(tasks: Task[], answers: Reply): void {
@@ -529,6 +620,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
 
   #exited(worker: WorkerProcess, exit: WorkerExit, held: Task[], notStarted: Task[]): void {
     this.#workers.delete(worker);
+    const startDeaths = this.#startDeaths.get(worker) ?? 0;
+    this.#startDeaths.delete(worker);
     if (this.#state === 'terminated' || this.#state === 'broken') {
       this.#failAll(this.#failure as ShmError, [...held, ...notStarted]);
       return;
@@ -539,45 +632,49 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       this.#dispatch();
       return;
     }
+    if (exit.fatal !== undefined) {
+      this.#startFailed(worker, exit.fatal, [...held, ...notStarted]);
+      return;
+    }
     if (!exit.wasReady) {
-      this.#startFailed(worker, exit, [...held, ...notStarted]);
+      // It started none of its tasks.
+      this.#requeue([...held, ...notStarted]);
+      this.#diedStarting(startDeaths + 1, { pid: worker.pid, code: exit.code, signal: exit.signal, cause: exit.spawnError });
+      this.#dispatch();
       return;
     }
     for (const task of held) if (!task.cancelled) task.reject(new WorkerDiedError(worker.pid, exit.code, exit.signal, task.fn));
     this.#requeue(notStarted);
     const workLeft = this.#queue.length > this.#head;
-    if (this.#state === 'open' || workLeft) this.#spawn();
+    if (this.#state === 'open' || workLeft) this.#replace(0);
     this.#dispatch();
   }
 
   /**
-   * A worker ended before it was ready. If its module or initializer threw,
-   * or it was the MAX_FAILED_STARTS-th in a row, every replacement would too:
-   * the pool fails instead of retrying for ever. Else (killed while
-   * starting) a replacement takes over its tasks.
+   * A worker reported that its module or initializer failed (FATAL): every
+   * replacement would fail alike, so the pool fails instead of retrying
+   * for ever.
    */
-  #startFailed(worker: WorkerProcess, exit: WorkerExit, tasks: Task[]): void {
-    this.#failedStarts += 1;
-    if (exit.startError === undefined && this.#failedStarts < MAX_FAILED_STARTS) {
-      this.#requeue(tasks);
-      this.#spawn();
-      return;
-    }
+  #startFailed(worker: WorkerProcess, fatal: ErrorRecord, tasks: Task[]): void {
     this.#state = 'broken';
-    this.#failure = startFailure(worker, exit);
+    this.#failure = startFailure(worker, fatal);
     this.#failAll(this.#failure, tasks);
   }
 
-  /** Rejects every queued and sent task with `error` and kills the workers. */
-  #failAll(error: ShmError, more: Task[] = []): void {
+  /**
+   * Rejects every queued and sent task with `error` (or the error made for
+   * each task), kills the workers and drops pending refills.
+   */
+  #failAll(error: ShmError | ((task: Task) => ShmError), more: Task[] = []): void {
     const tasks = [...this.#queue.slice(this.#head), ...more];
     this.#queue = [];
     this.#head = 0;
+    this.#cancelRefills();
     for (const worker of this.#workers) {
       tasks.push(...worker.takeUnanswered());
       worker.kill();
     }
-    for (const task of tasks) if (!task.cancelled) task.reject(error);
+    for (const task of tasks) if (!task.cancelled) task.reject(typeof error === 'function' ? error(task) : error);
     this.#checkDrained();
   }
 
@@ -587,6 +684,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       this.#drained = resolve;
       this.#checkDrained();
     });
+    this.#cancelRefills();
     for (const worker of this.#workers) worker.stop();
     await this.#stopped();
     if (this.#state === 'closing') this.#state = 'closed';
@@ -615,20 +713,14 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   }
 }
 
-function startFailure(worker: WorkerProcess, exit: WorkerExit): ShmError {
-  const why = exit.startError;
-  let reason: string;
-  let cause: unknown;
-  if (why instanceof Error) {
-    reason = why.message;
-    cause = why;
-  } else if (why !== undefined) {
-    cause = rebuildError(why);
-    reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : describeValue(cause);
-  } else {
-    reason = `it exited (${exit.signal === null ? `exit code ${exit.code}` : `signal ${exit.signal}`}) before it was ready`;
-  }
-  return new ShmError(ErrorCodes.WORKER_START, `pool worker ${worker.pid ?? '(not started)'} could not start: ${reason}`, { cause });
+function startFailure(worker: WorkerProcess, fatal: ErrorRecord): ShmError {
+  const cause = rebuildError(fatal);
+  const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : describeValue(cause);
+  return new ShmError(ErrorCodes.WORKER_START, `pool worker ${worker.pid} could not start: ${reason}`, { cause });
+}
+
+function describeCause(cause: unknown): string {
+  return cause instanceof Error ? `could not be started: ${cause.message}` : 'it ended';
 }
 
 function watchProcessExit(pool: { killWorkers(): void }): void {

@@ -11,6 +11,8 @@
 // held: the unanswered tasks it had started (they ran, or were running).
 // The rest never started and go to another worker. Plus READY once the
 // module and initializer ran, or FATAL if they failed.
+import { ErrorCodes, ShmError, type ShmErrorCode } from '../core/errors.js';
+import { unlinkSegment } from '../core/segment.js';
 
 /** How a task's payload is applied to its function. */
 export const Mode = {
@@ -28,6 +30,39 @@ export function progressName(pipeName: string): string {
   return `${pipeName}p`;
 }
 
+/**
+ * Removes the names of a worker's pipe and progress word. The worker does
+ * it once it has opened them; the parent again when the worker ends or is
+ * killed, in case it never got that far. Already gone is fine.
+ */
+export function removeNames(pipeName: string): void {
+  for (const name of [pipeName, progressName(pipeName)]) {
+    try {
+      unlinkSegment(name);
+    } catch {
+      // removed already
+    }
+  }
+}
+
+/**
+ * The error of a task's arguments, result or the setup message that cannot
+ * go to the other process, in terms of the Pool's options (its `capacity`),
+ * not of the pipe underneath. Other errors (end of stream) are returned as
+ * they are.
+ */
+export function crossingError(err: unknown, what: string, capacity: number): unknown {
+  if (!(err instanceof ShmError)) return err;
+  if (err.code === ErrorCodes.MESSAGE_TOO_LARGE) {
+    return new ShmError(
+      ErrorCodes.MESSAGE_TOO_LARGE,
+      `${what} is larger than the pool's pipes carry (options.capacity: ${capacity} bytes each way): create the Pool with a larger capacity`,
+    );
+  }
+  if (err.code === ErrorCodes.INVALID_ARG) return new ShmError(ErrorCodes.INVALID_ARG, `${what} cannot go to another process: ${err.message}`, { cause: err });
+  return err;
+}
+
 /** Fields per task in a batch. */
 export const TASK_FIELDS = 4;
 
@@ -40,6 +75,8 @@ export interface Setup {
   initargs: unknown[];
   /** Tasks (batch entries) after which the worker exits; 0 for no limit. */
   maxTasks: number;
+  /** The Pool's `capacity` option, for the errors of results too large. */
+  capacity: number;
 }
 
 /** Status of a reply (its second field). */
@@ -93,13 +130,18 @@ const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
 
 /**
  * Rebuilds a task's exception in the parent: the same built-in class where
- * the name is one (so `instanceof TypeError` holds), else an Error with the
- * worker's name; message, stack and properties as the worker had them.
+ * the name is one (so `instanceof TypeError` holds), a ShmError for a
+ * ShmError (the pool's own errors about a task, and shmkit's in the task),
+ * else an Error with the worker's name; message, stack and properties as the
+ * worker had them.
  */
 export function rebuildError(record: ErrorRecord): unknown {
   if (!record.error) return record.value;
-  const Class = BUILTIN_ERRORS[record.name] ?? Error;
-  const err = new Class(record.message);
+  const code = record.props.code;
+  const err =
+    record.name === 'ShmError' && typeof code === 'string'
+      ? new ShmError(code as ShmErrorCode, record.message)
+      : new (BUILTIN_ERRORS[record.name] ?? Error)(record.message);
   if (err.name !== record.name) Object.defineProperty(err, 'name', { value: record.name, configurable: true, writable: true });
   Object.assign(err, record.props);
   if (record.stack !== undefined) err.stack = record.stack;

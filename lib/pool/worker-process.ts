@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { SharedArray } from '../memory/array.js';
-import { type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, type Setup, Status } from './protocol.js';
+import { crossingError, type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, removeNames, type Setup, Status } from './protocol.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -43,8 +43,10 @@ export interface WorkerExit {
   wasReady: boolean;
   /** Whether the pool ended it (stop() or kill()). */
   requested: boolean;
-  /** Why it could not start: FATAL's record, or the spawn error. */
-  startError: ErrorRecord | Error | undefined;
+  /** What it reported with FATAL: its module or initializer failed. */
+  fatal: ErrorRecord | undefined;
+  /** Why the process could not be started (EAGAIN: a process limit), if it could not. */
+  spawnError: Error | undefined;
 }
 
 export interface SpawnOptions {
@@ -80,7 +82,9 @@ export class WorkerProcess {
   #requested = false;
   /** Its tasks were taken back: answers still on their way are dropped. */
   #abandoned = false;
-  #startError: ErrorRecord | Error | undefined;
+  #fatal: ErrorRecord | undefined;
+  #spawnError: Error | undefined;
+  readonly #capacity: number;
   /** Resolves when the process has ended and the pool heard of it. */
   readonly ended: Promise<void>;
 
@@ -88,25 +92,27 @@ export class WorkerProcess {
     this.#events = events;
     this.#quota = options.setup.maxTasks > 0 ? options.setup.maxTasks : Infinity;
     spawned += 1;
+    this.#capacity = options.capacity;
     this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(2).toString('hex')}`;
     this.#pipe = Pipe.create(this.#pipeName, { capacity: options.capacity });
+    let progress: SharedArray<'float64'> | undefined;
     try {
-      this.#progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+      progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+      this.#sendSetup(options);
+      this.child = spawnWorker(options, this.#pipeName);
     } catch (err) {
+      // A worker that could not be made leaves nothing behind.
       this.#pipe.close();
-      Pipe.unlink(this.#pipeName);
+      progress?.close();
+      removeNames(this.#pipeName);
       throw err;
     }
-    this.#pipe.sendSync(options.setup);
+    this.#progress = progress;
     let resolveEnded!: () => void;
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
-    this.child = spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, this.#pipeName, String(process.pid)], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: options.env,
-    });
     this.child.on('error', (err) => {
       // spawn failed (EAGAIN: a process limit, ENOMEM): no 'exit' follows.
-      this.#startError ??= err;
+      this.#spawnError ??= err;
       if (this.child.pid === undefined) this.#onExit(null, null, resolveEnded);
     });
     this.child.on('exit', (code, signal) => this.#onExit(code, signal, resolveEnded));
@@ -146,7 +152,7 @@ export class WorkerProcess {
     } catch (err) {
       if (err instanceof ShmError && (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.PIPE_CLOSED)) return 0;
       if (tasks.length > 1) return this.send(tasks.slice(0, 1)); // find the one that cannot go
-      throw err;
+      throw crossingError(err, `the argument list of task ${JSON.stringify((tasks[0] as Task).fn)}`, this.#capacity);
     }
     for (const task of tasks) this.#unanswered.push(task);
     this.#quota -= tasks.length;
@@ -161,11 +167,17 @@ export class WorkerProcess {
     this.#pipe.close();
   }
 
-  /** Ends it now. */
+  /**
+   * Ends it now. Its names go at once: it has no more use for them, and
+   * nothing stays in /dev/shm even if this process ends before the worker's
+   * exit is reported (a Pool constructor that throws, a program exiting).
+   */
   kill(): void {
     this.#requested = true;
     this.child.ref();
-    if (!this.#exited) this.child.kill('SIGKILL');
+    // A process that failed to spawn has no pid: libuv would signal pid 0, this whole process group.
+    if (!this.#exited && this.child.pid !== undefined) this.child.kill('SIGKILL');
+    removeNames(this.#pipeName);
   }
 
   /** Takes back the tasks sent and not answered (the pool fails them): later answers are ignored. */
@@ -197,7 +209,7 @@ export class WorkerProcess {
         this.#ready = true;
         this.#events.ready(this);
       } else {
-        this.#startError = reply[2] as ErrorRecord;
+        this.#fatal = reply[2] as ErrorRecord;
       }
       return;
     }
@@ -218,6 +230,15 @@ export class WorkerProcess {
     this.#head = 0;
   }
 
+  /** The first message: what to load and run. One that cannot fit the pipe is the `capacity` option's fault. */
+  #sendSetup(options: SpawnOptions): void {
+    try {
+      this.#pipe.sendSync(options.setup);
+    } catch (err) {
+      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity);
+    }
+  }
+
   #onExit(code: number | null, signal: NodeJS.Signals | null, resolveEnded: () => void): void {
     if (this.#exited) return;
     this.#exited = true;
@@ -230,20 +251,31 @@ export class WorkerProcess {
     this.#pipe.close();
     const started = Math.max(0, (this.#progress.array[0] as number) - this.#answeredCount);
     this.#progress.close();
-    for (const name of [this.#pipeName, progressName(this.#pipeName)]) {
-      try {
-        Pipe.unlink(name);
-      } catch {
-        // the worker removed it, as it should once it had opened it
-      }
-    }
+    removeNames(this.#pipeName);
     const unanswered = this.#unanswered.slice(this.#head);
     const held = unanswered.slice(0, started);
     const notStarted = unanswered.slice(started);
     this.#unanswered = [];
     this.#head = 0;
-    const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, startError: this.#startError };
+    const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, fatal: this.#fatal, spawnError: this.#spawnError };
     this.#events.exited(this, exit, held, notStarted);
     resolveEnded();
+  }
+}
+
+/**
+ * Starts the worker process. spawn() throws only when it refuses its
+ * arguments (a NUL byte or a Symbol in options.env or options.execArgv);
+ * a process that cannot start is reported by its 'error' event instead.
+ */
+function spawnWorker(options: SpawnOptions, pipeName: string): ChildProcess {
+  try {
+    return spawn(process.execPath, [...options.execArgv, WORKER_SCRIPT, pipeName, String(process.pid)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: options.env,
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ShmError(ErrorCodes.INVALID_ARG, `cannot start a pool worker with these options.env and options.execArgv: ${why}`, { cause: err });
   }
 }

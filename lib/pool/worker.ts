@@ -3,12 +3,13 @@
 // tasks one at a time and answers each before starting the next. It exits
 // when the parent closes its end (close()), when the parent dies (the pipe
 // reports end-of-stream), or after `maxTasks` tasks.
+import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
-import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { SharedArray } from '../memory/array.js';
-import { Mode, progressName, REPLY_FIELDS, type Reply, recordError, type Setup, Status, TASK_FIELDS } from './protocol.js';
+import { crossingError, Mode, progressName, REPLY_FIELDS, type Reply, recordError, removeNames, type Setup, Status, TASK_FIELDS } from './protocol.js';
 
 /** Longest an answer waits for others to go with it. */
 const FLUSH_MS = 1;
@@ -34,6 +35,7 @@ function isEndOfStream(err: unknown): boolean {
 
 class Worker {
   readonly #pipe: Pipe<Reply>;
+  readonly #setup: Setup;
   readonly #module: Record<string, unknown>;
   readonly #functions = new Map<string, TaskFunction>();
   /** Answers not yet sent: REPLY_FIELDS per task. */
@@ -44,21 +46,21 @@ class Worker {
   /** Word 0: tasks started, in all (the parent reads it if this process dies). */
   readonly #progress: Float64Array;
 
-  constructor(pipe: Pipe<Reply>, progress: Float64Array, module: Record<string, unknown>) {
+  constructor(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup, module: Record<string, unknown>) {
     this.#pipe = pipe;
     this.#progress = progress;
+    this.#setup = setup;
     this.#module = module;
   }
 
-  /** The exported function `name`, or a TypeError saying what the module has instead. */
+  /** The exported function `name`, or ERR_SHM_INVALID_ARG naming the export and the module. */
   lookup(name: string): TaskFunction {
     let fn = this.#functions.get(name);
     if (fn === undefined) {
       const value = this.#module[name];
       if (typeof value !== 'function') {
-        const err = new TypeError(`the task module has no exported function ${JSON.stringify(name)}`);
-        Object.assign(err, { code: ErrorCodes.INVALID_ARG });
-        throw err;
+        const has = value === undefined ? '' : ` (its export ${JSON.stringify(name)} is ${describeValue(value)})`;
+        throw invalidArg(`the task module ${fileURLToPath(this.#setup.module)} has no exported function ${JSON.stringify(name)}${has}`);
       }
       fn = value as TaskFunction;
       this.#functions.set(name, fn);
@@ -117,7 +119,7 @@ class Worker {
         this.#pipe.sendSync(one);
       } catch (err) {
         if (isEndOfStream(err) || one[1] === Status.failed) throw err;
-        const why = new ShmError((err as ShmError).code ?? ErrorCodes.INVALID_ARG, `the task's result cannot be sent back: ${(err as Error).message}`);
+        const why = crossingError(err, "the task's result", this.#setup.capacity);
         this.#pipe.sendSync([one[0], Status.failed, recordError(why, canClone), one[3]]);
       }
       failure = undefined;
@@ -141,7 +143,6 @@ class Worker {
     return await value;
   }
 
-  /** Sends a reply; a result that cannot travel (not cloneable, too large) becomes that task's error. */
   /** Serves task batches until end-of-stream or `maxTasks`. */
   async serve(maxTasks: number): Promise<void> {
     let done = 0;
@@ -156,7 +157,7 @@ class Worker {
 
 async function start(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup): Promise<Worker> {
   const module = (await import(setup.module)) as Record<string, unknown>;
-  const worker = new Worker(pipe, progress, module);
+  const worker = new Worker(pipe, progress, setup, module);
   if (setup.initializer !== undefined) {
     const init = worker.lookup(setup.initializer)(...setup.initargs);
     if (isThenable(init)) await init;
@@ -174,13 +175,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   const progress = SharedArray.open(progressName(pipeName), { dtype: 'float64' });
   // This process is the last to open them: the names can go now, and nothing
   // is left in /dev/shm whichever process dies first.
-  for (const name of [pipeName, progressName(pipeName)]) {
-    try {
-      Pipe.unlink(name);
-    } catch {
-      // the parent removed it already
-    }
-  }
+  removeNames(pipeName);
   if (process.ppid !== parentPid) return 0;
   const setup = (await pipe.recv()) as unknown as Setup;
   let worker: Worker;

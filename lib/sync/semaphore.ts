@@ -1,5 +1,5 @@
 import { trace } from '../core/debug.js';
-import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
 import { checkInteger, checkObject } from '../core/validate.js';
@@ -110,12 +110,19 @@ export class Semaphore implements Disposable {
   /**
    * Gives back `n` units (default 1) in one call, waking as many waiters.
    * POSIX posts one unit at a time: about 7 ns per unit (10 million: 74 ms).
-   * @throws {ShmError} EOVERFLOW past the platform's maximum value: then no unit is released.
+   * @throws {ShmError} EOVERFLOW if the value would pass the platform's
+   *   maximum: then no unit is released. On Linux that is checked before any
+   *   unit is posted; a release racing another past the maximum (and any on
+   *   macOS) posts until it fails and then takes its units back.
    */
   release(n = 1): void {
     this.#checkOpen();
     checkInteger(n, 'n', 1, maxValue);
-    sys(() => native.semPost(this.#id, n));
+    try {
+      native.semPost(this.#id, n);
+    } catch (err) {
+      throw this.#releaseError(fromNative(err), n);
+    }
   }
 
   /** The current value (`sem_getvalue`). @throws {ShmError} ERR_SHM_UNSUPPORTED on macOS, which lacks it. */
@@ -150,6 +157,12 @@ export class Semaphore implements Disposable {
   /** @internal The error a wait of a closed handle ends with. */
   closedError(): ShmError {
     return new ShmError(ErrorCodes.CLOSED, `semaphore ${JSON.stringify(this.#name)} is closed`);
+  }
+
+  #releaseError(err: ShmError, n: number): ShmError {
+    if (err.code !== 'EOVERFLOW') return err;
+    const message = `EOVERFLOW: releasing ${n} units would raise semaphore ${JSON.stringify(this.#name)} past its maximum value, ${maxValue}: none were released`;
+    return new ShmError('EOVERFLOW', message, { errno: err.errno, syscall: err.syscall });
   }
 
   #checkOpen(): void {
