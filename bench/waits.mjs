@@ -10,10 +10,14 @@
 //   - blocking request/reply (sendSync / recvSync) in a fresh pair of
 //     processes after only 200 warm-up messages (the mean, which counts the
 //     stalls a 2-core machine has while V8 still compiles, and the median);
-// and, in this process, the cost of many pending async waits: 20,000 waits
-// over 4 Events (threads added, time for all to settle once set).
+// and the cost of many pending async waits: 20,000 waits over 4 Events in
+// this process (threads added, time for all to settle once set), and
+// thousands of pending waits on one Lock, RLock, Condition, Barrier or
+// Queue (bench/drain.mjs, each in fresh processes, on io_uring and on the
+// waiter thread): how long they take to drain once released, and the CPU
+// they cost while pending.
 //   node bench/waits.mjs
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,7 +26,24 @@ import { fileURLToPath } from 'node:url';
 import { Event, Pipe, Queue } from 'shmkit';
 import { exited, machine, median, roundTrips, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
 
-const idleClient = join(dirname(fileURLToPath(import.meta.url)), 'idle-client.mjs');
+const here = dirname(fileURLToPath(import.meta.url));
+const idleClient = join(here, 'idle-client.mjs');
+const drainScript = join(here, 'drain.mjs');
+
+/** bench/drain.mjs scenarios: [label, KIND COUNT HANDLES PROCESSES]. */
+const DRAINS = [
+  ['Lock, 20,000 acquires, 1 handle', ['lock', '20000', '1', '1']],
+  ['Lock, 20,000 acquires, 100 handles', ['lock', '20000', '100', '1']],
+  ['Lock, 4 processes x 5,000 acquires', ['lock', '20000', '4', '4']],
+  ['RLock, 20,000 acquires, 100 handles', ['rlock', '20000', '100', '1']],
+  ['Condition, 1,000 waiters on 1,000 handles, notifyAll', ['condition', '1000', '1000', '1']],
+  ['Barrier, 5,000 parties, 100 handles', ['barrier', '5000', '100', '1']],
+  ['Queue, 20,000 gets, 100 handles', ['queue', '20000', '100', '1']],
+];
+const DRAIN_BACKENDS = [
+  ['io_uring', {}],
+  ['waiter thread', { SHMKIT_WAIT_BACKEND: 'thread' }],
+];
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const IDLE_REQUESTS = 1000;
@@ -168,6 +189,20 @@ async function manyWaiters() {
   }
 }
 
+/** Each drain scenario once per backend, in fresh processes: { label: { backend: { drainMs, idleCpuPercent } } }. */
+function drains() {
+  const result = {};
+  for (const [label, args] of DRAINS) {
+    result[label] = {};
+    for (const [backend, env] of DRAIN_BACKENDS) {
+      const out = execFileSync(process.execPath, [drainScript, ...args, uid('bwd')], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      const { drainMs, idleCpuPercent } = JSON.parse(out);
+      result[label][backend] = { drainMs, idleCpuPercent };
+    }
+  }
+  return result;
+}
+
 export async function run(progress = () => {}) {
   const samples = {};
   for (const group of Object.values(contestants)) for (const name of Object.keys(group)) samples[name] = [];
@@ -179,6 +214,8 @@ export async function run(progress = () => {}) {
   }
   const many = [];
   for (let r = 0; r < 3; r++) many.push(await manyWaiters());
+  progress('waits: draining thousands of waiters');
+  const drained = drains();
   return {
     machine: machine(),
     rounds: ROUNDS,
@@ -190,6 +227,7 @@ export async function run(progress = () => {}) {
       threadsAdded: Math.max(...many.map((m) => m.threadsAdded)),
       settleMs: stats(many.map((m) => m.settleMs)),
     },
+    drains: drained,
   };
 }
 
@@ -225,6 +263,13 @@ export function print(result) {
   console.log(
     `\n${m.waits} pending Event.wait() over ${m.objects} Events: ${m.threadsAdded} threads added (goal <= 8); all settled ${f(m.settleMs.median)} ms after set() [${f(m.settleMs.min)}..${f(m.settleMs.max)}]`,
   );
+  if (!result.drains) return;
+  console.log('\nThousands of pending async waits, released at once (goals: drained <= 1 s on io_uring, <= 2 s on the waiter thread; idle CPU <= 5%):');
+  console.log(`  ${''.padEnd(56)} ${'io_uring'.padStart(22)} ${'waiter thread'.padStart(22)}`);
+  for (const [label, byBackend] of Object.entries(result.drains)) {
+    const cell = ({ drainMs, idleCpuPercent }) => `${drainMs} ms, idle ${idleCpuPercent}%`.padStart(22);
+    console.log(`  ${label.padEnd(56)} ${cell(byBackend.io_uring)} ${cell(byBackend['waiter thread'])}`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) print(await run((line) => console.error(line)));
