@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { dtypeFromCode } from '../dist/core/dtypes.js';
 import { HEADER_SIZE, kindName, MAGIC, Offset } from '../dist/core/format.js';
 import { ErrorCodes, Semaphore, SharedMemory, ShmError } from '../dist/index.js';
+import { Block, Control, Entry, heapStartRef, Index, SlotRef, Stripe } from '../dist/map/layout.js';
 
 const SHM = '/dev/shm';
 const LIVENESS_BASE = 2 ** 40; // liveness locks sit at this byte offset + token (docs/design.md)
@@ -81,6 +82,7 @@ const publicFields = ({ _bytes, _alive, ...rest }) => rest;
 
 /** Kind-specific state read from the header and first control words. */
 function details(o) {
+  if (o.kind === 'shared-map') return mapDetails(o);
   const b = o._bytes;
   const lockWord = b.readInt32LE(Offset.lockWord);
   const holder = lockWord & 0x3fffffff;
@@ -110,6 +112,58 @@ function details(o) {
     default:
       return {};
   }
+}
+
+/** Files up to this size are read whole for a map's free and live bytes (a larger one only has its control block read). */
+const MAP_WALK_BYTES = 64 * 2 ** 20;
+
+/** A SharedMap's entries, room and locks, read from its file (docs/format.md, "SharedMap"). */
+function mapDetails(o) {
+  const path = `${SHM}/${o.name}`;
+  const whole = o.size <= MAP_WALK_BYTES;
+  const b = head(path, whole ? o.size : Control.stripes0 * 4 + 1024 * Stripe.words * 4);
+  const word = (w) => (w * 4 + 4 <= b.length ? b.readInt32LE(w * 4) : 0);
+  const stripes = word(Control.stripes);
+  if (!(stripes > 0 && stripes <= 1024 && (stripes & (stripes - 1)) === 0)) return { corrupt: `stripes ${stripes}` };
+  const lockState = (w) => {
+    const holder = word(w) & 0x3fffffff;
+    return holder === 0 ? null : o._alive.has(holder) ? 'held' : 'held by a dead holder';
+  };
+  let entries = 0;
+  const locks = [];
+  for (let s = 0; s < stripes; s++) {
+    const base = Control.stripes0 + s * Stripe.words;
+    entries += word(base + Stripe.count);
+    const state = lockState(base + Stripe.lock);
+    if (state) locks.push(`stripe ${s} ${state}`);
+  }
+  for (const [what, w] of [['allocator', Control.allocLock], ['rebuild', Control.rebuildLock]]) {
+    const state = lockState(w);
+    if (state) locks.push(`${what} ${state}`);
+  }
+  const heapBytes = (word(Control.bump) - heapStartRef(stripes)) * 8;
+  const room = whole ? mapRoom(b, word, heapBytes) : {};
+  return { entries, fileBytes: word(Control.heapEnd) * 8, heapBytes, ...room, locksHeld: locks.length ? locks : 'none' };
+}
+
+/** Free and live bytes of a map read whole, and how much of the room handed out is neither (fragmentation). */
+function mapRoom(b, word, heapBytes) {
+  const units = (ref) => (ref * 8 + 8 <= b.length ? b.readInt32LE(ref * 8 + Block.units) : 0);
+  let freeBytes = 0;
+  for (let c = 0; c < 128; c++) {
+    for (let ref = word(Control.classes + c), n = 0; ref !== 0 && ref * 8 + 16 <= b.length && n < b.length / 8; n++) {
+      freeBytes += units(ref) * 8;
+      ref = b.readInt32LE(ref * 8 + Block.nextFree);
+    }
+  }
+  const index = word(Control.index);
+  const capacity = index * 8 + 16 <= b.length ? b.readInt32LE(index * 8 + Index.capacity) : 0;
+  let liveBytes = units(index) * 8;
+  for (let slot = 0; slot < capacity && index * 8 + Index.slots + slot * 8 + 8 <= b.length; slot++) {
+    const ref = b.readInt32LE(index * 8 + Index.slots + slot * 8 + 4);
+    if (ref > SlotRef.tombstone && ref * 8 + Entry.key <= b.length) liveBytes += units(ref) * 8;
+  }
+  return { freeBytes, liveBytes, unaccountedBytes: heapBytes - freeBytes - liveBytes };
 }
 
 function human(bytes) {

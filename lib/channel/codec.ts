@@ -13,6 +13,12 @@ export const Tag = {
   dataView: 4,
   /** A string of ASCII characters only: its bytes are its characters (copied as latin1, faster than UTF-8). */
   asciiString: 5,
+  // SharedMap values only (encodeValue): a number as its 8 float64 bytes, and values with no bytes.
+  number: 6,
+  true: 7,
+  false: 8,
+  null: 9,
+  undefined: 10,
   // typed arrays: 16 + index in TYPED_ARRAYS
   typedBase: 16,
 } as const;
@@ -86,6 +92,29 @@ export function encode(message: unknown, into: Encoded): Encoded {
   return fill(into, Tag.serialized, bytes, undefined, bytes.byteLength);
 }
 
+const numberCell = new Float64Array(1);
+const numberBytes = new Uint8Array(numberCell.buffer);
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Encodes a SharedMap value: as `encode` does, and numbers, booleans, null
+ * and undefined with tags of their own (no v8.serialize for them).
+ * The bytes of a number are reused by the next call: copy them first.
+ */
+export function encodeValue(value: unknown, into: Encoded): Encoded {
+  switch (typeof value) {
+    case 'number':
+      numberCell[0] = value;
+      return fill(into, Tag.number, numberBytes, undefined, 8);
+    case 'boolean':
+      return fill(into, value ? Tag.true : Tag.false, NO_BYTES, undefined, 0);
+    case 'undefined':
+      return fill(into, Tag.undefined, NO_BYTES, undefined, 0);
+    default:
+      return value === null ? fill(into, Tag.null, NO_BYTES, undefined, 0) : encode(value, into);
+  }
+}
+
 function fill(into: Encoded, tag: number, bytes: Uint8Array | undefined, text: string | undefined, byteLength: number): Encoded {
   into.tag = tag;
   into.bytes = bytes;
@@ -108,6 +137,16 @@ export function decode(tag: number, bytes: Buffer): unknown {
       return toOwnArrayBuffer(bytes);
     case Tag.dataView:
       return new DataView(toOwnArrayBuffer(bytes));
+    case Tag.number:
+      return bytes.readDoubleLE(0);
+    case Tag.true:
+      return true;
+    case Tag.false:
+      return false;
+    case Tag.null:
+      return null;
+    case Tag.undefined:
+      return undefined;
     default: {
       const T = TYPED_ARRAYS[tag - Tag.typedBase];
       if (!T) throw invalidArg(`unknown message tag ${tag}`);

@@ -54,6 +54,8 @@ export const ErrorCodes = {
   WORKER_DIED: 'ERR_SHM_WORKER_DIED',
   /** A Pool worker reported that its task module failed to load or its initializer threw: the pool stops. */
   WORKER_START: 'ERR_SHM_WORKER_START',
+  /** A SharedMap or SharedList could not grow for a write (its `maxSize`, the 4 GiB a Node 20 mapping allows, or a full /dev/shm): nothing was changed. */
+  MAP_FULL: 'ERR_SHM_MAP_FULL',
   /** The platform cannot do this (e.g. a semaphore's value on macOS). */
   UNSUPPORTED: 'ERR_SHM_UNSUPPORTED',
   /** The runtime refuses external ArrayBuffers (Electron 21+). */

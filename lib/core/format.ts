@@ -38,7 +38,19 @@ export const Word = {
 
 export const State = { initialising: 0, ready: 1 } as const;
 
-export const Kind = { value: 1, array: 2, lock: 3, rlock: 4, event: 5, condition: 6, barrier: 7, queue: 8, pipe: 9, boundedSemaphore: 10 } as const;
+export const Kind = {
+  value: 1,
+  array: 2,
+  lock: 3,
+  rlock: 4,
+  event: 5,
+  condition: 6,
+  barrier: 7,
+  queue: 8,
+  pipe: 9,
+  boundedSemaphore: 10,
+  sharedMap: 11,
+} as const;
 export type KindCode = (typeof Kind)[keyof typeof Kind];
 
 const KIND_NAMES: Record<number, string> = {
@@ -52,6 +64,7 @@ const KIND_NAMES: Record<number, string> = {
   8: 'Queue',
   9: 'Pipe',
   10: 'BoundedSemaphore',
+  11: 'SharedMap',
 };
 
 /** The dtype of every object of a kind (Value and Array choose theirs): the code's views depend on it. */
@@ -64,6 +77,7 @@ const FIXED_DTYPE: Partial<Record<number, string>> = {
   [Kind.boundedSemaphore]: 'int32',
   [Kind.queue]: 'uint8',
   [Kind.pipe]: 'uint8',
+  [Kind.sharedMap]: 'uint8',
 };
 
 export function kindName(kind: number): string {

@@ -22,13 +22,16 @@ export class MappedSegment {
   #handle: MappingHandle;
   #closed = false;
   readonly #onClose = new Set<() => void>();
+  /** The open file, for a segment that grows (kept open: its name may be unlinked meanwhile); closed with it. */
+  readonly fd: number | undefined;
 
-  constructor(name: string, size: number, buffer: ArrayBuffer, handle: MappingHandle, fileId: string) {
+  constructor(name: string, size: number, buffer: ArrayBuffer, handle: MappingHandle, fileId: string, fd?: number) {
     this.name = name;
     this.size = size;
     this.buffer = buffer;
     this.#handle = handle;
     this.identity = fileId === '' ? `mapping ${++mappingsWithoutInode}` : fileId;
+    this.fd = fd;
   }
 
   /** The addon's handle of the mapping, for native functions that work on it (rings). */
@@ -54,6 +57,7 @@ export class MappedSegment {
     for (const listener of this.#onClose) listener();
     this.#onClose.clear();
     this.#closed = true;
+    if (this.fd !== undefined) closeQuietly(this.fd);
     sys(() => native.unmap(this.#handle, this.buffer));
     trace('close', this.what, this.name);
   }
@@ -109,7 +113,7 @@ function closeQuietly(fd: number): void {
  * `size` bytes and maps them. On any failure after creation the name is
  * unlinked again, so a failed create leaves nothing behind.
  */
-export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
+export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false): MappedSegment {
   checkMappable(name, size, 'a new segment');
   const path = systemName(name);
   const fd = sys(() => native.shmOpen(path, true, true, mode), `creating ${name}`);
@@ -124,6 +128,7 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
       buffer,
       handle,
       sys(() => native.fileId(fd), `creating ${name}`),
+      keepFd ? fd : undefined,
     );
     withFd?.(fd, segment);
     return segment;
@@ -136,7 +141,8 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
     }
     throw err;
   } finally {
-    closeQuietly(fd);
+    // A kept descriptor is the segment's now (closed with it, also on the failure above).
+    if (!keepFd || segment === undefined) closeQuietly(fd);
   }
 }
 
@@ -146,9 +152,10 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
  * `withFd` runs while the descriptor is still open (to take a liveness lock
  * through it); if it throws, the mapping is closed again.
  */
-export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void): MappedSegment {
+export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false): MappedSegment {
   const path = systemName(name);
   const fd = sys(() => native.shmOpen(path, false, false, 0), `opening ${name}`);
+  let kept = false;
   try {
     const size = sys(() => native.fstatSize(fd), `opening ${name}`);
     if (size === 0) {
@@ -162,7 +169,9 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
       buffer,
       handle,
       sys(() => native.fileId(fd), `opening ${name}`),
+      keepFd ? fd : undefined,
     );
+    kept = keepFd;
     try {
       withFd?.(fd, segment);
     } catch (err) {
@@ -171,7 +180,7 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
     }
     return segment;
   } finally {
-    closeQuietly(fd);
+    if (!kept) closeQuietly(fd);
   }
 }
 

@@ -147,11 +147,25 @@ function takeToken(fd: number, segment: MappedSegment): { token: number; livenes
  * lets `fill` write the initial data, then marks it ready. A failure before
  * that removes the segment again.
  */
-export function createTyped(name: string, kind: KindCode, dtype: DTypeInfo, count: number, mode: number, fill: (data: SharedTypedArray) => void): TypedSegment {
+export function createTyped(
+  name: string,
+  kind: KindCode,
+  dtype: DTypeInfo,
+  count: number,
+  mode: number,
+  fill: (data: SharedTypedArray) => void,
+  keepFd = false,
+): TypedSegment {
   let owner: { token: number; liveness: number } | undefined;
-  const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode, (fd, seg) => {
-    owner = takeToken(fd, seg);
-  });
+  const segment = createSegment(
+    name,
+    HEADER_SIZE + count * dtype.bytes,
+    mode,
+    (fd, seg) => {
+      owner = takeToken(fd, seg);
+    },
+    keepFd,
+  );
   // createSegment ran the callback before returning: the token is taken.
   const typed = new TypedSegment(segment, owner as { token: number; liveness: number }, dtype, count);
   try {
@@ -188,7 +202,7 @@ function inspect(segment: MappedSegment, name: string, kind: KindCode): ReturnTy
  * header. Waits up to `timeoutMs` for a creator that is still initialising.
  * @throws {ShmError} ENOENT, ERR_SHM_FORMAT, ERR_SHM_VERSION
  */
-export function openTyped(name: string, kind: KindCode, timeoutMs: number): TypedSegment {
+export function openTyped(name: string, kind: KindCode, timeoutMs: number, keepFd = false): TypedSegment {
   const deadline = Date.now() + timeoutMs;
   const what = JSON.stringify(name);
   for (;;) {
@@ -196,10 +210,14 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number): Type
     let found: { header: ReturnType<typeof readHeader>; owner: { token: number; liveness: number } } | undefined;
     let segment: MappedSegment;
     try {
-      segment = openSegment(name, (fd, seg) => {
-        const header = inspect(seg, name, kind);
-        if (header !== 'retry') found = { header, owner: takeToken(fd, seg) };
-      });
+      segment = openSegment(
+        name,
+        (fd, seg) => {
+          const header = inspect(seg, name, kind);
+          if (header !== 'retry') found = { header, owner: takeToken(fd, seg) };
+        },
+        keepFd,
+      );
     } catch (err) {
       // Size 0: the creator is between shm_open and allocation.
       if (!(err instanceof ShmError) || err.code !== ErrorCodes.EMPTY_SEGMENT) throw err;

@@ -38,3 +38,7 @@ export function checkTimeout(value: unknown, what = 'timeout'): number {
   }
   return value;
 }
+
+export function checkFunction(value: unknown, what: string): void {
+  if (typeof value !== 'function') throw invalidArg(`${what} must be a function, got ${describeValue(value)}`);
+}

@@ -1,0 +1,164 @@
+// The map's allocator: blocks of 8-byte units in size classes, free lists
+// per class, and a bump pointer into never-used room; the file grows when
+// that runs out. Every change it makes is a few words written as one: the
+// words and their new values go into a redo log in the control block, the
+// log is committed by storing its length, then applied, then emptied. Whoever
+// takes the allocator's lock over from a holder that died applies a
+// committed log again (each write stores a value, so twice is as once), so
+// a kill at any instant leaves every free list and block whole.
+//
+// An allocation writes the block's ref and version where its caller asked
+// (a stripe's write record), in the same step: a block handed out is always
+// recorded somewhere that recovery looks at, never lost.
+import { ErrorCodes, ShmError } from '../core/errors.js';
+import type { TypedSegment } from '../core/typed-segment.js';
+import { Acquired, type LockWord } from '../sync/lock-word.js';
+import { parseWaitOptions, type WaitOwner } from '../sync/waiting.js';
+import { Block, Control, LOG_PAIRS, SIZE_CLASSES, sizeClass } from './layout.js';
+import type { MapSpace } from './space.js';
+
+const FOREVER = parseWaitOptions(undefined);
+
+export class Heap {
+  readonly #space: MapSpace;
+  readonly #lock: LockWord;
+  readonly #owner: WaitOwner;
+  readonly #typed: TypedSegment;
+
+  constructor(space: MapSpace, lock: LockWord, owner: WaitOwner, typed: TypedSegment) {
+    this.#space = space;
+    this.#lock = lock;
+    this.#owner = owner;
+    this.#typed = typed;
+  }
+
+  /**
+   * A block of at least `units`, recorded as [ref, version] at words
+   * `recordAt` and `recordAt + 1`. @throws {ShmError} ERR_SHM_MAP_FULL (nothing changed)
+   */
+  alloc(units: number, recordAt: number): number {
+    const { klass, units: size } = sizeClass(units);
+    if (klass >= SIZE_CLASSES) throw new ShmError(ErrorCodes.MAP_FULL, `a block of ${units * 8} bytes is larger than a map can hold`);
+    this.#take();
+    try {
+      const head = this.#space.control[Control.classes + klass];
+      return head !== 0 ? this.#pop(head, klass, recordAt) : this.#bump(size, recordAt);
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** Frees block `ref` if it is still the allocation of `version` (so freeing twice, as recovery may, frees once). */
+  free(ref: number, version: number): void {
+    this.#take();
+    try {
+      const space = this.#space;
+      if (!space.reach(ref + 2) || Atomics.load(space.i32, ref * 2) !== version || (version & 1) !== 0) return;
+      const units = space.i32[ref * 2 + 1];
+      const { klass } = sizeClass(units);
+      if (units <= 0 || klass >= SIZE_CLASSES) throw corrupt(this.#typed.name, `block ${ref} says it has ${units} units`);
+      const word = Control.classes + klass;
+      this.#commit([ref * 2, version + 1, ref * 2 + Block.nextFree / 4, space.control[word], word, ref]);
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** Bytes in the free lists now (walked with the lock held). */
+  freeBytes(): number {
+    this.#take();
+    try {
+      const space = this.#space;
+      const limit = space.control[Control.heapEnd];
+      let bytes = 0;
+      for (let klass = 0; klass < SIZE_CLASSES; klass++) {
+        // At most as many blocks as the heap has units: a corrupt list that loops stops there.
+        for (let ref = space.control[Control.classes + klass], n = 0; ref !== 0 && n < limit && space.reach(ref + 2); n++) {
+          bytes += space.i32[ref * 2 + Block.units / 4] * 8;
+          ref = space.i32[ref * 2 + Block.nextFree / 4];
+        }
+      }
+      return bytes;
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** Applies a change its last holder committed but may not have finished (with the lock taken over). */
+  recover(): void {
+    const control = this.#space.control;
+    const count = Atomics.load(control, Control.logCount);
+    if (count <= 0 || count > LOG_PAIRS) {
+      Atomics.store(control, Control.logCount, 0);
+      return;
+    }
+    const pairs: number[] = [];
+    for (let i = 0; i < count * 2; i++) pairs.push(control[Control.logPairs + i]);
+    this.#apply(pairs);
+    Atomics.store(control, Control.logCount, 0);
+  }
+
+  #take(): void {
+    if (this.#lock.tryFast()) return;
+    // Never taken twice by one handle: a word that says so was written by someone else.
+    if (this.#lock.isHeldByMe()) throw corrupt(this.#typed.name, "its allocator's lock word holds this very handle's token");
+    if (this.#lock.acquireSync(this.#owner, FOREVER) === Acquired.OwnerDied) this.recover();
+  }
+
+  #pop(head: number, klass: number, recordAt: number): number {
+    const space = this.#space;
+    if (!space.reach(head + 2)) throw corrupt(this.#typed.name, `free list ${klass} points past the file (${head})`);
+    const version = Atomics.load(space.i32, head * 2);
+    const next = space.i32[head * 2 + Block.nextFree / 4];
+    this.#commit([Control.classes + klass, next, head * 2, version + 1, recordAt, head, recordAt + 1, version + 1]);
+    return head;
+  }
+
+  #bump(size: number, recordAt: number): number {
+    const space = this.#space;
+    const ref = space.control[Control.bump];
+    const end = ref + size;
+    if (end > space.control[Control.heapEnd]) this.#grow(end);
+    else if (!space.reach(end)) throw corrupt(this.#typed.name, `its heap ends at ${space.control[Control.heapEnd] * 8} bytes, past the file`);
+    // Room used before a clear may hold anything: the version only needs to change and be even.
+    const version = (space.i32[ref * 2] | 1) + 1;
+    this.#commit([Control.bump, end, ref * 2, version, ref * 2 + Block.units / 4, size, recordAt, ref, recordAt + 1, version]);
+    return ref;
+  }
+
+  /** Extends the file so that refs below `end` exist: doubling, within the map's most. */
+  #grow(end: number): void {
+    const control = this.#space.control;
+    const max = control[Control.maxEnd];
+    if (end > max) {
+      throw new ShmError(
+        ErrorCodes.MAP_FULL,
+        `${this.#typed.name} is full: it would need ${end * 8} bytes, past its maxSize of ${max * 8} (nothing was changed)`,
+      );
+    }
+    const grown = Math.min(max, Math.max(end, control[Control.heapEnd] * 2));
+    this.#space.grow(grown);
+    Atomics.store(control, Control.heapEnd, grown);
+  }
+
+  /** Writes `pairs` as one change: logged, committed, applied, emptied. */
+  #commit(pairs: number[]): void {
+    const control = this.#space.control;
+    for (let i = 0; i < pairs.length; i++) control[Control.logPairs + i] = pairs[i];
+    Atomics.store(control, Control.logCount, pairs.length / 2);
+    this.#apply(pairs);
+    Atomics.store(control, Control.logCount, 0);
+  }
+
+  #apply(pairs: number[]): void {
+    const space = this.#space;
+    let highest = 0;
+    for (let i = 0; i < pairs.length; i += 2) highest = Math.max(highest, pairs[i]);
+    if (!space.reach(Math.ceil((highest + 1) / 2))) throw corrupt(this.#typed.name, `its allocator log writes word ${highest}, past the file`);
+    for (let i = 0; i < pairs.length; i += 2) Atomics.store(space.i32, pairs[i], pairs[i + 1]);
+  }
+}
+
+export function corrupt(name: string, what: string): ShmError {
+  return new ShmError(ErrorCodes.FORMAT, `SharedMap ${JSON.stringify(name)} is corrupt: ${what}`);
+}

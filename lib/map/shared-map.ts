@@ -1,0 +1,911 @@
+// SharedMap: a string-keyed map in one shared-memory segment, for
+// unrelated processes (Python's Manager().dict(), with no server).
+//
+// Reads take no lock: an entry is an immutable block that a write replaces
+// (a new block, published with one store of its ref into the index slot), and
+// a reader checks, after copying, that neither the block (its version word
+// changes whenever it is freed or handed out again) nor the index (its
+// generation) changed meanwhile; if one did, it reads again. Writers lock the
+// stripe of their key's hash (keys of other stripes are written at the same
+// time) and keep a record of the write in progress in the stripe, so that
+// whoever takes the lock over from a writer that died finishes or undoes it
+// (docs/design.md, "SharedMap"). The layout is in layout.ts.
+import { decode, type Encoded, emptyEncoded, encodeValue, Tag } from '../channel/codec.js';
+import { trace } from '../core/debug.js';
+import { resolveDType } from '../core/dtypes.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { Kind } from '../core/format.js';
+import { normalizeName } from '../core/names.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
+import { MAX_MAPPING_BYTES, unlinkSegment } from '../core/segment.js';
+import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { checkFunction, checkInteger, checkObject } from '../core/validate.js';
+import { Acquired, LockWord } from '../sync/lock-word.js';
+import { sharedWordKey } from '../sync/sleep-group.js';
+import { wakeAll } from '../sync/sync-object.js';
+import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync } from '../sync/waiting.js';
+import { corrupt, Heap } from './heap.js';
+import { hashKey, keyEquals } from './keys.js';
+import { align8, Block, Control, DEFAULT_STRIPES, Entry, entryUnits, heapStartRef, INITIAL_SLOTS, Index, indexUnits, SlotRef, Stripe } from './layout.js';
+import { MapSpace } from './space.js';
+
+/** Options of `SharedMap.create`. */
+export interface SharedMapOptions extends CreateOptions {
+  /** Bytes the map starts with (default 1 MiB, at least 64 KiB); it grows as entries need room. */
+  size?: number;
+  /** The most bytes it may grow to (default: the largest mapping this Node allows, 4 GiB on Node 20). */
+  maxSize?: number;
+}
+
+/** Options of `set`. */
+export interface SetOptions {
+  /**
+   * Sets only if the key's entry has this version now (`getEntry`), 0 only
+   * if the key is absent: a compare-and-set. `set` then returns whether it did.
+   */
+  ifVersion?: number;
+}
+
+/** What a map's memory holds (`stats()`). */
+export interface MapStats {
+  entries: number;
+  /** The file's size: what the map has grown to. */
+  fileBytes: number;
+  /** Room handed out so far: the entries, the index, and freed room waiting for reuse. */
+  heapBytes: number;
+  /** Freed room waiting for reuse (by values of its size class). */
+  freeBytes: number;
+  /** The blocks of the entries there now, and the index. */
+  liveBytes: number;
+}
+
+/** A value with its version: the version changes with every write of the key, and never comes back. */
+export interface MapEntry<V> {
+  value: V;
+  version: number;
+}
+
+const BYTES = resolveDType('uint8');
+const DEFAULT_SIZE = 1 << 20;
+const MIN_SIZE = 1 << 16;
+/** Reads that found the entry changing under them this many times in a row take the stripe's lock for one read. */
+const OPTIMISTIC_READS = 64;
+
+/** Buffer's unchecked slices (what toString calls after checking its arguments). */
+interface Slices {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+
+/** Where a key was found, or where it would go. */
+interface Found {
+  /** Its slot in the current index, or -1. */
+  slot: number;
+  /** Its entry's ref, or 0. */
+  ref: number;
+  /** Its entry block's version, when found. */
+  version: number;
+}
+
+const NOT_FOUND: Found = { slot: -1, ref: 0, version: 0 };
+/** What #find says. AGAIN: what it read changed under it, read again. */
+const FOUND = 1;
+const ABSENT = 0;
+const AGAIN = -1;
+/** What #read returns for an absent key (undefined is a value a map can hold). */
+const MISSING = Symbol('missing');
+
+/**
+ * A map from strings to values, shared by every process that opens it by
+ * name. `get` reads straight from shared memory without a lock; writes to
+ * keys of different stripes go on at the same time; a writer killed at any
+ * instant leaves every key with its old or its new value. Values are what a
+ * Queue message can be (strings, numbers, booleans, null, Buffers, typed
+ * arrays, structured-cloneable objects), and come back as the same type.
+ */
+export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]> {
+  readonly #typed: TypedSegment;
+  readonly #space: MapSpace;
+  readonly #heap: Heap;
+  readonly #stripeShift: number;
+  readonly #stripeLocks: LockWord[];
+  readonly #rebuildLock: LockWord;
+  readonly #encoded: Encoded = emptyEncoded();
+  readonly #spinner = new Spinner();
+  /** The control block as float64s: each stripe's entry-version counter. */
+  readonly #counters: Float64Array;
+  /** True while this handle's update() callback runs (it holds a stripe's lock). */
+  #inUpdate = false;
+  /** What the last #find found: the slot, entry ref and entry version (no object per read). */
+  #slot = -1;
+  #ref = 0;
+  #version = 0;
+  /** The version of the entry the last #read returned. */
+  #readVersion = 0;
+
+  private constructor(typed: TypedSegment) {
+    this.#typed = typed;
+    const stripes = checkLayout(typed);
+    this.#space = new MapSpace(typed, Control.stripes0 + stripes * Stripe.words);
+    const control = this.#space.control;
+    this.#counters = new Float64Array(control.buffer, 0, control.length / 2);
+    this.#stripeShift = 32 - Math.log2(stripes);
+    this.#stripeLocks = Array.from({ length: stripes }, (_, s) => new LockWord(control, stripeWord(s, Stripe.lock), typed));
+    this.#rebuildLock = new LockWord(control, Control.rebuildLock, typed);
+    this.#heap = new Heap(this.#space, new LockWord(control, Control.allocLock, typed), this, typed);
+  }
+
+  /** Creates a map named `name` (`EEXIST` if the name exists), empty. */
+  static create<V = unknown>(name: string, options?: SharedMapOptions): SharedMap<V> {
+    const args = createArgs(name, options);
+    const { size, maxSize } = sizeArgs(options);
+    const typed = createTyped(args.name, Kind.sharedMap, BYTES, size - 128, args.mode, (data) => initialize(data as Uint8Array, size, maxSize), true);
+    return closedOnError(typed, () => new SharedMap<V>(typed));
+  }
+
+  /** Opens an existing map by name. */
+  static open<V = unknown>(name: string, options?: OpenOptions): SharedMap<V> {
+    const args = openArgs(name, options);
+    const typed = openTyped(args.name, Kind.sharedMap, args.timeout, true);
+    return closedOnError(typed, () => new SharedMap<V>(typed));
+  }
+
+  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT */
+  static unlink(name: string): void {
+    unlinkSegment(normalizeName(name));
+  }
+
+  get name(): string {
+    return this.#typed.name;
+  }
+
+  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT */
+  unlink(): void {
+    unlinkSegment(this.#typed.name);
+  }
+
+  get closed(): boolean {
+    return this.#typed.closed;
+  }
+
+  /** The number of entries (the sum of the stripes' counts: exact when no write is under way). */
+  get size(): number {
+    this.#checkOpen();
+    const control = this.#space.control;
+    let size = 0;
+    for (let s = 0; s < this.#stripeLocks.length; s++) size += Atomics.load(control, stripeWord(s, Stripe.count));
+    return size;
+  }
+
+  /** The value of `key`, or undefined. Takes no lock. */
+  get(key: string): V | undefined {
+    this.#checkOpen();
+    const value = this.#read(checkKey(key));
+    return value === MISSING ? undefined : (value as V);
+  }
+
+  /** The value of `key` with its version, or undefined. */
+  getEntry(key: string): MapEntry<V> | undefined {
+    this.#checkOpen();
+    const value = this.#read(checkKey(key));
+    return value === MISSING ? undefined : { value: value as V, version: this.#readVersion };
+  }
+
+  has(key: string): boolean {
+    this.#checkOpen();
+    return this.#read(checkKey(key)) !== MISSING;
+  }
+
+  /** Sets `key` to `value`. With `ifVersion`, only if the entry has that version (0: only if absent): returns whether it did. */
+  set(key: string, value: V): this;
+  set(key: string, value: V, options: SetOptions & { ifVersion: number }): boolean;
+  set(key: string, value: V, options?: SetOptions): this | boolean {
+    this.#checkOpen();
+    checkKey(key);
+    const ifVersion = ifVersionOf(options);
+    const encoded = encodeValue(value, this.#encoded);
+    const done = this.#write(key, (found) => (ifVersion !== undefined && this.#versionAt(found) !== ifVersion ? false : this.#put(key, found, encoded)));
+    return ifVersion === undefined ? this : done;
+  }
+
+  /** Removes `key`; true if it was there. */
+  delete(key: string): boolean {
+    this.#checkOpen();
+    return this.#write(checkKey(key), (found) => found.ref !== 0 && this.#remove(key, found));
+  }
+
+  /** Python's `pop`: removes `key` and returns its value, or `otherwise` if it was absent. */
+  pop(key: string, otherwise?: V): V | undefined {
+    this.#checkOpen();
+    let value: V | undefined = otherwise;
+    this.#write(checkKey(key), (found) => {
+      if (found.ref === 0) return false;
+      value = this.#valueAt(found.ref) as V;
+      return this.#remove(key, found);
+    });
+    return value;
+  }
+
+  /** Sets `key` to `value` unless it has a value; true if it set it. */
+  setIfAbsent(key: string, value: V): boolean {
+    this.#checkOpen();
+    checkKey(key);
+    const encoded = encodeValue(value, this.#encoded);
+    return this.#write(key, (found) => found.ref === 0 && this.#put(key, found, encoded));
+  }
+
+  /** The value of `key`; if absent, `make()`'s result, stored first (make runs with the key's writers excluded). */
+  getOrSet(key: string, make: () => V): V {
+    this.#checkOpen();
+    checkFunction(make, 'make');
+    return this.update(key, (old) => (old === undefined ? make() : old)) as V;
+  }
+
+  /** Python's `setdefault`: the value of `key`, setting it to `value` first if absent. */
+  setdefault(key: string, value: V): V {
+    return this.getOrSet(key, () => value);
+  }
+
+  /**
+   * Sets `key` to `fn(old)` (old: its value, or undefined) while the key's
+   * writers (those of its stripe) are excluded; `fn` returning undefined
+   * deletes it. Returns the new value. `fn` must not write to this map
+   * (ERR_SHM_WOULD_DEADLOCK); if it throws, nothing changes.
+   */
+  update(key: string, fn: (old: V | undefined) => V | undefined): V | undefined {
+    this.#checkOpen();
+    checkKey(key);
+    checkFunction(fn, 'fn');
+    let result: V | undefined;
+    this.#write(key, (found) => {
+      const old = found.ref === 0 ? undefined : (this.#valueAt(found.ref) as V);
+      this.#inUpdate = true;
+      try {
+        result = fn(old);
+      } finally {
+        this.#inUpdate = false;
+      }
+      if (result === undefined) return found.ref !== 0 && this.#remove(key, found);
+      return this.#put(key, found, encodeValue(result, this.#encoded));
+    });
+    return result;
+  }
+
+  /** Adds `by` (default 1) to the number at `key` (absent counts as 0) and returns the sum. */
+  increment(key: string, by = 1): number {
+    if (typeof by !== 'number' || Number.isNaN(by)) throw invalidArg(`by must be a number, got ${describeValue(by)}`);
+    return this.update(key, (old) => {
+      if (old !== undefined && typeof old !== 'number')
+        throw invalidArg(`increment of ${JSON.stringify(key)}, whose value is not a number (${describeValue(old)})`);
+      return (((old as number | undefined) ?? 0) + by) as V;
+    }) as number;
+  }
+
+  /** What the map's memory holds now: entries, bytes of the file, handed out, free, and live. */
+  stats(): MapStats {
+    this.#checkOpen();
+    const control = this.#space.control;
+    const heapStart = heapStartRef(control[Control.stripes]);
+    let liveBytes = this.#space.i32[Atomics.load(control, Control.index) * 2 + Block.units / 4] * 8;
+    for (const ref of this.#liveRefs()) liveBytes += this.#space.i32[ref * 2 + Block.units / 4] * 8;
+    return {
+      entries: this.size,
+      fileBytes: control[Control.heapEnd] * 8,
+      heapBytes: (control[Control.bump] - heapStart) * 8,
+      freeBytes: this.#heap.freeBytes(),
+      liveBytes,
+    };
+  }
+
+  /** Removes every entry (weakly: a write that runs meanwhile may stay). */
+  clear(): void {
+    this.#checkOpen();
+    for (const key of [...this.keys()]) this.delete(key);
+  }
+
+  /** Resolves true once `key` changes (set, deleted, or set again to anything), false at the timeout. */
+  async waitChange(key: string, options?: WaitOptions): Promise<boolean> {
+    this.#checkOpen();
+    checkKey(key);
+    const wait = parseWaitOptions(options);
+    const before = this.#versionOf(key);
+    const stripe = this.#stripeOf(hashKey(key));
+    const changes = stripeWord(stripe, Stripe.changes);
+    const control = this.#space.control;
+    const plan: WaitPlan<true> = {
+      attempt: () => (this.#versionOf(key) !== before ? true : RETRY),
+      watch: () => ({ words: control, index: changes, expected: Atomics.load(control, changes) }),
+      announce: (watched) => {
+        Atomics.store(control, stripeWord(stripe, Stripe.changeSleepers), 1);
+        return Atomics.load(control, changes) === watched.expected ? watched.expected : RETRY;
+      },
+      shared: { key: sharedWordKey(this.#typed.segment, control, changes), segment: this.#typed.segment, admit: () => Infinity },
+    };
+    return (await waitAsync(this, plan, wait, this.#spinner)) !== TIMED_OUT;
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [key] of this.#entries(false)) yield key;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const [, value] of this.#entries(true)) yield value as V;
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.#entries(true) as IterableIterator<[string, V]>;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, V]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: V, key: string, map: this) => void, thisArg?: unknown): void {
+    checkFunction(callback, 'callback');
+    for (const [key, value] of this.entries()) callback.call(thisArg, value, key, this);
+  }
+
+  /** Closes this handle (unmaps; other handles and processes keep the map). Idempotent; does not unlink. */
+  close(): void {
+    if (this.#typed.closed) return;
+    this.#space.close();
+    this.#typed.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal */
+  closedError(): ShmError {
+    return new ShmError(ErrorCodes.CLOSED, `SharedMap ${JSON.stringify(this.name)} is closed`);
+  }
+
+  // ---- reads ----
+
+  /** The value of `key` (its version in #readVersion), read without a lock, or MISSING. */
+  #read(key: string): unknown {
+    const hash = hashKey(key);
+    for (let tries = 0; ; tries++) {
+      if (tries === OPTIMISTIC_READS) return this.#readLocked(key, hash);
+      const control = this.#space.control;
+      const gen = Atomics.load(control, Control.indexGen);
+      const found = this.#find(key, hash);
+      if (found === AGAIN) continue;
+      if (found === ABSENT) {
+        if (unchanged(control, Control.indexGen, gen)) return MISSING;
+        continue;
+      }
+      const ref = this.#ref;
+      const value = this.#valueAt(ref);
+      const version = this.#space.f64[(ref * 8 + Entry.versionF64) / 8];
+      if (unchanged(this.#space.i32, ref * 2, this.#version) && unchanged(control, Control.indexGen, gen)) {
+        this.#readVersion = version;
+        return value;
+      }
+    }
+  }
+
+  /** A read that kept finding its entry changing: with the stripe's lock, so that it surely ends. */
+  #readLocked(key: string, hash: number): unknown {
+    return this.#withStripe(hash, () => {
+      const found = this.#find(key, hash);
+      if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
+      if (found === ABSENT) return MISSING;
+      this.#readVersion = this.#space.f64[(this.#ref * 8 + Entry.versionF64) / 8];
+      return this.#valueAt(this.#ref);
+    });
+  }
+
+  /** The version of `key`'s entry, 0 if absent. */
+  #versionOf(key: string): number {
+    return this.#read(key) === MISSING ? 0 : this.#readVersion;
+  }
+
+  /**
+   * Looks `key` up in the current index: FOUND (its slot, entry and that
+   * entry's version in #slot, #ref, #version), ABSENT, or AGAIN if what it
+   * read moved under it (the caller checks the index generation around it).
+   */
+  #find(key: string, hash: number): number {
+    const space = this.#space;
+    const index = Atomics.load(space.control, Control.index);
+    if (!space.reach(index + Index.slots / 8)) return AGAIN;
+    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    if (!isPowerOfTwo(capacity) || !space.reach(index + (Index.slots + capacity * 8) / 8)) return AGAIN;
+    const mask = capacity - 1;
+    const base = index * 2 + Index.slots / 4;
+    for (let probe = 0, slot = hash & mask; probe < capacity; probe++, slot = (slot + 1) & mask) {
+      const i32 = space.i32;
+      const ref = Atomics.load(i32, base + slot * 2 + 1);
+      if (ref === SlotRef.empty) return ABSENT;
+      if (ref <= SlotRef.tombstone || i32[base + slot * 2] !== (hash | 0)) continue;
+      const match = this.#keyAt(key, ref);
+      if (match === AGAIN) return AGAIN;
+      if (match !== 0) {
+        this.#slot = slot;
+        this.#ref = ref;
+        this.#version = match;
+        return FOUND;
+      }
+    }
+    return ABSENT;
+  }
+
+  /** The version of entry `ref` if it holds `key`, 0 if another key, AGAIN if it changed while read. */
+  #keyAt(key: string, ref: number): number {
+    const space = this.#space;
+    if (!space.reach(ref + Entry.key / 8)) return AGAIN;
+    const version = Atomics.load(space.i32, ref * 2);
+    if (version & 1) return AGAIN;
+    const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
+    const units = space.i32[ref * 2 + Block.units / 4];
+    if (keyBytes < 0 || units <= 0 || Entry.key + keyBytes > units * 8 || !space.reach(ref + units)) return AGAIN;
+    if (keyEquals(key, space.bytes, ref * 8 + Entry.key, keyBytes)) return version;
+    return unchanged(space.i32, ref * 2, version) ? 0 : AGAIN;
+  }
+
+  /** Decodes the value of entry `ref` (the caller validates the entry afterwards, or holds its stripe). */
+  #valueAt(ref: number): unknown {
+    const space = this.#space;
+    const at = ref * 8;
+    const tag = space.bytes[at + Entry.tag];
+    const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
+    const length = space.i32[ref * 2 + Entry.valueBytes / 4];
+    const start = at + Entry.key + align8(keyBytes);
+    const end = start + length;
+    if (length < 0 || end > at + space.i32[ref * 2 + Block.units / 4] * 8 || end > space.mapped) return undefined; // torn: the caller reads again
+    switch (tag) {
+      case Tag.asciiString:
+        return (space.bytes as unknown as Slices).latin1Slice(start, end);
+      case Tag.string:
+        return (space.bytes as unknown as Slices).utf8Slice(start, end);
+      case Tag.number:
+        return space.f64[start / 8];
+      case Tag.true:
+        return true;
+      case Tag.false:
+        return false;
+      case Tag.null:
+        return null;
+      case Tag.undefined:
+        return undefined;
+      default: {
+        const copy = Buffer.allocUnsafe(length);
+        space.bytes.copy(copy, 0, start, end);
+        try {
+          return decode(tag, copy);
+        } catch {
+          return undefined; // torn or foreign bytes: the caller's check decides
+        }
+      }
+    }
+  }
+
+  /** Refs of the entries in the current index (as it is while walked). */
+  *#liveRefs(): IterableIterator<number> {
+    const space = this.#space;
+    const index = Atomics.load(space.control, Control.index);
+    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    for (let slot = 0; slot < capacity; slot++) {
+      const ref = Atomics.load(space.i32, index * 2 + Index.slots / 4 + slot * 2 + 1);
+      if (ref > SlotRef.tombstone && space.reach(ref + 1)) yield ref;
+    }
+  }
+
+  *#entries(withValues: boolean): IterableIterator<[string, unknown]> {
+    this.#checkOpen();
+    let yielded: Set<string> | undefined;
+    let gen = Atomics.load(this.#space.control, Control.indexGen);
+    for (let slot = 0; ; slot++) {
+      const space = this.#space;
+      const now = Atomics.load(space.control, Control.indexGen);
+      if (now !== gen) {
+        // The index was rebuilt: go through the new one, skipping what was already given.
+        yielded ??= new Set();
+        gen = now;
+        slot = 0;
+      }
+      const index = Atomics.load(space.control, Control.index);
+      if (!space.reach(index + Index.slots / 8)) return;
+      const capacity = space.i32[index * 2 + Index.capacity / 4];
+      if (slot >= capacity) return;
+      const entry = this.#entryInSlot(index, slot, withValues);
+      if (entry === undefined || yielded?.has(entry[0])) continue;
+      yielded?.add(entry[0]);
+      yield entry;
+    }
+  }
+
+  /** The [key, value] of a slot of `index`, read as `get` reads, or undefined. */
+  #entryInSlot(index: number, slot: number, withValues: boolean): [string, unknown] | undefined {
+    for (let tries = 0; tries < OPTIMISTIC_READS; tries++) {
+      const space = this.#space;
+      const ref = Atomics.load(space.i32, index * 2 + Index.slots / 4 + slot * 2 + 1);
+      if (ref <= SlotRef.tombstone || !space.reach(ref + Entry.key / 8)) return undefined;
+      const version = Atomics.load(space.i32, ref * 2);
+      if (version & 1) continue;
+      const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
+      const units = space.i32[ref * 2 + Block.units / 4];
+      if (keyBytes < 0 || Entry.key + keyBytes > units * 8 || !space.reach(ref + units)) continue;
+      const key = (space.bytes as unknown as Slices).utf8Slice(ref * 8 + Entry.key, ref * 8 + Entry.key + keyBytes);
+      const value = withValues ? this.#valueAt(ref) : undefined;
+      if (unchanged(space.i32, ref * 2, version)) return [key, value];
+    }
+    return undefined;
+  }
+
+  // ---- writes ----
+
+  /**
+   * Runs `body` with the stripe of `key` locked and `key` looked up in the
+   * current index; rebuilds the index first when a write could not find room
+   * in it. `body` returns whether it changed the map.
+   */
+  #write(key: string, body: (found: Found) => boolean): boolean {
+    if (this.#inUpdate) {
+      throw new ShmError(
+        ErrorCodes.WOULD_DEADLOCK,
+        `a write to SharedMap ${JSON.stringify(this.name)} from inside update(): it holds a lock that write may need`,
+      );
+    }
+    const hash = hashKey(key);
+    for (;;) {
+      try {
+        return this.#withStripe(hash, () => {
+          const found = this.#find(key, hash);
+          if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
+          return body(found === FOUND ? { slot: this.#slot, ref: this.#ref, version: this.#version } : NOT_FOUND);
+        });
+      } catch (err) {
+        if (err !== NO_ROOM) throw err;
+      }
+      this.#rebuild();
+    }
+  }
+
+  #withStripe<R>(hash: number, body: () => R): R {
+    const stripe = this.#stripeOf(hash);
+    this.#lockStripe(stripe);
+    try {
+      return body();
+    } finally {
+      this.#stripeLocks[stripe].release();
+    }
+  }
+
+  #lockStripe(stripe: number): void {
+    for (;;) {
+      const lock = this.#stripeLocks[stripe];
+      if (!lock.tryFast()) this.#takeOver(lock, () => this.#recoverStripe(stripe));
+      // A rebuild record left while this stripe was free: its holder died (a live one holds every stripe).
+      if (Atomics.load(this.#space.control, Control.rebuildPhase) === 0) return;
+      lock.release();
+      this.#rebuild();
+    }
+  }
+
+  /** Writes a new entry for `key` with `encoded` as its value, replacing `found`'s. NO_ROOM if the index is full. */
+  #put(key: string, found: Found, encoded: Encoded): boolean {
+    const control = this.#space.control;
+    const stripe = this.#stripeOf(hashKey(key));
+    const keyBytes = Buffer.byteLength(key, 'utf8');
+    if (found.ref === 0 && this.#indexFull()) throw NO_ROOM;
+    const ref = this.#heap.alloc(entryUnits(keyBytes, encoded.byteLength), stripeWord(stripe, Stripe.newRef));
+    this.#fillEntry(ref, stripe, key, keyBytes, encoded);
+    const slot = found.ref !== 0 ? found.slot : this.#claimSlot(key, stripe);
+    if (slot < 0) {
+      this.#heap.free(ref, control[stripeWord(stripe, Stripe.newVersion)]);
+      this.#clearRecord(stripe);
+      throw NO_ROOM;
+    }
+    this.#publish(stripe, slot, ref, found, found.ref === 0 ? 1 : 0);
+    return true;
+  }
+
+  /** Deletes `found` (the entry of `key`): its slot becomes a tombstone. */
+  #remove(key: string, found: Found): boolean {
+    const stripe = this.#stripeOf(hashKey(key));
+    Atomics.store(this.#space.control, stripeWord(stripe, Stripe.newRef), SlotRef.tombstone);
+    this.#publish(stripe, found.slot, SlotRef.tombstone, found, -1);
+    return true;
+  }
+
+  /**
+   * Publishes `ref` in `slot` (an entry, or a tombstone) with the stripe's
+   * record saying so first, then frees the entry it replaces.
+   */
+  #publish(stripe: number, slot: number, ref: number, replaced: Found, countDelta: number): void {
+    const control = this.#space.control;
+    const count = control[stripeWord(stripe, Stripe.count)];
+    control[stripeWord(stripe, Stripe.slot)] = slot;
+    control[stripeWord(stripe, Stripe.oldRef)] = replaced.ref;
+    control[stripeWord(stripe, Stripe.oldVersion)] = replaced.version;
+    control[stripeWord(stripe, Stripe.countAfter)] = count + countDelta;
+    Atomics.store(control, stripeWord(stripe, Stripe.phase), 1);
+    Atomics.store(this.#space.i32, this.#slotWord(slot) + 1, ref);
+    Atomics.store(control, stripeWord(stripe, Stripe.phase), 2);
+    this.#changed(stripe);
+    this.#finish(stripe);
+  }
+
+  /** Phase 2 of a write: free the entry replaced, count, clear the record (also recovery's last step). */
+  #finish(stripe: number): void {
+    const control = this.#space.control;
+    const oldRef = control[stripeWord(stripe, Stripe.oldRef)];
+    if (oldRef > SlotRef.tombstone) this.#heap.free(oldRef, control[stripeWord(stripe, Stripe.oldVersion)]);
+    Atomics.store(control, stripeWord(stripe, Stripe.count), control[stripeWord(stripe, Stripe.countAfter)]);
+    this.#clearRecord(stripe);
+  }
+
+  #clearRecord(stripe: number): void {
+    const control = this.#space.control;
+    control[stripeWord(stripe, Stripe.newRef)] = 0;
+    control[stripeWord(stripe, Stripe.oldRef)] = 0;
+    Atomics.store(control, stripeWord(stripe, Stripe.phase), 0);
+  }
+
+  /** Writes an entry block: its version, key and value. */
+  #fillEntry(ref: number, stripe: number, key: string, keyBytes: number, encoded: Encoded): void {
+    const space = this.#space;
+    // Versions of a stripe are its counter * stripes + stripe + 1: unique in the map, rising for every key.
+    const counter = stripeWord(stripe, Stripe.versionCounterF64) / 2;
+    const version = ++this.#counters[counter] * this.#stripeLocks.length + stripe + 1;
+    const at = ref * 8;
+    space.f64[(at + Entry.versionF64) / 8] = version;
+    space.i32[ref * 2 + Entry.keyBytes / 4] = keyBytes;
+    space.i32[ref * 2 + Entry.valueBytes / 4] = encoded.byteLength;
+    space.bytes[at + Entry.tag] = encoded.tag;
+    space.f64[(at + Entry.expiresF64) / 8] = 0;
+    space.bytes.write(key, at + Entry.key, keyBytes, 'utf8');
+    const valueAt = at + Entry.key + align8(keyBytes);
+    if (encoded.text !== undefined) space.bytes.write(encoded.text, valueAt, encoded.byteLength, encoded.tag === Tag.asciiString ? 'latin1' : 'utf8');
+    else if (encoded.bytes !== undefined && encoded.byteLength > 0) space.bytes.set(encoded.bytes, valueAt);
+  }
+
+  /** Claims a free slot for `key` (a tombstone or never used), recorded in the stripe first; -1 if none. */
+  #claimSlot(key: string, stripe: number): number {
+    const space = this.#space;
+    const index = space.control[Control.index];
+    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    const mask = capacity - 1;
+    const hash = hashKey(key);
+    for (let probe = 0, slot = hash & mask; probe < capacity; probe++, slot = (slot + 1) & mask) {
+      const word = this.#slotWord(slot) + 1;
+      const seen = Atomics.load(space.i32, word);
+      if (seen !== SlotRef.empty && seen !== SlotRef.tombstone) continue;
+      space.control[stripeWord(stripe, Stripe.slot)] = slot;
+      Atomics.store(space.control, stripeWord(stripe, Stripe.phase), 1);
+      if (Atomics.compareExchange(space.i32, word, seen, SlotRef.reserved) !== seen) continue;
+      if (seen === SlotRef.empty) Atomics.add(space.i32, index * 2 + Index.used / 4, 1);
+      space.i32[word - 1] = hash | 0;
+      return slot;
+    }
+    return -1;
+  }
+
+  /** True if an insert should rebuild the index first (3/4 of its slots used). */
+  #indexFull(): boolean {
+    const space = this.#space;
+    const index = space.control[Control.index];
+    return Atomics.load(space.i32, index * 2 + Index.used / 4) * 4 >= space.i32[index * 2 + Index.capacity / 4] * 3;
+  }
+
+  #slotWord(slot: number): number {
+    return this.#space.control[Control.index] * 2 + Index.slots / 4 + slot * 2;
+  }
+
+  #versionAt(found: Found): number {
+    return found.ref === 0 ? 0 : this.#space.f64[(found.ref * 8 + Entry.versionF64) / 8];
+  }
+
+  /** Tells waitChange's sleepers on this stripe that one of its keys changed. */
+  #changed(stripe: number): void {
+    const control = this.#space.control;
+    Atomics.add(control, stripeWord(stripe, Stripe.changes), 1);
+    if (Atomics.load(control, stripeWord(stripe, Stripe.changeSleepers)) !== 0) {
+      Atomics.store(control, stripeWord(stripe, Stripe.changeSleepers), 0);
+      wakeAll(control, stripeWord(stripe, Stripe.changes));
+    }
+  }
+
+  /**
+   * With the stripe's lock taken over from a writer that died: finishes its
+   * write if it was published, else undoes it (frees the new entry, turns a
+   * slot it claimed into a tombstone). Every key keeps its old or new value.
+   */
+  #recoverStripe(stripe: number): void {
+    const control = this.#space.control;
+    const phase = Atomics.load(control, stripeWord(stripe, Stripe.phase));
+    const newRef = control[stripeWord(stripe, Stripe.newRef)];
+    trace('recover', 'SharedMap stripe of', this.name, `stripe ${stripe}, a write in phase ${phase}`);
+    let published = phase === 2;
+    if (phase === 1) {
+      const slotWord = this.#slotWord(control[stripeWord(stripe, Stripe.slot)]) + 1;
+      const inSlot = Atomics.load(this.#space.i32, slotWord);
+      published = inSlot === newRef && newRef !== 0;
+      if (inSlot === SlotRef.reserved) Atomics.compareExchange(this.#space.i32, slotWord, SlotRef.reserved, SlotRef.tombstone);
+    }
+    if (published) {
+      this.#finish(stripe);
+      return;
+    }
+    if (newRef > SlotRef.tombstone) this.#heap.free(newRef, control[stripeWord(stripe, Stripe.newVersion)]);
+    this.#clearRecord(stripe);
+  }
+
+  /**
+   * Builds a new index with room for twice the entries and no tombstones,
+   * holding the rebuild lock and every stripe's, so that no write runs;
+   * readers go on in the old index until the new one is published. Its
+   * record lets whoever takes the lock over from a rebuilder that died
+   * finish or undo it.
+   */
+  #rebuild(): void {
+    const lock = this.#rebuildLock;
+    if (!lock.tryFast()) this.#takeOver(lock, () => trace('recover', 'SharedMap rebuild of', this.name));
+    let locked = 0;
+    try {
+      for (; locked < this.#stripeLocks.length; locked++) {
+        const stripeLock = this.#stripeLocks[locked];
+        if (!stripeLock.tryFast()) this.#takeOver(stripeLock, () => this.#recoverStripe(locked));
+      }
+      this.#recoverRebuild();
+      if (this.#indexFull()) this.#rebuildIndex();
+    } finally {
+      for (let s = 0; s < locked; s++) this.#stripeLocks[s].release();
+      lock.release();
+    }
+  }
+
+  /** A rebuild record left by a rebuilder that died: publish or drop its index, and free the one replaced. */
+  #recoverRebuild(): void {
+    const control = this.#space.control;
+    const phase = Atomics.load(control, Control.rebuildPhase);
+    if (phase === 0) return;
+    if (phase === 1 && control[Control.index] !== control[Control.rebuildNew]) {
+      this.#heap.free(control[Control.rebuildNew], control[Control.rebuildNewVersion]);
+    } else {
+      this.#heap.free(control[Control.rebuildOld], control[Control.rebuildOldVersion]);
+    }
+    Atomics.store(control, Control.rebuildPhase, 0);
+  }
+
+  #rebuildIndex(): void {
+    const control = this.#space.control;
+    let live = 0;
+    for (const _ of this.#liveRefs()) live++; // counted in the index itself: the new one must hold them all
+    const capacity = Math.max(INITIAL_SLOTS, 2 ** Math.ceil(Math.log2(Math.max(1, live) * 2.5)));
+    const old = control[Control.index];
+    control[Control.rebuildOld] = old;
+    control[Control.rebuildOldVersion] = Atomics.load(this.#space.i32, old * 2);
+    const fresh = this.#heap.alloc(indexUnits(capacity), Control.rebuildNew);
+    Atomics.store(control, Control.rebuildPhase, 1);
+    this.#copyIndex(old, fresh, capacity);
+    Atomics.store(control, Control.index, fresh);
+    Atomics.add(control, Control.indexGen, 1);
+    Atomics.store(control, Control.rebuildPhase, 2);
+    this.#heap.free(old, control[Control.rebuildOldVersion]);
+    Atomics.store(control, Control.rebuildPhase, 0);
+    trace('rebuild', 'SharedMap index of', this.name, `${live} entries, ${capacity} slots`);
+  }
+
+  /** Fills index `fresh` of `capacity` slots with the entries of index `old`. */
+  #copyIndex(old: number, fresh: number, capacity: number): void {
+    const i32 = this.#space.i32;
+    const base = fresh * 2 + Index.slots / 4;
+    i32.fill(0, base, base + capacity * 2);
+    i32[fresh * 2 + Index.capacity / 4] = capacity;
+    let used = 0;
+    const oldCapacity = i32[old * 2 + Index.capacity / 4];
+    const oldBase = old * 2 + Index.slots / 4;
+    const mask = capacity - 1;
+    for (let slot = 0; slot < oldCapacity; slot++) {
+      const ref = i32[oldBase + slot * 2 + 1];
+      if (ref <= SlotRef.tombstone) continue;
+      const hash = i32[oldBase + slot * 2];
+      let at = hash & mask;
+      while (i32[base + at * 2 + 1] !== SlotRef.empty) at = (at + 1) & mask;
+      i32[base + at * 2] = hash;
+      i32[base + at * 2 + 1] = ref;
+      used++;
+    }
+    i32[fresh * 2 + Index.used / 4] = used;
+  }
+
+  /**
+   * Takes a lock that its fast path found taken, blocking; `recover` runs if
+   * its holder had died. This handle never waits for a lock it holds, so a
+   * word that says it does was written by someone else.
+   */
+  #takeOver(lock: LockWord, recover: () => void): void {
+    if (lock.isHeldByMe()) throw corrupt(this.name, "a lock word holds this very handle's token");
+    if (lock.acquireSync(this, FOREVER) === Acquired.OwnerDied) recover();
+  }
+
+  #stripeOf(hash: number): number {
+    return this.#stripeShift === 32 ? 0 : hash >>> this.#stripeShift;
+  }
+
+  #checkOpen(): void {
+    if (this.#typed.closed) throw this.closedError();
+  }
+}
+
+const FOREVER = parseWaitOptions(undefined);
+/** Thrown inside a stripe's lock when the index has no room for an insert: the write rebuilds it and tries again. */
+const NO_ROOM = Symbol('no room');
+
+/**
+ * True if `words[index]` still holds `seen`, checked after reading what it
+ * guards. On x64 a load does (loads are not reordered with older loads). On
+ * arm64 a load-acquire does not keep the copy's plain loads before it, so
+ * the check is a compare-and-swap of the value with itself, whose release
+ * half does.
+ */
+const unchanged: (words: Int32Array, index: number, seen: number) => boolean =
+  process.arch === 'x64'
+    ? (words, index, seen) => Atomics.load(words, index) === seen
+    : (words, index, seen) => Atomics.compareExchange(words, index, seen, seen) === seen;
+
+function stripeWord(stripe: number, field: number): number {
+  return Control.stripes0 + stripe * Stripe.words + field;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== 'string') throw invalidArg(`a SharedMap key must be a string, got ${describeValue(key)}`);
+  return key;
+}
+
+function ifVersionOf(options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  const opts = checkObject<SetOptions>(options, 'options');
+  if (opts.ifVersion === undefined) return undefined;
+  return checkInteger(opts.ifVersion, 'options.ifVersion', 0, Number.MAX_SAFE_INTEGER);
+}
+
+function sizeArgs(options: SharedMapOptions | undefined): { size: number; maxSize: number } {
+  const limit = Math.min(MAX_MAPPING_BYTES, 2 ** 35 - 8);
+  const size = options?.size === undefined ? DEFAULT_SIZE : checkInteger(options.size, 'options.size', MIN_SIZE, limit);
+  const maxSize = options?.maxSize === undefined ? limit : checkInteger(options.maxSize, 'options.maxSize', size, limit);
+  return { size: Math.floor(size / 8) * 8, maxSize: Math.floor(maxSize / 8) * 8 };
+}
+
+/** Writes the control block and an empty index into a new map's memory (`data` starts after the header). */
+function initialize(data: Uint8Array, size: number, maxSize: number): void {
+  const words = new Int32Array(data.buffer, 0, size >>> 2);
+  const heapStart = heapStartRef(DEFAULT_STRIPES);
+  const index = heapStart;
+  const indexSize = indexUnits(INITIAL_SLOTS);
+  words[Control.heapEnd] = size / 8;
+  words[Control.bump] = index + indexSize;
+  words[Control.index] = index;
+  words[Control.indexGen] = 1;
+  words[Control.stripes] = DEFAULT_STRIPES;
+  words[Control.maxEnd] = maxSize / 8;
+  words[index * 2 + Block.version / 4] = 2;
+  words[index * 2 + Block.units / 4] = indexSize;
+  words[index * 2 + Index.capacity / 4] = INITIAL_SLOTS;
+}
+
+/** Checks what an opened map's control block says against its file, before anything trusts it; returns its stripes. */
+function checkLayout(typed: TypedSegment): number {
+  const bad = (what: string) => corrupt(typed.name, what);
+  if (typed.segment.size < Control.stripes0 * 4) throw bad(`${typed.segment.size} bytes cannot hold its control block`);
+  const words = new Int32Array(typed.segment.buffer, 0, Control.stripes0);
+  const stripes = words[Control.stripes];
+  if (!isPowerOfTwo(stripes) || stripes > 1024) throw bad(`it says it has ${stripes} stripes`);
+  const heapStart = heapStartRef(stripes);
+  if (typed.segment.size < heapStart * 8 + Index.slots) throw bad(`${typed.segment.size} bytes cannot hold its ${stripes} stripes`);
+  const heapEnd = words[Control.heapEnd];
+  const bump = words[Control.bump];
+  const index = words[Control.index];
+  if (heapEnd < heapStart || heapEnd > words[Control.maxEnd] || bump < heapStart || bump > heapEnd)
+    throw bad(`its heap runs ${heapStart}..${bump}..${heapEnd}`);
+  if (index < heapStart || index >= bump) throw bad(`its index is at ${index}, outside its heap`);
+  return stripes;
+}

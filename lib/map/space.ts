@@ -1,0 +1,80 @@
+// A map's memory in this process. Its file grows while processes use it
+// (never shrinks), so beside the first mapping, where the header, control
+// words and stripes live (locks and waits stay on it), there is a mapping of
+// the whole file, made again when a ref points past it.
+import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { type MappingHandle, native } from '../core/native.js';
+import { MAX_MAPPING_BYTES } from '../core/segment.js';
+import type { TypedSegment } from '../core/typed-segment.js';
+
+export class MapSpace {
+  /** Words of the first mapping (control block and stripes): stable for the handle's life. */
+  readonly control: Int32Array;
+  /** The whole file as this process maps it now: replaced when the file grew (re-read after anything that may grow it). */
+  i32: Int32Array;
+  f64: Float64Array;
+  bytes: Buffer;
+  readonly #typed: TypedSegment;
+  /** A mapping this space made itself (the file grew past the first one), unmapped when replaced. */
+  #own: { buffer: ArrayBuffer; handle: MappingHandle } | undefined;
+
+  constructor(typed: TypedSegment, controlWords: number) {
+    this.#typed = typed;
+    this.control = new Int32Array(typed.segment.buffer, 0, controlWords);
+    const buffer = typed.segment.buffer;
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    this.f64 = new Float64Array(buffer, 0, buffer.byteLength >>> 3);
+    this.bytes = Buffer.from(buffer);
+  }
+
+  /** Bytes mapped now. */
+  get mapped(): number {
+    return this.bytes.length;
+  }
+
+  /**
+   * Makes refs below `endRef` addressable, mapping the file again if another
+   * process grew it. False if the file is not that large (a ref read while
+   * it was being rewritten, or corrupt).
+   */
+  reach(endRef: number): boolean {
+    const bytes = endRef * 8;
+    if (bytes <= this.bytes.length) return true;
+    const fd = this.#typed.segment.fd as number;
+    const size = sys(() => native.fstatSize(fd), `mapping ${this.#typed.name} again`);
+    if (size < bytes || size > MAX_MAPPING_BYTES) return false;
+    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${this.#typed.name} again`);
+    this.#release();
+    this.#own = { buffer, handle };
+    this.i32 = new Int32Array(buffer, 0, size >>> 2);
+    this.f64 = new Float64Array(buffer, 0, size >>> 3);
+    this.bytes = Buffer.from(buffer);
+    return true;
+  }
+
+  /** Extends the file to `endRef` refs (the caller holds the allocator's lock), then maps it. @throws ERR_SHM_MAP_FULL */
+  grow(endRef: number): void {
+    const fd = this.#typed.segment.fd as number;
+    try {
+      native.allocate(fd, endRef * 8);
+    } catch (err) {
+      const cause = err as { code?: string; message?: string };
+      throw new ShmError(ErrorCodes.MAP_FULL, `${this.#typed.name} could not grow to ${endRef * 8} bytes: ${cause.message ?? String(err)}`, { cause: err });
+    }
+    if (!this.reach(endRef)) throw new ShmError(ErrorCodes.MAP_FULL, `${this.#typed.name} grew to ${endRef * 8} bytes but cannot be mapped that large`);
+  }
+
+  close(): void {
+    this.#release();
+    this.i32 = new Int32Array(0);
+    this.f64 = new Float64Array(0);
+    this.bytes = Buffer.alloc(0);
+  }
+
+  #release(): void {
+    const own = this.#own;
+    if (own === undefined) return;
+    this.#own = undefined;
+    sys(() => native.unmap(own.handle, own.buffer));
+  }
+}

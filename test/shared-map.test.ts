@@ -1,0 +1,196 @@
+// SharedMap: Map's API and Python's dict extras, values of every kind a
+// Queue carries, atomic read-modify-write, growth, and its errors. The
+// cross-process and crash tests are in shared-map-processes.test.ts.
+import { afterEach, describe, expect, it } from 'vitest';
+import { SharedMap, SharedMemory } from '../dist/index.js';
+import { expectCode, Scratch, uniqueName } from './helpers.js';
+
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+
+function fresh<V = unknown>(options?: Parameters<typeof SharedMap.create>[1]): SharedMap<V> {
+  return scratch.add(SharedMap.create<V>(uniqueName('map'), options));
+}
+
+describe('SharedMap', () => {
+  it('gets, sets, has, deletes and counts like a Map, through any handle', () => {
+    const map = fresh<string>();
+    const other = scratch.add(SharedMap.open<string>(map.name));
+    expect(map.get('a')).toBeUndefined();
+    expect(map.set('a', 'one')).toBe(map);
+    map.set('b', 'two');
+    expect(other.get('a')).toBe('one');
+    expect(other.has('b')).toBe(true);
+    expect(other.size).toBe(2);
+    map.set('a', 'uno');
+    expect(other.get('a')).toBe('uno');
+    expect(other.delete('a')).toBe(true);
+    expect(other.delete('a')).toBe(false);
+    expect(map.has('a')).toBe(false);
+    expect(map.size).toBe(1);
+    expect([...map]).toEqual([['b', 'two']]);
+  });
+
+  it('returns every value as the type it was set with', () => {
+    const map = fresh();
+    const cycle: Record<string, unknown> = { name: 'loop' };
+    cycle.self = cycle;
+    const values: Record<string, unknown> = {
+      ascii: 'plain text',
+      utf8: 'héllo wörld ✓ 😀',
+      empty: '',
+      int: 42,
+      float: -1.5e-300,
+      negativeZero: -0,
+      nan: Number.NaN,
+      yes: true,
+      no: false,
+      nothing: null,
+      undef: undefined,
+      buffer: Buffer.from([1, 2, 3]),
+      bytes: new Uint8Array([4, 5]),
+      floats: new Float64Array([1.25, -2]),
+      bigints: new BigInt64Array([-(2n ** 63n)]),
+      object: { id: 1, tags: ['a', 'b'], nested: { ok: true } },
+      date: new Date(1_700_000_000_000),
+      map: new Map([['k', 1]]),
+      set: new Set([1, 'two']),
+      bigint: 2n ** 70n,
+      cycle,
+    };
+    for (const [key, value] of Object.entries(values)) map.set(key, value);
+    const other = scratch.add(SharedMap.open(map.name));
+    for (const [key, value] of Object.entries(values)) {
+      const got = other.get(key);
+      if (key === 'cycle') {
+        expect((got as Record<string, unknown>).self).toBe(got);
+        continue;
+      }
+      expect(got, key).toEqual(value);
+      if (value !== null && typeof value === 'object') expect((got as object).constructor, key).toBe((value as object).constructor);
+    }
+    expect(Object.is(other.get('negativeZero'), -0)).toBe(true);
+    expect(other.has('undef')).toBe(true);
+    expect(other.size).toBe(Object.keys(values).length);
+  });
+
+  it('keys of any UTF-8, including lone surrogates and the empty string', () => {
+    const map = fresh<number>();
+    const keys = ['', 'a', 'é', '日本語', '😀', 'a\uD800b', '\uDC00', 'x'.repeat(2000)];
+    for (const [i, key] of keys.entries()) map.set(key, i);
+    for (const [i, key] of keys.entries()) expect(map.get(key), JSON.stringify(key)).toBe(i);
+    expect(map.size).toBe(keys.length);
+    // A lone surrogate is stored as UTF-8 stores it (U+FFFD): it reads back as that.
+    expect([...map.keys()].sort()).toEqual(keys.map((k) => Buffer.from(k).toString()).sort());
+  });
+
+  it('iterates keys, values, entries and forEach, weakly consistent with writes during the walk', () => {
+    const map = fresh<number>();
+    for (let i = 0; i < 3000; i++) map.set(`k${i}`, i);
+    const seen = new Map<string, number>();
+    for (const [key, value] of map) {
+      seen.set(key, value);
+      // Writes during the walk (that rebuild the index) neither throw nor repeat a key.
+      if (seen.size === 100) for (let i = 3000; i < 6000; i++) map.set(`k${i}`, i);
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(3000);
+    for (let i = 0; i < 3000; i++) expect(seen.get(`k${i}`)).toBe(i);
+    expect([...map.values()].length).toBe(6000);
+    let count = 0;
+    map.forEach((value, key, self) => {
+      expect(self).toBe(map);
+      expect(key).toBe(`k${value}`);
+      count++;
+    });
+    expect(count).toBe(6000);
+    map.clear();
+    expect(map.size).toBe(0);
+    expect([...map.keys()]).toEqual([]);
+  });
+
+  it('update, getOrSet, setdefault, setIfAbsent, pop and increment', () => {
+    const map = fresh<unknown>();
+    expect(map.update('n', (old) => (old === undefined ? 1 : (old as number) + 1))).toBe(1);
+    expect(map.update('n', (old) => (old as number) + 1)).toBe(2);
+    expect(map.update('n', () => undefined)).toBeUndefined();
+    expect(map.has('n')).toBe(false);
+    expect(map.getOrSet('g', () => ({ made: true }))).toEqual({ made: true });
+    expect(map.getOrSet('g', () => 'not called')).toEqual({ made: true });
+    expect(map.setdefault('d', 'first')).toBe('first');
+    expect(map.setdefault('d', 'second')).toBe('first');
+    expect(map.setIfAbsent('s', 1)).toBe(true);
+    expect(map.setIfAbsent('s', 2)).toBe(false);
+    expect(map.get('s')).toBe(1);
+    expect(map.pop('s')).toBe(1);
+    expect(map.pop('s', 'default')).toBe('default');
+    expect(map.increment('c')).toBe(1);
+    expect(map.increment('c', 2.5)).toBe(3.5);
+    expect(map.increment('c', -3.5)).toBe(0);
+    map.set('text', 'x');
+    expectCode(() => map.increment('text'), 'ERR_SHM_INVALID_ARG');
+    expect(map.get('text')).toBe('x');
+    // A callback that throws changes nothing; one that writes to the map would deadlock.
+    expect(() =>
+      map.update('text', () => {
+        throw new Error('no');
+      }),
+    ).toThrow('no');
+    expect(map.get('text')).toBe('x');
+    expectCode(() => map.update('text', () => map.set('other', 1) && 'y'), 'ERR_SHM_WOULD_DEADLOCK');
+    expect(map.get('text')).toBe('x');
+  });
+
+  it('versions: every write gives the key a new, higher version; set with ifVersion is a compare-and-set', () => {
+    const map = fresh<string>();
+    expect(map.getEntry('k')).toBeUndefined();
+    expect(map.set('k', 'a', { ifVersion: 5 })).toBe(false);
+    expect(map.set('k', 'a', { ifVersion: 0 })).toBe(true);
+    const first = map.getEntry('k')!;
+    expect(first.value).toBe('a');
+    expect(map.set('k', 'b', { ifVersion: 0 })).toBe(false);
+    expect(map.set('k', 'b', { ifVersion: first.version })).toBe(true);
+    const second = map.getEntry('k')!;
+    expect(second.version).toBeGreaterThan(first.version);
+    expect(map.set('k', 'c', { ifVersion: first.version })).toBe(false);
+    map.delete('k');
+    map.set('k', 'd');
+    expect(map.getEntry('k')!.version).toBeGreaterThan(second.version);
+  });
+
+  it('grows from 64 KiB while another handle reads, reuses the room of replaced values, and reports ERR_SHM_MAP_FULL past maxSize with nothing changed', () => {
+    const map = fresh<string>({ size: 64 * 1024, maxSize: 8 * 1024 * 1024 });
+    const reader = scratch.add(SharedMap.open<string>(map.name));
+    const value = (i: number) => `${i}:`.padEnd(100 + (i % 900), 'v');
+    for (let i = 0; i < 5000; i++) {
+      map.set(`k${i}`, value(i));
+      if (i % 97 === 0) expect(reader.get(`k${i >> 1}`)).toBe(value(i >> 1));
+    }
+    for (let i = 0; i < 5000; i++) expect(reader.get(`k${i}`)).toBe(value(i));
+    const statsBefore = map.stats();
+    // Replacing every value with one of the same size reuses the freed room.
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 5000; i++) map.set(`k${i}`, value(i));
+    expect(map.stats().heapBytes).toBeLessThanOrEqual(statsBefore.heapBytes * 1.25);
+    const full = expectCode(() => map.set('huge', 'x'.repeat(9 * 1024 * 1024)), 'ERR_SHM_MAP_FULL');
+    expect(full.message).toContain('maxSize');
+    expect(map.has('huge')).toBe(false);
+    expect(map.size).toBe(5000);
+    expect(reader.get('k4999')).toBe(value(4999));
+  });
+
+  it('refuses bad keys, values, options, closed handles and segments that are not maps', () => {
+    const map = fresh();
+    expectCode(() => map.get(1 as unknown as string), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => map.set({} as unknown as string, 1), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => map.set('f', () => 1), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => map.set('k', 1, { ifVersion: -1 }), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => map.update('k', 'no' as unknown as () => 1), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => SharedMap.create(uniqueName('mbad'), { size: 10 }), 'ERR_SHM_INVALID_ARG');
+    expectCode(() => SharedMap.create(uniqueName('mbad'), { size: 1 << 20, maxSize: 1 << 16 }), 'ERR_SHM_INVALID_ARG');
+    map.close();
+    expectCode(() => map.get('k'), 'ERR_SHM_CLOSED');
+    expectCode(() => map.set('k', 1), 'ERR_SHM_CLOSED');
+    expectCode(() => map.size, 'ERR_SHM_CLOSED');
+    const raw = scratch.add(new SharedMemory({ name: uniqueName('mraw'), create: true, size: 4096 }));
+    expectCode(() => SharedMap.open(raw.name), 'ERR_SHM_FORMAT');
+  });
+});
