@@ -57,6 +57,14 @@ describe('SharedMap', () => {
       set: new Set([1, 'two']),
       bigint: 2n ** 70n,
       cycle,
+      // Plain data (MessagePack) next to what only structured clone keeps (v8.serialize), inside objects too.
+      plainNested: { a: [1, 'two', { three: [null, true, undefined] }], n: -12.5, big: 2 ** 60, s: 'é😀' },
+      sparse: [1, , 3],
+      arrayWithProperty: Object.assign([1, 2], { extra: 'kept' }),
+      protoKey: JSON.parse('{"__proto__": {"x": 1}, "y": 2}'),
+      negativeZeroInside: { z: -0 },
+      dateInside: { when: new Date(0) },
+      deep: JSON.parse(`${'{"d":'.repeat(40)}1${'}'.repeat(40)}`),
     };
     for (const [key, value] of Object.entries(values)) map.set(key, value);
     const other = scratch.add(SharedMap.open(map.name));
@@ -70,6 +78,11 @@ describe('SharedMap', () => {
       if (value !== null && typeof value === 'object') expect((got as object).constructor, key).toBe((value as object).constructor);
     }
     expect(Object.is(other.get('negativeZero'), -0)).toBe(true);
+    expect(Object.is((other.get('negativeZeroInside') as { z: number }).z, -0)).toBe(true);
+    expect(1 in (other.get('sparse') as unknown[])).toBe(false);
+    expect((other.get('arrayWithProperty') as { extra?: string }).extra).toBe('kept');
+    expect(Object.getPrototypeOf(other.get('protoKey'))).toBe(Object.prototype);
+    expect(Object.hasOwn(other.get('protoKey') as object, '__proto__')).toBe(true);
     expect(other.has('undef')).toBe(true);
     expect(other.size).toBe(Object.keys(values).length);
   });
