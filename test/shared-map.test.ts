@@ -59,7 +59,7 @@ describe('SharedMap', () => {
       cycle,
       // Plain data (MessagePack) next to what only structured clone keeps (v8.serialize), inside objects too.
       plainNested: { a: [1, 'two', { three: [null, true, undefined] }], n: -12.5, big: 2 ** 60, s: 'é😀' },
-      sparse: [1, , 3],
+      sparse: Object.assign(new Array(3), { 0: 1, 2: 3 }),
       arrayWithProperty: Object.assign([1, 2], { extra: 'kept' }),
       protoKey: JSON.parse('{"__proto__": {"x": 1}, "y": 2}'),
       negativeZeroInside: { z: -0 },
