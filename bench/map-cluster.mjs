@@ -193,7 +193,7 @@ export function print(result) {
   }
   console.log(
     `Cluster HTTP (${result.machine}): node:cluster, ${result.workers} workers; each request reads a cached ~100-byte object and increments a shared counter; ` +
-      `autocannon in the benchmark's process, ${result.connections} connections, ${result.seconds} s per variant in ${result.rounds} interleaved rounds after a ${result.warmupSeconds} s warm-up`,
+      `autocannon in the benchmark's process, ${result.connections} connections, ${result.seconds} s per variant in ${result.rounds} interleaved round${result.rounds === 1 ? '' : 's'} after a ${result.warmupSeconds} s warm-up`,
   );
   for (const [name, why] of Object.entries(result.skipped)) console.log(`  ${name}: ${why}, skipped`);
   console.log(`  ${''.padEnd(58)} ${'requests/s [rounds]'.padStart(24)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);

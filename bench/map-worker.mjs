@@ -4,7 +4,8 @@
 // sends {ready}, waits for {startNs, durationMs}, spins until startNs (the
 // monotonic clock, the same for every process on the host) so that all
 // workers of a measurement start together, does operations on random keys
-// until startNs + durationMs, and sends {ops, elapsedNs}.
+// until startNs + durationMs, and sends {ops, elapsedNs, cpuUs} (the CPU
+// time this process had meanwhile, all its threads).
 // get: random keys of the KEYS objects bench/map.mjs stored. set: the
 // ~100-byte object to random keys of this worker's own 1,000 keys
 // ("w<index>:<k>"), so two writers never write the same key.
@@ -59,6 +60,7 @@ try {
   const start = BigInt(startNs);
   const end = start + BigInt(Math.round(durationMs * 1e6));
   while (process.hrtime.bigint() < start);
+  const cpu0 = process.cpuUsage();
   let ops = 0;
   if (store.sync) {
     do {
@@ -70,7 +72,8 @@ try {
     while (process.hrtime.bigint() < end);
   }
   const elapsedNs = Number(process.hrtime.bigint() - start);
-  process.send({ ops, elapsedNs });
+  const cpu = process.cpuUsage(cpu0);
+  process.send({ ops, elapsedNs, cpuUs: cpu.user + cpu.system });
 } finally {
   await store.close();
   process.off('disconnect', orphaned);

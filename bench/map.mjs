@@ -22,9 +22,11 @@
 // number of operations timed one by one (the 40 ns are noise next to a
 // microsecond tail). Redis: each `await` timed on its own.
 // Throughput (bench/map-worker.mjs, fresh processes): one process against two
-// reading random keys together, and writing each its own keys, for SharedMap,
-// lmdb and Redis: operations in a common window of MAP_SCALING_MS (300) ms,
-// MAP_SCALING_ROUNDS (3) interleaved rounds.
+// reading random keys together, and writing each its own keys, for SharedMap
+// and lmdb: operations in a common window of MAP_SCALING_MS (300) ms,
+// MAP_SCALING_ROUNDS (3) interleaved rounds. Redis only with
+// MAP_SCALING_REDIS=1: two clients of one single-threaded server on 2 vCPUs
+// say little about SharedMap, and its rows add about 10 s to the run.
 // SharedMap is taken from the build (dist/, or MAP_BENCH_MODULE); while the
 // build exports none, only the peers run. Redis and Python are skipped, with
 // a line saying so, where redis-server (or ioredis) or python3 is missing.
@@ -284,9 +286,14 @@ function nextMessage(child) {
   });
 }
 
-/** Operations per second of `processes` workers running `cfg` together for SCALING_MS. */
+/**
+ * { rate, cpus } of `processes` workers running `cfg` together for SCALING_MS:
+ * operations per second, and the CPUs they had (CPU time / window; on a
+ * shared 2-vCPU machine two workers may get less than 2).
+ */
 async function throughput(cfg, processes) {
   const workers = [];
+  let answered = false;
   try {
     for (let index = 0; index < processes; index++) {
       workers.push(fork(join(here, 'map-worker.mjs'), [JSON.stringify({ ...cfg, index, keys: KEYS, warmup: WARMUP })], { stdio: 'inherit' }));
@@ -296,10 +303,15 @@ async function throughput(cfg, processes) {
     const results = workers.map(nextMessage);
     for (const w of workers) w.send({ startNs: String(startNs), durationMs: SCALING_MS });
     const done = await Promise.all(results);
-    return done.reduce((sum, d) => sum + d.ops / (d.elapsedNs / 1e9), 0);
+    answered = true;
+    return {
+      rate: done.reduce((sum, d) => sum + d.ops / (d.elapsedNs / 1e9), 0),
+      cpus: done.reduce((sum, d) => sum + (d.cpuUs * 1000) / d.elapsedNs, 0),
+    };
   } finally {
     for (const w of workers) {
       if (w.exitCode === null && w.signalCode === null) {
+        if (!answered) w.kill('SIGKILL'); // its peer failed: it would wait for a start forever
         const timer = setTimeout(() => w.kill('SIGKILL'), 5000);
         await exited(w);
         clearTimeout(timer);
@@ -337,7 +349,10 @@ export async function run(progress = () => {}) {
         SharedMap.unlink(name);
         process.off('exit', unlinkAtExit);
       });
-      for (let i = 0; i < KEYS; i++) map.set(objectKeys[i], makeObject(i)).set(stringKeys[i], makeString(i));
+      for (let i = 0; i < KEYS; i++) {
+        map.set(objectKeys[i], makeObject(i));
+        map.set(stringKeys[i], makeString(i));
+      }
       check('SharedMap get', [map.get(objectKeys[4217]), map.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
       contestants.SharedMap = inProcess(map, { getObject: GET, getString: GET, setObject: `store.set(keys[order[p & ${MASK}]], values[p % 100])` });
       scaling.SharedMap = { kind: 'sharedmap', name };
@@ -387,7 +402,7 @@ export async function run(progress = () => {}) {
       await fill.exec();
       check('Redis GET', [JSON.parse(await redis.get(objectKeys[4217])), await redis.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
       contestants.Redis = redisContestant(redis);
-      scaling.Redis = { kind: 'redis', socket: server.socket };
+      if (process.env.MAP_SCALING_REDIS === '1') scaling.Redis = { kind: 'redis', socket: server.socket };
     }
 
     if (spawnSync('python3', ['--version']).status !== 0) {
@@ -422,21 +437,29 @@ export async function run(progress = () => {}) {
     }
 
     const throughputs = { get: {}, set: {} };
-    const tp = Object.fromEntries(Object.keys(throughputs).map((op) => [op, Object.fromEntries(Object.keys(scaling).map((k) => [k, { one: [], two: [] }]))]));
+    const tp = Object.fromEntries(
+      Object.keys(throughputs).map((op) => [op, Object.fromEntries(Object.keys(scaling).map((k) => [k, { one: [], two: [], cpusOne: [], cpusTwo: [] }]))]),
+    );
     for (let r = 0; r < SCALING_ROUNDS; r++) {
       for (const [name, cfg] of Object.entries(scaling)) {
         for (const op of Object.keys(throughputs)) {
-          tp[op][name].one.push(await throughput({ ...cfg, op }, 1));
-          tp[op][name].two.push(await throughput({ ...cfg, op }, 2));
+          for (const [processes, rates, cpus] of [
+            [1, 'one', 'cpusOne'],
+            [2, 'two', 'cpusTwo'],
+          ]) {
+            const { rate, cpus: used } = await throughput({ ...cfg, op }, processes);
+            tp[op][name][rates].push(rate);
+            tp[op][name][cpus].push(used);
+          }
         }
       }
       progress(`map: throughput round ${r + 1}/${SCALING_ROUNDS}`);
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
     for (const [op, byName] of Object.entries(tp)) {
-      for (const [name, { one, two }] of Object.entries(byName)) {
+      for (const [name, { one, two, cpusOne, cpusTwo }] of Object.entries(byName)) {
         const s = (xs) => ({ median: med(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
-        throughputs[op][name] = { one: s(one), two: s(two), ratio: med(two) / med(one) };
+        throughputs[op][name] = { one: s(one), two: s(two), ratio: med(two) / med(one), cpus: { one: med(cpusOne), two: med(cpusTwo) } };
       }
     }
 
@@ -558,7 +581,7 @@ function verdict({ bar, goal, higher, value }) {
 
 export function print(result) {
   console.log(
-    `SharedMap and its peers (${result.machine}); ${result.ops.toLocaleString('en')} operations per contestant and row in ${result.rounds} interleaved rounds, ` +
+    `SharedMap and its peers (${result.machine}); ${result.ops.toLocaleString('en')} operations per contestant and row in ${result.rounds} interleaved round${result.rounds === 1 ? '' : 's'}, ` +
       `${result.warmup.toLocaleString('en')}-operation warm-up, random keys of ${result.keys.toLocaleString('en')}; us per operation`,
   );
   for (const [name, why] of Object.entries(result.skipped)) console.log(`  ${name}: ${why}, skipped`);
@@ -574,13 +597,15 @@ export function print(result) {
     }
   }
   console.log(
-    `\n  Throughput, M operations/s over ${result.scalingMs} ms windows, medians of ${result.scalingRounds} rounds [min..max]: 1 process, 2 processes together, 2 / 1`,
+    `\n  Throughput, M operations/s over ${result.scalingMs} ms windows, median${result.scalingRounds === 1 ? '' : 's'} of ${result.scalingRounds} round${result.scalingRounds === 1 ? '' : 's'} [min..max]: 1 process, 2 processes together, 2 / 1, CPUs they had (1 / 2)` +
+      (result.throughputOpsPerSec.get.Redis ? '' : ' (Redis: MAP_SCALING_REDIS=1)'),
   );
   const rate = (s) => `${f(s.median / 1e6)} [${f(s.min / 1e6)}..${f(s.max / 1e6)}]`.padStart(24);
   for (const [op, byName] of Object.entries(result.throughputOpsPerSec)) {
     const what = op === 'get' ? 'read random keys' : 'write own keys  ';
     for (const [name, s] of Object.entries(byName)) {
-      console.log(`    ${what} ${name.padEnd(10)} ${rate(s.one)} ${rate(s.two)} ${`${s.ratio.toFixed(2)}x`.padStart(7)}`);
+      const cpus = s.cpus ? `${s.cpus.one.toFixed(2)} / ${s.cpus.two.toFixed(2)}` : '';
+      console.log(`    ${what} ${name.padEnd(10)} ${rate(s.one)} ${rate(s.two)} ${`${s.ratio.toFixed(2)}x`.padStart(7)} ${cpus.padStart(12)}`);
     }
   }
   console.log(
