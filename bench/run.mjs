@@ -2,21 +2,24 @@
 // table when it is done. Results go to bench/out/ (not tracked); with --save
 // they go to bench/results/ (the files the README shows), too.
 //   npm run bench              npm run bench -- --save
-//   npm run bench -- waits     (only the benchmarks named)
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   npm run bench -- waits     (only the benchmarks named; with --save, the
+//                               others' saved results are kept, each with its date)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as arrayAccess from './array-access.mjs';
 import * as channels from './channels.mjs';
 import { machine } from './lib.mjs';
 import * as lock from './lock.mjs';
+import * as map from './map.mjs';
+import * as mapCluster from './map-cluster.mjs';
 import * as pool from './pool.mjs';
 import * as waits from './waits.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const save = args.includes('--save');
-const all = { waits, channels, lock, arrayAccess, pool };
+const all = { waits, channels, lock, arrayAccess, pool, map, mapCluster };
 const chosen = args.filter((a) => !a.startsWith('--'));
 const unknown = chosen.filter((name) => !(name in all));
 if (unknown.length) {
@@ -40,7 +43,16 @@ for (const [name, bench] of Object.entries(all)) {
 const folders = [join(here, 'out'), ...(save ? [join(here, 'results')] : [])];
 for (const folder of folders) {
   mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const file = join(folder, 'latest.json');
+  let written = results;
+  if (chosen.length && existsSync(file)) {
+    // Only some benchmarks ran: keep the others' results, and the date each was measured on.
+    const before = JSON.parse(readFileSync(file, 'utf8'));
+    const dates = Object.fromEntries(Object.keys(before.benchmarks).map((name) => [name, before.dates?.[name] ?? before.date]));
+    for (const name of Object.keys(results.benchmarks)) dates[name] = results.date;
+    written = { ...results, benchmarks: { ...before.benchmarks, ...results.benchmarks }, dates };
+  }
+  writeFileSync(file, `${JSON.stringify(written, null, 2)}\n`);
   if (results.benchmarks.channels) writeFileSync(join(folder, 'channels.svg'), channels.svg(results.benchmarks.channels));
 }
 console.log(`results written to ${folders.map((f) => `bench/${f.split('/').pop()}/`).join(' and ')}`);
