@@ -122,6 +122,10 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #version = 0;
   /** The version of the entry the last #read returned. */
   #readVersion = 0;
+  /** The current index as #find last read it: the generation, its first slot word and its slot mask. */
+  #geometryGen = -1;
+  #indexBase = 0;
+  #indexMask = 0;
 
   private constructor(typed: TypedSegment) {
     this.#typed = typed;
@@ -409,13 +413,10 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
    */
   #find(key: string, hash: number): number {
     const space = this.#space;
-    const index = Atomics.load(space.control, Control.index);
-    if (!space.reach(index + Index.slots / 8)) return AGAIN;
-    const capacity = space.i32[index * 2 + Index.capacity / 4];
-    if (!isPowerOfTwo(capacity) || !space.reach(index + (Index.slots + capacity * 8) / 8)) return AGAIN;
-    const mask = capacity - 1;
-    const base = index * 2 + Index.slots / 4;
-    for (let probe = 0, slot = hash & mask; probe < capacity; probe++, slot = (slot + 1) & mask) {
+    if (Atomics.load(space.control, Control.indexGen) !== this.#geometryGen && !this.#readGeometry()) return AGAIN;
+    const mask = this.#indexMask;
+    const base = this.#indexBase;
+    for (let probe = 0, slot = hash & mask; probe <= mask; probe++, slot = (slot + 1) & mask) {
       const i32 = space.i32;
       const ref = Atomics.load(i32, base + slot * 2 + 1);
       if (ref === SlotRef.empty) return ABSENT;
@@ -430,6 +431,24 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
       }
     }
     return ABSENT;
+  }
+
+  /**
+   * Reads where the current index's slots are (kept for as long as its
+   * generation stays); false if what it read cannot be right (the caller
+   * reads again, checking the generation).
+   */
+  #readGeometry(): boolean {
+    const space = this.#space;
+    const gen = Atomics.load(space.control, Control.indexGen);
+    const index = Atomics.load(space.control, Control.index);
+    if (!space.reach(index + Index.slots / 8)) return false;
+    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    if (!isPowerOfTwo(capacity) || !space.reach(index + (Index.slots + capacity * 8) / 8)) return false;
+    this.#indexBase = index * 2 + Index.slots / 4;
+    this.#indexMask = capacity - 1;
+    this.#geometryGen = gen;
+    return true;
   }
 
   /** The version of entry `ref` if it holds `key`, 0 if another key, AGAIN if it changed while read. */
