@@ -207,3 +207,47 @@ describe('SharedMap', () => {
     expectCode(() => SharedMap.open(raw.name), 'ERR_SHM_FORMAT');
   });
 });
+
+describe('SharedMap cache mode', () => {
+  it('maxEntries: writes evict entries nobody read since the clock hand passed; entries being read stay', () => {
+    const map = fresh<number>({ maxEntries: 100 });
+    for (let i = 0; i < 100; i++) map.set(`k${i}`, i);
+    const hot = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    for (let round = 0; round < 20; round++) {
+      for (const key of hot) expect(map.get(key)).not.toBeUndefined();
+      for (let i = 0; i < 20; i++) map.set(`new${round}:${i}`, i);
+    }
+    expect(map.size).toBeLessThanOrEqual(100);
+    // The keys read all along are still there; most of those never read are gone.
+    for (const key of hot) expect(map.has(key), key).toBe(true);
+    let coldLeft = 0;
+    for (let i = 20; i < 100; i++) if (map.has(`k${i}`)) coldLeft++;
+    expect(coldLeft).toBeLessThan(40);
+  });
+
+  it('maxBytes bounds the bytes of entries', () => {
+    const map = fresh<string>({ maxBytes: 64 * 1024 });
+    for (let i = 0; i < 1000; i++) map.set(`k${i}`, 'v'.repeat(500));
+    const stats = map.stats();
+    expect(stats.liveBytes).toBeLessThan(64 * 1024 + 16 * 1024); // entries plus the index
+    expect(map.size).toBeGreaterThan(50);
+    expect(map.get('k999')).toBe('v'.repeat(500));
+  });
+
+  it('ttl: an entry reads as absent once its time is up, and a write replaces it', async () => {
+    const map = fresh<string>();
+    map.set('short', 'lived', { ttl: 30 });
+    map.set('long', 'lived', { ttl: 60_000 });
+    map.set('forever', 'lived');
+    expect(map.get('short')).toBe('lived');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(map.get('short')).toBeUndefined();
+    expect(map.has('short')).toBe(false);
+    expect(map.getEntry('short')).toBeUndefined();
+    expect([...map.keys()].sort()).toEqual(['forever', 'long']);
+    expect(map.setIfAbsent('short', 'again')).toBe(true);
+    expect(map.get('short')).toBe('again');
+    expect(map.get('long')).toBe('lived');
+    expectCode(() => map.set('k', 'v', { ttl: -1 }), 'ERR_SHM_INVALID_ARG');
+  });
+});

@@ -64,6 +64,12 @@ export class Heap {
     }
   }
 
+  /** Takes and gives back the lock: a change its last holder died in the middle of is finished. */
+  settle(): void {
+    this.#take();
+    this.#lock.release();
+  }
+
   /** Bytes in the free lists now (walked with the lock held). */
   freeBytes(): number {
     this.#take();

@@ -40,12 +40,16 @@ export const Control = {
   rebuildNewVersion: 59,
   rebuildOld: 60,
   rebuildOldVersion: 61,
-  /** 1 if the rebuild drops the entries (clear), 0 if it copies them. */
-  rebuildClears: 62,
+  /** Cache mode: the most entries (0 no limit); past it a write evicts. */
+  maxEntries: 64,
+  /** Cache mode: the most units of entries (0 no limit). */
+  maxUnits: 65,
+  /** Cache mode: the eviction's clock hand, a slot of the index (moved with an atomic add by any evicting writer). */
+  clockHand: 66,
   /** Free-list heads, one word per size class. */
-  classes: 64,
+  classes: 80,
   /** The first stripe's first word. */
-  stripes0: 64 + 128,
+  stripes0: 80 + 128,
 } as const;
 
 export const LOG_PAIRS = 8;
@@ -71,6 +75,9 @@ export const Stripe = {
   changes: 9,
   /** 1 if someone may sleep on `changes` (set by the sleeper, cleared by the waker). */
   changeSleepers: 10,
+  /** Units of this stripe's entries, and what they will be once the write in progress is done. */
+  units: 11,
+  unitsAfter: 14,
   /** float64 at word 12: how many entry versions this stripe handed out. */
   versionCounterF64: 12,
 } as const;
@@ -109,6 +116,8 @@ export const Entry = {
   valueBytes: 20,
   /** u8: the value's codec tag. */
   tag: 24,
+  /** u8: cache mode's clock bit, set by readers (if not set already), cleared by the clock hand. */
+  referenced: 25,
   /** f64: when the entry expires (ms since the epoch), 0 never. */
   expiresF64: 32,
   /** The key's UTF-8 bytes start here; the value's at the next multiple of 8 after them. */

@@ -19,7 +19,7 @@ import { normalizeName } from '../core/names.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { MAX_MAPPING_BYTES, unlinkSegment } from '../core/segment.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
-import { checkFunction, checkInteger, checkObject } from '../core/validate.js';
+import { checkFunction, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { sharedWordKey } from '../sync/sleep-group.js';
 import { wakeAll } from '../sync/sync-object.js';
@@ -35,6 +35,13 @@ export interface SharedMapOptions extends CreateOptions {
   size?: number;
   /** The most bytes it may grow to (default: the largest mapping this Node allows, 4 GiB on Node 20). */
   maxSize?: number;
+  /**
+   * Cache mode: past this many entries a write evicts roughly the least
+   * recently used ones (a clock: readers mark what they read, no lock taken).
+   */
+  maxEntries?: number;
+  /** Cache mode: past this many bytes of entries a write evicts, as for maxEntries. */
+  maxBytes?: number;
 }
 
 /** Options of `set`. */
@@ -44,6 +51,8 @@ export interface SetOptions {
    * if the key is absent: a compare-and-set. `set` then returns whether it did.
    */
   ifVersion?: number;
+  /** Milliseconds the entry lives: after that it reads as absent (and is removed by later writes). */
+  ttl?: number;
 }
 
 /** What a map's memory holds (`stats()`). */
@@ -85,6 +94,13 @@ interface Found {
   ref: number;
   /** Its entry block's version, when found. */
   version: number;
+  /** Found, but past its ttl: it reads as absent (a write replaces or removes it). */
+  expired?: boolean;
+}
+
+/** True if `found` is an entry that reads as present. */
+function present(found: Found): boolean {
+  return found.ref !== 0 && found.expired !== true;
 }
 
 const NOT_FOUND: Found = { slot: -1, ref: 0, version: 0 };
@@ -116,6 +132,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   readonly #counters: Float64Array;
   /** True while this handle's update() callback runs (it holds a stripe's lock). */
   #inUpdate = false;
+  /** Cache mode (a maxEntries or maxBytes at create): reads mark entries, writes evict. */
+  readonly #cache: boolean;
   /** What the last #find found: the slot, entry ref and entry version (no object per read). */
   #slot = -1;
   #ref = 0;
@@ -124,6 +142,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #readVersion = 0;
   /** The current index as #find last read it: the generation, its first slot word and its slot mask. */
   #geometryGen = -1;
+  #geometryIndex = -1;
   #indexBase = 0;
   #indexMask = 0;
 
@@ -133,6 +152,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     this.#space = new MapSpace(typed, Control.stripes0 + stripes * Stripe.words);
     const control = this.#space.control;
     this.#counters = new Float64Array(control.buffer, 0, control.length / 2);
+    this.#cache = control[Control.maxEntries] > 0 || control[Control.maxUnits] > 0;
     this.#stripeShift = 32 - Math.log2(stripes);
     this.#stripeLocks = Array.from({ length: stripes }, (_, s) => new LockWord(control, stripeWord(s, Stripe.lock), typed));
     this.#rebuildLock = new LockWord(control, Control.rebuildLock, typed);
@@ -143,7 +163,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   static create<V = unknown>(name: string, options?: SharedMapOptions): SharedMap<V> {
     const args = createArgs(name, options);
     const { size, maxSize } = sizeArgs(options);
-    const typed = createTyped(args.name, Kind.sharedMap, BYTES, size - 128, args.mode, (data) => initialize(data as Uint8Array, size, maxSize), true);
+    const cache = cacheArgs(options);
+    const typed = createTyped(args.name, Kind.sharedMap, BYTES, size - 128, args.mode, (data) => initialize(data as Uint8Array, size, maxSize, cache), true);
     return closedOnError(typed, () => new SharedMap<V>(typed));
   }
 
@@ -206,16 +227,22 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   set(key: string, value: V, options?: SetOptions): this | boolean {
     this.#checkOpen();
     checkKey(key);
-    const ifVersion = ifVersionOf(options);
+    const { ifVersion, expires } = setArgs(options);
     const encoded = encodeValue(value, this.#encoded);
-    const done = this.#write(key, (found) => (ifVersion !== undefined && this.#versionAt(found) !== ifVersion ? false : this.#put(key, found, encoded)));
+    const done = this.#write(key, (found) =>
+      ifVersion !== undefined && this.#versionAt(found) !== ifVersion ? false : this.#put(key, found, encoded, expires),
+    );
     return ifVersion === undefined ? this : done;
   }
 
   /** Removes `key`; true if it was there. */
   delete(key: string): boolean {
     this.#checkOpen();
-    return this.#write(checkKey(key), (found) => found.ref !== 0 && this.#remove(key, found));
+    return this.#write(checkKey(key), (found) => {
+      if (found.ref === 0) return false;
+      this.#remove(key, found); // an expired entry goes too, but was not there to delete
+      return present(found);
+    });
   }
 
   /** Python's `pop`: removes `key` and returns its value, or `otherwise` if it was absent. */
@@ -224,7 +251,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     let value: V | undefined = otherwise;
     this.#write(checkKey(key), (found) => {
       if (found.ref === 0) return false;
-      value = this.#valueAt(found.ref) as V;
+      if (present(found)) value = this.#valueAt(found.ref) as V;
       return this.#remove(key, found);
     });
     return value;
@@ -235,7 +262,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     this.#checkOpen();
     checkKey(key);
     const encoded = encodeValue(value, this.#encoded);
-    return this.#write(key, (found) => found.ref === 0 && this.#put(key, found, encoded));
+    return this.#write(key, (found) => !present(found) && this.#put(key, found, encoded));
   }
 
   /** The value of `key`; if absent, `make()`'s result, stored first (make runs with the key's writers excluded). */
@@ -262,7 +289,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     checkFunction(fn, 'fn');
     let result: V | undefined;
     this.#write(key, (found) => {
-      const old = found.ref === 0 ? undefined : (this.#valueAt(found.ref) as V);
+      const old = present(found) ? (this.#valueAt(found.ref) as V) : undefined;
       this.#inUpdate = true;
       try {
         result = fn(old);
@@ -383,7 +410,10 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
       const ref = this.#ref;
       const value = this.#valueAt(ref);
       const version = this.#space.f64[(ref * 8 + Entry.versionF64) / 8];
+      const expires = this.#space.f64[(ref * 8 + Entry.expiresF64) / 8];
       if (unchanged(this.#space.i32, ref * 2, this.#version) && unchanged(control, Control.indexGen, gen)) {
+        if (expires !== 0 && Date.now() >= expires) return MISSING;
+        if (this.#cache) this.#markRead(ref);
         this.#readVersion = version;
         return value;
       }
@@ -395,7 +425,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     return this.#withStripe(hash, () => {
       const found = this.#find(key, hash);
       if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
-      if (found === ABSENT) return MISSING;
+      if (found === ABSENT || this.#expired(this.#ref)) return MISSING;
       this.#readVersion = this.#space.f64[(this.#ref * 8 + Entry.versionF64) / 8];
       return this.#valueAt(this.#ref);
     });
@@ -413,7 +443,9 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
    */
   #find(key: string, hash: number): number {
     const space = this.#space;
-    if (Atomics.load(space.control, Control.indexGen) !== this.#geometryGen && !this.#readGeometry()) return AGAIN;
+    // The index as last read, while neither it nor its generation moved (a rebuilder killed between storing the two moves only one).
+    const current = Atomics.load(space.control, Control.index) !== this.#geometryIndex || Atomics.load(space.control, Control.indexGen) !== this.#geometryGen;
+    if (current && !this.#readGeometry()) return AGAIN;
     const mask = this.#indexMask;
     const base = this.#indexBase;
     for (let probe = 0, slot = hash & mask; probe <= mask; probe++, slot = (slot + 1) & mask) {
@@ -447,6 +479,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     if (!isPowerOfTwo(capacity) || !space.reach(index + (Index.slots + capacity * 8) / 8)) return false;
     this.#indexBase = index * 2 + Index.slots / 4;
     this.#indexMask = capacity - 1;
+    this.#geometryIndex = index;
     this.#geometryGen = gen;
     return true;
   }
@@ -549,7 +582,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
       if (keyBytes < 0 || Entry.key + keyBytes > units * 8 || !space.reach(ref + units)) continue;
       const key = (space.bytes as unknown as Slices).utf8Slice(ref * 8 + Entry.key, ref * 8 + Entry.key + keyBytes);
       const value = withValues ? this.#valueAt(ref) : undefined;
-      if (unchanged(space.i32, ref * 2, version)) return [key, value];
+      const expired = this.#expired(ref);
+      if (unchanged(space.i32, ref * 2, version)) return expired ? undefined : [key, value];
     }
     return undefined;
   }
@@ -570,16 +604,22 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     }
     const hash = hashKey(key);
     for (;;) {
+      let changed: boolean;
       try {
-        return this.#withStripe(hash, () => {
+        changed = this.#withStripe(hash, () => {
           const found = this.#find(key, hash);
           if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
+          // An expired entry is there for its slot's sake (replaced in place), but reads as absent.
+          if (found === FOUND && this.#expired(this.#ref)) return body({ slot: this.#slot, ref: this.#ref, version: this.#version, expired: true });
           return body(found === FOUND ? { slot: this.#slot, ref: this.#ref, version: this.#version } : NOT_FOUND);
         });
       } catch (err) {
         if (err !== NO_ROOM) throw err;
+        this.#rebuild();
+        continue;
       }
-      this.#rebuild();
+      if (changed && this.#cache) this.#evictWhileOver();
+      return changed;
     }
   }
 
@@ -605,13 +645,13 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   }
 
   /** Writes a new entry for `key` with `encoded` as its value, replacing `found`'s. NO_ROOM if the index is full. */
-  #put(key: string, found: Found, encoded: Encoded): boolean {
+  #put(key: string, found: Found, encoded: Encoded, expires = 0): boolean {
     const control = this.#space.control;
     const stripe = this.#stripeOf(hashKey(key));
     const keyBytes = Buffer.byteLength(key, 'utf8');
     if (found.ref === 0 && this.#indexFull()) throw NO_ROOM;
     const ref = this.#heap.alloc(entryUnits(keyBytes, encoded.byteLength), stripeWord(stripe, Stripe.newRef));
-    this.#fillEntry(ref, stripe, key, keyBytes, encoded);
+    this.#fillEntry(ref, stripe, key, keyBytes, encoded, expires);
     const slot = found.ref !== 0 ? found.slot : this.#claimSlot(key, stripe);
     if (slot < 0) {
       this.#heap.free(ref, control[stripeWord(stripe, Stripe.newVersion)]);
@@ -637,10 +677,12 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #publish(stripe: number, slot: number, ref: number, replaced: Found, countDelta: number): void {
     const control = this.#space.control;
     const count = control[stripeWord(stripe, Stripe.count)];
+    const units = control[stripeWord(stripe, Stripe.units)] + this.#unitsOf(ref) - this.#unitsOf(replaced.ref);
     control[stripeWord(stripe, Stripe.slot)] = slot;
     control[stripeWord(stripe, Stripe.oldRef)] = replaced.ref;
     control[stripeWord(stripe, Stripe.oldVersion)] = replaced.version;
     control[stripeWord(stripe, Stripe.countAfter)] = count + countDelta;
+    control[stripeWord(stripe, Stripe.unitsAfter)] = units;
     Atomics.store(control, stripeWord(stripe, Stripe.phase), 1);
     Atomics.store(this.#space.i32, this.#slotWord(slot) + 1, ref);
     Atomics.store(control, stripeWord(stripe, Stripe.phase), 2);
@@ -654,7 +696,13 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const oldRef = control[stripeWord(stripe, Stripe.oldRef)];
     if (oldRef > SlotRef.tombstone) this.#heap.free(oldRef, control[stripeWord(stripe, Stripe.oldVersion)]);
     Atomics.store(control, stripeWord(stripe, Stripe.count), control[stripeWord(stripe, Stripe.countAfter)]);
+    Atomics.store(control, stripeWord(stripe, Stripe.units), control[stripeWord(stripe, Stripe.unitsAfter)]);
     this.#clearRecord(stripe);
+  }
+
+  /** The units of entry block `ref` (0 for a tombstone or none). */
+  #unitsOf(ref: number): number {
+    return ref > SlotRef.tombstone ? this.#space.i32[ref * 2 + Block.units / 4] : 0;
   }
 
   #clearRecord(stripe: number): void {
@@ -665,7 +713,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   }
 
   /** Writes an entry block: its version, key and value. */
-  #fillEntry(ref: number, stripe: number, key: string, keyBytes: number, encoded: Encoded): void {
+  #fillEntry(ref: number, stripe: number, key: string, keyBytes: number, encoded: Encoded, expires: number): void {
     const space = this.#space;
     // Versions of a stripe are its counter * stripes + stripe + 1: unique in the map, rising for every key.
     const counter = stripeWord(stripe, Stripe.versionCounterF64) / 2;
@@ -675,7 +723,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     space.i32[ref * 2 + Entry.keyBytes / 4] = keyBytes;
     space.i32[ref * 2 + Entry.valueBytes / 4] = encoded.byteLength;
     space.bytes[at + Entry.tag] = encoded.tag;
-    space.f64[(at + Entry.expiresF64) / 8] = 0;
+    space.bytes[at + Entry.referenced] = 0; // unread yet: evicted before entries read since the hand passed
+    space.f64[(at + Entry.expiresF64) / 8] = expires;
     space.bytes.write(key, at + Entry.key, keyBytes, 'utf8');
     const valueAt = at + Entry.key + align8(keyBytes);
     if (encoded.text !== undefined) space.bytes.write(encoded.text, valueAt, encoded.byteLength, encoded.tag === Tag.asciiString ? 'latin1' : 'utf8');
@@ -715,7 +764,69 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   }
 
   #versionAt(found: Found): number {
-    return found.ref === 0 ? 0 : this.#space.f64[(found.ref * 8 + Entry.versionF64) / 8];
+    return present(found) ? this.#space.f64[(found.ref * 8 + Entry.versionF64) / 8] : 0;
+  }
+
+  /** True if entry `ref` has passed its ttl. */
+  #expired(ref: number): boolean {
+    const expires = this.#space.f64[(ref * 8 + Entry.expiresF64) / 8];
+    return expires !== 0 && Date.now() >= expires;
+  }
+
+  /** Cache mode: sets the entry's clock bit, if not set already (one store at most per eviction round). */
+  #markRead(ref: number): void {
+    const at = ref * 8 + Entry.referenced;
+    if (this.#space.bytes[at] === 0) this.#space.bytes[at] = 1;
+  }
+
+  /**
+   * Cache mode, after a write (holding no lock): while the map is past
+   * maxEntries or maxBytes, the clock hand goes round the index; an entry
+   * read since the hand last passed loses its mark and stays, one not read
+   * (or expired) is deleted. Bounded: two turns of the index at most, so a
+   * map whose entries are all being read does not keep a writer here.
+   */
+  #evictWhileOver(): void {
+    const control = this.#space.control;
+    const maxEntries = control[Control.maxEntries];
+    const maxUnits = control[Control.maxUnits];
+    const over = () => (maxEntries > 0 && this.size > maxEntries) || (maxUnits > 0 && this.#liveUnits() > maxUnits);
+    if (!over()) return;
+    const capacity = this.#space.i32[control[Control.index] * 2 + Index.capacity / 4];
+    for (let step = 0; step < capacity * 2 && over(); step++) {
+      const slot = (Atomics.add(control, Control.clockHand, 1) >>> 0) % capacity;
+      const ref = Atomics.load(this.#space.i32, this.#slotWord(slot) + 1);
+      if (ref <= SlotRef.tombstone || !this.#space.reach(ref + Entry.key / 8)) continue;
+      const at = ref * 8 + Entry.referenced;
+      if (this.#space.bytes[at] !== 0 && !this.#expired(ref)) {
+        this.#space.bytes[at] = 0;
+        continue;
+      }
+      this.#evict(ref);
+    }
+  }
+
+  /** Deletes the entry at `ref` if it is still its key's (another writer may have replaced it meanwhile). */
+  #evict(ref: number): void {
+    const space = this.#space;
+    const version = Atomics.load(space.i32, ref * 2);
+    const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
+    if (version & 1 || keyBytes < 0 || !space.reach(ref + Entry.key / 8 + Math.ceil(keyBytes / 8))) return;
+    const key = (space.bytes as unknown as Slices).utf8Slice(ref * 8 + Entry.key, ref * 8 + Entry.key + keyBytes);
+    if (!unchanged(space.i32, ref * 2, version)) return;
+    const hash = hashKey(key);
+    this.#withStripe(hash, () => {
+      if (this.#find(key, hash) === FOUND && this.#ref === ref) this.#remove(key, { slot: this.#slot, ref, version: this.#version });
+    });
+    trace('evict', 'SharedMap entry of', this.name, key);
+  }
+
+  /** Units of every stripe's entries. */
+  #liveUnits(): number {
+    const control = this.#space.control;
+    let units = 0;
+    for (let s = 0; s < this.#stripeLocks.length; s++) units += Atomics.load(control, stripeWord(s, Stripe.units));
+    return units;
   }
 
   /** Tells waitChange's sleepers on this stripe that one of its keys changed. */
@@ -734,6 +845,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
    * slot it claimed into a tombstone). Every key keeps its old or new value.
    */
   #recoverStripe(stripe: number): void {
+    // A holder killed inside the allocator left its log to apply first: it may record the block it took here.
+    this.#heap.settle();
     const control = this.#space.control;
     const phase = Atomics.load(control, stripeWord(stripe, Stripe.phase));
     const newRef = control[stripeWord(stripe, Stripe.newRef)];
@@ -785,6 +898,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     if (phase === 1 && control[Control.index] !== control[Control.rebuildNew]) {
       this.#heap.free(control[Control.rebuildNew], control[Control.rebuildNewVersion]);
     } else {
+      // Published: the generation moves again (its holder may have died between storing the index and it), so no read stays on the old index.
+      Atomics.add(control, Control.indexGen, 1);
       this.#heap.free(control[Control.rebuildOld], control[Control.rebuildOldVersion]);
     }
     Atomics.store(control, Control.rebuildPhase, 0);
@@ -880,13 +995,6 @@ function checkKey(key: unknown): string {
   return key;
 }
 
-function ifVersionOf(options: unknown): number | undefined {
-  if (options === undefined) return undefined;
-  const opts = checkObject<SetOptions>(options, 'options');
-  if (opts.ifVersion === undefined) return undefined;
-  return checkInteger(opts.ifVersion, 'options.ifVersion', 0, Number.MAX_SAFE_INTEGER);
-}
-
 function sizeArgs(options: SharedMapOptions | undefined): { size: number; maxSize: number } {
   const limit = Math.min(MAX_MAPPING_BYTES, 2 ** 35 - 8);
   const size = options?.size === undefined ? DEFAULT_SIZE : checkInteger(options.size, 'options.size', MIN_SIZE, limit);
@@ -894,8 +1002,22 @@ function sizeArgs(options: SharedMapOptions | undefined): { size: number; maxSiz
   return { size: Math.floor(size / 8) * 8, maxSize: Math.floor(maxSize / 8) * 8 };
 }
 
+function cacheArgs(options: SharedMapOptions | undefined): { maxEntries: number; maxUnits: number } {
+  const maxEntries = options?.maxEntries === undefined ? 0 : checkInteger(options.maxEntries, 'options.maxEntries', 1, 2 ** 31 - 1);
+  const maxBytes = options?.maxBytes === undefined ? 0 : checkInteger(options.maxBytes, 'options.maxBytes', 8, 8 * (2 ** 31 - 1));
+  return { maxEntries, maxUnits: Math.ceil(maxBytes / 8) };
+}
+
+function setArgs(options: unknown): { ifVersion: number | undefined; expires: number } {
+  if (options === undefined) return { ifVersion: undefined, expires: 0 };
+  const opts = checkObject<SetOptions>(options, 'options');
+  const ifVersion = opts.ifVersion === undefined ? undefined : checkInteger(opts.ifVersion, 'options.ifVersion', 0, Number.MAX_SAFE_INTEGER);
+  const ttl = opts.ttl === undefined ? undefined : checkTimeout(opts.ttl, 'options.ttl');
+  return { ifVersion, expires: ttl === undefined || ttl === Infinity ? 0 : Date.now() + ttl };
+}
+
 /** Writes the control block and an empty index into a new map's memory (`data` starts after the header). */
-function initialize(data: Uint8Array, size: number, maxSize: number): void {
+function initialize(data: Uint8Array, size: number, maxSize: number, cache: { maxEntries: number; maxUnits: number }): void {
   const words = new Int32Array(data.buffer, 0, size >>> 2);
   const heapStart = heapStartRef(DEFAULT_STRIPES);
   const index = heapStart;
@@ -906,6 +1028,8 @@ function initialize(data: Uint8Array, size: number, maxSize: number): void {
   words[Control.indexGen] = 1;
   words[Control.stripes] = DEFAULT_STRIPES;
   words[Control.maxEnd] = maxSize / 8;
+  words[Control.maxEntries] = cache.maxEntries;
+  words[Control.maxUnits] = cache.maxUnits;
   words[index * 2 + Block.version / 4] = 2;
   words[index * 2 + Block.units / 4] = indexSize;
   words[index * 2 + Index.capacity / 4] = INITIAL_SLOTS;
