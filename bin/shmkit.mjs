@@ -82,7 +82,7 @@ const publicFields = ({ _bytes, _alive, ...rest }) => rest;
 
 /** Kind-specific state read from the header and first control words. */
 function details(o) {
-  if (o.kind === 'shared-map') return mapDetails(o);
+  if (o.kind === 'shared-map' || o.kind === 'shared-list') return mapDetails(o);
   const b = o._bytes;
   const lockWord = b.readInt32LE(Offset.lockWord);
   const holder = lockWord & 0x3fffffff;

@@ -10,6 +10,7 @@ export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayO
 export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
 export type { CreateOptions, OpenOptions, TypedOpenOptions } from './core/options.js';
+export { SharedList, type SharedListOptions } from './map/shared-list.js';
 export { type MapEntry, type MapStats, type SetOptions, SharedMap, type SharedMapOptions } from './map/shared-map.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
 export { type ShareableItem, ShareableList } from './memory/shareable-list.js';

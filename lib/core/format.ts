@@ -50,6 +50,7 @@ export const Kind = {
   pipe: 9,
   boundedSemaphore: 10,
   sharedMap: 11,
+  sharedList: 12,
 } as const;
 export type KindCode = (typeof Kind)[keyof typeof Kind];
 
@@ -65,6 +66,7 @@ const KIND_NAMES: Record<number, string> = {
   9: 'Pipe',
   10: 'BoundedSemaphore',
   11: 'SharedMap',
+  12: 'SharedList',
 };
 
 /** The dtype of every object of a kind (Value and Array choose theirs): the code's views depend on it. */
@@ -78,6 +80,7 @@ const FIXED_DTYPE: Partial<Record<number, string>> = {
   [Kind.queue]: 'uint8',
   [Kind.pipe]: 'uint8',
   [Kind.sharedMap]: 'uint8',
+  [Kind.sharedList]: 'uint8',
 };
 
 export function kindName(kind: number): string {

@@ -12,9 +12,9 @@
 // (docs/design.md, "SharedMap"). The layout is in layout.ts.
 import { decode, type Encoded, emptyEncoded, encodeValue, Tag } from '../channel/codec.js';
 import { trace } from '../core/debug.js';
-import { resolveDType } from '../core/dtypes.js';
+import { resolveDType, type SharedTypedArray } from '../core/dtypes.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
-import { Kind } from '../core/format.js';
+import { Kind, type KindCode } from '../core/format.js';
 import { normalizeName } from '../core/names.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { MAX_MAPPING_BYTES, unlinkSegment } from '../core/segment.js';
@@ -110,6 +110,10 @@ const ABSENT = 0;
 const AGAIN = -1;
 /** What #read returns for an absent key (undefined is a value a map can hold). */
 const MISSING = Symbol('missing');
+/** @internal The same, for SharedList. */
+export const MISSING_VALUE: unique symbol = Symbol('missing value');
+/** @internal What a SharedList body returns to remove the entry. */
+export const REMOVE: unique symbol = Symbol('remove');
 
 /**
  * A map from strings to values, shared by every process that opens it by
@@ -161,17 +165,28 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
 
   /** Creates a map named `name` (`EEXIST` if the name exists), empty. */
   static create<V = unknown>(name: string, options?: SharedMapOptions): SharedMap<V> {
-    const args = createArgs(name, options);
-    const { size, maxSize } = sizeArgs(options);
-    const cache = cacheArgs(options);
-    const typed = createTyped(args.name, Kind.sharedMap, BYTES, size - 128, args.mode, (data) => initialize(data as Uint8Array, size, maxSize, cache), true);
-    return closedOnError(typed, () => new SharedMap<V>(typed));
+    return SharedMap.createKind<V>(Kind.sharedMap, DEFAULT_STRIPES, name, options);
   }
 
   /** Opens an existing map by name. */
   static open<V = unknown>(name: string, options?: OpenOptions): SharedMap<V> {
+    return SharedMap.openKind<V>(Kind.sharedMap, name, options);
+  }
+
+  /** @internal A map of `kind` (a SharedList is a map of one stripe) with `stripes` stripes. */
+  static createKind<V>(kind: KindCode, stripes: number, name: string, options: SharedMapOptions | undefined): SharedMap<V> {
+    const args = createArgs(name, options);
+    const { size, maxSize } = sizeArgs(options);
+    const cache = cacheArgs(options);
+    const fill = (data: SharedTypedArray) => initialize(data as Uint8Array, size, maxSize, cache, stripes);
+    const typed = createTyped(args.name, kind, BYTES, size - 128, args.mode, fill, true);
+    return closedOnError(typed, () => new SharedMap<V>(typed));
+  }
+
+  /** @internal */
+  static openKind<V>(kind: KindCode, name: string, options: OpenOptions | undefined): SharedMap<V> {
     const args = openArgs(name, options);
-    const typed = openTyped(args.name, Kind.sharedMap, args.timeout, true);
+    const typed = openTyped(args.name, kind, args.timeout, true);
     return closedOnError(typed, () => new SharedMap<V>(typed));
   }
 
@@ -390,6 +405,58 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   /** @internal */
   closedError(): ShmError {
     return new ShmError(ErrorCodes.CLOSED, `SharedMap ${JSON.stringify(this.name)} is closed`);
+  }
+
+  // ---- SharedList's access (a map of one stripe whose keys are the indexes) ----
+
+  /** @internal Entries of stripe 0: a list's length. */
+  _count(): number {
+    this.#checkOpen();
+    return Atomics.load(this.#space.control, stripeWord(0, Stripe.count));
+  }
+
+  /** @internal The value of `key`, or MISSING_VALUE. Lock-free. */
+  _read(key: string): unknown {
+    this.#checkOpen();
+    const value = this.#read(key);
+    return value === MISSING ? MISSING_VALUE : value;
+  }
+
+  /**
+   * @internal Holding stripe 0's lock: `choose(count)` names the key to
+   * write (or undefined: nothing), `body(old, present)` returns the value
+   * to store, or REMOVE. Returns what `body` returned, or undefined.
+   */
+  _writeAt(choose: (count: number) => string | undefined, body: (old: unknown, present: boolean) => unknown): unknown {
+    this.#checkOpen();
+    this.#checkNotInUpdate();
+    let result: unknown;
+    for (;;) {
+      try {
+        this.#withStripe(0, () => {
+          const key = choose(Atomics.load(this.#space.control, stripeWord(0, Stripe.count)));
+          if (key === undefined) return;
+          const found = this.#find(key, hashKey(key));
+          if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
+          const at: Found = found === FOUND ? { slot: this.#slot, ref: this.#ref, version: this.#version } : NOT_FOUND;
+          this.#inUpdate = true;
+          try {
+            result = body(at.ref === 0 ? undefined : this.#valueAt(at.ref), at.ref !== 0);
+          } finally {
+            this.#inUpdate = false;
+          }
+          if (result === REMOVE) {
+            if (at.ref !== 0) this.#remove(key, at);
+          } else {
+            this.#put(key, at, encodeValue(result, this.#encoded));
+          }
+        });
+        return result;
+      } catch (err) {
+        if (err !== NO_ROOM) throw err;
+        this.#rebuild();
+      }
+    }
   }
 
   // ---- reads ----
@@ -961,6 +1028,13 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     return this.#stripeShift === 32 ? 0 : hash >>> this.#stripeShift;
   }
 
+  /** A write from inside an update() callback would wait for the lock that callback runs under. */
+  #checkNotInUpdate(): void {
+    if (this.#inUpdate) {
+      throw new ShmError(ErrorCodes.WOULD_DEADLOCK, `a write to ${JSON.stringify(this.name)} from inside update(): it holds a lock that write may need`);
+    }
+  }
+
   #checkOpen(): void {
     if (this.#typed.closed) throw this.closedError();
   }
@@ -1017,16 +1091,16 @@ function setArgs(options: unknown): { ifVersion: number | undefined; expires: nu
 }
 
 /** Writes the control block and an empty index into a new map's memory (`data` starts after the header). */
-function initialize(data: Uint8Array, size: number, maxSize: number, cache: { maxEntries: number; maxUnits: number }): void {
+function initialize(data: Uint8Array, size: number, maxSize: number, cache: { maxEntries: number; maxUnits: number }, stripes: number): void {
   const words = new Int32Array(data.buffer, 0, size >>> 2);
-  const heapStart = heapStartRef(DEFAULT_STRIPES);
+  const heapStart = heapStartRef(stripes);
   const index = heapStart;
   const indexSize = indexUnits(INITIAL_SLOTS);
   words[Control.heapEnd] = size / 8;
   words[Control.bump] = index + indexSize;
   words[Control.index] = index;
   words[Control.indexGen] = 1;
-  words[Control.stripes] = DEFAULT_STRIPES;
+  words[Control.stripes] = stripes;
   words[Control.maxEnd] = maxSize / 8;
   words[Control.maxEntries] = cache.maxEntries;
   words[Control.maxUnits] = cache.maxUnits;
