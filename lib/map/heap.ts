@@ -53,7 +53,7 @@ export class Heap {
     this.#take();
     try {
       const space = this.#space;
-      if (!space.reach(ref + 2) || Atomics.load(space.i32, ref * 2) !== version || (version & 1) !== 0) return;
+      if (!space.holds(ref, 2) || Atomics.load(space.i32, ref * 2) !== version || (version & 1) !== 0) return;
       const units = space.i32[ref * 2 + 1];
       const { klass } = sizeClass(units);
       if (units <= 0 || klass >= SIZE_CLASSES) throw corrupt(this.#typed.name, `block ${ref} says it has ${units} units`);
@@ -79,7 +79,7 @@ export class Heap {
       let bytes = 0;
       for (let klass = 0; klass < SIZE_CLASSES; klass++) {
         // At most as many blocks as the heap has units: a corrupt list that loops stops there.
-        for (let ref = space.control[Control.classes + klass], n = 0; ref !== 0 && n < limit && space.reach(ref + 2); n++) {
+        for (let ref = space.control[Control.classes + klass], n = 0; ref !== 0 && n < limit && space.holds(ref, 2); n++) {
           bytes += space.i32[ref * 2 + Block.units / 4] * 8;
           ref = space.i32[ref * 2 + Block.nextFree / 4];
         }
@@ -113,7 +113,7 @@ export class Heap {
 
   #pop(head: number, klass: number, recordAt: number): number {
     const space = this.#space;
-    if (!space.reach(head + 2)) throw corrupt(this.#typed.name, `free list ${klass} points past the file (${head})`);
+    if (!space.holds(head, 2)) throw corrupt(this.#typed.name, `free list ${klass} points outside its heap (${head})`);
     const version = Atomics.load(space.i32, head * 2);
     const next = space.i32[head * 2 + Block.nextFree / 4];
     this.#commit([Control.classes + klass, next, head * 2, version + 1, recordAt, head, recordAt + 1, version + 1]);
@@ -159,8 +159,14 @@ export class Heap {
   #apply(pairs: number[]): void {
     const space = this.#space;
     let highest = 0;
-    for (let i = 0; i < pairs.length; i += 2) highest = Math.max(highest, pairs[i]);
-    if (!space.reach(Math.ceil((highest + 1) / 2))) throw corrupt(this.#typed.name, `its allocator log writes word ${highest}, past the file`);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < pairs.length; i += 2) {
+      highest = Math.max(highest, pairs[i]);
+      lowest = Math.min(lowest, pairs[i]);
+    }
+    if (lowest < Control.heapEnd || !space.reach(Math.ceil((highest + 1) / 2))) {
+      throw corrupt(this.#typed.name, `its allocator log writes words ${lowest}..${highest}, outside the map`);
+    }
     for (let i = 0; i < pairs.length; i += 2) Atomics.store(space.i32, pairs[i], pairs[i + 1]);
   }
 }

@@ -153,7 +153,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   private constructor(typed: TypedSegment) {
     this.#typed = typed;
     const stripes = checkLayout(typed);
-    this.#space = new MapSpace(typed, Control.stripes0 + stripes * Stripe.words);
+    this.#space = new MapSpace(typed, Control.stripes0 + stripes * Stripe.words, heapStartRef(stripes));
     const control = this.#space.control;
     this.#counters = new Float64Array(control.buffer, 0, control.length / 2);
     this.#cache = control[Control.maxEntries] > 0 || control[Control.maxUnits] > 0;
@@ -489,6 +489,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
 
   /** A read that kept finding its entry changing: with the stripe's lock, so that it surely ends. */
   #readLocked(key: string, hash: number): unknown {
+    trace('read', 'with the stripe lock, SharedMap', this.name, `${OPTIMISTIC_READS} reads of ${JSON.stringify(key)} found it changing`);
     return this.#withStripe(hash, () => {
       const found = this.#find(key, hash);
       if (found === AGAIN) throw corrupt(this.name, `the entry of ${JSON.stringify(key)} is marked free while the index points at it`);
@@ -541,9 +542,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const space = this.#space;
     const gen = Atomics.load(space.control, Control.indexGen);
     const index = Atomics.load(space.control, Control.index);
-    if (!space.reach(index + Index.slots / 8)) return false;
-    const capacity = space.i32[index * 2 + Index.capacity / 4];
-    if (!isPowerOfTwo(capacity) || !space.reach(index + (Index.slots + capacity * 8) / 8)) return false;
+    const capacity = this.#capacityOf(index);
+    if (capacity === 0) return false;
     this.#indexBase = index * 2 + Index.slots / 4;
     this.#indexMask = capacity - 1;
     this.#geometryIndex = index;
@@ -551,10 +551,18 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     return true;
   }
 
+  /** The slots of index block `index`, 0 if what it says of itself cannot be right (a foreign write, or a read racing a rebuild). */
+  #capacityOf(index: number): number {
+    const space = this.#space;
+    if (!space.holds(index, Index.slots / 8)) return 0;
+    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    return isPowerOfTwo(capacity) && space.reach(index + indexUnits(capacity)) ? capacity : 0;
+  }
+
   /** The version of entry `ref` if it holds `key`, 0 if another key, AGAIN if it changed while read. */
   #keyAt(key: string, ref: number): number {
     const space = this.#space;
-    if (!space.reach(ref + Entry.key / 8)) return AGAIN;
+    if (!space.holds(ref, Entry.key / 8)) return AGAIN;
     const version = Atomics.load(space.i32, ref * 2);
     if (version & 1) return AGAIN;
     const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
@@ -605,10 +613,10 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   *#liveRefs(): IterableIterator<number> {
     const space = this.#space;
     const index = Atomics.load(space.control, Control.index);
-    const capacity = space.i32[index * 2 + Index.capacity / 4];
+    const capacity = this.#capacityOf(index);
     for (let slot = 0; slot < capacity; slot++) {
       const ref = Atomics.load(space.i32, index * 2 + Index.slots / 4 + slot * 2 + 1);
-      if (ref > SlotRef.tombstone && space.reach(ref + 1)) yield ref;
+      if (space.holds(ref, 1)) yield ref;
     }
   }
 
@@ -626,9 +634,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
         slot = 0;
       }
       const index = Atomics.load(space.control, Control.index);
-      if (!space.reach(index + Index.slots / 8)) return;
-      const capacity = space.i32[index * 2 + Index.capacity / 4];
-      if (slot >= capacity) return;
+      if (slot >= this.#capacityOf(index)) return;
       const entry = this.#entryInSlot(index, slot, withValues);
       if (entry === undefined || yielded?.has(entry[0])) continue;
       yielded?.add(entry[0]);
@@ -641,7 +647,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     for (let tries = 0; tries < OPTIMISTIC_READS; tries++) {
       const space = this.#space;
       const ref = Atomics.load(space.i32, index * 2 + Index.slots / 4 + slot * 2 + 1);
-      if (ref <= SlotRef.tombstone || !space.reach(ref + Entry.key / 8)) return undefined;
+      if (!space.holds(ref, Entry.key / 8)) return undefined;
       const version = Atomics.load(space.i32, ref * 2);
       if (version & 1) continue;
       const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
@@ -859,11 +865,11 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const maxUnits = control[Control.maxUnits];
     const over = () => (maxEntries > 0 && this.size > maxEntries) || (maxUnits > 0 && this.#liveUnits() > maxUnits);
     if (!over()) return;
-    const capacity = this.#space.i32[control[Control.index] * 2 + Index.capacity / 4];
+    const capacity = this.#capacityOf(control[Control.index]);
     for (let step = 0; step < capacity * 2 && over(); step++) {
       const slot = (Atomics.add(control, Control.clockHand, 1) >>> 0) % capacity;
       const ref = Atomics.load(this.#space.i32, this.#slotWord(slot) + 1);
-      if (ref <= SlotRef.tombstone || !this.#space.reach(ref + Entry.key / 8)) continue;
+      if (!this.#space.holds(ref, Entry.key / 8)) continue;
       const at = ref * 8 + Entry.referenced;
       if (this.#space.bytes[at] !== 0 && !this.#expired(ref)) {
         this.#space.bytes[at] = 0;
@@ -878,7 +884,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const space = this.#space;
     const version = Atomics.load(space.i32, ref * 2);
     const keyBytes = space.i32[ref * 2 + Entry.keyBytes / 4];
-    if (version & 1 || keyBytes < 0 || !space.reach(ref + Entry.key / 8 + Math.ceil(keyBytes / 8))) return;
+    if (version & 1 || keyBytes < 0 || !space.holds(ref, Entry.key / 8 + Math.ceil(keyBytes / 8))) return;
     const key = (space.bytes as unknown as Slices).utf8Slice(ref * 8 + Entry.key, ref * 8 + Entry.key + keyBytes);
     if (!unchanged(space.i32, ref * 2, version)) return;
     const hash = hashKey(key);
@@ -919,8 +925,9 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const newRef = control[stripeWord(stripe, Stripe.newRef)];
     trace('recover', 'SharedMap stripe of', this.name, `stripe ${stripe}, a write in phase ${phase}`);
     let published = phase === 2;
-    if (phase === 1) {
-      const slotWord = this.#slotWord(control[stripeWord(stripe, Stripe.slot)]) + 1;
+    const slot = control[stripeWord(stripe, Stripe.slot)];
+    if (phase === 1 && slot >= 0 && slot < this.#capacityOf(control[Control.index])) {
+      const slotWord = this.#slotWord(slot) + 1;
       const inSlot = Atomics.load(this.#space.i32, slotWord);
       published = inSlot === newRef && newRef !== 0;
       if (inSlot === SlotRef.reserved) Atomics.compareExchange(this.#space.i32, slotWord, SlotRef.reserved, SlotRef.tombstone);

@@ -18,8 +18,12 @@ export class MapSpace {
   /** A mapping this space made itself (the file grew past the first one), unmapped when replaced. */
   #own: { buffer: ArrayBuffer; handle: MappingHandle } | undefined;
 
-  constructor(typed: TypedSegment, controlWords: number) {
+  /** The first ref of the heap: refs read from memory are checked against it and the file's end before use. */
+  readonly heapStart: number;
+
+  constructor(typed: TypedSegment, controlWords: number, heapStart: number) {
     this.#typed = typed;
+    this.heapStart = heapStart;
     this.control = new Int32Array(typed.segment.buffer, 0, controlWords);
     const buffer = typed.segment.buffer;
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
@@ -50,6 +54,11 @@ export class MapSpace {
     this.f64 = new Float64Array(buffer, 0, size >>> 3);
     this.bytes = Buffer.from(buffer);
     return true;
+  }
+
+  /** True if `ref` (read from shared memory) is in the heap and `units` from it are mapped (see reach). */
+  holds(ref: number, units: number): boolean {
+    return ref >= this.heapStart && this.reach(ref + units);
   }
 
   /** Extends the file to `endRef` refs (the caller holds the allocator's lock), then maps it. @throws ERR_SHM_MAP_FULL */
