@@ -35,48 +35,52 @@ describe('SharedMap across processes', () => {
   });
 
   // npm test kills 50 times; SHMKIT_MAP_KILLS=1000 npx vitest run test/shared-map-processes.test.ts is the soak.
-  it('writers SIGKILLed in the middle of set, update and delete: every key old or new, no acknowledged write lost, room back', async () => {
-    const kills = Number(process.env.SHMKIT_MAP_KILLS ?? 50);
-    const writers = 3;
-    const keys = 200;
-    const map = scratch.add(SharedMap.create(uniqueName('mkill'), { size: 256 * 1024 }));
-    const acks = scratch.add(SharedArray.create(uniqueName('mack'), 'float64', writers * keys));
-    const running = Array.from({ length: writers }, (_, w) => startFixture('map-peer.mjs', ['churn', map.name, acks.name, String(w), String(keys)]));
-    try {
-      // Each writer is killed at a random instant once it churns; its replacement starts while the others are killed.
-      for (let kill = 0; kill < kills; kill++) {
-        const w = kill % writers;
-        await running[w].line((l) => l === 'churning');
-        await sleep(Math.random() * 4);
-        running[w].child.kill('SIGKILL');
-        await running[w].done;
-        running[w] = startFixture('map-peer.mjs', ['churn', map.name, acks.name, String(w), String(keys)]);
+  it(
+    'writers SIGKILLed in the middle of set, update and delete: every key old or new, no acknowledged write lost, room back',
+    async () => {
+      const kills = Number(process.env.SHMKIT_MAP_KILLS ?? 50);
+      const writers = 3;
+      const keys = 200;
+      const map = scratch.add(SharedMap.create(uniqueName('mkill'), { size: 256 * 1024 }));
+      const acks = scratch.add(SharedArray.create(uniqueName('mack'), 'float64', writers * keys));
+      const running = Array.from({ length: writers }, (_, w) => startFixture('map-peer.mjs', ['churn', map.name, acks.name, String(w), String(keys)]));
+      try {
+        // Each writer is killed at a random instant once it churns; its replacement starts while the others are killed.
+        for (let kill = 0; kill < kills; kill++) {
+          const w = kill % writers;
+          await running[w].line((l) => l === 'churning');
+          await sleep(Math.random() * 4);
+          running[w].child.kill('SIGKILL');
+          await running[w].done;
+          running[w] = startFixture('map-peer.mjs', ['churn', map.name, acks.name, String(w), String(keys)]);
+        }
+      } finally {
+        for (const r of running) r.child.kill('SIGKILL');
+        await Promise.all(running.map((r) => r.done));
       }
-    } finally {
-      for (const r of running) r.child.kill('SIGKILL');
-      await Promise.all(running.map((r) => r.done));
-    }
-    const problems: string[] = [];
-    let live = 0;
-    for (let w = 0; w < writers; w++) {
-      for (let k = 0; k < keys; k++) {
-        const key = `w${w}:${k}`;
-        const acked = acks.array[w * keys + k];
-        const got = map.get(key) as ReturnType<typeof valueAt> | undefined;
-        // The last acknowledged operation, or the one after it (done, not yet acknowledged).
-        const states = [acked, acked + 1].map((seq) => (seq === 0 || op(seq) === 'delete' ? undefined : valueAt(key, seq)));
-        if (!states.some((state) => JSON.stringify(state) === JSON.stringify(got)))
-          problems.push(`${key}: acked ${acked}, holds ${JSON.stringify(got)?.slice(0, 80)}`);
-        if (got !== undefined) live++;
+      const problems: string[] = [];
+      let live = 0;
+      for (let w = 0; w < writers; w++) {
+        for (let k = 0; k < keys; k++) {
+          const key = `w${w}:${k}`;
+          const acked = acks.array[w * keys + k];
+          const got = map.get(key) as ReturnType<typeof valueAt> | undefined;
+          // The last acknowledged operation, or the one after it (done, not yet acknowledged).
+          const states = [acked, acked + 1].map((seq) => (seq === 0 || op(seq) === 'delete' ? undefined : valueAt(key, seq)));
+          if (!states.some((state) => JSON.stringify(state) === JSON.stringify(got)))
+            problems.push(`${key}: acked ${acked}, holds ${JSON.stringify(got)?.slice(0, 80)}`);
+          if (got !== undefined) live++;
+        }
       }
-    }
-    expect(problems).toEqual([]);
-    expect(map.size).toBe(live);
-    // Usable with no repair call; the room of interrupted writes is back in the free lists or reused.
-    map.set('after', 'works');
-    expect(map.get('after')).toBe('works');
-    const stats = map.stats();
-    expect(stats.entries).toBe(live + 1);
-    expect(stats.heapBytes - stats.freeBytes).toBeLessThanOrEqual(stats.liveBytes + 64 * 1024 + (stats.heapBytes >> 3));
-  }, Math.max(120_000, Number(process.env.SHMKIT_MAP_KILLS ?? 0) * 500));
+      expect(problems).toEqual([]);
+      expect(map.size).toBe(live);
+      // Usable with no repair call; the room of interrupted writes is back in the free lists or reused.
+      map.set('after', 'works');
+      expect(map.get('after')).toBe('works');
+      const stats = map.stats();
+      expect(stats.entries).toBe(live + 1);
+      expect(stats.heapBytes - stats.freeBytes).toBeLessThanOrEqual(stats.liveBytes + 64 * 1024 + (stats.heapBytes >> 3));
+    },
+    Math.max(120_000, Number(process.env.SHMKIT_MAP_KILLS ?? 0) * 500),
+  );
 });
