@@ -208,12 +208,11 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     return this.#typed.closed;
   }
 
-  /** The number of entries (the sum of the stripes' counts: exact when no write is under way). */
+  /** The number of entries (exact when no write is under way; a write cut short by its writer's death counts as done if it was published). */
   get size(): number {
     this.#checkOpen();
-    const control = this.#space.control;
     let size = 0;
-    for (let s = 0; s < this.#stripeLocks.length; s++) size += Atomics.load(control, stripeWord(s, Stripe.count));
+    for (let s = 0; s < this.#stripeLocks.length; s++) size += this.#countOf(s);
     return size;
   }
 
@@ -412,7 +411,27 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   /** @internal Entries of stripe 0: a list's length. */
   _count(): number {
     this.#checkOpen();
-    return Atomics.load(this.#space.control, stripeWord(0, Stripe.count));
+    return this.#countOf(0);
+  }
+
+  /**
+   * The entries of `stripe`, read without its lock: as recovery would find
+   * them, so that a writer that died between publishing and counting (its
+   * record says published, or its new entry is in its slot) is counted as
+   * done, as the entries are. A SharedList's length never disagrees with its
+   * items for that reason.
+   */
+  #countOf(stripe: number): number {
+    const control = this.#space.control;
+    const phase = Atomics.load(control, stripeWord(stripe, Stripe.phase));
+    const count = Atomics.load(control, stripeWord(stripe, Stripe.count));
+    if (phase === 0) return count;
+    const after = Atomics.load(control, stripeWord(stripe, Stripe.countAfter));
+    if (phase === 2) return after;
+    const newRef = Atomics.load(control, stripeWord(stripe, Stripe.newRef));
+    const slot = control[stripeWord(stripe, Stripe.slot)];
+    const inSlot = slot >= 0 && slot < this.#capacityOf(control[Control.index]) ? Atomics.load(this.#space.i32, this.#slotWord(slot) + 1) : -1;
+    return newRef !== 0 && inSlot === newRef ? after : count;
   }
 
   /** @internal The value of `key`, or MISSING_VALUE. Lock-free. */
