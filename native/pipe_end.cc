@@ -121,7 +121,8 @@ Napi::Value PipePeerGone(const Napi::CallbackInfo& info) {
 
 // pipeSend(end, message) -> true if `message` was a string and is sent now;
 // false sends nothing (this end closed, the peer gone, no room, or not a
-// string that fits): lib/'s general path then says which, or waits.
+// string that fits): lib/'s general path then says which, or waits. A
+// corrupt ring is ERR_SHM_FORMAT (reset).
 Napi::Value PipeSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipeEnd& end = EndOf(info);

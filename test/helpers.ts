@@ -83,6 +83,21 @@ export function startFixture(script: string, args: string[] = []): Running {
   return start(process.execPath, [join(fixtures, script), ...args]);
 }
 
+/**
+ * Runs a fixture script and waits for it to end, killing it with SIGKILL if
+ * it has not ended within `hangMs`: a hang then fails the test (signal
+ * SIGKILL) instead of holding up the run.
+ */
+export async function runFixtureWithin(script: string, args: string[], hangMs: number): Promise<RunResult> {
+  const run = startFixture(script, args);
+  const watchdog = setTimeout(() => run.child.kill('SIGKILL'), hangMs);
+  try {
+    return await run.done;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
 /** The error `promise` rejects with (the test fails if it resolves). */
 export async function rejection(promise: Promise<unknown>): Promise<ShmError> {
   try {

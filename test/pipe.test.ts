@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pipe, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { rejection, startFixture, uniqueName } from './helpers.js';
+import { rejection, runFixtureWithin, startFixture, uniqueName } from './helpers.js';
 
 describe('Pipe across unrelated processes', () => {
   it('carries messages both ways, and reports end-of-stream to the other end when one closes', async () => {
@@ -308,5 +308,32 @@ describe('Pipe across unrelated processes', () => {
       end0.close();
       end0.unlink();
     }
+  });
+});
+
+describe('Pipe over a corrupt ring (another program wrote it)', () => {
+  /** A sweep process that has not ended by then hung. */
+  const SWEEP_HANG_MS = 30_000;
+
+  // Each position word of each direction's ring written unaligned, 2^31
+  // away, past the capacity, a ring behind and negative
+  // (test/fixtures/ring-words.mjs, in a process of its own: a hang fails,
+  // not blocks), with and without messages in flight: reported at most
+  // once, by the sender or the receiver, then every round trip and a fill
+  // and drain of the ring come out right. Before, a tail written so made
+  // every send succeed into a ring whose receiver never found a message
+  // (or a report on every receive, for good).
+  it.each([
+    ['tail', 0],
+    ['head', 0],
+    ['tail', 1],
+    ['head', 1],
+  ])('%s of ring %d written with impossible values: reported at most once, and every message after flows', async (word, ring) => {
+    const run = await runFixtureWithin('ring-words.mjs', [uniqueName('pw'), 'pipe', String(word), String(ring)], SWEEP_HANG_MS);
+    expect(run.signal, `crashed or hung: ${run.stderr}`).toBeNull();
+    expect(run.code, run.stderr).toBe(0);
+    const { trials, findings } = JSON.parse(run.stdout);
+    expect(findings).toEqual([]);
+    expect(trials).toBe(18);
   });
 });

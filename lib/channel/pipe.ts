@@ -81,10 +81,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.#end = end;
     const base = typed.data.byteOffset;
     this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
-    const limit = base + typed.data.byteLength;
+    // The two rings share the bytes after the control words equally.
+    const middle = base + CONTROL_BYTES + (typed.data.byteLength - CONTROL_BYTES) / 2;
     const what = `pipe ${JSON.stringify(typed.segment.name)}`;
-    const first = new Ring(typed.segment, base + CONTROL_BYTES, limit, what);
-    const second = new Ring(typed.segment, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
+    const first = new Ring(typed.segment, base + CONTROL_BYTES, middle, false, what);
+    const second = new Ring(typed.segment, middle, base + typed.data.byteLength, false, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
     this.#native = sys(() =>
       native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, this.#in.readSpinner.state, end, typed.liveness, typed.name),
@@ -151,7 +152,15 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // The common case is sendSync's, one call to the addon, when no send
     // waits before this one: an async request/reply pair compiles less, and
     // on a small machine each optimizing compile job stalls it.
-    if (options === undefined && this.#slot === undefined && this.#senders.empty && native.pipeSend(this.#native, message)) return;
+    if (options === undefined && this.#slot === undefined && this.#senders.empty) {
+      let sent: boolean;
+      try {
+        sent = native.pipeSend(this.#native, message);
+      } catch (err) {
+        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
+      }
+      if (sent) return;
+    }
     const wait = parseWaitOptions(options);
     if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -171,7 +180,15 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // machine each job stalls a request/reply pair while it runs
     // (docs/design.md, "Rings in the addon"). Anything else takes the
     // general path below, which finds out why the addon did not send.
-    if (options === undefined && this.#slot === undefined && native.pipeSend(this.#native, message)) return;
+    if (options === undefined && this.#slot === undefined) {
+      let sent: boolean;
+      try {
+        sent = native.pipeSend(this.#native, message);
+      } catch (err) {
+        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
+      }
+      if (sent) return;
+    }
     const wait = parseWaitOptions(options);
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
