@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pipe, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { rejection, runFixtureWithin, startFixture, uniqueName } from './helpers.js';
+import { CLOSE_MOMENTS, rejection, runFixtureWithin, settledAs, startFixture, uniqueName } from './helpers.js';
 
 describe('Pipe across unrelated processes', () => {
   it('carries messages both ways, and reports end-of-stream to the other end when one closes', async () => {
@@ -176,6 +176,44 @@ describe('Pipe across unrelated processes', () => {
       pipe.close();
       pipe.unlink();
     }
+  });
+
+  // close() in the tick of an async call, a few microtask turns later, or
+  // while it waits: the call ends with ERR_SHM_CLOSED, never a TypeError
+  // from touching the detached buffer; one that could go at once may also
+  // have gone before the close (resolved).
+  it.each([
+    ['recv', (p: Pipe) => p.recv()],
+    ['send', (p: Pipe) => p.send(Buffer.alloc(100))],
+    ['recvView', (p: Pipe) => p.recvView()],
+    ['reserve', (p: Pipe) => p.reserve(100)],
+  ] as const)('%s closed in the same tick or while pending ends with ERR_SHM_CLOSED', async (what, call) => {
+    const reads = what === 'recv' || what === 'recvView';
+    const outcomes: string[] = [];
+    for (const mustWait of [true, false]) {
+      for (const moment of CLOSE_MOMENTS) {
+        const name = uniqueName('pc');
+        const pipe = Pipe.create(name, { capacity: 256 });
+        const other = Pipe.open(name);
+        try {
+          if (reads && !mustWait) other.sendSync(Buffer.alloc(150)); // a message to take
+          if (!reads && mustWait) pipe.sendSync(Buffer.alloc(150)); // no room for another
+          const settled = settledAs(call(pipe));
+          const waited = moment.wait();
+          if (waited !== undefined) await waited; // an await of nothing is a microtask turn too
+          pipe.close();
+          const outcome = await settled;
+          if (outcome !== 'ERR_SHM_CLOSED' && (mustWait || outcome !== 'resolved')) {
+            outcomes.push(`${mustWait ? 'waiting' : 'could go at once'}, closed ${moment.label}: ${outcome}`);
+          }
+        } finally {
+          other.close();
+          pipe.close();
+          pipe.unlink();
+        }
+      }
+    }
+    expect(outcomes).toEqual([]);
   });
 
   it('every call on an end already closed fails with ERR_SHM_CLOSED, with a message waiting or not', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Empty, Full, Queue, SharedMemory, ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { expectCode, runFixture, runFixtureWithin, startFixture, uniqueName } from './helpers.js';
+import { CLOSE_MOMENTS, expectCode, runFixture, runFixtureWithin, settledAs, startFixture, uniqueName } from './helpers.js';
 
 async function withQueue<T>(options: Parameters<typeof Queue.create>[1], body: (q: Queue, name: string) => T | Promise<T>): Promise<T> {
   const name = uniqueName('q');
@@ -194,6 +194,44 @@ describe('Queue', () => {
       other.close();
       q.unlink();
     }
+  });
+
+  // close() in the tick of an async call, a few microtask turns later, or
+  // while it waits: its memory is gone then, so the call must end with
+  // ERR_SHM_CLOSED, never a TypeError from touching the detached buffer
+  // (getView did, 100 of 100, after taking the get lock at once). A call
+  // that could go at once may also have gone before the close (resolved).
+  it.each([
+    ['get', (q: Queue) => q.get()],
+    ['put', (q: Queue) => q.put(Buffer.alloc(100))],
+    ['getView', (q: Queue) => q.getView()],
+    ['reserve', (q: Queue) => q.reserve(100)],
+  ] as const)('%s closed in the same tick or while pending ends with ERR_SHM_CLOSED', async (what, call) => {
+    const reads = what === 'get' || what === 'getView';
+    const outcomes: string[] = [];
+    for (const mustWait of [true, false]) {
+      for (const moment of CLOSE_MOMENTS) {
+        const name = uniqueName('qc');
+        const q = Queue.create(name, { capacity: 256 });
+        const other = Queue.open(name);
+        try {
+          if (reads !== mustWait) other.putSync(Buffer.alloc(150)); // a message to take, or a ring with no room for another
+          const settled = settledAs(call(q));
+          const waited = moment.wait();
+          if (waited !== undefined) await waited; // an await of nothing is a microtask turn too
+          q.close();
+          const outcome = await settled;
+          if (outcome !== 'ERR_SHM_CLOSED' && (mustWait || outcome !== 'resolved')) {
+            outcomes.push(`${mustWait ? 'waiting' : 'could go at once'}, closed ${moment.label}: ${outcome}`);
+          }
+        } finally {
+          other.close();
+          q.close();
+          q.unlink();
+        }
+      }
+    }
+    expect(outcomes).toEqual([]);
   });
 
   it('a blocking call while an async call of the same handle waits holding its lock is ERR_SHM_WOULD_DEADLOCK, not a hang', () =>

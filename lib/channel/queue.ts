@@ -593,6 +593,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async #locked<T>(lock: LockWord, wait: ParsedWait, body: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
     if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
     try {
+      // Closed meanwhile (even in the tick of the call: the lock was taken
+      // at once, and close() ran before this await ended)? Then the ring's
+      // memory is gone: ERR_SHM_CLOSED, not a TypeError from the body.
+      this.checkOpen();
       return await body();
     } finally {
       if (!this.closed) lock.release();
@@ -604,6 +608,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
     let result: R | TimedOut = TIMED_OUT;
     try {
+      this.checkOpen(); // as in #locked
       result = await body();
       return result;
     } finally {
