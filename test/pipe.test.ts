@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Pipe, type ShmError } from '../dist/index.js';
+import { Pipe, SharedMemory, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
 import { CLOSE_MOMENTS, rejection, runFixtureWithin, settledAs, startFixture, uniqueName } from './helpers.js';
 
@@ -328,6 +328,71 @@ describe('Pipe across unrelated processes', () => {
     } finally {
       pipe.close();
       pipe.unlink();
+    }
+  });
+
+  // A send waiting for room learns of a death only when it wakes (a dead
+  // peer frees no room and rings nothing). The README promises 5 ms; the
+  // bound here is only a hang limit, the latencies are in docs/design.md.
+  it.each([
+    ['sendSync', 'sync'],
+    ['send', 'async'],
+  ])('a %s waiting for room fails with ERR_SHM_PIPE_CLOSED once its SIGKILLed peer is dead', async (_, how) => {
+    const name = uniqueName('pipek');
+    try {
+      const sender = startFixture('channel-peer.mjs', ['send-blocked', name, '', how]);
+      await sender.line((l) => l === 'full');
+      const peer = startFixture('channel-peer.mjs', ['open-idle', name]);
+      await peer.line((l) => l === 'open');
+      await new Promise((resolve) => setTimeout(resolve, 30)); // the send is asleep by now
+      peer.child.kill('SIGKILL');
+      await peer.done;
+      const died = performance.now();
+      const ended = JSON.parse(await sender.line((l) => l.startsWith('{')));
+      expect(ended.code).toBe('ERR_SHM_PIPE_CLOSED');
+      expect(performance.now() - died).toBeLessThan(1000);
+      await sender.done;
+    } finally {
+      Pipe.unlink(name);
+    }
+  });
+
+  // How a waiting send keeps that promise: it wakes to ask every few ms
+  // (SEND_SLICE_MS), which the waiting flag it sets before each sleep shows
+  // (docs/format.md: writers_waiting); before, every 100 ms. And it only
+  // wakes: with a live idle peer, it uses a small part of one CPU.
+  it.each([
+    ['sendSync', 'sync'],
+    ['send', 'async'],
+  ])('a %s waiting for room with a live idle peer wakes often enough to notice a death in ms, and does not spin', async (_, how) => {
+    const name = uniqueName('pipew');
+    const WAIT_MS = 1500;
+    try {
+      const sender = startFixture('channel-peer.mjs', ['send-blocked', name, String(WAIT_MS), how]);
+      await sender.line((l) => l === 'full');
+      const peer = startFixture('channel-peer.mjs', ['open-idle', name]);
+      await peer.line((l) => l === 'open');
+      const raw = new SharedMemory(name);
+      let sleeps = 0;
+      try {
+        const writersWaiting = new Int32Array(raw.buffer, 128 + 64, 128); // ring 0's control words (docs/format.md)
+        const until = performance.now() + 1000;
+        while (performance.now() < until) {
+          if (Atomics.exchange(writersWaiting, 49, 0) !== 0) sleeps++;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      } finally {
+        raw.close();
+      }
+      const ended = JSON.parse(await sender.line((l) => l.startsWith('{')));
+      peer.child.kill('SIGKILL');
+      await Promise.all([sender.done, peer.done]);
+      expect(ended.code).toBe('ERR_SHM_TIMEOUT');
+      expect(sleeps).toBeGreaterThanOrEqual(20); // once per 50 ms at least; 100 ms slices give 10
+      expect(ended.cpuMs).toBeLessThan(WAIT_MS / 4); // a spin would use all of it
+      console.log(`${how} send waiting ${WAIT_MS} ms: ${sleeps} sleeps seen in 1 s, ${ended.cpuMs.toFixed(0)} ms of CPU`);
+    } finally {
+      Pipe.unlink(name);
     }
   });
 

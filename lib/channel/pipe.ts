@@ -29,6 +29,13 @@ import { MessageView, Slot } from './zero-copy.js';
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
 const MAX_CAPACITY = 2 ** 30;
+/**
+ * Longest sleep of a send or reserve waiting for room, after which it asks
+ * the kernel whether the peer lives: a death is then noticed within the
+ * 5 ms that sends promise (README), the wake-up included. A dead peer
+ * frees no room and rings no doorbell, so only this sleep's end can tell.
+ */
+const SEND_SLICE_MS = 4;
 
 // Pipe control words (int32, at the start of the data), then the two rings:
 // ring 0 carries end 0 -> end 1, ring 1 carries end 1 -> end 0.
@@ -419,9 +426,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * gone). A close is one load; death costs a system call (several us here),
    * so the addon asks it at most every 5 ms: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
+   * `fresh` asks now: a send that slept, which asks once per SEND_SLICE_MS.
    */
-  #peerGone(): boolean {
-    return sys(() => native.pipePeerGone(this.#native));
+  #peerGone(fresh = false): boolean {
+    return sys(() => native.pipePeerGone(this.#native, fresh));
   }
 
   /**
@@ -447,11 +455,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next send). */
   #sendPlan(encoded: Encoded): WaitPlan<true> {
     const kept = keepEncoded(encoded);
-    return this.#out.writePlan(() => {
+    return this.#out.writePlan((slept) => {
       if (this.#out.tryWrite(kept)) return true;
-      this.#checkPeerForSend();
+      this.#checkPeerForSend(slept);
       return RETRY;
-    });
+    }, SEND_SLICE_MS);
   }
 
   #viewOf(frame: Frame): MessageView {
@@ -469,12 +477,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   #reservePlan(length: number): WaitPlan<number> {
-    return this.#out.writePlan(() => {
+    return this.#out.writePlan((slept) => {
       const at = this.#out.tryReserve(length);
       if (at >= 0) return at;
-      this.#checkPeerForSend();
+      this.#checkPeerForSend(slept);
       return RETRY;
-    });
+    }, SEND_SLICE_MS);
   }
 
   #slotAt(at: number, length: number): Slot {
@@ -512,8 +520,9 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     }
   }
 
-  #checkPeerForSend(): void {
-    if (this.#peerGone()) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
+  /** `fresh`: the kernel is asked now (a send that slept), not at most every 5 ms. */
+  #checkPeerForSend(fresh = false): void {
+    if (this.#peerGone(fresh)) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
   }
 
   /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */

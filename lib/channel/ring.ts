@@ -78,7 +78,7 @@ export const HOLDERS = 32;
 
 export const RING_CONTROL_BYTES = 512;
 export const FRAME_HEADER = 8;
-/** Longest sleep before a pipe looks for a dead peer again. */
+/** Longest sleep of a wait on a ring before it tries again (a pipe's receive looks for a dead peer then). */
 export const RING_SLICE_MS = 100;
 
 /** What tryRead returns when the ring holds no message. */
@@ -445,8 +445,11 @@ export class Ring {
     };
   }
 
-  /** A wait plan for room: `attempt` (a tryWrite) until a reader moves HEAD from where the failed write saw it. */
-  writePlan<T>(attempt: (slept: boolean) => T | typeof RETRY): WaitPlan<T> {
+  /**
+   * A wait plan for room: `attempt` (a tryWrite) until a reader moves HEAD
+   * from where the failed write saw it, or at least every `sliceMs`.
+   */
+  writePlan<T>(attempt: (slept: boolean) => T | typeof RETRY, sliceMs = RING_SLICE_MS): WaitPlan<T> {
     return {
       attempt,
       watch: () => {
@@ -455,7 +458,7 @@ export class Ring {
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
       rings: true,
-      sliceMs: RING_SLICE_MS,
+      sliceMs,
     };
   }
 
