@@ -47,14 +47,15 @@ struct PipeEnd {
 enum class Peer { kThere, kGone, kUnknown };
 
 // Whether the peer closed or died. A close is one load; liveness is asked
-// of the kernel at most every kPeerCheckNs. kUnknown (with the errno) if
-// the kernel could not say: asked again at the next call.
-Peer PeerState(Napi::Env env, PipeEnd& end, int* error) {
+// of the kernel at most every kPeerCheckNs, or now if `fresh` (a send that
+// slept: its sleep, not this pacing, bounds how often it asks). kUnknown
+// (with the errno) if the kernel could not say: asked again at the next call.
+Peer PeerState(Napi::Env env, PipeEnd& end, int* error, bool fresh = false) {
   if (Load(end.control + kEndClosed + end.peer) == 1) return Peer::kGone;
   uint32_t token = Load(end.control + kEndToken + end.peer);
   if (token != 0 && token == end.dead_peer) return Peer::kGone;
   int64_t now = MonotonicNowNs();
-  if (now - end.checked_at_ns < kPeerCheckNs) return Peer::kThere;
+  if (!fresh && now - end.checked_at_ns < kPeerCheckNs) return Peer::kThere;
   if (token == 0) {  // the other end was never opened yet: not gone
     end.checked_at_ns = now;
     return Peer::kThere;
@@ -108,20 +109,22 @@ Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
   return Napi::External<PipeEnd>::New(env, end, FinalizePipeEnd);
 }
 
-// pipePeerGone(end) -> true if the other end closed or its process died.
+// pipePeerGone(end[, fresh]) -> true if the other end closed or its process
+// died; `fresh`: ask the kernel now, whenever it was last asked.
 Napi::Value PipePeerGone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipeEnd& end = EndOf(info);
   if (end.mapping->unmapped) throw CodeError(env, "ERR_SHM_CLOSED", "the pipe is closed");
   int error = 0;
-  Peer peer = PeerState(env, end, &error);
+  Peer peer = PeerState(env, end, &error, info.Length() > 1 && info[1].ToBoolean());
   if (peer == Peer::kUnknown) throw ErrnoError(env, error, "fcntl(F_OFD_GETLK)");
   return Napi::Boolean::New(env, peer == Peer::kGone);
 }
 
 // pipeSend(end, message) -> true if `message` was a string and is sent now;
 // false sends nothing (this end closed, the peer gone, no room, or not a
-// string that fits): lib/'s general path then says which, or waits.
+// string that fits): lib/'s general path then says which, or waits. A
+// corrupt ring is ERR_SHM_FORMAT (reset).
 Napi::Value PipeSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipeEnd& end = EndOf(info);

@@ -84,6 +84,7 @@ Napi::Value QueueOpen(const Napi::CallbackInfo& info) {
 // queuePut(queue, message) -> true if `message` was a string and is put
 // now; false puts nothing (the handle closed, the put lock taken, no room,
 // or not a string that fits): lib/'s general path then says which, or waits.
+// A corrupt ring is ERR_SHM_FORMAT (reset; the lock goes back).
 Napi::Value QueuePut(const Napi::CallbackInfo& info) {
   QueueHandle& queue = QueueOf(info);
   HeldLock lock(RingControlWord(queue.ring, kPutLock), queue.token);

@@ -131,15 +131,23 @@ class Ring {
 
   // Room for a frame of `payload` bytes at the tail, contiguous (a padding
   // frame to the ring's end is published first when the frame would run
-  // past it). The frame's offset, or -1 if there is no room now.
-  int64_t Reserve(uint32_t payload) {
+  // past it). The frame's offset, or -1 if there is no room now. Words that
+  // cannot be right (another program wrote them) reset the ring and throw
+  // ERR_SHM_FORMAT (Corrupt): a writer never goes on publishing where no
+  // reader looks.
+  int64_t Reserve(Napi::Env env, uint32_t payload) {
     uint32_t need = RoomFor(payload);
-    if (maxsize_ > 0 && static_cast<int32_t>(Load(words_ + kCount)) >= maxsize_) return NoRoom();
-    uint32_t tail = CatchUpTail();
+    // TAIL first: a frame it catches up with is counted before COUNT is compared.
+    uint32_t tail = CatchUpTail(env);
+    if (maxsize_ > 0) {
+      auto count = static_cast<int32_t>(Load(words_ + kCount));
+      if (count > maxsize_) Corrupt(env, "a message count over maxsize");
+      if (count == maxsize_) return NoRoom();
+    }
     uint32_t at = tail & mask_;
     uint32_t to_end = capacity_ - at;
     if (FrameSize(payload) > to_end || WrapEarly(tail, at)) {
-      if (Free(tail, to_end + kFrameHeader) < to_end + kFrameHeader) return NoRoom();
+      if (Free(env, tail, to_end + kFrameHeader) < to_end + kFrameHeader) return NoRoom();
       uint32_t padding = tail;
       tail = PublishFrame(at, to_end - kFrameHeader, kPadding);
       // If everything before the padding was read, skip it here, so that a
@@ -148,7 +156,7 @@ class Ring {
       if (!SkipOwnPadding(padding, tail)) WakeIfFlagged(words_, kReadersWaiting, kTail);
       at = 0;
     }
-    return Free(tail, need) < need ? NoRoom() : at;
+    return Free(env, tail, need) < need ? NoRoom() : at;
   }
 
   // Publishes the frame reserved at `at`, its payload written.
@@ -167,6 +175,7 @@ class Ring {
     for (;;) {
       uint32_t position = Load(words_ + read_word_);
       if ((position & 7) != 0) Corrupt(env, "a read position that no frame starts at");
+      if (queue_ && !CursorAfterHead(position)) Corrupt(env, "a cursor behind head, or more than a ring ahead of it");
       uint32_t at = position & mask_;
       uint32_t tag = TagAt(at);
       if (tag == 0) {
@@ -188,6 +197,16 @@ class Ring {
       }
       Taken(position, static_cast<uint32_t>(end - at), false);
     }
+  }
+
+  // Whether a Queue's CURSOR `cursor` is where it can be: HEAD follows it
+  // (or the oldest frame held behind it), so it is at most a ring ahead of
+  // HEAD and never behind. One behind (another program moved it back)
+  // would take frames again that were taken. HEAD moves only up to CURSOR,
+  // so a HEAD past it means CURSOR moved meanwhile (a writer skipping its
+  // padding), which the caller looks at again.
+  bool CursorAfterHead(uint32_t cursor) const {
+    return cursor - Load(words_ + kHead) <= capacity_ || Load(words_ + kCursor) != cursor;
   }
 
   // A frame is published that no reader has taken yet (a padding frame
@@ -291,10 +310,13 @@ class Ring {
 
   // TAIL, moved first past a frame published at it whose writer died
   // between storing its tag word and TAIL (readers may have taken it
-  // already). A header there that cannot be right is written over.
-  uint32_t CatchUpTail() {
+  // already). A header there that cannot be right is written over. A TAIL
+  // that no frame can start at is corruption: checked before any use, since
+  // a frame from there could run past the ring.
+  uint32_t CatchUpTail(Napi::Env env) {
     uint32_t tail = Load(words_ + kTail);
     for (;;) {
+      if ((tail & 7) != 0) Corrupt(env, "a tail that no frame starts at");
       uint32_t at = tail & mask_;
       uint32_t tag = TagAt(at);
       if ((tag & kPublished) == 0) return tail;
@@ -328,15 +350,35 @@ class Ring {
   bool PublishedPast(Napi::Env env, uint32_t position) {
     uint32_t tail = Load(words_ + kTail);
     if (TagAt(position & mask_) != 0 || Load(words_ + read_word_) != position) return true;
-    if (tail - position - 1 < capacity_) Corrupt(env, "frames published behind an empty header");
-    if (position - tail - 1 < capacity_ && (TagAt(tail & mask_) & kPublished) == 0 && Load(words_ + kTail) == tail) {
+    if (tail == position) {
+      if (queue_) EmptyCounted(env, tail);
+      return false;
+    }
+    if ((tail & 7) != 0) Corrupt(env, "a tail that no frame starts at");
+    if (tail - position <= capacity_) Corrupt(env, "frames published behind an empty header");
+    if (position - tail > capacity_) Corrupt(env, "a read position more than a ring away from tail");
+    if ((TagAt(tail & mask_) & kPublished) == 0 && Load(words_ + kTail) == tail) {
       Corrupt(env, "a read position past everything published");
     }
     return false;
   }
 
+  // With nothing to take (TAIL at CURSOR), a Queue's COUNT is 0, or -1
+  // while a writer is between storing TAIL and adding its message to COUNT
+  // (a consumer may have taken the message off already). Another value is
+  // another program's: a bounded queue would refuse messages for one above,
+  // for good, and take more than its maxsize for one below. COUNT is read
+  // after TAIL, so a message published meanwhile has moved TAIL: read again.
+  void EmptyCounted(Napi::Env env, uint32_t tail) {
+    auto count = static_cast<int32_t>(Load(words_ + kCount));
+    if ((count > 0 || count < -1) && Load(words_ + kTail) == tail) {
+      Corrupt(env, "a message count of " + std::to_string(count) + " with no message published");
+    }
+  }
+
   // Another program wrote the ring so that `what` cannot be right: drops
   // everything published, so the ring works again, and throws ERR_SHM_FORMAT.
+  // Found by a reader or by a writer, whichever comes first.
   [[noreturn]] void Corrupt(Napi::Env env, const std::string& what) {
     uint32_t tail = Load(words_ + kTail);
     uint32_t dropped = tail - Load(words_ + read_word_);
@@ -350,13 +392,26 @@ class Ring {
   // Bytes free ahead of `tail`, at least `need` if there are. Counted from
   // HEAD as this writer last read it, which is never ahead of the real one,
   // and read again only when that is too little: a writer does not pull the
-  // reader's cache line on every message.
-  uint32_t Free(uint32_t tail, uint32_t need) {
+  // reader's cache line on every message. HEAD is never past TAIL here (a
+  // reader past it took a frame whose TAIL CatchUpTail has stored since),
+  // nor more than a ring behind it: if the HEAD read now is, another
+  // program wrote one of them (a free count over the capacity). And what
+  // is between them was published, so a ring without room that is not
+  // empty has a frame at HEAD: tags stay until written over, and the
+  // writer writes only ahead of TAIL. Without one, TAIL was moved ahead (a
+  // ring would look full to its writers for good while its reader has
+  // nothing to read).
+  uint32_t Free(Napi::Env env, uint32_t tail, uint32_t need) {
     uint32_t free = capacity_ - (tail - cached_head_);
     // Only while no other writer moved TAIL (a Queue's producers take turns) is the cache within one ring of it.
-    if (free < need || !tail_known_ || tail != tail_written_) {
-      cached_head_ = Load(words_ + kHead);
-      free = capacity_ - (tail - cached_head_);
+    if (free < need || free > capacity_ || !tail_known_ || tail != tail_written_) {
+      uint32_t head = Load(words_ + kHead);
+      cached_head_ = head;
+      free = capacity_ - (tail - head);
+      if (free > capacity_) Corrupt(env, "a tail more than a ring away from head");
+      if (free < need && head != tail && ((head & 7) != 0 || TagAt(head & mask_) == 0)) {
+        Corrupt(env, "no frame at head of a full ring");
+      }
     }
     return free;
   }
@@ -456,17 +511,28 @@ class Ring {
     return true;
   }
 
-  // Everything published is dropped (a corrupt ring): HEAD and CURSOR to
-  // TAIL, no message counted, no frame held (a view held now is released
-  // as a no-op).
+  // Everything published is dropped (a corrupt ring): every position to
+  // `tail` rounded down to a frame's start, its header emptied (TAIL may
+  // have been moved into a frame, where no header is), no message counted,
+  // no frame held (a view held now is released as a no-op). TAIL and the
+  // header change by compare-and-swap from what was read, so a writer that
+  // moved on meanwhile keeps its frame: readers find it at the new read
+  // position. A writer or reader racing this with a stale word finds the
+  // ring inconsistent once more, and resets it again.
   void DropAll(uint32_t tail) {
+    uint32_t start = tail & ~7u;
+    auto* header = reinterpret_cast<int32_t*>(data_ + (start & mask_) + 4);
+    uint32_t tag = Load(header);
+    if (tag != 0) CompareExchange(header, tag, 0);
+    if (start != tail) CompareExchange(words_ + kTail, tail, start);
+    tail_known_ = false;
     if (queue_) {
       for (int entry = 0; entry < kHolders; entry++) Store(words_ + kHolderToken + entry, 0);
       Store(words_ + kHeldCount, 0);
-      Store(words_ + kCursor, tail);
+      Store(words_ + kCursor, start);
       Store(words_ + kCount, 0);
     }
-    Store(words_ + kHead, tail);
+    Store(words_ + kHead, start);
     WakeIfFlagged(words_, kWritersWaiting, kHead);
   }
 
@@ -584,7 +650,7 @@ int WriteStringFrame(napi_env env, Ring& ring, napi_value text) {
   if (bytes > ring.capacity() - kFrameHeader) return -1;
   auto byte_length = static_cast<uint32_t>(bytes);
   bool ascii = bytes == units;
-  int64_t at = ring.Reserve(byte_length);
+  int64_t at = ring.Reserve(env, byte_length);
   if (at < 0) return 0;
   WriteString(env, text, ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
   ring.Publish(static_cast<uint32_t>(at), byte_length, ascii ? kTagAscii : kTagString);
@@ -604,7 +670,7 @@ Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
   uint32_t length = PayloadLength(info.Env(), ring, static_cast<double>(bytes.ByteLength()));
-  int64_t at = ring.Reserve(length);
+  int64_t at = ring.Reserve(info.Env(), length);
   if (at < 0) return Napi::Boolean::New(info.Env(), false);
   if (length > 0) std::memcpy(ring.data() + at + kFrameHeader, bytes.Data(), length);
   ring.Publish(static_cast<uint32_t>(at), length, U32(info[2]));
@@ -615,7 +681,7 @@ Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
 Napi::Value RingReserve(const Napi::CallbackInfo& info) {
   Ring& ring = RingOf(info);
   uint32_t length = PayloadLength(info.Env(), ring, info[1].As<Napi::Number>().DoubleValue());
-  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(length)));
+  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(info.Env(), length)));
 }
 
 // ringPublish(ring, at, payloadBytes, tag): `at` from ringReserve, with at

@@ -18,8 +18,9 @@ RingHandle* RingHandleOf(const Napi::Value& value);
 // For the per-message calls of a Pipe end (native/pipe_end.cc) and a Queue
 // handle (native/queue.cc). A closed segment reads as empty and writes
 // nothing, and a string that finds no room, or could never fit, is not
-// written: the caller's general path finds out which, and says so. Only
-// RingFirstRead throws, as ringRead does (a corrupt ring, reported once).
+// written: the caller's general path finds out which, and says so. A ring
+// found corrupt is reset and reported once, as ringRead and ringWriteString
+// do: RingWriteStringNow and RingFirstRead throw ERR_SHM_FORMAT then.
 bool RingHasData(const RingHandle* handle);
 bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
 

@@ -5,7 +5,7 @@
 import { truncateSync } from 'node:fs';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { Condition, Lock, Array as SharedArray, SharedMemory } from '../dist/index.js';
-import { expectCode, runFixture, Scratch, startFixture, uniqueName } from './helpers.js';
+import { expectCode, runFixture, runFixtureWithin, Scratch, startFixture, uniqueName } from './helpers.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -13,6 +13,9 @@ afterEach(() => scratch.cleanup());
 const onLinux = process.platform === 'linux';
 const SEEDS = [1, 2, 3, 4];
 const TRIALS_PER_KIND = 300;
+const RING_WRITES = 1000;
+/** A process of the ring campaign that has not ended by then hung. */
+const HANG_MS = 45_000;
 
 describe('foreign changes to a segment', () => {
   it(`${SEEDS.length * TRIALS_PER_KIND} seeded changes per kind, each opened and used: a working object or a documented ShmError`, async () => {
@@ -35,6 +38,22 @@ describe('foreign changes to a segment', () => {
     expect(opened).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);
     console.log(`foreign changes: ${trials} trials, ${opened} opened and worked, ${refused} refused with a documented ShmError`);
+  });
+
+  it(`${SEEDS.length * RING_WRITES} random writes into the ring words of open channels, each followed by traffic: the ring always comes back (no crash, no hang)`, async () => {
+    const runs = await Promise.all(
+      SEEDS.map((seed) => runFixtureWithin('foreign.mjs', [`${inject('namePrefix')}fr${seed}_`, String(seed), String(RING_WRITES), 'rings'], HANG_MS)),
+    );
+    let reports = 0;
+    for (const run of runs) {
+      expect(run.signal, `crashed or hung: ${run.stderr}`).toBeNull();
+      expect(run.code, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.findings).toEqual([]);
+      expect(result.writes).toBe(RING_WRITES);
+      reports += result.reports;
+    }
+    console.log(`ring words: ${SEEDS.length * RING_WRITES} random writes, ${reports} reported as ERR_SHM_FORMAT, the ring back after each`);
   });
 
   it('a lock word with no holder bits but others set (a foreign write) is taken over, not waited on for ever', () => {

@@ -83,6 +83,21 @@ export function startFixture(script: string, args: string[] = [], options: { nod
   return start(process.execPath, [...(options.nodeArgs ?? []), join(fixtures, script), ...args]);
 }
 
+/**
+ * Runs a fixture script and waits for it to end, killing it with SIGKILL if
+ * it has not ended within `hangMs`: a hang then fails the test (signal
+ * SIGKILL) instead of holding up the run.
+ */
+export async function runFixtureWithin(script: string, args: string[], hangMs: number): Promise<RunResult> {
+  const run = startFixture(script, args);
+  const watchdog = setTimeout(() => run.child.kill('SIGKILL'), hangMs);
+  try {
+    return await run.done;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
 /** The error `promise` rejects with (the test fails if it resolves). */
 export async function rejection(promise: Promise<unknown>): Promise<ShmError> {
   try {
@@ -92,6 +107,36 @@ export async function rejection(promise: Promise<unknown>): Promise<ShmError> {
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * How `promise` settled, as a short word for a test to collect: 'resolved',
+ * a ShmError's code, or another error's class and message.
+ */
+export async function settledAs(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof ShmError ? err.code : `${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`;
+  }
+}
+
+/**
+ * When a test closes a handle against an async call it just made: in the
+ * same tick ('same tick': `wait` returns nothing, and must not be awaited),
+ * after 1 to 8 microtask turns, or after a 20 ms timer (the call pending in
+ * its wait by then).
+ */
+export const CLOSE_MOMENTS: ReadonlyArray<{ label: string; wait: () => Promise<void> | undefined }> = [
+  { label: 'same tick', wait: () => undefined },
+  ...Array.from({ length: 8 }, (_, i) => ({
+    label: `after ${i + 1} microtask turns`,
+    wait: async () => {
+      for (let turn = 0; turn <= i; turn++) await null;
+    },
+  })),
+  { label: 'pending', wait: () => new Promise<void>((resolve) => setTimeout(resolve, 20)) },
+];
 
 /** Runs `fn` and checks that it throws a ShmError with `code`; returns the error. */
 export function expectCode(fn: () => unknown, code: string): ShmError {

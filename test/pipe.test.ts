@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Pipe, type ShmError } from '../dist/index.js';
+import { Pipe, SharedMemory, type ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { rejection, startFixture, uniqueName } from './helpers.js';
+import { CLOSE_MOMENTS, rejection, runFixtureWithin, settledAs, startFixture, uniqueName } from './helpers.js';
 
 describe('Pipe across unrelated processes', () => {
   it('carries messages both ways, and reports end-of-stream to the other end when one closes', async () => {
@@ -178,6 +178,44 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  // close() in the tick of an async call, a few microtask turns later, or
+  // while it waits: the call ends with ERR_SHM_CLOSED, never a TypeError
+  // from touching the detached buffer; one that could go at once may also
+  // have gone before the close (resolved).
+  it.each([
+    ['recv', (p: Pipe) => p.recv()],
+    ['send', (p: Pipe) => p.send(Buffer.alloc(100))],
+    ['recvView', (p: Pipe) => p.recvView()],
+    ['reserve', (p: Pipe) => p.reserve(100)],
+  ] as const)('%s closed in the same tick or while pending ends with ERR_SHM_CLOSED', async (what, call) => {
+    const reads = what === 'recv' || what === 'recvView';
+    const outcomes: string[] = [];
+    for (const mustWait of [true, false]) {
+      for (const moment of CLOSE_MOMENTS) {
+        const name = uniqueName('pc');
+        const pipe = Pipe.create(name, { capacity: 256 });
+        const other = Pipe.open(name);
+        try {
+          if (reads && !mustWait) other.sendSync(Buffer.alloc(150)); // a message to take
+          if (!reads && mustWait) pipe.sendSync(Buffer.alloc(150)); // no room for another
+          const settled = settledAs(call(pipe));
+          const waited = moment.wait();
+          if (waited !== undefined) await waited; // an await of nothing is a microtask turn too
+          pipe.close();
+          const outcome = await settled;
+          if (outcome !== 'ERR_SHM_CLOSED' && (mustWait || outcome !== 'resolved')) {
+            outcomes.push(`${mustWait ? 'waiting' : 'could go at once'}, closed ${moment.label}: ${outcome}`);
+          }
+        } finally {
+          other.close();
+          pipe.close();
+          pipe.unlink();
+        }
+      }
+    }
+    expect(outcomes).toEqual([]);
+  });
+
   it('every call on an end already closed fails with ERR_SHM_CLOSED, with a message waiting or not', async () => {
     const name = uniqueName('pipe');
     const pipe = Pipe.create(name, { capacity: 1024 });
@@ -293,6 +331,71 @@ describe('Pipe across unrelated processes', () => {
     }
   });
 
+  // A send waiting for room learns of a death only when it wakes (a dead
+  // peer frees no room and rings nothing). The README promises 5 ms; the
+  // bound here is only a hang limit, the latencies are in docs/design.md.
+  it.each([
+    ['sendSync', 'sync'],
+    ['send', 'async'],
+  ])('a %s waiting for room fails with ERR_SHM_PIPE_CLOSED once its SIGKILLed peer is dead', async (_, how) => {
+    const name = uniqueName('pipek');
+    try {
+      const sender = startFixture('channel-peer.mjs', ['send-blocked', name, '', how]);
+      await sender.line((l) => l === 'full');
+      const peer = startFixture('channel-peer.mjs', ['open-idle', name]);
+      await peer.line((l) => l === 'open');
+      await new Promise((resolve) => setTimeout(resolve, 30)); // the send is asleep by now
+      peer.child.kill('SIGKILL');
+      await peer.done;
+      const died = performance.now();
+      const ended = JSON.parse(await sender.line((l) => l.startsWith('{')));
+      expect(ended.code).toBe('ERR_SHM_PIPE_CLOSED');
+      expect(performance.now() - died).toBeLessThan(1000);
+      await sender.done;
+    } finally {
+      Pipe.unlink(name);
+    }
+  });
+
+  // How a waiting send keeps that promise: it wakes to ask every few ms
+  // (SEND_SLICE_MS), which the waiting flag it sets before each sleep shows
+  // (docs/format.md: writers_waiting); before, every 100 ms. And it only
+  // wakes: with a live idle peer, it uses a small part of one CPU.
+  it.each([
+    ['sendSync', 'sync'],
+    ['send', 'async'],
+  ])('a %s waiting for room with a live idle peer wakes often enough to notice a death in ms, and does not spin', async (_, how) => {
+    const name = uniqueName('pipew');
+    const WAIT_MS = 1500;
+    try {
+      const sender = startFixture('channel-peer.mjs', ['send-blocked', name, String(WAIT_MS), how]);
+      await sender.line((l) => l === 'full');
+      const peer = startFixture('channel-peer.mjs', ['open-idle', name]);
+      await peer.line((l) => l === 'open');
+      const raw = new SharedMemory(name);
+      let sleeps = 0;
+      try {
+        const writersWaiting = new Int32Array(raw.buffer, 128 + 64, 128); // ring 0's control words (docs/format.md)
+        const until = performance.now() + 1000;
+        while (performance.now() < until) {
+          if (Atomics.exchange(writersWaiting, 49, 0) !== 0) sleeps++;
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      } finally {
+        raw.close();
+      }
+      const ended = JSON.parse(await sender.line((l) => l.startsWith('{')));
+      peer.child.kill('SIGKILL');
+      await Promise.all([sender.done, peer.done]);
+      expect(ended.code).toBe('ERR_SHM_TIMEOUT');
+      expect(sleeps).toBeGreaterThanOrEqual(20); // once per 50 ms at least; 100 ms slices give 10
+      expect(ended.cpuMs).toBeLessThan(WAIT_MS / 4); // a spin would use all of it
+      console.log(`${how} send waiting ${WAIT_MS} ms: ${sleeps} sleeps seen in 1 s, ${ended.cpuMs.toFixed(0)} ms of CPU`);
+    } finally {
+      Pipe.unlink(name);
+    }
+  });
+
   it('a send after the other end closed fails at once with ERR_SHM_PIPE_CLOSED; what was sent before is still read', async () => {
     const name = uniqueName('pipec');
     const end0 = Pipe.create(name);
@@ -308,5 +411,32 @@ describe('Pipe across unrelated processes', () => {
       end0.close();
       end0.unlink();
     }
+  });
+});
+
+describe('Pipe over a corrupt ring (another program wrote it)', () => {
+  /** A sweep process that has not ended by then hung. */
+  const SWEEP_HANG_MS = 30_000;
+
+  // Each position word of each direction's ring written unaligned, 2^31
+  // away, past the capacity, a ring behind and negative
+  // (test/fixtures/ring-words.mjs, in a process of its own: a hang fails,
+  // not blocks), with and without messages in flight: reported at most
+  // once, by the sender or the receiver, then every round trip and a fill
+  // and drain of the ring come out right. Before, a tail written so made
+  // every send succeed into a ring whose receiver never found a message
+  // (or a report on every receive, for good).
+  it.each([
+    ['tail', 0],
+    ['head', 0],
+    ['tail', 1],
+    ['head', 1],
+  ])('%s of ring %d written with impossible values: reported at most once, and every message after flows', async (word, ring) => {
+    const run = await runFixtureWithin('ring-words.mjs', [uniqueName('pw'), 'pipe', String(word), String(ring)], SWEEP_HANG_MS);
+    expect(run.signal, `crashed or hung: ${run.stderr}`).toBeNull();
+    expect(run.code, run.stderr).toBe(0);
+    const { trials, findings } = JSON.parse(run.stdout);
+    expect(findings).toEqual([]);
+    expect(trials).toBe(18);
   });
 });

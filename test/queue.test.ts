@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Empty, Full, Queue, SharedMemory, ShmError } from '../dist/index.js';
 import { check, message } from './fixtures/messages.mjs';
-import { expectCode, runFixture, startFixture, uniqueName } from './helpers.js';
+import { CLOSE_MOMENTS, expectCode, runFixture, runFixtureWithin, settledAs, startFixture, uniqueName } from './helpers.js';
 
 async function withQueue<T>(options: Parameters<typeof Queue.create>[1], body: (q: Queue, name: string) => T | Promise<T>): Promise<T> {
   const name = uniqueName('q');
@@ -196,6 +196,44 @@ describe('Queue', () => {
     }
   });
 
+  // close() in the tick of an async call, a few microtask turns later, or
+  // while it waits: its memory is gone then, so the call must end with
+  // ERR_SHM_CLOSED, never a TypeError from touching the detached buffer
+  // (getView did, 100 of 100, after taking the get lock at once). A call
+  // that could go at once may also have gone before the close (resolved).
+  it.each([
+    ['get', (q: Queue) => q.get()],
+    ['put', (q: Queue) => q.put(Buffer.alloc(100))],
+    ['getView', (q: Queue) => q.getView()],
+    ['reserve', (q: Queue) => q.reserve(100)],
+  ] as const)('%s closed in the same tick or while pending ends with ERR_SHM_CLOSED', async (what, call) => {
+    const reads = what === 'get' || what === 'getView';
+    const outcomes: string[] = [];
+    for (const mustWait of [true, false]) {
+      for (const moment of CLOSE_MOMENTS) {
+        const name = uniqueName('qc');
+        const q = Queue.create(name, { capacity: 256 });
+        const other = Queue.open(name);
+        try {
+          if (reads !== mustWait) other.putSync(Buffer.alloc(150)); // a message to take, or a ring with no room for another
+          const settled = settledAs(call(q));
+          const waited = moment.wait();
+          if (waited !== undefined) await waited; // an await of nothing is a microtask turn too
+          q.close();
+          const outcome = await settled;
+          if (outcome !== 'ERR_SHM_CLOSED' && (mustWait || outcome !== 'resolved')) {
+            outcomes.push(`${mustWait ? 'waiting' : 'could go at once'}, closed ${moment.label}: ${outcome}`);
+          }
+        } finally {
+          other.close();
+          q.close();
+          q.unlink();
+        }
+      }
+    }
+    expect(outcomes).toEqual([]);
+  });
+
   it('a blocking call while an async call of the same handle waits holding its lock is ERR_SHM_WOULD_DEADLOCK, not a hang', () =>
     withQueue({ capacity: 4096, maxsize: 1 }, async (q) => {
       const waitingGet = q.get(); // no message: it waits holding the get lock
@@ -346,6 +384,8 @@ describe('Queue padding frames across processes', () => {
 });
 
 describe('Queue over a corrupt segment (another program wrote it)', () => {
+  /** A sweep process that has not ended by then hung. */
+  const SWEEP_HANG_MS = 30_000;
   const DATA = 128; // the data (the ring's control words) start here (docs/format.md)
   const CAPACITY_WORD = DATA + 34 * 4;
   const FRAMES = DATA + 512;
@@ -497,6 +537,43 @@ describe('Queue over a corrupt segment (another program wrote it)', () => {
       q.close();
       q.unlink();
     }
+  });
+
+  it('a tail written unaligned is reported once, by the next put, and the messages after it flow', () => {
+    const name = uniqueName('qtail');
+    const q = Queue.create(name, { capacity: 4096 });
+    try {
+      corrupt(name, (view) => view.setInt32(DATA, 4, true)); // tail
+      expect(expectCode(() => q.putSync('lost'), 'ERR_SHM_FORMAT').message).toMatch(/tail that no frame starts at/);
+      for (let i = 0; i < 5; i++) {
+        q.putSync(`m${i}`);
+        expect(q.getSync({ timeout: 1000 })).toBe(`m${i}`);
+      }
+    } finally {
+      q.close();
+      q.unlink();
+    }
+  });
+
+  // Each position word written unaligned, 2^31 away, past the capacity, a
+  // ring behind and negative (test/fixtures/ring-words.mjs, in a process of
+  // its own: a hang fails, not blocks), with and without messages in
+  // flight: reported at most once, then every round trip and a fill and
+  // drain of the ring come out right. Before, a tail written so was
+  // reported on every get for good, or every put went where no get looked.
+  it.each([
+    ['tail', 'queue', ''],
+    ['head', 'queue', ''],
+    ['cursor', 'queue', ''],
+    ['holderPosition', 'queue', 'hold'],
+    ['count', 'bounded', ''],
+  ])('%s written with impossible values: reported at most once, and every message after flows (%s)', async (word, kind, hold) => {
+    const run = await runFixtureWithin('ring-words.mjs', [uniqueName('qw'), kind, word, '0', hold], SWEEP_HANG_MS);
+    expect(run.signal, `crashed or hung: ${run.stderr}`).toBeNull();
+    expect(run.code, run.stderr).toBe(0);
+    const { trials, findings } = JSON.parse(run.stdout);
+    expect(findings).toEqual([]);
+    expect(trials).toBe(18);
   });
 
   it('an impossible frame length drops what was published (reported), and the queue works again', async () => {

@@ -29,6 +29,13 @@ import { MessageView, Slot } from './zero-copy.js';
 const BYTES = resolveDType('uint8');
 const DEFAULT_CAPACITY = 1 << 20;
 const MAX_CAPACITY = 2 ** 30;
+/**
+ * Longest sleep of a send or reserve waiting for room, after which it asks
+ * the kernel whether the peer lives: a death is then noticed within the
+ * 5 ms that sends promise (README), the wake-up included. A dead peer
+ * frees no room and rings no doorbell, so only this sleep's end can tell.
+ */
+const SEND_SLICE_MS = 4;
 
 // Pipe control words (int32, at the start of the data), then the two rings:
 // ring 0 carries end 0 -> end 1, ring 1 carries end 1 -> end 0.
@@ -81,10 +88,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.#end = end;
     const base = typed.data.byteOffset;
     this.#control = new Int32Array(typed.segment.buffer, base, CONTROL_BYTES / 4);
-    const limit = base + typed.data.byteLength;
+    // The two rings share the bytes after the control words equally.
+    const middle = base + CONTROL_BYTES + (typed.data.byteLength - CONTROL_BYTES) / 2;
     const what = `pipe ${JSON.stringify(typed.segment.name)}`;
-    const first = new Ring(typed.segment, base + CONTROL_BYTES, limit, what);
-    const second = new Ring(typed.segment, base + CONTROL_BYTES + ringBytes(first.capacity), limit, what);
+    const first = new Ring(typed.segment, base + CONTROL_BYTES, middle, false, what);
+    const second = new Ring(typed.segment, middle, base + typed.data.byteLength, false, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
     this.#native = sys(() =>
       native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, this.#in.readSpinner.state, end, typed.liveness, typed.name),
@@ -151,7 +159,15 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // The common case is sendSync's, one call to the addon, when no send
     // waits before this one: an async request/reply pair compiles less, and
     // on a small machine each optimizing compile job stalls it.
-    if (options === undefined && this.#slot === undefined && this.#senders.empty && native.pipeSend(this.#native, message)) return;
+    if (options === undefined && this.#slot === undefined && this.#senders.empty) {
+      let sent: boolean;
+      try {
+        sent = native.pipeSend(this.#native, message);
+      } catch (err) {
+        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
+      }
+      if (sent) return;
+    }
     const wait = parseWaitOptions(options);
     if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -171,7 +187,15 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // machine each job stalls a request/reply pair while it runs
     // (docs/design.md, "Rings in the addon"). Anything else takes the
     // general path below, which finds out why the addon did not send.
-    if (options === undefined && this.#slot === undefined && native.pipeSend(this.#native, message)) return;
+    if (options === undefined && this.#slot === undefined) {
+      let sent: boolean;
+      try {
+        sent = native.pipeSend(this.#native, message);
+      } catch (err) {
+        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
+      }
+      if (sent) return;
+    }
     const wait = parseWaitOptions(options);
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -402,9 +426,10 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * gone). A close is one load; death costs a system call (several us here),
    * so the addon asks it at most every 5 ms: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
+   * `fresh` asks now: a send that slept, which asks once per SEND_SLICE_MS.
    */
-  #peerGone(): boolean {
-    return sys(() => native.pipePeerGone(this.#native));
+  #peerGone(fresh = false): boolean {
+    return sys(() => native.pipePeerGone(this.#native, fresh));
   }
 
   /**
@@ -430,11 +455,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next send). */
   #sendPlan(encoded: Encoded): WaitPlan<true> {
     const kept = keepEncoded(encoded);
-    return this.#out.writePlan(() => {
+    return this.#out.writePlan((slept) => {
       if (this.#out.tryWrite(kept)) return true;
-      this.#checkPeerForSend();
+      this.#checkPeerForSend(slept);
       return RETRY;
-    });
+    }, SEND_SLICE_MS);
   }
 
   #viewOf(frame: Frame): MessageView {
@@ -452,12 +477,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   #reservePlan(length: number): WaitPlan<number> {
-    return this.#out.writePlan(() => {
+    return this.#out.writePlan((slept) => {
       const at = this.#out.tryReserve(length);
       if (at >= 0) return at;
-      this.#checkPeerForSend();
+      this.#checkPeerForSend(slept);
       return RETRY;
-    });
+    }, SEND_SLICE_MS);
   }
 
   #slotAt(at: number, length: number): Slot {
@@ -495,8 +520,9 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     }
   }
 
-  #checkPeerForSend(): void {
-    if (this.#peerGone()) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
+  /** `fresh`: the kernel is asked now (a send that slept), not at most every 5 ms. */
+  #checkPeerForSend(fresh = false): void {
+    if (this.#peerGone(fresh)) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
   }
 
   /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */

@@ -100,7 +100,13 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   private constructor(typed: TypedSegment) {
     super(typed);
-    this.#ring = new Ring(typed.segment, typed.data.byteOffset, typed.data.byteOffset + typed.data.byteLength, `queue ${JSON.stringify(typed.segment.name)}`);
+    this.#ring = new Ring(
+      typed.segment,
+      typed.data.byteOffset,
+      typed.data.byteOffset + typed.data.byteLength,
+      true,
+      `queue ${JSON.stringify(typed.segment.name)}`,
+    );
     this.#owner = typed;
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
@@ -146,7 +152,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     // The common case, a string put now with no options, no slot and no put
     // waiting before it, is one call to the addon, the put lock included
     // (as Pipe#send): the general path below finds out why it did not put.
-    if (options === undefined && this.#slot === undefined && this.#putters.empty && native.queuePut(this.#native, message)) return;
+    if (options === undefined && this.#slot === undefined && this.#putters.empty && this.#putNow(message)) return;
     const wait = parseWaitOptions(options);
     if (this.#putters.empty && this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -165,7 +171,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   this handle waits holding the put lock; and as `put`.
    */
   putSync(message: T, options?: WaitOptions): void {
-    if (options === undefined && this.#slot === undefined && native.queuePut(this.#native, message)) return; // as in put
+    if (options === undefined && this.#slot === undefined && this.#putNow(message)) return; // as in put
     const wait = parseWaitOptions(options);
     if (this.#tryPutStringNow(message)) return;
     const encoded = this.#encode(message);
@@ -337,7 +343,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /** Messages in the queue now, not counting those taken and held as views (a snapshot: others may change it at once). */
   qsize(): number {
     this.checkOpen();
-    return this.#ring.count;
+    // -1 while a producer is between publishing its message and counting it, if a consumer took the message meanwhile.
+    return Math.max(0, this.#ring.count);
   }
 
   empty(): boolean {
@@ -466,6 +473,18 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   }
 
   /**
+   * A put's first try in the addon (native/queue.cc), the put lock
+   * included: false if it did not put (the general path finds out why).
+   */
+  #putNow(message: unknown): boolean {
+    try {
+      return native.queuePut(this.#native, message);
+    } catch (err) {
+      throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
+    }
+  }
+
+  /**
    * A get's first try in the addon (native/queue.cc), a blocking get's
    * without `doorbell`, an async get's with it: NO_MESSAGE when nothing
    * came, or no read was made (the general path then finds out why). A
@@ -575,6 +594,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async #locked<T>(lock: LockWord, wait: ParsedWait, body: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
     if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
     try {
+      // Closed meanwhile (even in the tick of the call: the lock was taken
+      // at once, and close() ran before this await ended)? Then the ring's
+      // memory is gone: ERR_SHM_CLOSED, not a TypeError from the body.
+      this.checkOpen();
       return await body();
     } finally {
       if (!this.closed) lock.release();
@@ -586,6 +609,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     if ((await lock.acquire(this, wait)) === TIMED_OUT) return TIMED_OUT;
     let result: R | TimedOut = TIMED_OUT;
     try {
+      this.checkOpen(); // as in #locked
       result = await body();
       return result;
     } finally {

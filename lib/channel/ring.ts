@@ -78,7 +78,7 @@ export const HOLDERS = 32;
 
 export const RING_CONTROL_BYTES = 512;
 export const FRAME_HEADER = 8;
-/** Longest sleep before a pipe looks for a dead peer again. */
+/** Longest sleep of a wait on a ring before it tries again (a pipe's receive looks for a dead peer then). */
 export const RING_SLICE_MS = 100;
 
 /** What tryRead returns when the ring holds no message. */
@@ -154,25 +154,31 @@ export class Ring {
   readonly writeSpinner = new Spinner();
 
   /**
-   * The ring at `byteOffset` of `segment`, which must end by `end`.
-   * Its control words come from shared memory: anything impossible is
-   * ERR_SHM_FORMAT (`what` names the channel), never a RangeError.
+   * The ring from `byteOffset` of `segment` to `end`, a Queue's (`queue`) or
+   * a Pipe's. Its control words come from shared memory: anything
+   * impossible is ERR_SHM_FORMAT (`what` names the channel), never a
+   * RangeError. The words fixed at creation are read here only, once per
+   * handle, so they must be the creator's exactly: a capacity that does not
+   * fill the ring's bytes, or a Pipe's ring that counts its messages, would
+   * make this handle read the ring differently from the others for as
+   * long as it is open.
    */
-  constructor(segment: MappedSegment, byteOffset: number, end: number, what: string) {
+  constructor(segment: MappedSegment, byteOffset: number, end: number, queue: boolean, what: string) {
     const buffer = segment.buffer;
     this.#segment = segment;
     this.#dataOffset = byteOffset + RING_CONTROL_BYTES;
     this.words = new Int32Array(buffer, byteOffset, RING_CONTROL_BYTES / 4);
     this.capacity = Atomics.load(this.words, Ctl.capacity);
     const counted = Atomics.load(this.words, Ctl.counted);
-    if (this.capacity < 64 || (this.capacity & (this.capacity - 1)) !== 0 || byteOffset + ringBytes(this.capacity) > end) {
-      throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: capacity ${this.capacity} does not fit its ${end - byteOffset} bytes`);
+    const maxsize = Atomics.load(this.words, Ctl.maxsize);
+    if (this.capacity < 64 || (this.capacity & (this.capacity - 1)) !== 0 || byteOffset + ringBytes(this.capacity) !== end) {
+      throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: capacity ${this.capacity} does not fill its ${end - byteOffset} bytes`);
     }
-    if ((counted !== 0 && counted !== 1) || Atomics.load(this.words, Ctl.maxsize) < 0) {
+    if (counted !== (queue ? 1 : 0) || maxsize < 0 || (!queue && maxsize !== 0)) {
       throw new ShmError(ErrorCodes.FORMAT, `${what} has a corrupt ring: impossible control words`);
     }
     this.maxPayload = this.capacity - 2 * FRAME_HEADER;
-    this.#readWord = counted === 1 ? Ctl.cursor : Ctl.head;
+    this.#readWord = queue ? Ctl.cursor : Ctl.head;
     this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
@@ -439,8 +445,11 @@ export class Ring {
     };
   }
 
-  /** A wait plan for room: `attempt` (a tryWrite) until a reader moves HEAD from where the failed write saw it. */
-  writePlan<T>(attempt: (slept: boolean) => T | typeof RETRY): WaitPlan<T> {
+  /**
+   * A wait plan for room: `attempt` (a tryWrite) until a reader moves HEAD
+   * from where the failed write saw it, or at least every `sliceMs`.
+   */
+  writePlan<T>(attempt: (slept: boolean) => T | typeof RETRY, sliceMs = RING_SLICE_MS): WaitPlan<T> {
     return {
       attempt,
       watch: () => {
@@ -449,7 +458,7 @@ export class Ring {
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
       rings: true,
-      sliceMs: RING_SLICE_MS,
+      sliceMs,
     };
   }
 

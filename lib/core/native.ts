@@ -46,7 +46,7 @@ export interface NativeAddon {
     name: string,
   ): PipeEndHandle;
   /** The other end closed, or its process died (liveness asked at most every 5 ms). */
-  pipePeerGone(end: PipeEndHandle): boolean;
+  pipePeerGone(end: PipeEndHandle, fresh?: boolean): boolean;
   /** True if `message` was a string and is sent now; false sends nothing (the general path says why, or waits). */
   pipeSend(end: PipeEndHandle, message: unknown): boolean;
   /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
