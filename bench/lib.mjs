@@ -62,7 +62,8 @@ export function spawnPeer(args, env = {}) {
   return spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
 }
 
-export const exited = (child) => (child.exitCode !== null ? Promise.resolve() : once(child, 'exit'));
+/** Resolves once `child` has exited; a child a signal ended has exitCode null and signalCode set. */
+export const exited = (child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit'));
 
 /** Runs `body(socket)` with a Unix domain socket connected to a channel peer in `peerMode`. */
 export async function withSocket(peerMode, extra, body) {

@@ -27,6 +27,13 @@
 // MAP_SCALING_ROUNDS (3) interleaved rounds. Redis only with
 // MAP_SCALING_REDIS=1: two clients of one single-threaded server on 2 vCPUs
 // say little about SharedMap, and its rows add about 10 s to the run.
+// lmdb's workers open this process's environment (same path) with the same
+// options (LMDB_OPTIONS), and no worker writes before every worker of the
+// measurement has opened it: a process that opens an LMDB environment while
+// another commits can break that writer (bench/map-worker.mjs says how).
+// A contestant whose process (or call) fails gets a failed row, with the
+// error's first line, instead of ending the run; it is not measured again in
+// that table. Everything started is stopped and removed all the same.
 // SharedMap is taken from the build (dist/, or MAP_BENCH_MODULE); while the
 // build exports none, only the peers run. Redis and Python are skipped, with
 // a line saying so, where redis-server (or ioredis) or python3 is missing.
@@ -54,6 +61,10 @@ const BATCH = 10;
 const KEYS = 10_000;
 const MAP_BYTES = 32 << 20;
 const MASK = 0xffff;
+/** How every process opens the lmdb environment: this one and each throughput worker. */
+const LMDB_OPTIONS = { noSync: true };
+/** A worker that has not answered a step within this long has failed. */
+const WORKER_STEP_MS = 60_000;
 
 const ROWS = {
   getObject: 'get, ~100-byte object',
@@ -124,6 +135,9 @@ function compileLoops(op) {
 
 const GET = `store.get(keys[order[p & ${MASK}]])`;
 
+/** An error's first line, for a failed row. */
+const firstLine = (err) => String(err).split('\n')[0];
+
 /** An in-process contestant: measure(row, n, p0) -> { batched, single } ns per op. */
 function inProcess(store, ops) {
   const loops = Object.fromEntries(Object.entries(ops).map(([row, op]) => [row, compileLoops(op)]));
@@ -191,9 +205,16 @@ async function startPython() {
   const tmp = mkdtempSync(join(os.tmpdir(), 'shmkit-bench-python-'));
   const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
   const child = spawn('python3', [join(here, 'py_manager_dict.py'), String(KEYS)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, TMPDIR: tmp },
   });
+  // Its stderr goes on to ours; the last line (a traceback's error) is kept for a failed row.
+  let lastErrorLine = '';
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    console.error(line);
+    if (line.trim()) lastErrorLine = line.trim();
+  });
+  child.stdin.on('error', () => {}); // it ended: the next answer says so
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   let serverPid;
   const onExit = () => {
@@ -204,10 +225,17 @@ async function startPython() {
     removeTmp();
   };
   process.once('exit', onExit);
+  // Its exit ends the conversation, though the Manager's server process (its child) may hold the stdout pipe open.
+  const gone = exited(child).then(() => ({ done: true }));
   const ask = async (command) => {
     if (command) child.stdin.write(`${command}\n`);
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`bench/py_manager_dict.py ended (exit code ${child.exitCode})`);
+    const { value, done } = await Promise.race([lines.next(), gone]);
+    if (done) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited(child);
+      clearTimeout(timer);
+      throw new Error(`bench/py_manager_dict.py ended (${child.exitCode ?? child.signalCode})${lastErrorLine ? `: ${lastErrorLine}` : ''}`);
+    }
     return JSON.parse(value);
   };
   const stop = async () => {
@@ -271,18 +299,48 @@ function timerPairNs() {
   return percentile(out.sort(), 0.5);
 }
 
-function nextMessage(child) {
+/** An error a worker reported, as its first line ("Error: ..."). */
+class WorkerError extends Error {
+  toString() {
+    return this.message;
+  }
+}
+
+/**
+ * The worker's next message with `key`; rejects with the error it sends, when
+ * it exits first, or when it is silent for `ms`.
+ */
+function reply(child, key, ms = WORKER_STEP_MS) {
   return new Promise((resolve, reject) => {
+    const fail = (err) => {
+      done();
+      reject(err);
+    };
     const onMessage = (m) => {
-      child.off('exit', onExit);
-      resolve(m);
+      if (m?.error !== undefined) fail(new WorkerError(m.error));
+      else if (m?.[key] !== undefined) {
+        done();
+        resolve(m);
+      }
     };
-    const onExit = (code, signal) => {
+    // After 'disconnect' every message it sent has arrived; then its exit code.
+    const onGone = () => {
+      done();
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      exited(child).then(() => {
+        clearTimeout(kill);
+        reject(new Error(`bench/map-worker.mjs exited (${child.exitCode ?? child.signalCode}) before answering`));
+      });
+    };
+    const timer = setTimeout(() => fail(new Error(`bench/map-worker.mjs did not answer within ${ms / 1000} s`)), ms);
+    const done = () => {
+      clearTimeout(timer);
       child.off('message', onMessage);
-      reject(new Error(`bench/map-worker.mjs exited (${code ?? signal}) before answering`));
+      child.off('disconnect', onGone);
     };
-    child.once('message', onMessage);
-    child.once('exit', onExit);
+    child.on('message', onMessage);
+    if (child.connected) child.once('disconnect', onGone);
+    else onGone();
   });
 }
 
@@ -298,9 +356,12 @@ async function throughput(cfg, processes) {
     for (let index = 0; index < processes; index++) {
       workers.push(fork(join(here, 'map-worker.mjs'), [JSON.stringify({ ...cfg, index, keys: KEYS, warmup: WARMUP })], { stdio: 'inherit' }));
     }
-    await Promise.all(workers.map(nextMessage));
+    // No worker writes before all have opened the store (LMDB: see bench/map-worker.mjs).
+    await Promise.all(workers.map((w) => reply(w, 'opened')));
+    for (const w of workers) w.send({ setUp: true });
+    await Promise.all(workers.map((w) => reply(w, 'ready')));
     const startNs = process.hrtime.bigint() + 30_000_000n;
-    const results = workers.map(nextMessage);
+    const results = workers.map((w) => reply(w, 'ops', SCALING_MS + WORKER_STEP_MS));
     for (const w of workers) w.send({ startNs: String(startNs), durationMs: SCALING_MS });
     const done = await Promise.all(results);
     answered = true;
@@ -333,6 +394,16 @@ export async function run(progress = () => {}) {
   process.once('SIGTERM', onSignal);
   const contestants = {};
   const scaling = {};
+  const failed = {}; // contestant -> the first line of the error its set-up or a latency row ended with
+  /** Sets up a peer; a failure there makes its rows failed rows, not the end of the run. */
+  const setUpPeer = async (name, body) => {
+    try {
+      await body();
+    } catch (err) {
+      failed[name] = firstLine(err);
+      progress(`map: ${name} failed: ${failed[name]}`);
+    }
+  };
   try {
     const SharedMap = await loadSharedMap();
     if (SharedMap) {
@@ -345,9 +416,12 @@ export async function run(progress = () => {}) {
       };
       process.once('exit', unlinkAtExit);
       closers.push(() => {
-        map.close();
-        SharedMap.unlink(name);
-        process.off('exit', unlinkAtExit);
+        try {
+          map.close();
+        } finally {
+          SharedMap.unlink(name);
+          process.off('exit', unlinkAtExit);
+        }
       });
       for (let i = 0; i < KEYS; i++) {
         map.set(objectKeys[i], makeObject(i));
@@ -367,51 +441,62 @@ export async function run(progress = () => {}) {
       skipped.lmdb = 'lmdb not installed (npm install)';
     }
     if (lmdb) {
-      const path = mkdtempSync(join(os.tmpdir(), 'shmkit-bench-lmdb-'));
-      const removeAtExit = () => rmSync(path, { recursive: true, force: true });
-      process.once('exit', removeAtExit);
-      const db = lmdb.open({ path, noSync: true });
-      closers.push(async () => {
-        await db.close();
-        removeAtExit();
-        process.off('exit', removeAtExit);
+      await setUpPeer('lmdb', async () => {
+        const path = mkdtempSync(join(os.tmpdir(), 'shmkit-bench-lmdb-'));
+        const removeAtExit = () => rmSync(path, { recursive: true, force: true });
+        process.once('exit', removeAtExit);
+        let db;
+        closers.push(async () => {
+          try {
+            await db?.close();
+          } finally {
+            removeAtExit();
+            process.off('exit', removeAtExit);
+          }
+        });
+        db = lmdb.open({ ...LMDB_OPTIONS, path });
+        db.transactionSync(() => {
+          for (let i = 0; i < KEYS; i++) {
+            db.put(objectKeys[i], makeObject(i));
+            db.put(stringKeys[i], makeString(i));
+          }
+        });
+        check('lmdb get', [db.get(objectKeys[4217]), db.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
+        contestants.lmdb = inProcess(db, { getObject: GET, getString: GET, setObject: `store.putSync(keys[order[p & ${MASK}]], values[p % 100])` });
+        scaling.lmdb = { kind: 'lmdb', path, options: LMDB_OPTIONS };
       });
-      db.transactionSync(() => {
-        for (let i = 0; i < KEYS; i++) {
-          db.put(objectKeys[i], makeObject(i));
-          db.put(stringKeys[i], makeString(i));
-        }
-      });
-      check('lmdb get', [db.get(objectKeys[4217]), db.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
-      contestants.lmdb = inProcess(db, { getObject: GET, getString: GET, setObject: `store.putSync(keys[order[p & ${MASK}]], values[p % 100])` });
-      scaling.lmdb = { kind: 'lmdb', path };
     }
 
     const noRedis = await redisMissing();
     if (noRedis) {
       skipped.Redis = noRedis;
     } else {
-      const server = await startRedis();
-      closers.push(() => server.stop());
-      versions.redis = server.version;
-      const { default: Redis } = await import('ioredis');
-      const redis = new Redis({ path: server.socket });
-      closers.push(() => redis.quit());
-      const fill = redis.pipeline();
-      for (let i = 0; i < KEYS; i++) fill.set(objectKeys[i], JSON.stringify(makeObject(i))).set(stringKeys[i], makeString(i));
-      await fill.exec();
-      check('Redis GET', [JSON.parse(await redis.get(objectKeys[4217])), await redis.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
-      contestants.Redis = redisContestant(redis);
-      if (process.env.MAP_SCALING_REDIS === '1') scaling.Redis = { kind: 'redis', socket: server.socket };
+      await setUpPeer('Redis', async () => {
+        const server = await startRedis();
+        closers.push(() => server.stop());
+        versions.redis = server.version;
+        const { default: Redis } = await import('ioredis');
+        const redis = new Redis({ path: server.socket });
+        redis.on('error', () => {}); // a command that fails says why; no reconnection messages meanwhile
+        closers.push(() => redis.quit());
+        const fill = redis.pipeline();
+        for (let i = 0; i < KEYS; i++) fill.set(objectKeys[i], JSON.stringify(makeObject(i))).set(stringKeys[i], makeString(i));
+        await fill.exec();
+        check('Redis GET', [JSON.parse(await redis.get(objectKeys[4217])), await redis.get(stringKeys[4217])], [makeObject(4217), makeString(4217)]);
+        contestants.Redis = redisContestant(redis);
+        if (process.env.MAP_SCALING_REDIS === '1') scaling.Redis = { kind: 'redis', socket: server.socket };
+      });
     }
 
     if (spawnSync('python3', ['--version']).status !== 0) {
       skipped['Manager dict'] = 'python3 not found';
     } else {
-      const python = await startPython();
-      closers.push(() => python.stop());
-      versions.python = python.version;
-      contestants['Manager dict'] = python.measure;
+      await setUpPeer('Manager dict', async () => {
+        const python = await startPython();
+        closers.push(() => python.stop());
+        versions.python = python.version;
+        contestants['Manager dict'] = python.measure;
+      });
     }
     progress(`map: contestants ready (${Object.keys(contestants).join(', ')})`);
 
@@ -422,17 +507,28 @@ export async function run(progress = () => {}) {
       for (let r = 0; r < ROUNDS; r++) {
         const p0 = r * 2 * perRound;
         for (const [name, measure] of Object.entries(contestants)) {
-          const { batched, single } = await measure(row, perRound, p0);
-          if (batched) chunks[name].batched.push(batched);
-          chunks[name].single.push(single);
+          if (failed[name]) continue;
+          try {
+            const { batched, single } = await measure(row, perRound, p0);
+            if (batched) chunks[name].batched.push(batched);
+            chunks[name].single.push(single);
+          } catch (err) {
+            failed[name] = `${firstLine(err)} (${ROWS[row]}, round ${r + 1})`;
+            progress(`map: ${name} failed: ${failed[name]}`);
+          }
         }
       }
       latency[row] = {};
       for (const [name, { batched, single }] of Object.entries(chunks)) {
+        if (failed[name]) {
+          latency[row][name] = { failed: failed[name] };
+          continue;
+        }
         const s = summary(single);
         const b = batched.length ? summary(batched) : undefined;
         latency[row][name] = { median: b ? b.median : s.median, p99: s.p99, ops: s.count, single: s, ...(b && { batches: { ...b, of: BATCH } }) };
       }
+      for (const name of Object.keys(failed)) latency[row][name] ??= { failed: failed[name] };
       progress(`map: ${ROWS[row]} done`);
     }
 
@@ -447,9 +543,15 @@ export async function run(progress = () => {}) {
             [1, 'one', 'cpusOne'],
             [2, 'two', 'cpusTwo'],
           ]) {
-            const { rate, cpus: used } = await throughput({ ...cfg, op }, processes);
-            tp[op][name][rates].push(rate);
-            tp[op][name][cpus].push(used);
+            if (tp[op][name].failed) continue;
+            try {
+              const { rate, cpus: used } = await throughput({ ...cfg, op }, processes);
+              tp[op][name][rates].push(rate);
+              tp[op][name][cpus].push(used);
+            } catch (err) {
+              tp[op][name].failed = `${firstLine(err)} (${processes} process${processes === 1 ? '' : 'es'}, round ${r + 1})`;
+              progress(`map: throughput, ${op} ${name} failed: ${tp[op][name].failed}`);
+            }
           }
         }
       }
@@ -457,7 +559,11 @@ export async function run(progress = () => {}) {
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
     for (const [op, byName] of Object.entries(tp)) {
-      for (const [name, { one, two, cpusOne, cpusTwo }] of Object.entries(byName)) {
+      for (const [name, { one, two, cpusOne, cpusTwo, failed: why }] of Object.entries(byName)) {
+        if (why) {
+          throughputs[op][name] = { failed: why };
+          continue;
+        }
         const s = (xs) => ({ median: med(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length });
         throughputs[op][name] = { one: s(one), two: s(two), ratio: med(two) / med(one), cpus: { one: med(cpusOne), two: med(cpusTwo) } };
       }
@@ -476,6 +582,7 @@ export async function run(progress = () => {}) {
       timerPairNs: timerPairNs(),
       sharedMap: !skipped.SharedMap,
       skipped,
+      failed,
       latencyNs: latency,
       scalingMs: SCALING_MS,
       scalingRounds: SCALING_ROUNDS,
@@ -496,23 +603,23 @@ export async function run(progress = () => {}) {
   }
 }
 
-/** SharedMap against the targets; undefined while SharedMap is not built. */
+/** SharedMap against the targets; undefined while SharedMap is not built (a figure whose contestant failed: NaN or undefined). */
 export function ratios(result) {
   if (!result.sharedMap) return undefined;
   const l = result.latencyNs;
   const t = result.throughputOpsPerSec;
-  const sm = (row) => l[row].SharedMap.median;
+  const sm = (row) => l[row].SharedMap?.median;
   const peer = (row, name) => l[row][name]?.median;
   return {
     getObjectVsLmdb: sm('getObject') / peer('getObject', 'lmdb'),
-    getObjectP99Us: l.getObject.SharedMap.p99 / 1000,
+    getObjectP99Us: l.getObject.SharedMap?.p99 / 1000,
     getObjectRedisX: peer('getObject', 'Redis') / sm('getObject'),
     getObjectManagerX: peer('getObject', 'Manager dict') / sm('getObject'),
     getStringUs: sm('getString') / 1000,
     setVsLmdb: sm('setObject') / peer('setObject', 'lmdb'),
     setRedisX: peer('setObject', 'Redis') / sm('setObject'),
-    readers: t.get.SharedMap.ratio,
-    writers: t.set.SharedMap.ratio,
+    readers: t.get.SharedMap?.ratio,
+    writers: t.set.SharedMap?.ratio,
   };
 }
 
@@ -520,13 +627,15 @@ const f = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.
 
 /**
  * The targets as limits on SharedMap's own figures, set by this run's peers
- * where they are relative: { what, unit, bar, goal, higher, value }. value is
- * undefined while SharedMap is not built, bar where the peer did not run.
+ * where they are relative: { what, unit, bar, goal, higher, value, peer }.
+ * value is undefined while SharedMap is not built or where its row failed,
+ * bar where the peer (named by peer) did not run or failed.
  */
 export function targets(result) {
   const l = result.latencyNs;
   const t = result.throughputOpsPerSec;
-  const us = (row, name, q = 'median') => (l[row][name] ? l[row][name][q] / 1000 : undefined);
+  const us = (row, name, q = 'median') => (l[row][name] && !l[row][name].failed ? l[row][name][q] / 1000 : undefined);
+  const ratio = (op) => (t[op].SharedMap && !t[op].SharedMap.failed ? t[op].SharedMap.ratio : undefined);
   const times = (x, k) => (x === undefined ? undefined : x * k);
   const mine = (x) => (result.sharedMap ? x() : undefined);
   const lmdbGet = us('getObject', 'lmdb');
@@ -537,6 +646,7 @@ export function targets(result) {
       unit: 'us',
       bar: lmdbGet,
       goal: times(lmdbGet, 0.5),
+      peer: 'lmdb',
       value: mine(() => us('getObject', 'SharedMap')),
     },
     { what: 'get object, p99 <= 3 us', unit: 'us', bar: 3, value: mine(() => us('getObject', 'SharedMap', 'p99')) },
@@ -544,12 +654,14 @@ export function targets(result) {
       what: 'get object, >= 10x faster than Redis GET',
       unit: 'us',
       bar: times(us('getObject', 'Redis'), 1 / 10),
+      peer: 'Redis',
       value: mine(() => us('getObject', 'SharedMap')),
     },
     {
       what: 'get object, >= 15x faster than the Manager dict',
       unit: 'us',
       bar: times(us('getObject', 'Manager dict'), 1 / 15),
+      peer: 'Manager dict',
       value: mine(() => us('getObject', 'SharedMap')),
     },
     { what: 'get short string, median <= 0.3 us (goal 0.15 us)', unit: 'us', bar: 0.3, goal: 0.15, value: mine(() => us('getString', 'SharedMap')) },
@@ -558,22 +670,24 @@ export function targets(result) {
       unit: 'us',
       bar: times(lmdbPut, 1 / 3),
       goal: times(lmdbPut, 1 / 6),
+      peer: 'lmdb',
       value: mine(() => us('setObject', 'SharedMap')),
     },
     {
       what: 'set object, >= 10x faster than Redis SET',
       unit: 'us',
       bar: times(us('setObject', 'Redis'), 1 / 10),
+      peer: 'Redis',
       value: mine(() => us('setObject', 'SharedMap')),
     },
-    { what: '2 processes reading, >= 1.7x one', unit: 'x', bar: 1.7, higher: true, value: mine(() => t.get.SharedMap.ratio) },
-    { what: '2 processes writing own keys, >= 1.4x one', unit: 'x', bar: 1.4, higher: true, value: mine(() => t.set.SharedMap.ratio) },
+    { what: '2 processes reading, >= 1.7x one', unit: 'x', bar: 1.7, higher: true, value: mine(() => ratio('get')) },
+    { what: '2 processes writing own keys, >= 1.4x one', unit: 'x', bar: 1.4, higher: true, value: mine(() => ratio('set')) },
   ];
 }
 
-function verdict({ bar, goal, higher, value }) {
-  if (bar === undefined) return 'no peer in this run';
-  if (value === undefined) return 'SharedMap not built yet';
+function verdict({ bar, goal, higher, value, peer }, result) {
+  if (bar === undefined) return result.failed?.[peer] ? `${peer} failed` : 'no peer in this run';
+  if (value === undefined) return result.sharedMap ? 'SharedMap failed' : 'SharedMap not built yet';
   const ok = (limit) => (higher ? value >= limit : value <= limit);
   if (!ok(bar)) return 'MISSED';
   return goal === undefined || ok(goal) ? 'met' : 'met, goal missed';
@@ -593,7 +707,8 @@ export function print(result) {
   for (const [row, byName] of Object.entries(result.latencyNs)) {
     console.log(`\n  ${`${ROWS[row]}${sizes[row]}`.padEnd(62)} ${'median'.padStart(9)} ${'p99'.padStart(9)}`);
     for (const [name, s] of Object.entries(byName)) {
-      console.log(`    ${LABELS[name][row].padEnd(60)} ${f(s.median / 1000).padStart(9)} ${f(s.p99 / 1000).padStart(9)}`);
+      const figures = s.failed ? `  FAILED: ${s.failed}` : ` ${f(s.median / 1000).padStart(9)} ${f(s.p99 / 1000).padStart(9)}`;
+      console.log(`    ${LABELS[name][row].padEnd(60)}${figures}`);
     }
   }
   console.log(
@@ -604,6 +719,10 @@ export function print(result) {
   for (const [op, byName] of Object.entries(result.throughputOpsPerSec)) {
     const what = op === 'get' ? 'read random keys' : 'write own keys  ';
     for (const [name, s] of Object.entries(byName)) {
+      if (s.failed) {
+        console.log(`    ${what} ${name.padEnd(10)}  FAILED: ${s.failed}`);
+        continue;
+      }
       const cpus = s.cpus ? `${s.cpus.one.toFixed(2)} / ${s.cpus.two.toFixed(2)}` : '';
       console.log(`    ${what} ${name.padEnd(10)} ${rate(s.one)} ${rate(s.two)} ${`${s.ratio.toFixed(2)}x`.padStart(7)} ${cpus.padStart(12)}`);
     }
@@ -615,7 +734,7 @@ export function print(result) {
   for (const target of targets(result)) {
     const { what, unit, bar, goal, higher, value } = target;
     const limit = bar === undefined ? '' : `${higher ? '>=' : '<='} ${cell(bar, unit, 0)}`;
-    console.log(`    ${what.padEnd(64)} ${limit.padStart(13)} ${cell(goal, unit, 9)} ${cell(value, unit, 10)}  ${verdict(target)}`);
+    console.log(`    ${what.padEnd(64)} ${limit.padStart(13)} ${cell(goal, unit, 9)} ${cell(value, unit, 10)}  ${verdict(target, result)}`);
   }
 }
 
