@@ -154,6 +154,12 @@ describe('Lock', () => {
     expect(result.fdsGiven).toBeGreaterThanOrEqual(40);
   });
 
+  it('a Queue consumer collected while it holds a view keeps it: the message is not delivered again', async () => {
+    const run = await runFixture('gc-drop.mjs', [uniqueName('qgc'), 'queue-view'], { nodeArgs: ['--expose-gc'] });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual(['next', 'ERR_SHM_QUEUE_EMPTY']);
+  });
+
   it('a "single instance" lock kept in nothing stays held while its process lives, and is taken over once it dies', async () => {
     const name = uniqueName('lkone');
     const holder = startFixture('gc-drop.mjs', [name, 'single-instance'], { nodeArgs: ['--expose-gc'] });

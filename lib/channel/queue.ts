@@ -559,7 +559,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   /** A view of `frame`, which this handle holds; releasing it frees the frame (and, once no older one is held, its room). */
   #viewOf(frame: HeldFrame): MessageView {
+    // Held as a lock is: a handle collected while its view is held keeps its token, so the frame is not delivered again meanwhile.
+    this.#owner.hold(1);
     this.#view = new MessageView(this.#ring.viewOf(frame.start, frame.length), () => {
+      this.#owner.hold(-1);
       if (!this.closed) this.#ring.unhold(frame, this.#owner.token);
     });
     return this.#view;
