@@ -104,7 +104,8 @@ async function startWaits(kind, name, count, handles) {
   }
   // A barrier's parties arrive one by one (each takes its lock): wait until all have.
   while (kind === kinds.barrier && opened[0].nWaiting < count) await sleep(10);
-  await sleep(50);
+  // Let the setup's own work (its garbage collection) end before the idle window.
+  await sleep(200);
   return { all: Promise.all(waits), opened };
 }
 

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "env_state.h"
+#include "layout_values.h"
 #include "liveness.h"
 #include "parent_death.h"
 #include "pipe_end.h"
@@ -19,6 +20,7 @@ namespace shmkit {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState::Install(env);
   WaitEngine::Install(env);
+  InitLayoutValues(env, exports);
   InitShm(env, exports);
   InitWait(env, exports);
   InitRing(env, exports);

@@ -5,6 +5,7 @@
 
 #include "errors.h"
 #include "futex.h"
+#include "layout.h"
 #include "liveness.h"
 #include "ring.h"
 #include "shm.h"
@@ -14,11 +15,7 @@ namespace shmkit {
 
 namespace {
 
-// The pipe's control words (int32, at the start of its data; docs/format.md):
-// each end's holder token, then each end's closed flag.
-constexpr int kEndToken = 0;
-constexpr int kEndClosed = 2;
-constexpr size_t kControlBytes = 64;
+using namespace layout;  // the pipe's control words: each end's token, then each end's closed flag (layout.h)
 // How often a peer seen alive is asked of the kernel again: a dead peer is
 // noticed within this, and a reader spinning on pollSync() makes no system
 // call (several us here) on most polls.
@@ -87,7 +84,7 @@ Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
   Mapping* mapping = MappingFromHandle(info[0]);
   size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   if (mapping->unmapped) throw CodeError(env, "ERR_SHM_CLOSED", "the pipe is closed");
-  if (offset % 8 != 0 || offset > mapping->length || mapping->length - offset < kControlBytes) {
+  if (offset % 8 != 0 || offset > mapping->length || mapping->length - offset < kPipeControlBytes) {
     throw CodeError(env, "ERR_SHM_FORMAT", "the pipe's control words do not fit its segment");
   }
   auto* end = new PipeEnd{mapping,

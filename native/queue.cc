@@ -1,6 +1,7 @@
 #include "queue.h"
 
 #include "errors.h"
+#include "layout.h"
 #include "ring.h"
 #include "spinner.h"
 #include "wait.h"
@@ -9,12 +10,7 @@ namespace shmkit {
 
 namespace {
 
-// Int32 indexes of the ring's control words that a Queue's per-message
-// calls use (docs/format.md; lib/channel/ring.ts Ctl).
-constexpr int kPutLock = 2;
-constexpr int kGetLock = 18;
-// A lock word's "someone may sleep on it" bit (lib/sync/lock-word.ts WAITERS).
-constexpr int32_t kWaiters = 0x40000000;
+using namespace layout;  // the ring's put and get lock words, and a lock word's bits (layout.h)
 
 // One Queue handle as the addon sees it: its ring, the ring's read Spinner
 // counters (lib/), and the handle's token, which its locks are held with.
@@ -55,7 +51,7 @@ class HeldLock {
   void Release() {
     int32_t expected = token_;
     if (__atomic_compare_exchange_n(word_, &expected, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
-    if (__atomic_exchange_n(word_, 0, __ATOMIC_SEQ_CST) & kWaiters) NotifyWord(word_, 1, 0);
+    if (__atomic_exchange_n(word_, 0, __ATOMIC_SEQ_CST) & kLockWaiters) NotifyWord(word_, 1, 0);
   }
 
   int32_t* word_;

@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "futex.h"
+#include "layout.h"
 #include "shm.h"
 #include "spinner.h"
 #include "wait.h"
@@ -15,49 +16,16 @@ namespace shmkit {
 
 namespace {
 
-// Int32 indexes of the control words (docs/format.md; lib/channel/ring.ts Ctl).
-constexpr int kTail = 0;
-constexpr int kHead = 16;
-constexpr int kCursor = 17;
-constexpr int kHeldCount = 19;
-constexpr int kCount = 32;
-constexpr int kMaxsize = 33;
-constexpr int kCapacity = 34;
-constexpr int kCounted = 35;
-constexpr int kReadersWaiting = 48;
-constexpr int kWritersWaiting = 49;
-// A Queue's holder table: entry i is a frame's position (word 64 + i) and
-// the token of the consumer holding a view of it (word 96 + i; 0: free).
-constexpr int kHolderPosition = 64;
-constexpr int kHolderToken = 96;
-constexpr int kHolders = 32;
-constexpr size_t kControlBytes = 512;
-constexpr uint32_t kFrameHeader = 8;
+using namespace layout;  // the ring's words, frame words, tags and out words (layout.h)
+
 // A writer past this many bytes of the ring that finds it empty wraps at
 // once (Ring::WrapEarly), in a ring of at least four times as many.
 constexpr uint32_t kHotBytes = 64 * 1024;
-// A frame header's second word: 0 where nothing is published, else the
-// message's tag with kPublished set, or kPadding. Readers find frames by
-// this word, not by TAIL (docs/format.md, "Frames"), and the header where
-// the next frame goes is always 0: a writer zeroes it before it publishes,
-// so every frame keeps one header's room free after it.
-constexpr uint32_t kPublished = 0x80000000;
-constexpr uint32_t kPadding = 0xffffffff;
-
-// Message tags (lib/channel/codec.ts Tag) that the addon itself reads.
-constexpr uint32_t kTagString = 1;
-constexpr uint32_t kTagSerialized = 2;
-constexpr uint32_t kTagAscii = 5;
-
-// What ringPeek and ringRead report to lib/ through the handle's Int32Array
-// (lib/channel/ring.ts Out): no object is made per message to say it.
-constexpr int kOutPosition = 0;
-constexpr int kOutStart = 1;
-constexpr int kOutLength = 2;
-constexpr int kOutTag = 3;
-constexpr int kOutHeadWhenFull = 4;
-constexpr int kOutSpunUs = 5;
-constexpr size_t kOutWords = 6;
+// Readers find frames by a frame header's second word (kPublished | tag, or
+// kPadding; 0 where nothing is published), not by TAIL (docs/format.md,
+// "Frames"), and the header where the next frame goes is always 0: a writer
+// zeroes it before it publishes, so every frame keeps one header's room free
+// after it.
 
 uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7u); }
 
@@ -113,7 +81,7 @@ class Ring {
   Ring(Mapping* mapping, size_t offset, uint32_t capacity, int32_t* out)
       : mapping_(mapping),
         words_(reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset)),
-        data_(reinterpret_cast<uint8_t*>(words_) + kControlBytes),
+        data_(reinterpret_cast<uint8_t*>(words_) + kRingControlBytes),
         capacity_(capacity),
         mask_(capacity - 1),
         queue_(Load(words_ + kCounted) == 1),
@@ -601,13 +569,14 @@ Napi::Value RingOpen(const Napi::CallbackInfo& info) {
   size_t offset = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
   Napi::Int32Array out = info[2].As<Napi::Int32Array>();
   if (mapping->unmapped) throw CodeError(env, "ERR_SHM_CLOSED", "the channel is closed");
-  if (out.ElementLength() < kOutWords) throw CodeError(env, "ERR_SHM_INVALID_ARG", "the out array is too short");
-  if (offset % 8 != 0 || offset > mapping->length || mapping->length - offset < kControlBytes) {
+  if (out.ElementLength() < static_cast<size_t>(kOutWords))
+    throw CodeError(env, "ERR_SHM_INVALID_ARG", "the out array is too short");
+  if (offset % 8 != 0 || offset > mapping->length || mapping->length - offset < kRingControlBytes) {
     throw CodeError(env, "ERR_SHM_FORMAT", "the ring does not fit its segment");
   }
   auto* words = reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset);
   uint32_t capacity = Load(words + kCapacity);
-  if (capacity < 64 || (capacity & (capacity - 1)) != 0 || mapping->length - offset - kControlBytes < capacity) {
+  if (capacity < 64 || (capacity & (capacity - 1)) != 0 || mapping->length - offset - kRingControlBytes < capacity) {
     throw CodeError(env, "ERR_SHM_FORMAT", "the ring's capacity does not fit its segment");
   }
   napi_ref out_ref;

@@ -1,6 +1,7 @@
 #include "spinner.h"
 
 #include "errors.h"
+#include "layout.h"
 
 namespace shmkit {
 
@@ -17,10 +18,10 @@ constexpr double kProbeMs = 0.5;
 // While a site has stopped, every this many waits spin again, to notice a busy peer.
 constexpr int32_t kProbeEvery = 8;
 
-// The counters' words.
-constexpr int kLongWaits = 0;  // waits in a row longer than kMaxMs (futex sites)
-constexpr int kMisses = 1;     // spins in a row that caught nothing (doorbell sites)
-constexpr int kWaits = 2;      // waits since the site stopped, for the probe
+// The counters' words (layout.h): kLongWaits, waits in a row longer than
+// kMaxMs (futex sites); kMisses, spins in a row that caught nothing
+// (doorbell sites); kWaits, waits since the site stopped, for the probe.
+using namespace layout;
 
 // A streak only counts up to kStreak: all the rule asks is whether it got there.
 int32_t Longer(int32_t streak) { return streak < kStreak ? streak + 1 : kStreak; }
@@ -58,7 +59,7 @@ void SpinSpun(int32_t* state, bool caught) { state[kMisses] = caught ? 0 : Longe
 
 int32_t* SpinnerState(const Napi::Value& value) {
   Napi::Int32Array words = value.As<Napi::Int32Array>();
-  if (words.ElementLength() < kSpinnerWords) {
+  if (words.ElementLength() < static_cast<size_t>(kSpinnerWords)) {
     throw CodeError(value.Env(), "ERR_SHM_INVALID_ARG", "a spinner's state has three words");
   }
   return words.Data();

@@ -10,9 +10,9 @@
 
 namespace shmkit {
 
-// A wait site's counters: three int32 words that the Spinner in lib/ owns
-// (over an ArrayBuffer of its own, whose memory V8 does not move).
-constexpr size_t kSpinnerWords = 3;
+// A wait site's counters: layout::kSpinnerWords int32 words that the
+// Spinner in lib/ owns (over an ArrayBuffer of its own, whose memory V8
+// does not move).
 
 // Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep.
 double SpinBudget(int32_t* state, bool doorbell);

@@ -9,6 +9,7 @@
 #include "env_state.h"
 #include "errors.h"
 #include "futex.h"
+#include "layout.h"
 #include "sem.h"
 #include "shm.h"
 #include "uring.h"
@@ -21,17 +22,17 @@ namespace {
 const char* EndName(WaitEnd end) {
   switch (end) {
     case WaitEnd::kWoken:
-      return "ok";
+      return layout::kWaitOk;
     case WaitEnd::kNotEqual:
-      return "not-equal";
+      return layout::kWaitNotEqual;
     case WaitEnd::kTimedOut:
-      return "timed-out";
+      return layout::kWaitTimedOut;
     case WaitEnd::kCancelled:
-      return "cancelled";
+      return layout::kWaitCancelled;
     case WaitEnd::kClosed:
-      return "closed";
+      return layout::kWaitClosed;
   }
-  return "ok";
+  return layout::kWaitOk;
 }
 
 // A deadline in monotonic ns for a timeout in ms; -1 for none.

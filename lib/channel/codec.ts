@@ -5,26 +5,17 @@
 import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
 import { invalidArg } from '../core/errors.js';
+import { Tag } from '../core/layout.js';
 
-export const Tag = {
-  buffer: 0,
-  string: 1,
-  serialized: 2,
-  arrayBuffer: 3,
-  dataView: 4,
-  /** A string of ASCII characters only: its bytes are its characters (copied as latin1, faster than UTF-8). */
-  asciiString: 5,
-  // SharedMap values only (encodeValue): a number as its 8 float64 bytes, and values with no bytes.
-  number: 6,
-  true: 7,
-  false: 8,
-  null: 9,
-  undefined: 10,
-  /** Plain data (objects, arrays, strings, numbers, booleans, null, undefined) as MessagePack. */
-  msgpack: 11,
-  // typed arrays: 16 + index in TYPED_ARRAYS
-  typedBase: 16,
-} as const;
+/**
+ * What a message's bytes are (native/layout.h): a Buffer, UTF-8 or ASCII
+ * text (an ASCII string's bytes are its characters, copied as latin1, faster
+ * than UTF-8), v8.serialize data, an ArrayBuffer, a DataView, typed arrays
+ * (typedBase + index in TYPED_ARRAYS); and for SharedMap values only
+ * (encodeValue): a number as its 8 float64 bytes, true, false, null,
+ * undefined (no bytes), and plain data as MessagePack.
+ */
+export { Tag };
 
 type TypedArrayConstructor =
   | Int8ArrayConstructor

@@ -2,6 +2,7 @@ import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
+import { PipeWord } from '../core/layout.js';
 import { native, type PipeEndHandle } from '../core/native.js';
 import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
@@ -39,9 +40,9 @@ const SEND_SLICE_MS = 4;
 
 // Pipe control words (int32, at the start of the data), then the two rings:
 // ring 0 carries end 0 -> end 1, ring 1 carries end 1 -> end 0.
-const CONTROL_BYTES = 64;
-const END_TOKEN = [0, 1];
-const END_CLOSED = [2, 3];
+const CONTROL_BYTES = PipeWord.controlBytes;
+const END_TOKEN = [PipeWord.endToken, PipeWord.endToken + 1];
+const END_CLOSED = [PipeWord.endClosed, PipeWord.endClosed + 1];
 
 /** Options of `Pipe.create`. */
 export interface PipeCreateOptions {

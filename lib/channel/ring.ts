@@ -34,6 +34,7 @@
 // sleeper: a sleeper that leaves (timeout, abort, close, SIGKILL) costs at
 // most one spurious wake instead of a wake per message for ever.
 import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
+import { RingOut, RingSize, RingWord } from '../core/layout.js';
 import { native, type RingHandle } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
@@ -47,37 +48,21 @@ import { decode, type Encoded, emptyEncoded, encode } from './codec.js';
  * (head), the fixed words, and the waiting flags, which are read per message
  * but written only by a waiter about to sleep. A word read on every message
  * must not share a line with one the other side writes on every message, or
- * each message moves that line between the cores once more.
+ * each message moves that line between the cores once more. A Queue's ring
+ * also has `cursor` (bytes ever taken by consumers; HEAD follows it, or the
+ * oldest frame still held), `heldCount` and the holder table (entry i: a
+ * held frame's position at word holderPosition + i, its holder's token at
+ * holderToken + i, 0 if free), and `counted` 1: COUNT is kept and frames are
+ * taken at CURSOR (a pipe's ring skips both, saving shared writes every
+ * message). Defined in native/layout.h.
  */
-export const Ctl = {
-  tail: 0,
-  putLock: 2,
-  head: 16,
-  /** A Queue's: bytes ever taken by consumers (HEAD follows it, or the oldest frame still held). */
-  cursor: 17,
-  getLock: 18,
-  /** A Queue's: entries in use in the holder table. */
-  heldCount: 19,
-  count: 32,
-  maxsize: 33,
-  capacity: 34,
-  /**
-   * 1 for a Queue's ring: COUNT is kept and frames are taken at CURSOR; a
-   * pipe's ring skips both, saving shared writes every message.
-   */
-  counted: 35,
-  readersWaiting: 48,
-  writersWaiting: 49,
-  /** A Queue's holder table: entry i is a held frame's position (word 64 + i) and its holder's token (word 96 + i, 0 if free). */
-  holderPosition: 64,
-  holderToken: 96,
-} as const;
+export const Ctl = RingWord;
 
 /** Entries in a Queue's holder table: views held at once across all its consumers. */
-export const HOLDERS = 32;
+export const HOLDERS = RingSize.holders;
 
-export const RING_CONTROL_BYTES = 512;
-export const FRAME_HEADER = 8;
+export const RING_CONTROL_BYTES = RingSize.controlBytes;
+export const FRAME_HEADER = RingSize.frameHeader;
 /** Longest sleep of a wait on a ring before it tries again (a pipe's receive looks for a dead peer then). */
 export const RING_SLICE_MS = 100;
 
@@ -116,9 +101,9 @@ export interface Frame {
  * Int32 indexes of what the addon's ring calls report beside their result
  * (native/ring.cc): the frame a peek found, the tag of a message left for
  * a copy, HEAD as a writer that found no room saw it, how long a read's spin
- * took (us).
+ * took (us). Defined in native/layout.h.
  */
-export const Out = { position: 0, start: 1, length: 2, tag: 3, headWhenFull: 4, spunUs: 5 } as const;
+export const Out = RingOut;
 
 /** A frame a Queue consumer holds as a view: `entry` is its holder-table entry. */
 export interface HeldFrame extends Frame {

@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { WaitEnd } from './layout.js';
 
 /** The addon's functions. Arguments arrive validated from lib/; see native/. */
 export interface NativeAddon {
@@ -9,6 +10,8 @@ export interface NativeAddon {
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
   fstatSize(fd: number): number;
+  /** The constants of native/layout.h as this addon was built with them (lib/core/layout.ts has the same). */
+  layoutValues(): Record<string, Record<string, number | string>>;
   /** "dev:ino" of the open file, or '' where it has no inode. */
   fileId(fd: number): string;
   closeFd(fd: number): void;
@@ -87,7 +90,7 @@ export interface NativeAddon {
   livenessRelease(id: number): void;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;
   semClose(id: number): void;
-  semWait(id: number, timeoutMs: number): 'ok' | 'timed-out';
+  semWait(id: number, timeoutMs: number): typeof WaitEnd.ok | typeof WaitEnd.timedOut;
   semWaitAsync(id: number, timeoutMs: number): PendingWait<AsyncWaitResult>;
   semTryWait(id: number): boolean;
   semPost(id: number, n: number): void;
@@ -97,9 +100,10 @@ export interface NativeAddon {
   exitWithParent(): boolean;
 }
 
-export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+/** How a wait ended (native/layout.h WaitEnd). */
+export type WaitResult = typeof WaitEnd.ok | typeof WaitEnd.notEqual | typeof WaitEnd.timedOut;
 /** How an async wait ends: also cancelled (cancelWait) or closed (its memory or semaphore was closed). */
-export type AsyncWaitResult = WaitResult | 'cancelled' | 'closed';
+export type AsyncWaitResult = WaitResult | typeof WaitEnd.cancelled | typeof WaitEnd.closed;
 
 /** A wait pending in the addon's wait engine: its Promise and the id that cancels it. */
 export type PendingWait<T> = [Promise<T>, number];

@@ -19,13 +19,14 @@
 // (Acquired.OwnerDied), as with EOWNERDEAD.
 import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
+import { LockBits } from '../core/layout.js';
 import { native } from '../core/native.js';
 import type { LockOwner } from '../core/typed-segment.js';
 import { handOff, sharedWordKey } from './sleep-group.js';
 import { type ParsedWait, RETRY, Spinner, type TimedOut, type WaitOwner, type WaitPlan, type WordSleep, waitAsync, waitSync } from './waiting.js';
 
-export const WAITERS = 0x40000000;
-export const OWNER_MASK = 0x3fffffff;
+export const WAITERS = LockBits.waiters;
+export const OWNER_MASK = LockBits.ownerMask;
 
 /** Longest single sleep: a dead holder is noticed within one slice. */
 export const WAIT_SLICE_MS = 100;

@@ -15,6 +15,7 @@
 // waitSync runs them on this thread, waitAsync on the addon's wait engine.
 import { trace } from '../core/debug.js';
 import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
+import { SpinnerWord } from '../core/layout.js';
 import { type AsyncWaitResult, native } from '../core/native.js';
 import { checkObject, checkTimeout } from '../core/validate.js';
 import { hasSleepers, Seat, type SharedWord, sleepShared } from './sleep-group.js';
@@ -183,7 +184,7 @@ export class Spinner {
    * so that a receive done in one native call follows it too; over an
    * ArrayBuffer of their own, whose memory V8 does not move.
    */
-  readonly state = new Int32Array(new ArrayBuffer(12));
+  readonly state = new Int32Array(new ArrayBuffer(SpinnerWord.words * 4));
 
   /** Milliseconds to spin now (0: sleep at once), before a doorbell sleep or a futex sleep. */
   budget(doorbell: boolean): number {
