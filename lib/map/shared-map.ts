@@ -236,7 +236,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   }
 
   /** Sets `key` to `value`. With `ifVersion`, only if the entry has that version (0: only if absent): returns whether it did. */
-  set(key: string, value: V): this;
+  set(key: string, value: V, options?: Omit<SetOptions, 'ifVersion'>): this;
   set(key: string, value: V, options: SetOptions & { ifVersion: number }): boolean;
   set(key: string, value: V, options?: SetOptions): this | boolean {
     this.#checkOpen();
