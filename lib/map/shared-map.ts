@@ -33,7 +33,7 @@ import { MapSpace } from './space.js';
 export interface SharedMapOptions extends CreateOptions {
   /** Bytes the map starts with (default 1 MiB, at least 64 KiB); it grows as entries need room. */
   size?: number;
-  /** The most bytes it may grow to (default: the largest mapping this Node allows, 4 GiB on Node 20). */
+  /** The most bytes it may grow to (default, and at most, 4 GiB). */
   maxSize?: number;
   /**
    * Cache mode: past this many entries a write evicts roughly the least
@@ -1096,7 +1096,8 @@ function checkKey(key: unknown): string {
 }
 
 function sizeArgs(options: SharedMapOptions | undefined): { size: number; maxSize: number } {
-  const limit = Math.min(MAX_MAPPING_BYTES, 2 ** 35 - 8);
+  // Refs are int32 word pairs: 4 GiB keeps every word index of the file in an Int32Array.
+  const limit = Math.min(MAX_MAPPING_BYTES, 2 ** 32);
   const size = options?.size === undefined ? DEFAULT_SIZE : checkInteger(options.size, 'options.size', MIN_SIZE, limit);
   const maxSize = options?.maxSize === undefined ? limit : checkInteger(options.maxSize, 'options.maxSize', size, limit);
   return { size: Math.floor(size / 8) * 8, maxSize: Math.floor(maxSize / 8) * 8 };
