@@ -66,6 +66,14 @@ Napi::Value Alive(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, alive == 1);
 }
 
+// livenessExclude(fd) -> true if the lock over every token's byte is taken
+// (held until `fd` is closed), false if some handle holds its token.
+Napi::Value Exclude(const Napi::CallbackInfo& info) {
+  int err = LivenessExcludeAll(info[0].As<Napi::Number>().Int32Value());
+  if (err != 0 && err != EAGAIN) throw ErrnoError(info.Env(), err, "fcntl(F_OFD_SETLK)");
+  return Napi::Boolean::New(info.Env(), err == 0);
+}
+
 // livenessRelease(id)
 Napi::Value Release(const Napi::CallbackInfo& info) {
   EnvState::Get(info.Env())->ReleaseAndRemove(info[0].As<Napi::Number>().Uint32Value());
@@ -84,6 +92,7 @@ int LivenessAliveById(Napi::Env env, uint32_t id, uint32_t token, const std::str
 void InitLiveness(Napi::Env env, Napi::Object exports) {
   exports.Set("livenessAcquire", Napi::Function::New(env, Acquire, "livenessAcquire"));
   exports.Set("livenessAlive", Napi::Function::New(env, Alive, "livenessAlive"));
+  exports.Set("livenessExclude", Napi::Function::New(env, Exclude, "livenessExclude"));
   exports.Set("livenessRelease", Napi::Function::New(env, Release, "livenessRelease"));
 }
 

@@ -13,8 +13,18 @@ namespace shmkit {
 
 // Takes the liveness lock for `token` through `fd` (the platform file may
 // duplicate it). Returns 0 or an errno (EAGAIN: another handle holds that
-// token). `*held` receives what LivenessRelease / LivenessAlive need.
+// token; EBUSY: a lock over every token's byte is held, `shmkit gc` deciding
+// whether to remove the object: try again shortly). `*held` receives what
+// LivenessRelease / LivenessAlive need. Linux also sets the file's mtime to
+// now, here and at release: an object's age is the time since it was last
+// opened or closed (docs/design.md, "Removing unused objects").
 int LivenessAcquire(int fd, uint32_t token, int* held);
+
+// Takes a write lock over every token's byte at once through `fd` (open for
+// writing), held until `fd` is closed: 0 if taken (no handle holds a token,
+// and none can take one meanwhile), EAGAIN if some handle holds its token,
+// or another errno (ENOTSUP on macOS, where gc does not run).
+int LivenessExcludeAll(int fd);
 
 // Drops the liveness lock (closing what LivenessAcquire kept).
 void LivenessRelease(int held);

@@ -4,6 +4,7 @@
 // descriptor closes, which the kernel does when the process dies. Never
 // classic fcntl locks: those never conflict within one process.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,9 @@ namespace shmkit {
 
 namespace {
 constexpr off_t kLivenessBase = off_t{1} << 40;
+// Tokens are 1 .. 2^30 - 1 (the lock word's owner bits): every token's byte
+// lies in [kLivenessBase, kLivenessBase + kTokenRange).
+constexpr off_t kTokenRange = off_t{1} << 30;
 
 struct flock LockRange(uint32_t token, short type) {
   struct flock range = {};
@@ -24,6 +28,15 @@ struct flock LockRange(uint32_t token, short type) {
   range.l_pid = 0;  // required for OFD locks
   return range;
 }
+
+// Who holds `token`'s byte now: EAGAIN a handle (a lock of that one byte),
+// EBUSY a lock over more (shmkit gc's, over every token), 0 no one any more.
+int Holder(int fd, uint32_t token) {
+  struct flock probe = LockRange(token, F_WRLCK);
+  if (fcntl(fd, F_OFD_GETLK, &probe) != 0) return errno;
+  if (probe.l_type == F_UNLCK) return 0;
+  return probe.l_len == 1 ? EAGAIN : EBUSY;
+}
 }  // namespace
 
 int LivenessAcquire(int fd, uint32_t token, int* held) {
@@ -32,16 +45,42 @@ int LivenessAcquire(int fd, uint32_t token, int* held) {
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return errno;
   struct flock range = LockRange(token, F_WRLCK);
-  if (fcntl(own, F_OFD_SETLK, &range) != 0) {
-    int err = errno == EACCES ? EAGAIN : errno;
-    close(own);
-    return err;
+  int err = 0;
+  // The holder may let go between the failed lock and the look: try again then.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (fcntl(own, F_OFD_SETLK, &range) == 0) {
+      // An object's age for `shmkit gc` (ignored if it fails: it is advice).
+      futimens(own, nullptr);
+      *held = own;
+      return 0;
+    }
+    err = errno;
+    if (err != EAGAIN && err != EACCES) break;
+    err = Holder(own, token);
+    if (err != 0) break;
+    err = EAGAIN;
   }
-  *held = own;
-  return 0;
+  close(own);
+  return err;
 }
 
-void LivenessRelease(int held) { close(held); }
+void LivenessRelease(int held) {
+  // Still holding the token: a gc cannot be deciding meanwhile, and sees
+  // this close's time once it can.
+  futimens(held, nullptr);
+  close(held);
+}
+
+int LivenessExcludeAll(int fd) {
+  struct flock range = {};
+  range.l_type = F_WRLCK;
+  range.l_whence = SEEK_SET;
+  range.l_start = kLivenessBase;
+  range.l_len = kTokenRange;
+  range.l_pid = 0;
+  if (fcntl(fd, F_OFD_SETLK, &range) == 0) return 0;
+  return errno == EACCES ? EAGAIN : errno;
+}
 
 int LivenessAlive(int held, uint32_t token) {
   struct flock range = LockRange(token, F_WRLCK);

@@ -150,3 +150,33 @@ export function readHeader(buffer: ArrayBuffer, name: string, expectedKind: Kind
   }
   return { kind, dtype, count: Number(count) };
 }
+
+/**
+ * Why the first bytes of a file of `fileSize` bytes are not a whole shmkit
+ * header, or undefined if they are one: magic, a version this shmkit knows (1
+ * to FORMAT_VERSION), a known kind, its dtype, a state of 0 or 1, and sizes
+ * that agree with each other and the file. `shmkit` (bin/) counts only such
+ * files as shmkit objects, and removes nothing else: a file that merely
+ * begins with the magic is someone else's.
+ */
+export function headerProblem(bytes: Uint8Array, fileSize: number): string | undefined {
+  if (bytes.length < HEADER_SIZE || fileSize < HEADER_SIZE) return `${fileSize} bytes: shorter than a header`;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
+  if (view.getUint32(Offset.magic, true) !== MAGIC) return 'no SHMK magic';
+  const version = view.getUint16(Offset.version, true);
+  if (version < 1 || version > FORMAT_VERSION) return `format version ${version}`;
+  const kind = view.getUint8(Offset.kind);
+  if (KIND_NAMES[kind] === undefined) return `kind ${kind}`;
+  const dtype = dtypeFromCode(view.getUint8(Offset.dtype));
+  const fixed = FIXED_DTYPE[kind];
+  if (!dtype || (fixed !== undefined && dtype.name !== fixed)) return `dtype code ${view.getUint8(Offset.dtype)} for a ${kindName(kind)}`;
+  const state = view.getInt32(Offset.state, true);
+  if (state !== State.initialising && state !== State.ready) return `state ${state}`;
+  const count = view.getBigUint64(Offset.count, true);
+  const dataBytes = view.getBigUint64(Offset.dataBytes, true);
+  const dataOffset = view.getUint32(Offset.dataOffset, true);
+  if (dataOffset !== HEADER_SIZE || dataBytes !== count * BigInt(dtype.bytes) || BigInt(dataOffset) + dataBytes > BigInt(fileSize)) {
+    return `${count} ${dtype.name} elements (${dataBytes} bytes at offset ${dataOffset}) in ${fileSize} bytes`;
+  }
+  return undefined;
+}

@@ -88,6 +88,8 @@ export interface NativeAddon {
   livenessAcquire(fd: number, token: number, name: string): number;
   livenessAlive(id: number, token: number, name: string): boolean;
   livenessRelease(id: number): void;
+  /** Locks every token's byte of the file at once (shmkit gc; held until `fd` closes): false if a handle holds its token. Linux only. */
+  livenessExclude(fd: number): boolean;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;
   semClose(id: number): void;
   semWait(id: number, timeoutMs: number): typeof WaitEnd.ok | typeof WaitEnd.timedOut;

@@ -6,10 +6,12 @@
 // by a liveness lock the kernel drops when the process dies (native/liveness),
 // so locks in the segment can tell a dead holder from a live one.
 
+import { constants as osConstants } from 'node:os';
 import { trace } from './debug.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
-import { ErrorCodes, ShmError, sys } from './errors.js';
+import { ErrorCodes, fromNative, ShmError, sys } from './errors.js';
 import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, readHeader, State, Word, writeHeader } from './format.js';
+import { systemName } from './names.js';
 import { native } from './native.js';
 import { createSegment, MAX_MAPPING_BYTES, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
 
@@ -128,17 +130,65 @@ export function maxElements(dtype: DTypeInfo): number {
 
 const MAX_TOKEN_ATTEMPTS = 64;
 
+/**
+ * How long taking a token waits at most for `shmkit gc`, which holds a lock
+ * over every token's byte while it decides whether to remove an object (for
+ * microseconds: a header read and an unlink). Only a gc stopped halfway
+ * (SIGSTOP, a debugger) holds it longer.
+ */
+const GC_WAIT_MS = 1000;
+
 /** Takes a fresh token from the header's counter and its liveness lock, through `fd`. */
 function takeToken(fd: number, segment: MappedSegment): { token: number; liveness: number } {
   const header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
+  const deadline = Date.now() + GC_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
     const token = tokenFromCounter(Atomics.add(header, Word.tokenCounter, 1));
     try {
       return { token, liveness: sys(() => native.livenessAcquire(fd, token, segment.name)) };
     } catch (err) {
+      if (!(err instanceof ShmError)) throw err;
+      if (err.code === 'EBUSY') {
+        // A gc is deciding: once it lets go the object is there or removed
+        // (openTyped then looks at the name again).
+        if (Date.now() >= deadline) {
+          throw new ShmError(
+            ErrorCodes.TIMEOUT,
+            `${JSON.stringify(segment.name)}: another process held a lock over all of its liveness bytes for ${GC_WAIT_MS} ms (shmkit gc holds one for a moment while it decides whether to remove an object)`,
+          );
+        }
+        nap(1);
+        continue;
+      }
       // EAGAIN: after the counter wrapped, a live handle still holds this token.
-      if (!(err instanceof ShmError) || err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;
+      if (err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;
     }
+  }
+}
+
+/**
+ * True if `name` still leads to the file `segment` mapped. `shmkit gc`
+ * removes an object only while no handle holds a token (it locks them all
+ * first), so an opener that holds its token and then finds the name still
+ * leads to its file has an object no gc can remove under it; one that finds
+ * otherwise opened an object removed meanwhile, and opens the name again.
+ * Asked by opening the name again (not by a path in /dev/shm: the name
+ * resolves as the first open resolved it, wherever the C library keeps
+ * segments). The inode cannot have been reused: our mapping keeps it.
+ */
+function stillNamed(name: string, segment: MappedSegment): boolean {
+  let fd: number;
+  try {
+    fd = native.shmOpen(systemName(name), false, false, 0);
+  } catch (err) {
+    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return false;
+    throw fromNative(err, `opening ${name}`);
+  }
+  try {
+    const now = sys(() => native.fileId(fd), `opening ${name}`);
+    return now === '' || now === segment.identity; // '': no inodes here (nothing to compare)
+  } finally {
+    native.closeFd(fd);
   }
 }
 
@@ -208,13 +258,20 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number, keepF
   for (;;) {
     const expired = Date.now() >= deadline;
     let found: { header: ReturnType<typeof readHeader>; owner: { token: number; liveness: number } } | undefined;
+    let removed = false;
     let segment: MappedSegment;
     try {
       segment = openSegment(
         name,
         (fd, seg) => {
           const header = inspect(seg, name, kind);
-          if (header !== 'retry') found = { header, owner: takeToken(fd, seg) };
+          if (header === 'retry') return;
+          const owner = takeToken(fd, seg);
+          if (stillNamed(name, seg)) found = { header, owner };
+          else {
+            native.livenessRelease(owner.liveness);
+            removed = true;
+          }
         },
         keepFd,
       );
@@ -231,6 +288,11 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number, keepF
       return new TypedSegment(segment, found.owner, found.header.dtype, found.header.count);
     }
     segment.close();
+    if (removed) {
+      // Removed (by gc, or unlinked) between our open and our token: the name now is gone or another object's.
+      trace('open', kindName(kind), name, 'removed while opening: opening the name again');
+      continue;
+    }
     if (expired) {
       throw new ShmError(
         ErrorCodes.FORMAT,
