@@ -22,6 +22,19 @@ describe('SharedMap across processes', () => {
     for (let i = 0; i < 20000; i += 997) expect([map.get(`a${i}`), map.get(`b${i}`)]).toEqual([i, i]);
   });
 
+  it('readers racing writers that replace the same keys never take a half-written entry for a value', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('mham'), { size: 1 << 20 }));
+    const readers = [0, 1].map(() => runFixture('map-peer.mjs', ['hammer-read', map.name, '1', '3000']));
+    const writer = await runFixture('map-peer.mjs', ['hammer-write', map.name, '1', '3000']);
+    expect(writer.stdout.trim(), writer.stderr).toBe('written');
+    for (const run of await Promise.all(readers)) {
+      expect(run.stderr).toBe('');
+      const { reads, torn } = JSON.parse(run.stdout);
+      expect(reads).toBeGreaterThan(1000);
+      expect(torn).toBe(0);
+    }
+  });
+
   it('waitChange resolves in another process when a key changes, and not for other keys', async () => {
     const map = scratch.add(SharedMap.create<number>(uniqueName('mwc')));
     map.set('watched', 1);

@@ -10,6 +10,13 @@
 // An allocation writes the block's ref and version where its caller asked
 // (a stripe's write record), in the same step: a block handed out is always
 // recorded somewhere that recovery looks at, never lost.
+//
+// A block's version word says what it is (readers read entries only while it
+// is even, and check it has not changed after): free (odd); handed out and
+// being filled (odd, 2 past the free one); ready (even: the filler stores it
+// once the block's bytes are written, with ready()); freed again (odd). So a
+// reader that reaches a block through a stale ref while it is refilled never
+// takes its half-written bytes for an entry.
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { Acquired, type LockWord } from '../sync/lock-word.js';
@@ -48,17 +55,28 @@ export class Heap {
     }
   }
 
-  /** Frees block `ref` if it is still the allocation of `version` (so freeing twice, as recovery may, frees once). */
+  /** Marks block `ref`, filled, as ready: from its allocation's (odd) version to the even one after it. */
+  ready(ref: number, version: number): void {
+    Atomics.store(this.#space.i32, ref * 2, version + 1);
+  }
+
+  /**
+   * Frees block `ref` if it is still the allocation of `version` (as handed
+   * out, or made ready since), so freeing twice, as recovery may, frees once.
+   */
   free(ref: number, version: number): void {
     this.#take();
     try {
       const space = this.#space;
-      if (!space.holds(ref, 2) || Atomics.load(space.i32, ref * 2) !== version || (version & 1) !== 0) return;
+      if (!space.holds(ref, 2)) return;
+      const current = Atomics.load(space.i32, ref * 2);
+      // The allocation's version: odd while filled, that + 1 once ready; a recorded ready (even) version is freed only as itself.
+      if ((version & 1) === 1 ? current !== version && current !== ((version + 1) | 0) : current !== version) return;
       const units = space.i32[ref * 2 + 1];
       const { klass } = sizeClass(units);
       if (units <= 0 || klass >= SIZE_CLASSES) throw corrupt(this.#typed.name, `block ${ref} says it has ${units} units`);
       const word = Control.classes + klass;
-      this.#commit([ref * 2, version + 1, ref * 2 + Block.nextFree / 4, space.control[word], word, ref]);
+      this.#commit([ref * 2, (current | 1) + 2, ref * 2 + Block.nextFree / 4, space.control[word], word, ref]);
     } finally {
       this.#lock.release();
     }
@@ -116,7 +134,7 @@ export class Heap {
     if (!space.holds(head, 2)) throw corrupt(this.#typed.name, `free list ${klass} points outside its heap (${head})`);
     const version = Atomics.load(space.i32, head * 2);
     const next = space.i32[head * 2 + Block.nextFree / 4];
-    this.#commit([Control.classes + klass, next, head * 2, version + 1, recordAt, head, recordAt + 1, version + 1]);
+    this.#commit([Control.classes + klass, next, head * 2, version + 2, recordAt, head, recordAt + 1, version + 2]);
     return head;
   }
 
@@ -126,8 +144,8 @@ export class Heap {
     const end = ref + size;
     if (end > space.control[Control.heapEnd]) this.#grow(end);
     else if (!space.reach(end)) throw corrupt(this.#typed.name, `its heap ends at ${space.control[Control.heapEnd] * 8} bytes, past the file`);
-    // Room used before a clear may hold anything: the version only needs to change and be even.
-    const version = (space.i32[ref * 2] | 1) + 1;
+    // Never-used room may hold anything (a rebuilt map's old bytes): the version only needs to change and be odd.
+    const version = (space.i32[ref * 2] | 1) + 2;
     this.#commit([Control.bump, end, ref * 2, version, ref * 2 + Block.units / 4, size, recordAt, ref, recordAt + 1, version]);
     return ref;
   }

@@ -77,6 +77,8 @@ export interface MapEntry<V> {
 const BYTES = resolveDType('uint8');
 const DEFAULT_SIZE = 1 << 20;
 const MIN_SIZE = 1 << 16;
+/** Entries whose decoded string values a handle keeps (a power of two). */
+const DECODED_SLOTS = 1024;
 /** Reads that found the entry changing under them this many times in a row take the stripe's lock for one read. */
 const OPTIMISTIC_READS = 64;
 
@@ -144,6 +146,10 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #version = 0;
   /** The version of the entry the last #read returned. */
   #readVersion = 0;
+  /** String values decoded lately, by entry (see #keepDecoded): a direct-mapped cache by ref. */
+  readonly #decodedRefs = new Int32Array(DECODED_SLOTS);
+  readonly #decodedVersions = new Int32Array(DECODED_SLOTS);
+  readonly #decoded: (string | undefined)[] = new Array(DECODED_SLOTS).fill(undefined);
   /** The current index as #find last read it: the generation, its first slot word and its slot mask. */
   #geometryGen = -1;
   #geometryIndex = -1;
@@ -494,16 +500,32 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
         continue;
       }
       const ref = this.#ref;
-      const value = this.#valueAt(ref);
+      const slot = ref & (DECODED_SLOTS - 1);
+      const cached = this.#decodedRefs[slot] === ref && this.#decodedVersions[slot] === this.#version;
+      const value = cached ? this.#decoded[slot] : this.#valueAt(ref);
       const version = this.#space.f64[(ref * 8 + Entry.versionF64) / 8];
       const expires = this.#space.f64[(ref * 8 + Entry.expiresF64) / 8];
       if (unchanged(this.#space.i32, ref * 2, this.#version) && unchanged(control, Control.indexGen, gen)) {
         if (expires !== 0 && Date.now() >= expires) return MISSING;
         if (this.#cache) this.#markRead(ref);
+        if (!cached && typeof value === 'string') this.#keepDecoded(slot, ref, value);
         this.#readVersion = version;
         return value;
       }
     }
+  }
+
+  /**
+   * Keeps a string value decoded from entry `ref` at its version (validated):
+   * while the entry has that version its bytes cannot change (a block is
+   * filled while its version is odd, and freed by changing it), so reading it
+   * again needs no decode. Strings only: they are immutable in JS, where a
+   * returned object must be a copy of its own.
+   */
+  #keepDecoded(slot: number, ref: number, value: string): void {
+    this.#decodedRefs[slot] = ref;
+    this.#decodedVersions[slot] = this.#version;
+    this.#decoded[slot] = value;
   }
 
   /** A read that kept finding its entry changing: with the stripe's lock, so that it surely ends. */
@@ -744,6 +766,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     if (found.ref === 0 && this.#indexFull()) throw NO_ROOM;
     const ref = this.#heap.alloc(entryUnits(keyBytes, encoded.byteLength), stripeWord(stripe, Stripe.newRef));
     this.#fillEntry(ref, stripe, key, keyBytes, encoded, expires);
+    this.#heap.ready(ref, control[stripeWord(stripe, Stripe.newVersion)]);
     const slot = found.ref !== 0 ? found.slot : this.#claimSlot(key, stripe);
     if (slot < 0) {
       this.#heap.free(ref, control[stripeWord(stripe, Stripe.newVersion)]);
@@ -1009,6 +1032,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const fresh = this.#heap.alloc(indexUnits(capacity), Control.rebuildNew);
     Atomics.store(control, Control.rebuildPhase, 1);
     this.#copyIndex(old, fresh, capacity);
+    this.#heap.ready(fresh, control[Control.rebuildNewVersion]);
     Atomics.store(control, Control.index, fresh);
     Atomics.add(control, Control.indexGen, 1);
     Atomics.store(control, Control.rebuildPhase, 2);
@@ -1131,7 +1155,7 @@ function initialize(data: Uint8Array, size: number, maxSize: number, cache: { ma
   words[Control.maxEnd] = maxSize / 8;
   words[Control.maxEntries] = cache.maxEntries;
   words[Control.maxUnits] = cache.maxUnits;
-  words[index * 2 + Block.version / 4] = 2;
+  words[index * 2 + Block.version / 4] = 2; // ready
   words[index * 2 + Block.units / 4] = indexSize;
   words[index * 2 + Index.capacity / 4] = INITIAL_SLOTS;
 }
