@@ -11,7 +11,9 @@
 // Waits are spread round-robin over HANDLES handles in each of PROCESSES
 // processes (this one and PROCESSES - 1 children). Prints
 // { kind, count, handles, processes, backend, drainMs, idleCpuPercent }:
-// idleCpuPercent is this process's CPU over IDLE_MS with every wait pending.
+// idleCpuPercent is this process's CPU over IDLE_MS with every wait pending
+// (run with --expose-gc, as the test and bench/waits.mjs do, so that the
+// setup's garbage is collected before that window, not in it).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -104,7 +106,9 @@ async function startWaits(kind, name, count, handles) {
   }
   // A barrier's parties arrive one by one (each takes its lock): wait until all have.
   while (kind === kinds.barrier && opened[0].nWaiting < count) await sleep(10);
-  // Let the setup's own work (its garbage collection) end before the idle window.
+  // Let the setup's own work end before the idle window: its garbage (tens of
+  // MB of promises for 20,000 calls) is collected first where --expose-gc allows.
+  globalThis.gc?.();
   await sleep(200);
   return { all: Promise.all(waits), opened };
 }
@@ -119,7 +123,7 @@ async function child([kindName, name, count, handles]) {
 }
 
 function startChild(args) {
-  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), 'child', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   // Lines are kept until asked for: a child may print before anyone listens.
   const lines = [];
   const waiting = [];

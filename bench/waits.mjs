@@ -195,7 +195,7 @@ function drains() {
   for (const [label, args] of DRAINS) {
     result[label] = {};
     for (const [backend, env] of DRAIN_BACKENDS) {
-      const out = execFileSync(process.execPath, [drainScript, ...args, uid('bwd')], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--expose-gc', drainScript, ...args, uid('bwd')], { env: { ...process.env, ...env }, encoding: 'utf8' });
       const { drainMs, idleCpuPercent } = JSON.parse(out);
       result[label][backend] = { drainMs, idleCpuPercent };
     }

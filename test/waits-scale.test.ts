@@ -19,7 +19,7 @@ interface Report {
 }
 
 async function run(args: string[], env: Record<string, string>): Promise<Report> {
-  const result = await start(process.execPath, [drain, ...args, uniqueName('drain')], { env: { DRAIN_IDLE_MS: '300', ...env } }).done;
+  const result = await start(process.execPath, ['--expose-gc', drain, ...args, uniqueName('drain')], { env: { DRAIN_IDLE_MS: '300', ...env } }).done;
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as Report;
