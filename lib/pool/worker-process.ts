@@ -198,6 +198,10 @@ export class WorkerProcess {
     } catch (err) {
       // End-of-stream (the worker died: 'exit' reports it) or this end closed.
       if (!(err instanceof ShmError)) throw err;
+      // The pipe can tell of a death before the process's exit is reported: until then the
+      // (unref'd) child must keep the program alive, or a call awaiting its answer would
+      // never settle (the program ended with exit code 13 instead of a WorkerDiedError).
+      if (!this.#exited) this.child.ref();
     } finally {
       this.#receiving = false;
     }
