@@ -1,15 +1,32 @@
 // A Pool worker: a separate node process started by the parent with the name
 // of its Pipe. It loads the task module, runs the initializer, then runs
-// tasks one at a time and answers each before starting the next. It exits
-// when the parent closes its end (close()), when the parent dies (the pipe
-// reports end-of-stream), or after `maxTasks` tasks.
+// tasks one at a time, each only once it has claimed it (the parent may have
+// taken it back for another worker: protocol.ts). It exits when the parent
+// closes its end (close()), when the parent dies (the pipe reports
+// end-of-stream), or after `maxTasks` tasks.
 import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { SharedArray } from '../memory/array.js';
-import { crossingError, Mode, progressName, REPLY_FIELDS, type Reply, recordError, removeNames, type Setup, Status, TASK_FIELDS } from './protocol.js';
+import {
+  BATCH_HEADER,
+  CLAIMS,
+  Claim,
+  claimsName,
+  claimWord,
+  crossingError,
+  ENDABLE,
+  Mode,
+  REPLY_FIELDS,
+  type Reply,
+  recordError,
+  removeNames,
+  type Setup,
+  Status,
+  TASK_FIELDS,
+} from './protocol.js';
 
 /** Longest an answer waits for others to go with it. */
 const FLUSH_MS = 1;
@@ -43,12 +60,12 @@ class Worker {
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
 
-  /** Word 0: tasks started, in all (the parent reads it if this process dies). */
-  readonly #progress: Float64Array;
+  /** Each task's claim word (protocol.ts): a task runs only if this worker moves it from SENT to STARTED. */
+  readonly #claims: Int32Array;
 
-  constructor(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup, module: Record<string, unknown>) {
+  constructor(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup, module: Record<string, unknown>) {
     this.#pipe = pipe;
-    this.#progress = progress;
+    this.#claims = claims;
     this.#setup = setup;
     this.#module = module;
   }
@@ -69,26 +86,39 @@ class Worker {
   }
 
   /**
-   * Runs the tasks of one batch in order. Answers go back together at the
-   * end of the batch, or sooner once the oldest has waited FLUSH_MS or before
-   * a task that must be awaited: the parent learns of finished work promptly,
-   * and many tiny tasks cost one message. Returns how many ran.
+   * Runs the tasks of one batch in order, skipping those the parent took
+   * back. Answers go back together at the end of the batch, or sooner once
+   * the oldest has waited FLUSH_MS, before a task that must be awaited, or
+   * before a task that may be ended by killing this process (ENDABLE: the
+   * answers of the tasks before it must not die with it). The parent learns
+   * of finished work promptly, and many tiny tasks cost one message. Returns
+   * how many ran.
    */
   async runBatch(batch: unknown[]): Promise<number> {
-    for (let at = 0; at < batch.length; at += TASK_FIELDS) {
+    const claims = this.#claims;
+    let seq = batch[0] as number;
+    let ran = 0;
+    for (let at = BATCH_HEADER; at < batch.length; at += TASK_FIELDS, seq++) {
+      const mode = batch[at + 1] as number;
+      // Before the claim: once the task is STARTED the parent may kill this process for it.
+      if ((mode & ENDABLE) !== 0) this.#flush();
+      const slot = seq & (CLAIMS - 1);
+      const sent = claimWord(seq, Claim.sent);
+      if (Atomics.compareExchange(claims, slot, sent, claimWord(seq, Claim.started)) !== sent) continue; // taken back
+      ran += 1;
       const id = batch[at] as number;
-      (this.#progress[0] as number) += 1;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
       try {
-        const value = await this.#run(batch[at + 1] as Mode, batch[at + 2] as string, batch[at + 3] as unknown[]);
+        const value = await this.#run((mode & ~ENDABLE) as Mode, batch[at + 2] as string, batch[at + 3] as unknown[]);
         this.#answer(id, Status.ok, value, started);
       } catch (err) {
         this.#answer(id, Status.failed, recordError(err, canClone), started);
       }
+      Atomics.store(claims, slot, claimWord(seq, Claim.done));
     }
     this.#flush();
-    return batch.length / TASK_FIELDS;
+    return ran;
   }
 
   #answer(id: number, status: 0 | 1, value: unknown, started: number): void {
@@ -155,9 +185,9 @@ class Worker {
   }
 }
 
-async function start(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup): Promise<Worker> {
+async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promise<Worker> {
   const module = (await import(setup.module)) as Record<string, unknown>;
-  const worker = new Worker(pipe, progress, setup, module);
+  const worker = new Worker(pipe, claims, setup, module);
   if (setup.initializer !== undefined) {
     const init = worker.lookup(setup.initializer)(...setup.initargs);
     if (isThenable(init)) await init;
@@ -172,7 +202,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   // have died before.
   sys(() => native.exitWithParent());
   const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
-  const progress = SharedArray.open(progressName(pipeName), { dtype: 'float64' });
+  const claims = SharedArray.open(claimsName(pipeName), { dtype: 'int32' });
   // This process is the last to open them: the names can go now, and nothing
   // is left in /dev/shm whichever process dies first.
   removeNames(pipeName);
@@ -180,7 +210,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   const setup = (await pipe.recv()) as unknown as Setup;
   let worker: Worker;
   try {
-    worker = await start(pipe, progress.array, setup);
+    worker = await start(pipe, claims.array, setup);
   } catch (err) {
     pipe.sendSync([-1, Status.fatal, recordError(err, canClone)]);
     return 1;
