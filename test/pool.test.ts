@@ -220,14 +220,22 @@ describe('Pool errors', () => {
       [await rejection(p.apply('returnFunction')), ErrorCodes.INVALID_ARG],
       [await rejection(p.apply('add', [new Float64Array(10_000), 1])), ErrorCodes.MESSAGE_TOO_LARGE],
       [await rejection(p.apply('bytes', [10_000])), ErrorCodes.MESSAGE_TOO_LARGE],
+      // An exception too large for the pipe: its worker used to crash, failing it with ERR_SHM_WORKER_DIED.
+      [await rejection(p.apply('throwLong', [10_000])), ErrorCodes.MESSAGE_TOO_LARGE],
+      [await rejection(p.map('bytes', [1, 10_000], { chunksize: 2 })), ErrorCodes.MESSAGE_TOO_LARGE],
     ] as const;
     for (const [err, code] of failures) {
       expect(err).toBeInstanceOf(ShmError);
       expect(err.code).toBe(code);
+      // It names the function.
+      expect(err.message).toMatch(/"(add|returnFunction|bytes|throwLong)"/);
       // The pipes underneath are the pool's business: the message names the option to change.
       expect(err.message).not.toContain('shmkit-pool-');
       if (code === ErrorCodes.MESSAGE_TOO_LARGE) expect(err.message).toContain('options.capacity: 4096 bytes');
     }
+    expect(failures[4][0].message).toContain('the exception thrown by "throwLong"');
+    expect(failures[5][0].message).toContain('a chunk of 2 items for "bytes"');
+    expect(failures[5][0].message).toContain('a smaller chunksize');
     expect(await p.apply('add', [1, 2])).toBe(3);
   });
 

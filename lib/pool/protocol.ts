@@ -18,6 +18,7 @@
 // back any task not yet started, at any time, for another worker, and knows
 // when a worker dies which of its unanswered tasks had started (they ran, or
 // were running); a task never runs twice.
+import { serialize } from 'node:v8';
 import { ErrorCodes, ShmError, type ShmErrorCode } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
 
@@ -83,20 +84,40 @@ export function removeNames(pipeName: string): void {
 
 /**
  * The error of a task's arguments, result or the setup message that cannot
- * go to the other process, in terms of the Pool's options (its `capacity`),
- * not of the pipe underneath. Other errors (end of stream) are returned as
- * they are.
+ * go to the other process, in terms of the Pool's options (its `capacity`)
+ * and of the value (what structured clone refused in it), not of the pipe
+ * underneath. Other errors (end of stream) are returned as they are.
  */
-export function crossingError(err: unknown, what: string, capacity: number): unknown {
+export function crossingError(err: unknown, what: string, capacity: number, value?: unknown, chunked = false): unknown {
   if (!(err instanceof ShmError)) return err;
   if (err.code === ErrorCodes.MESSAGE_TOO_LARGE) {
     return new ShmError(
       ErrorCodes.MESSAGE_TOO_LARGE,
-      `${what} is larger than the pool's pipes carry (options.capacity: ${capacity} bytes each way): create the Pool with a larger capacity`,
+      `${what} is larger than the pool's pipes carry (options.capacity: ${capacity} bytes each way): create the Pool with a larger capacity${chunked ? ', or pass a smaller chunksize' : ''}`,
     );
   }
-  if (err.code === ErrorCodes.INVALID_ARG) return new ShmError(ErrorCodes.INVALID_ARG, `${what} cannot go to another process: ${err.message}`, { cause: err });
+  if (err.code === ErrorCodes.INVALID_ARG) {
+    const why = cloneFailure(value) ?? err.message;
+    return new ShmError(ErrorCodes.INVALID_ARG, `${what} cannot go to another process: ${why} (arguments and results must be structured-cloneable)`, {
+      cause: err,
+    });
+  }
   return err;
+}
+
+/** What structured clone says about `value`, if it refuses it. */
+function cloneFailure(value: unknown): string | undefined {
+  try {
+    serialize(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : describeThrown(err);
+  }
+}
+
+/** How a task is named in the errors about its arguments, result or exception: `"fn"`, or a chunk of items for it. */
+export function describeTask(fn: string, mode: Mode, items: number): string {
+  return mode === Mode.call ? JSON.stringify(fn) : `a chunk of ${items} item${items === 1 ? '' : 's'} for ${JSON.stringify(fn)}`;
 }
 
 /** Fields before the tasks of a batch: the seq of its first task. */

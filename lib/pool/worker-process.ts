@@ -12,9 +12,10 @@ import {
   claimsName,
   claimWord,
   crossingError,
+  describeTask,
   ENDABLE,
   type ErrorRecord,
-  type Mode,
+  Mode,
   REPLY_FIELDS,
   type Reply,
   removeNames,
@@ -199,7 +200,9 @@ export class WorkerProcess {
     } catch (err) {
       if (err instanceof ShmError && (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.PIPE_CLOSED)) return 0;
       if (tasks.length > 1) return this.send(tasks.slice(0, 1), alone); // find the one that cannot go
-      throw crossingError(err, `the argument list of task ${JSON.stringify((tasks[0] as Task).fn)}`, this.#capacity);
+      const task = tasks[0] as Task;
+      const what = task.mode === Mode.call ? `the argument list of ${JSON.stringify(task.fn)}` : describeTask(task.fn, task.mode, task.payload.length);
+      throw crossingError(err, what, this.#capacity, task.payload, task.mode !== Mode.call);
     }
     for (const task of tasks) {
       task.worker = this;
@@ -377,7 +380,7 @@ export class WorkerProcess {
     try {
       this.#pipe.sendSync(options.setup);
     } catch (err) {
-      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity);
+      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity, options.setup);
     }
   }
 

@@ -17,7 +17,9 @@ import {
   claimsName,
   claimWord,
   crossingError,
+  describeTask,
   ENDABLE,
+  type ErrorRecord,
   Mode,
   REPLY_FIELDS,
   type Reply,
@@ -46,6 +48,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
+/** An error's record without its stack (frames of this worker's own code): small enough for any pipe the setup message fit. */
+function bareRecord(err: unknown): ErrorRecord {
+  const record = recordError(err, canClone);
+  return record.error ? { ...record, stack: undefined } : record;
+}
+
 function isEndOfStream(err: unknown): boolean {
   return err instanceof ShmError && (err.code === ErrorCodes.PIPE_CLOSED || err.code === ErrorCodes.CLOSED);
 }
@@ -57,6 +65,8 @@ class Worker {
   readonly #functions = new Map<string, TaskFunction>();
   /** Answers not yet sent: REPLY_FIELDS per task. */
   #answers: unknown[] = [];
+  /** For each answer not yet sent: its function and mode, to name it in an error. */
+  #answered: unknown[] = [];
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
 
@@ -109,11 +119,14 @@ class Worker {
       const id = batch[at] as number;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
+      const fn = batch[at + 2] as string;
+      const payload = batch[at + 3] as unknown[];
+      const plain = (mode & ~ENDABLE) as Mode;
       try {
-        const value = await this.#run((mode & ~ENDABLE) as Mode, batch[at + 2] as string, batch[at + 3] as unknown[]);
-        this.#answer(id, Status.ok, value, started);
+        const value = await this.#run(plain, fn, payload);
+        this.#answer(id, Status.ok, value, started, fn, plain, payload.length);
       } catch (err) {
-        this.#answer(id, Status.failed, recordError(err, canClone), started);
+        this.#answer(id, Status.failed, recordError(err, canClone), started, fn, plain, payload.length);
       }
       Atomics.store(claims, slot, claimWord(seq, Claim.done));
     }
@@ -121,8 +134,9 @@ class Worker {
     return ran;
   }
 
-  #answer(id: number, status: 0 | 1, value: unknown, started: number): void {
+  #answer(id: number, status: 0 | 1, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
     if (this.#answers.length === 0) this.#oldestAnswer = started;
+    this.#answered.push(fn, mode, items);
     this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
   }
 
@@ -130,27 +144,36 @@ class Worker {
   #flush(): void {
     if (this.#answers.length === 0) return;
     const answers = this.#answers;
+    const answered = this.#answered;
     this.#answers = [];
+    this.#answered = [];
     try {
       this.#pipe.sendSync(answers);
     } catch (err) {
-      if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, err);
-      else this.#sendEach(answers, undefined);
+      if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, answered, err);
+      else this.#sendEach(answers, answered, undefined);
     }
   }
 
-  /** Sends answers one by one: a result that cannot travel (not cloneable, too large) becomes its task's error. */
-  #sendEach(answers: unknown[], failure: unknown): void {
+  /**
+   * Sends answers one by one: a result, or an exception, that cannot travel
+   * (not cloneable, larger than the pipe) becomes its task's error, in
+   * terms of the Pool's options, without its stack (the smallest record
+   * that says why).
+   */
+  #sendEach(answers: unknown[], answered: unknown[], failure: unknown): void {
     if (isEndOfStream(failure)) throw failure;
-    for (let at = 0; at < answers.length; at += REPLY_FIELDS) {
+    for (let at = 0, i = 0; at < answers.length; at += REPLY_FIELDS, i += 3) {
       const one = answers.slice(at, at + REPLY_FIELDS);
       try {
         if (failure !== undefined) throw failure;
         this.#pipe.sendSync(one);
       } catch (err) {
-        if (isEndOfStream(err) || one[1] === Status.failed) throw err;
-        const why = crossingError(err, "the task's result", this.#setup.capacity);
-        this.#pipe.sendSync([one[0], Status.failed, recordError(why, canClone), one[3]]);
+        if (isEndOfStream(err)) throw err;
+        const task = describeTask(answered[i] as string, answered[i + 1] as Mode, answered[i + 2] as number);
+        const what = one[1] === Status.failed ? `the exception thrown by ${task}` : `the result of ${task}`;
+        const why = crossingError(err, what, this.#setup.capacity, one[2], answered[i + 1] !== Mode.call);
+        this.#pipe.sendSync([one[0], Status.failed, bareRecord(why), one[3]]);
       }
       failure = undefined;
     }
@@ -189,7 +212,13 @@ async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promi
   const module = (await import(setup.module)) as Record<string, unknown>;
   const worker = new Worker(pipe, claims, setup, module);
   if (setup.initializer !== undefined) {
-    const init = worker.lookup(setup.initializer)(...setup.initargs);
+    let initializer: TaskFunction;
+    try {
+      initializer = worker.lookup(setup.initializer);
+    } catch (err) {
+      throw invalidArg(`options.initializer: ${(err as Error).message}`);
+    }
+    const init = initializer(...setup.initargs);
     if (isThenable(init)) await init;
   }
   return worker;
