@@ -16,7 +16,18 @@ export { SharedArray, SharedArray as Array } from './memory/array.js';
 export { type ShareableItem, ShareableList } from './memory/shareable-list.js';
 export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
 export { Value } from './memory/value.js';
-export { type CallOptions, type MapOptions, Pool, type PoolOptions, type TaskArgs, type TaskName, type TaskResult, WorkerDiedError } from './pool/pool.js';
+export {
+  type CallOptions,
+  type MapOptions,
+  Pool,
+  type PoolOptions,
+  type SubmitArgs,
+  type SubmitOptions,
+  type TaskArgs,
+  type TaskName,
+  type TaskResult,
+  WorkerDiedError,
+} from './pool/pool.js';
 export { Barrier } from './sync/barrier.js';
 export { BoundedSemaphore } from './sync/bounded-semaphore.js';
 export { Condition } from './sync/condition.js';

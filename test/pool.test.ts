@@ -40,6 +40,19 @@ async function until(condition: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
+/** `promise`, or a failure naming `what` if it has not settled after `ms`: a hang limit, not a timing assertion. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Pipes this process's pools left in /dev/shm (there should be none once workers have started). */
 function leftoverPipes(pid = process.pid): string[] {
   try {
@@ -207,14 +220,22 @@ describe('Pool errors', () => {
       [await rejection(p.apply('returnFunction')), ErrorCodes.INVALID_ARG],
       [await rejection(p.apply('add', [new Float64Array(10_000), 1])), ErrorCodes.MESSAGE_TOO_LARGE],
       [await rejection(p.apply('bytes', [10_000])), ErrorCodes.MESSAGE_TOO_LARGE],
+      // An exception too large for the pipe: its worker used to crash, failing it with ERR_SHM_WORKER_DIED.
+      [await rejection(p.apply('throwLong', [10_000])), ErrorCodes.MESSAGE_TOO_LARGE],
+      [await rejection(p.map('bytes', [1, 10_000], { chunksize: 2 })), ErrorCodes.MESSAGE_TOO_LARGE],
     ] as const;
     for (const [err, code] of failures) {
       expect(err).toBeInstanceOf(ShmError);
       expect(err.code).toBe(code);
+      // It names the function.
+      expect(err.message).toMatch(/"(add|returnFunction|bytes|throwLong)"/);
       // The pipes underneath are the pool's business: the message names the option to change.
       expect(err.message).not.toContain('shmkit-pool-');
       if (code === ErrorCodes.MESSAGE_TOO_LARGE) expect(err.message).toContain('options.capacity: 4096 bytes');
     }
+    expect(failures[4][0].message).toContain('the exception thrown by "throwLong"');
+    expect(failures[5][0].message).toContain('a chunk of 2 items for "bytes"');
+    expect(failures[5][0].message).toContain('a smaller chunksize');
     expect(await p.apply('add', [1, 2])).toBe(3);
   });
 
@@ -300,6 +321,130 @@ describe('Pool errors', () => {
   });
 });
 
+describe('Pool scheduling', () => {
+  it('head of line: while one worker runs a long task, quick tasks sent after it all run on the other, before it ends', async () => {
+    const p = pool();
+    await until(() => p.pids.length === 2);
+    // square and pid are known to be quick, so they go in batches (a worker used to be sent two ahead).
+    await p.map(
+      'square',
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    await Promise.all(Array.from({ length: 20 }, () => p.submit('pid')));
+    let longDone = false;
+    const long = p.apply('spin', [2000]).then((pid) => {
+      longDone = true;
+      return pid as number;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await p.map('square', [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([1, 4, 9, 16, 25, 36, 49, 64]);
+    const pids = await Promise.all(Array.from({ length: 6 }, () => p.submit('pid')));
+    // A generous bound: the old scheduler left half of them behind the 2 s task.
+    expect(longDone).toBe(false);
+    expect(pids).not.toContain(await long);
+  });
+
+  it("a quick function's call that runs long: an idle worker takes back the tasks sent behind it", async () => {
+    const p = pool();
+    // spin(0) is quick: the pool learns to send spin tasks in batches, so the long one goes with others behind it.
+    await p.map(
+      'spin',
+      Array.from({ length: 100 }, () => 0),
+      { chunksize: 1 },
+    );
+    let longDone = false;
+    const long = p.submit('spin', 2000).then((pid) => {
+      longDone = true;
+      return pid;
+    });
+    const quick = await Promise.all(Array.from({ length: 20 }, () => p.submit('spin', 0)));
+    // A generous bound: the old scheduler left half of them behind the 2 s task. (They may share its
+    // worker, having run there before it: a worker still loading the module has its tasks taken too.)
+    expect(longDone).toBe(false);
+    expect(quick).toHaveLength(20);
+    expect(typeof (await long)).toBe('number');
+  });
+
+  it('submit takes { signal, timeout } through Pool.options, after the arguments; every call takes them', async () => {
+    const p = pool();
+    // Wrapped options are not an argument.
+    expect(await p.submit('add', 1, 2, Pool.options({ timeout: 30_000 }))).toBe(3);
+    expect(await p.submit('add', 1, 2, Pool.options({}))).toBe(3);
+    const timedOut = await rejection(p.submit('sleep', 30_000, 'late', Pool.options({ timeout: 100 })));
+    expect(timedOut).toBeInstanceOf(ShmError);
+    expect(timedOut.code).toBe(ErrorCodes.TIMEOUT);
+    expect(timedOut.message).toContain('pool.submit("sleep")');
+    expect(timedOut.message).toContain('options.timeout (100 ms)');
+    const controller = new AbortController();
+    const pending = p.submit('sleep', 30_000, 'late', Pool.options({ signal: controller.signal }));
+    setTimeout(() => controller.abort('enough'), 50);
+    const aborted = await rejection(pending);
+    expect(aborted.name).toBe('AbortError');
+    expect(aborted.code).toBe('ABORT_ERR');
+    expect(aborted.cause).toBe('enough');
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['apply', () => p.apply('sleep', [30_000, 1], { timeout: 100 })],
+      ['map', () => p.map('sleep', [30_000, 30_000, 1], { chunksize: 1, timeout: 100 })],
+      ['starmap', () => p.starmap('sleep', [[30_000, 1]], { timeout: 100 })],
+      ['imap', () => p.imap('sleep', [30_000], { timeout: 100 }).next()],
+      ['imapUnordered', () => p.imapUnordered('sleep', [30_000], { timeout: 100 }).next()],
+    ];
+    for (const [name, call] of calls) {
+      const err = await within(rejection(call()), 10_000, name);
+      expect(err.code, name).toBe(ErrorCodes.TIMEOUT);
+      expect(err.message, name).toContain(`pool.${name}("sleep")`);
+    }
+    // A timeout that has passed already: nothing is sent.
+    expect((await rejection(p.apply('add', [1, 2], { timeout: 0 }))).code).toBe(ErrorCodes.TIMEOUT);
+    for (const timeout of [-1, Number.NaN, '5', null]) {
+      expect((await rejection(p.submit('add', 1, 2, Pool.options({ timeout } as never)))).code).toBe(ErrorCodes.INVALID_ARG);
+      expect((await rejection(p.map('square', [1], { timeout } as never))).code).toBe(ErrorCodes.INVALID_ARG);
+    }
+    expect((await rejection(p.submit('add', 1, 2, Pool.options(42 as never)))).code).toBe(ErrorCodes.INVALID_ARG);
+    expect(await p.map('square', [1, 2, 3], { timeout: 30_000 })).toEqual([1, 4, 9]);
+  });
+
+  it('a runaway task with a timeout is ended by replacing its worker: the tasks before it keep their answers, those queued behind it run elsewhere, later calls answer, no name is left', async () => {
+    const p = pool({ processes: 1 });
+    // spin(0) is quick: what follows goes to the one worker as one batch, the runaway in the middle.
+    await p.map(
+      'spin',
+      Array.from({ length: 100 }, () => 0),
+      { chunksize: 1 },
+    );
+    const [victim] = p.pids;
+    const before = Array.from({ length: 3 }, () => p.submit('spin', 0));
+    const runaway = p.apply('spin', [60_000], { timeout: 300 });
+    const after = Array.from({ length: 3 }, () => p.submit('spin', 0));
+    const err = await within(rejection(runaway), 20_000, 'the runaway task');
+    expect(err).toBeInstanceOf(ShmError);
+    expect(err.code).toBe(ErrorCodes.TIMEOUT);
+    expect(err.message).toContain('pool.apply("spin") did not finish within options.timeout (300 ms)');
+    expect(await within(Promise.all(before), 20_000, 'the tasks sent before it')).toEqual([victim, victim, victim]);
+    const elsewhere = await within(Promise.all(after), 20_000, 'the tasks sent behind it');
+    expect(elsewhere.filter((pid) => pid === victim)).toEqual([]);
+    const later = await within(Promise.all(Array.from({ length: 6 }, () => p.submit('pid'))), 20_000, 'later submits');
+    expect(later).toHaveLength(6);
+    await until(() => !alive(victim as number));
+    expect(p.pids).toHaveLength(1);
+    expect(leftoverPipes()).toEqual([]);
+  });
+
+  it('a task that never returns, aborted by AbortSignal.timeout: its worker is replaced and six later submits all answer', async () => {
+    const p = pool();
+    await p.map('pid', [1, 2], { chunksize: 1 }); // both ready: the hang task starts at once
+    const before = p.pids;
+    const err = await within(rejection(p.apply('hang', [], { signal: AbortSignal.timeout(200) })), 20_000, 'the aborted call');
+    expect(err.name).toBe('AbortError');
+    const pids = await within(Promise.all(Array.from({ length: 6 }, () => p.submit('pid'))), 20_000, 'later submits');
+    expect(pids).toHaveLength(6);
+    await until(() => before.filter(alive).length === 1);
+    await until(() => p.pids.length === 2);
+    // The killed worker's names went with it; the replacement's go once it has opened them.
+    await until(() => leftoverPipes().length === 0);
+  });
+});
+
 describe('Pool workers', () => {
   it('a worker killed by a signal fails the task it held with ERR_SHM_WORKER_DIED; a replacement takes over', async () => {
     const p = pool();
@@ -333,6 +478,16 @@ describe('Pool workers', () => {
     expect((mapped as PromiseFulfilledResult<number[]>).value).not.toContain(victim);
     expect(added?.status).toBe('fulfilled');
     expect((added as PromiseFulfilledResult<unknown>).value).not.toBe(victim);
+  });
+
+  it('a call awaiting a task that kills its worker settles, with nothing else keeping the program alive', async () => {
+    // The pipe may tell of the death before the exit is reported; the program then used to end
+    // with exit code 13 (an unsettled await) now and then: several programs, many deaths.
+    const runs = await Promise.all(Array.from({ length: 3 }, () => runDetached(process.execPath, [join(fixtures, 'pool-parent.mjs'), 'deaths', '20'])));
+    for (const run of runs) {
+      expect(run).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(JSON.parse(run.stdout)).toEqual(Array.from({ length: 20 }, () => ErrorCodes.WORKER_DIED));
+    }
   });
 
   it('maxTasksPerChild replaces each worker after that many tasks', async () => {

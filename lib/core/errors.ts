@@ -27,7 +27,7 @@ export const ErrorCodes = {
   NOT_OWNER: 'ERR_SHM_NOT_OWNER',
   /** Acquiring a non-reentrant Lock this handle already holds, or a blocking Queue call while an async one of the same handle holds the lock it needs (it would deadlock). */
   WOULD_DEADLOCK: 'ERR_SHM_WOULD_DEADLOCK',
-  /** An acquire or wait given up at its timeout, where a boolean cannot say so (e.g. `hold()`). */
+  /** An acquire or wait given up at its timeout, where a boolean cannot say so (e.g. `hold()`); a Pool call past its `timeout` (its running task ended). */
   TIMEOUT: 'ERR_SHM_TIMEOUT',
   /** A wait cancelled by its AbortSignal (the error's `name` is 'AbortError'). */
   ABORTED: 'ABORT_ERR',

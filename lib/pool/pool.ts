@@ -9,7 +9,7 @@ import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
-import { checkInteger, checkObject } from '../core/validate.js';
+import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
 import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, rebuildError, Status } from './protocol.js';
 import { type Task, type WorkerExit, WorkerProcess } from './worker-process.js';
@@ -44,9 +44,48 @@ export interface PoolOptions {
 
 /** Options of one call. */
 export interface CallOptions {
-  /** Abort: the call rejects with an AbortError; its tasks not yet sent are dropped, running ones finish unseen. */
+  /**
+   * Abort: the call rejects with an AbortError at once; its tasks not
+   * started are dropped, and one that is running is ended (its worker is
+   * killed and replaced), as at a `timeout`.
+   */
   signal?: AbortSignal;
+  /**
+   * Milliseconds from the call: once they pass it rejects with
+   * ERR_SHM_TIMEOUT, its tasks not started are dropped, and one that is
+   * running is ended (its worker is killed and replaced; the tasks queued
+   * on that worker run on the others). Default: no limit.
+   */
+  timeout?: number;
 }
+
+/**
+ * Options of a `submit` call, made by `Pool.options({ signal, timeout })`
+ * and passed after the task's arguments, so they cannot be taken for one:
+ * `pool.submit('fn', a, b, Pool.options({ timeout: 1000 }))`.
+ */
+export class SubmitOptions {
+  readonly #options: unknown;
+
+  /** @internal Made by `Pool.options`. */
+  constructor(options: unknown) {
+    this.#options = options;
+  }
+
+  /** @internal The options given, or undefined if `value` is not a SubmitOptions. */
+  static unwrap(value: unknown): { options: unknown } | undefined {
+    return value instanceof Object && #options in value ? { options: (value as SubmitOptions).#options } : undefined;
+  }
+}
+
+/** The ways of passing `A` to `submit`: as they are, or followed by its SubmitOptions (optional parameters may then be left out too). */
+export type SubmitArgs<A extends unknown[]> = A | (number extends A['length'] ? [...A, SubmitOptions] : WithOptions<Prefixes<Required<A>>, A>);
+/** Every prefix of the tuple `T`. */
+type Prefixes<T extends unknown[], Before extends unknown[] = []> = T extends [infer First, ...infer Rest]
+  ? Before | Prefixes<Rest, [...Before, First]>
+  : Before;
+/** The argument lists among `P` that `A` accepts, each followed by SubmitOptions. */
+type WithOptions<P, A> = P extends unknown[] ? (P extends A ? [...P, SubmitOptions] : never) : never;
 
 /** Options of `map`, `starmap`, `imap`, `imapUnordered`. */
 export interface MapOptions extends CallOptions {
@@ -91,12 +130,28 @@ export class WorkerDiedError extends ShmError {
   }
 }
 
+/** What a call's `signal` and `timeout` come to. */
+interface Limits {
+  signal: AbortSignal | undefined;
+  /** options.timeout (Infinity for none). */
+  timeout: number;
+  /** When it passes (performance.now()). */
+  deadline: number;
+  /** How the call is named in its timeout error: `pool.map("fn")`. */
+  call: string;
+}
+
+/** The longest delay setTimeout keeps (longer ones fire at once): a timeout beyond it is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Chunks a worker may hold or have answered-but-not-yet-consumed per process, in imap/imapUnordered: bounds memory for any iterable. */
 const IMAP_AHEAD_PER_PROCESS = 64;
 const MAX_PROCESSES = 1024;
 const BATCH_US = 500;
 const MAX_BATCH = 256;
 const ALONE_US = 2000;
+/** How soon an idle worker looks again at tasks on their way to another (not yet claimed): see #steal. */
+const RECHECK_MS = 1;
 /**
  * Workers of one slot that may die in a row while starting (killed, exited
  * without reporting a failure, or not startable) before the slot is left
@@ -147,6 +202,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   /** Slots left empty after MAX_START_DEATHS deaths in a row: the next call fills them. */
   #emptySlots = 0;
   #drained: (() => void) | undefined;
+  /** A dispatch to come: an idle worker waits to see whether another starts a long task with tasks behind it. */
+  #recheck: NodeJS.Timeout | undefined;
 
   /**
    * Starts the workers (they load the module in the background).
@@ -200,25 +257,43 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     return [...this.#workers].flatMap((worker) => (worker.pid === undefined ? [] : [worker.pid]));
   }
 
+  /**
+   * Wraps the options of a `submit` call (`signal`, `timeout`), to pass
+   * after the task's arguments: `pool.submit('fn', a, b, Pool.options({ timeout: 1000 }))`.
+   */
+  static options(options: CallOptions): SubmitOptions {
+    return new SubmitOptions(options);
+  }
+
   /** Runs `fn(...args)` in a worker (Python's `apply`). */
   apply<K extends TaskName<M>>(fn: K, args?: TaskArgs<M, K>, options?: CallOptions): Promise<TaskResult<M, K>> {
+    return this.#applyWith('apply', fn, args, options) as Promise<TaskResult<M, K>>;
+  }
+
+  /**
+   * Runs `fn(...args)` in a worker and returns its promise
+   * (ProcessPoolExecutor's `submit`). Options go last, wrapped:
+   * `submit(fn, ...args, Pool.options({ signal, timeout }))`.
+   */
+  submit<K extends TaskName<M>>(fn: K, ...args: SubmitArgs<TaskArgs<M, K>>): Promise<TaskResult<M, K>> {
+    const wrapped = SubmitOptions.unwrap(args[args.length - 1]);
+    if (wrapped === undefined) return this.#applyWith('submit', fn, args, undefined) as Promise<TaskResult<M, K>>;
+    return this.#applyWith('submit', fn, args.slice(0, -1), wrapped.options) as Promise<TaskResult<M, K>>;
+  }
+
+  #applyWith(call: string, fn: unknown, args: unknown, options: unknown): Promise<unknown> {
     let name: string;
     let argList: unknown[];
-    let signal: AbortSignal | undefined;
+    let limits: Limits | undefined;
     try {
       this.#checkUsable();
       name = checkFunctionName(fn);
       argList = args === undefined ? [] : checkArray(args, 'args');
-      signal = checkSignal(checkObject<CallOptions>(options, 'options').signal);
+      limits = callLimits(options, `pool.${call}(${JSON.stringify(name)})`);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#runOne(name, argList, signal) as Promise<TaskResult<M, K>>;
-  }
-
-  /** Runs `fn(...args)` in a worker and returns its promise (ProcessPoolExecutor's `submit`). */
-  submit<K extends TaskName<M>>(fn: K, ...args: TaskArgs<M, K>): Promise<TaskResult<M, K>> {
-    return this.apply(fn, args);
+    return this.#runOne(name, argList, limits);
   }
 
   /**
@@ -231,12 +306,12 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     iterable: Iterable<TaskArgs<M, K>[0]> | AsyncIterable<TaskArgs<M, K>[0]>,
     options?: MapOptions,
   ): Promise<TaskResult<M, K>[]> {
-    return this.#call(() => this.#mapAll(fn, Mode.each, iterable, options) as Promise<TaskResult<M, K>[]>);
+    return this.#call(() => this.#mapAll('map', fn, Mode.each, iterable, options) as Promise<TaskResult<M, K>[]>);
   }
 
   /** `fn(...args)` for every argument list, results in order (Python's `starmap`). */
   starmap<K extends TaskName<M>>(fn: K, iterable: Iterable<TaskArgs<M, K>> | AsyncIterable<TaskArgs<M, K>>, options?: MapOptions): Promise<TaskResult<M, K>[]> {
-    return this.#call(() => this.#mapAll(fn, Mode.eachSpread, iterable, options) as Promise<TaskResult<M, K>[]>);
+    return this.#call(() => this.#mapAll('starmap', fn, Mode.eachSpread, iterable, options) as Promise<TaskResult<M, K>[]>);
   }
 
   /**
@@ -302,63 +377,73 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     if (this.#state !== 'open') throw new ShmError(ErrorCodes.CLOSED, 'the pool is closed: it accepts no new tasks');
   }
 
-  async #mapAll(fn: unknown, mode: Mode, iterable: unknown, options: MapOptions | undefined): Promise<unknown[]> {
+  async #mapAll(call: string, fn: unknown, mode: Mode, iterable: unknown, options: MapOptions | undefined): Promise<unknown[]> {
     const name = checkFunctionName(fn);
     const opts = checkObject<MapOptions>(options, 'options');
-    const signal = checkSignal(opts.signal);
-    const items = await collect(iterable, signal);
+    const limits = callLimits(opts, `pool.${call}(${JSON.stringify(name)})`);
+    const items = await collect(iterable, limits);
     if (mode === Mode.eachSpread) items.forEach((args, i) => void checkArray(args, `item ${i} (an argument list)`));
     // Python's rule: about four chunks per process.
     const chunksize = opts.chunksize === undefined ? Math.max(1, Math.ceil(items.length / (this.#processes * 4))) : checkChunksize(opts.chunksize);
     const chunks: unknown[][] = [];
     for (let at = 0; at < items.length; at += chunksize) chunks.push(items.slice(at, at + chunksize));
-    const results = await this.#runAll(name, mode, chunks, signal);
+    const results = await this.#runAll(name, mode, chunks, limits);
     return results.flat(1);
   }
 
   /** Runs one call: the cheapest path, one promise and one task (many tiny tasks go this way). */
-  #runOne(fn: string, args: unknown[], signal: AbortSignal | undefined): Promise<unknown> {
-    if (signal === undefined) {
-      return new Promise((resolve, reject) => this.#enqueue(this.#task(fn, Mode.call, args, resolve, reject)));
+  #runOne(fn: string, args: unknown[], limits: Limits | undefined): Promise<unknown> {
+    if (limits === undefined) {
+      return new Promise((resolve, reject) => this.#enqueue(this.#task(fn, Mode.call, args, resolve, reject, false)));
     }
-    return this.#runAll(fn, Mode.call, [args], signal).then((results) => results[0]);
+    return this.#runAll(fn, Mode.call, [args], limits).then((results) => results[0]);
   }
 
-  /** Runs one task per payload; resolves with their results in order, or rejects with the first failure. */
-  #runAll(fn: string, mode: Mode, payloads: unknown[][], signal: AbortSignal | undefined): Promise<unknown[]> {
+  /**
+   * Runs one task per payload; resolves with their results in order, or
+   * rejects with the first failure (its other tasks are dropped), the
+   * abort, or the timeout (its other tasks are dropped and a running one
+   * ended).
+   */
+  #runAll(fn: string, mode: Mode, payloads: unknown[][], limits: Limits | undefined): Promise<unknown[]> {
     try {
       this.#checkUsable();
+      if (limits !== undefined) checkLimits(limits);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const signal = limits?.signal;
     return new Promise((resolve, reject) => {
       const results = new Array<unknown>(payloads.length);
       let left = payloads.length;
       let over = false;
       const tasks: Task[] = [];
-      const finish = (error: unknown, failed: boolean) => {
+      let stopTimer: (() => void) | undefined;
+      const finish = (error: unknown, failed: boolean, end: boolean) => {
         over = true;
         signal?.removeEventListener('abort', onAbort);
+        stopTimer?.();
         if (!failed) return resolve(results);
-        for (const task of tasks) task.cancelled = true;
-        this.#checkDrained();
+        this.#drop(tasks, end);
         reject(error);
       };
-      const onAbort = () => finish(abortError(signal as AbortSignal), true);
+      const onAbort = () => finish(abortError(signal as AbortSignal), true, true);
       const failed = (error: unknown) => {
-        if (!over) finish(error, true);
+        if (!over) finish(error, true, false);
       };
       payloads.forEach((payload, i) => {
         const done = (value: unknown) => {
           if (over) return;
           results[i] = value;
-          if (--left === 0) finish(undefined, false);
+          if (--left === 0) finish(undefined, false, false);
         };
-        tasks.push(this.#task(fn, mode, payload, done, failed));
+        tasks.push(this.#task(fn, mode, payload, done, failed, limits !== undefined));
       });
       if (left === 0) return resolve(results);
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (limits !== undefined && limits.timeout !== Infinity) {
+        stopTimer = after(limits.deadline, () => finish(timeoutError(limits), true, true));
+      }
       for (const task of tasks) this.#enqueue(task);
     });
   }
@@ -367,7 +452,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     this.#checkUsable();
     const name = checkFunctionName(fn);
     const opts = checkObject<MapOptions>(options, 'options');
-    const signal = checkSignal(opts.signal);
+    const limits = callLimits(opts, `pool.${ordered ? 'imap' : 'imapUnordered'}(${JSON.stringify(name)})`);
+    if (limits !== undefined) checkLimits(limits);
     const chunksize = opts.chunksize === undefined ? 1 : checkChunksize(opts.chunksize);
     const source = chunks(iterable, chunksize);
     const limit = this.#processes * IMAP_AHEAD_PER_PROCESS;
@@ -375,8 +461,18 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     const answered = new Map<number, { ok: boolean; value: unknown }>();
     const running = new Map<number, Task>();
     let wake: (() => void) | undefined;
-    const onAbort = () => wake?.();
+    // An abort or a timeout ends the running tasks at once, even while the consumer is away; the next step throws.
+    let stopped: { error: unknown } | undefined;
+    const stop = (error: unknown) => {
+      if (stopped !== undefined) return;
+      stopped = { error };
+      this.#drop(running.values(), true);
+      wake?.();
+    };
+    const signal = limits?.signal;
+    const onAbort = () => stop(abortError(signal as AbortSignal));
     signal?.addEventListener('abort', onAbort, { once: true });
+    const stopTimer = limits !== undefined && limits.timeout !== Infinity ? after(limits.deadline, () => stop(timeoutError(limits))) : undefined;
     let sent = 0;
     let consumed = 0;
     let exhausted = false;
@@ -384,6 +480,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       for (;;) {
         while (!exhausted && sent - consumed < limit) {
           const next = await source.next();
+          if (stopped !== undefined) throw stopped.error;
           if (next.done) {
             exhausted = true;
             break;
@@ -394,14 +491,14 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
             answered.set(index, { ok, value });
             wake?.();
           };
-          const task = this.#task(name, Mode.each, next.value, settle(true), settle(false));
+          const task = this.#task(name, Mode.each, next.value, settle(true), settle(false), limits !== undefined);
           running.set(index, task);
           this.#enqueue(task);
         }
         if (exhausted && consumed === sent) return;
         let entry: { ok: boolean; value: unknown } | undefined;
         for (;;) {
-          if (signal?.aborted) throw abortError(signal);
+          if (stopped !== undefined) throw stopped.error;
           const key = ordered ? consumed : answered.keys().next().value;
           entry = key === undefined ? undefined : answered.get(key);
           if (entry !== undefined) {
@@ -417,14 +514,16 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      for (const task of running.values()) task.cancelled = true;
+      stopTimer?.();
+      // Left early (break, an error): what has not started is dropped, what runs finishes unseen.
+      this.#drop(running.values(), false);
       this.#checkDrained();
       await source.return(undefined);
     }
   }
 
-  #task(fn: string, mode: Mode, payload: unknown[], resolve: Task['resolve'], reject: Task['reject']): Task {
-    return { id: this.#nextId++, mode, fn, payload, cancelled: false, resolve, reject };
+  #task(fn: string, mode: Mode, payload: unknown[], resolve: Task['resolve'], reject: Task['reject'], endable: boolean): Task {
+    return { id: this.#nextId++, mode, fn, payload, cancelled: false, endable, worker: undefined, seq: 0, alone: false, resolve, reject };
   }
 
   #enqueue(task: Task): void {
@@ -434,26 +533,81 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     }
     if (this.#emptySlots > 0 && this.#state === 'open') this.#fillEmptySlots();
     this.#queue.push(task);
-    if (!this.#dispatchQueued) {
-      // Tasks added in the same tick (a loop of submit()) leave as one batch.
-      this.#dispatchQueued = true;
-      queueMicrotask(() => {
-        this.#dispatchQueued = false;
-        this.#dispatch();
-      });
-    }
+    this.#dispatchSoon();
   }
 
-  /** Sends queued tasks to the workers with room, the least loaded first, in batches. */
+  /** Dispatches in a microtask: tasks added in the same tick (a loop of submit()) leave as one batch. */
+  #dispatchSoon(): void {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Tasks their call no longer wants: queued ones are skipped when their
+   * turn comes; sent ones their worker has not started are taken back (they
+   * never run); with `end`, one that is running is ended by killing its
+   * worker (a timeout, an abort), which is then replaced.
+   */
+  #drop(tasks: Iterable<Task>, end: boolean): void {
+    let ending: Map<WorkerProcess, Task[]> | undefined;
+    for (const task of tasks) {
+      task.cancelled = true;
+      const worker = task.worker;
+      if (worker === undefined || worker.takeBack(task)) continue;
+      if (end && worker.isRunning(task)) {
+        ending ??= new Map();
+        ending.set(worker, [...(ending.get(worker) ?? []), task]);
+      }
+    }
+    if (ending !== undefined) for (const [worker, running] of ending) this.#end(worker, running);
+    this.#checkDrained();
+    this.#dispatchSoon();
+  }
+
+  /**
+   * Ends a task that runs too long by killing its worker. First everything
+   * the worker has not started goes back to the queue, so that nothing else
+   * starts there and dies with it (the answers of the tasks it ran before
+   * were sent ahead of this one: worker.ts); then, if the task still runs
+   * (it may just have finished), the worker is killed and later replaced.
+   */
+  #end(worker: WorkerProcess, running: Task[]): void {
+    this.#requeue(worker.takeBackUnstarted(Infinity).filter((task) => !task.cancelled));
+    if (running.some((task) => worker.isRunning(task))) worker.end();
+  }
+
+  /**
+   * Sends queued tasks to the workers with room, the least loaded first, in
+   * batches; once nothing is queued, an idle worker takes over tasks
+   * another has not started (#steal).
+   */
   #dispatch(): void {
+    this.#feed();
+    if (this.#queue.length === this.#head && this.#steal()) this.#feed();
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#checkDrained();
+  }
+
+  #feed(): void {
     for (;;) {
       this.#skipCancelled();
       const waiting = this.#queue.length - this.#head;
       if (waiting === 0) break;
       const fn = (this.#queue[this.#head] as Task).fn;
       const { batch: size, window } = this.#limits(fn);
-      // A worker takes a batch when it has room for a whole one (or holds nothing).
-      const open = [...this.#workers].filter((worker) => worker.quota > 0 && (worker.load === 0 || window - worker.load >= size));
+      const alone = window === 1;
+      // A worker takes a batch when it has room for a whole one (or holds nothing). Nothing goes
+      // behind a task sent alone: it may run for long while another worker idles.
+      const open = [...this.#workers].filter(
+        (worker) => worker.quota > 0 && (worker.load === 0 || (!alone && !worker.holdsAlone && window - worker.load >= size)),
+      );
       if (open.length === 0) break;
       open.sort((a, b) => a.load - b.load);
       let progress = false;
@@ -462,15 +616,61 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
         const share = Math.ceil((this.#queue.length - this.#head) / (open.length - i));
         const batch = this.#take(Math.min(window - worker.load, size, worker.quota, share), fn);
         if (batch.length === 0) break;
-        progress = this.#sendTo(worker, batch) || progress;
+        progress = this.#sendTo(worker, batch, alone) || progress;
       }
       if (!progress) break;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
+  }
+
+  /**
+   * When nothing is queued, each idle worker takes over half of the tasks
+   * that another worker was sent but has not started, from the one with
+   * most (they wait behind the task it runs, which may be long: a quick
+   * function's slow call, or the end of a burst; or for it to load the
+   * module). Half, from the end of the line, as work stealing does: each
+   * steal halves what is left, so two workers do not hand the same tasks
+   * back and forth. True if any moved.
+   */
+  #steal(): boolean {
+    let stole = false;
+    let inTransit = false;
+    for (const thief of this.#workers) {
+      if (!thief.ready || thief.load > 0 || thief.quota === 0) continue;
+      let victim: WorkerProcess | undefined;
+      let most = 0;
+      for (const other of this.#workers) {
+        if (other === thief || other.load === 0) continue;
+        if (!other.occupied) {
+          inTransit = true;
+          continue;
+        }
+        const unstarted = other.unstarted();
+        if (unstarted > most) {
+          most = unstarted;
+          victim = other;
+        }
+      }
+      if (victim === undefined) break;
+      const taken = victim.takeBackUnstarted(Math.min(thief.quota, Math.ceil(most / 2))).filter((task) => !task.cancelled);
+      if (taken.length === 0) continue;
+      // Straight to the thief: through the queue they would be shared out again, the victim included.
+      this.#sendTo(
+        thief,
+        taken,
+        taken.some((task) => this.#limits(task.fn).window === 1),
+      );
+      stole = true;
     }
-    this.#checkDrained();
+    // A worker that has not yet claimed the first task on its way to it may be about to start a
+    // long one: look again soon, as no answer may come to trigger a dispatch until it ends.
+    if (inTransit && this.#recheck === undefined) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#dispatch();
+      }, RECHECK_MS);
+      this.#recheck.unref();
+    }
+    return stole;
   }
 
   /** Up to `n` tasks of function `fn` from the front of the queue, skipping cancelled ones. */
@@ -491,7 +691,8 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
    * BATCH_US of work, up to MAX_BATCH (one message and one wake-up each way
    * for many), two batches per worker so the next is there when it finishes
    * one. Tasks of ALONE_US or more, and those not yet timed, go one at a
-   * time, so no task waits behind another's long one while a worker idles.
+   * time and alone (nothing is sent to their worker until they are
+   * answered), so no task waits behind a long one while a worker idles.
    */
   #limits(fn: string): { batch: number; window: number } {
     const us = this.#taskTimes.get(fn);
@@ -510,11 +711,11 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     }
   }
 
-  /** Sends a batch; what the worker cannot take now goes back to the front. True if any went. */
-  #sendTo(worker: WorkerProcess, batch: Task[]): boolean {
+  /** Sends a batch (`alone`: nothing is to go behind it); what the worker cannot take now goes back to the front. True if any went. */
+  #sendTo(worker: WorkerProcess, batch: Task[], alone: boolean): boolean {
     let sent: number;
     try {
-      sent = worker.send(batch);
+      sent = worker.send(batch, alone);
     } catch (err) {
       // This one task cannot travel (not cloneable, larger than the pipe): it fails alone.
       (batch[0] as Task).reject(err);
@@ -768,15 +969,51 @@ function isIterable(value: unknown): value is Iterable<unknown> | AsyncIterable<
 }
 
 /** All items of a sync or async iterable. */
-async function collect(iterable: unknown, signal: AbortSignal | undefined): Promise<unknown[]> {
+async function collect(iterable: unknown, limits: Limits | undefined): Promise<unknown[]> {
   if (Array.isArray(iterable)) return iterable;
   if (!isIterable(iterable)) throw invalidArg(`iterable must be iterable (sync or async), got ${describeValue(iterable)}`);
   const items: unknown[] = [];
   for await (const item of iterable) {
-    if (signal?.aborted) throw abortError(signal);
+    if (limits !== undefined) checkLimits(limits);
     items.push(item);
   }
   return items;
+}
+
+/** A call's `signal` and `timeout`, checked; undefined if it has neither. The deadline starts now. */
+function callLimits(options: unknown, call: string): Limits | undefined {
+  const opts = checkObject<CallOptions>(options, 'options');
+  const signal = checkSignal(opts.signal);
+  const timeout = checkTimeout(opts.timeout, 'options.timeout');
+  if (signal === undefined && timeout === Infinity) return undefined;
+  return { signal, timeout, deadline: performance.now() + timeout, call };
+}
+
+/** Throws the AbortError of an aborted signal, or ERR_SHM_TIMEOUT once the deadline has passed. */
+function checkLimits(limits: Limits): void {
+  if (limits.signal?.aborted) throw abortError(limits.signal);
+  if (limits.timeout !== Infinity && performance.now() >= limits.deadline) throw timeoutError(limits);
+}
+
+function timeoutError(limits: Limits): ShmError {
+  return new ShmError(
+    ErrorCodes.TIMEOUT,
+    `${limits.call} did not finish within options.timeout (${limits.timeout} ms): its tasks not started were dropped and any still running ended (their workers replaced)`,
+  );
+}
+
+/** Calls `fire` once `deadline` (performance.now()) has passed, without keeping the program alive; returns the cancel. */
+function after(deadline: number, fire: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const ms = deadline - performance.now();
+    if (ms <= 0) return fire();
+    timer = setTimeout(arm, Math.min(Math.ceil(ms), MAX_TIMER_MS));
+    timer.unref();
+  };
+  timer = setTimeout(arm, Math.min(Math.max(0, Math.ceil(deadline - performance.now())), MAX_TIMER_MS));
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 /** Arrays of `size` items from a sync or async iterable, read only as they are asked for. */

@@ -1,16 +1,24 @@
 // What a Pool and its workers say to each other over each worker's Pipe.
 //
 // Parent -> worker: first a Setup object, then task batches. A batch is one
-// flat array [id, mode, fn, payload, id, mode, fn, payload, ...]: many tiny
-// tasks cost one message (one v8.serialize) instead of one each.
+// flat array [seq, id, mode, fn, payload, id, mode, fn, payload, ...]: many
+// tiny tasks cost one message (one v8.serialize) instead of one each. `seq`
+// numbers the batch's first task among all those sent to this worker; the
+// rest follow on.
 //
 // Worker -> parent: answers, flat as [id, status, value, micros, ...] for
-// tasks of one batch (sent at the batch's end, or sooner: worker.ts). Before
-// each task the worker counts it in its progress word (a one-element shared
-// Float64Array beside the pipe), so when it dies the parent knows what it
-// held: the unanswered tasks it had started (they ran, or were running).
-// The rest never started and go to another worker. Plus READY once the
-// module and initializer ran, or FATAL if they failed.
+// tasks of one batch (sent at the batch's end, or sooner: worker.ts). Plus
+// READY once the module and initializer ran, or FATAL if they failed.
+//
+// Claims: beside the pipe, a shared Int32Array of CLAIMS words holds, for
+// each task sent (at seq & (CLAIMS - 1)), the task's seq and its state:
+// SENT by the parent, then STARTED by the worker (which runs it only if that
+// compare-and-swap succeeds) or REVOKED by the parent (which takes it back
+// only if its compare-and-swap succeeds), then DONE. So the parent can take
+// back any task not yet started, at any time, for another worker, and knows
+// when a worker dies which of its unanswered tasks had started (they ran, or
+// were running); a task never runs twice.
+import { serialize } from 'node:v8';
 import { ErrorCodes, ShmError, type ShmErrorCode } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
 
@@ -25,18 +33,47 @@ export const Mode = {
 } as const;
 export type Mode = (typeof Mode)[keyof typeof Mode];
 
-/** The name of a worker's progress word (tasks started, in all), beside its pipe's. */
-export function progressName(pipeName: string): string {
+/** Flag of a task's mode: it may be ended by killing its worker (its call has a signal or a timeout), so answers gathered before it go first. */
+export const ENDABLE = 8;
+
+/** The name of a worker's claim words, beside its pipe's. */
+export function claimsName(pipeName: string): string {
   return `${pipeName}p`;
 }
 
 /**
- * Removes the names of a worker's pipe and progress word. The worker does
+ * Claim words per worker: more than the tasks it can hold unanswered (two
+ * batches of at most 256), so a slot is reused only for a task sent long
+ * after the one before it there was answered or taken back.
+ */
+export const CLAIMS = 4096;
+
+/** A claim word's state (its low two bits). */
+export const Claim = {
+  sent: 0,
+  started: 1,
+  done: 2,
+  revoked: 3,
+} as const;
+export type Claim = (typeof Claim)[keyof typeof Claim];
+
+/**
+ * The claim word of task `seq` in `state`: the seq's low 29 bits above the
+ * state, a non-negative int32. A stale word (an older task that used the
+ * slot, taken back and not yet skipped by the worker) never equals a newer
+ * task's, since fewer than 2^29 tasks are sent between the two.
+ */
+export function claimWord(seq: number, state: Claim): number {
+  return ((seq & 0x1fffffff) << 2) | state;
+}
+
+/**
+ * Removes the names of a worker's pipe and claim words. The worker does
  * it once it has opened them; the parent again when the worker ends or is
  * killed, in case it never got that far. Already gone is fine.
  */
 export function removeNames(pipeName: string): void {
-  for (const name of [pipeName, progressName(pipeName)]) {
+  for (const name of [pipeName, claimsName(pipeName)]) {
     try {
       unlinkSegment(name);
     } catch {
@@ -47,21 +84,44 @@ export function removeNames(pipeName: string): void {
 
 /**
  * The error of a task's arguments, result or the setup message that cannot
- * go to the other process, in terms of the Pool's options (its `capacity`),
- * not of the pipe underneath. Other errors (end of stream) are returned as
- * they are.
+ * go to the other process, in terms of the Pool's options (its `capacity`)
+ * and of the value (what structured clone refused in it), not of the pipe
+ * underneath. Other errors (end of stream) are returned as they are.
  */
-export function crossingError(err: unknown, what: string, capacity: number): unknown {
+export function crossingError(err: unknown, what: string, capacity: number, value?: unknown, chunked = false): unknown {
   if (!(err instanceof ShmError)) return err;
   if (err.code === ErrorCodes.MESSAGE_TOO_LARGE) {
     return new ShmError(
       ErrorCodes.MESSAGE_TOO_LARGE,
-      `${what} is larger than the pool's pipes carry (options.capacity: ${capacity} bytes each way): create the Pool with a larger capacity`,
+      `${what} is larger than the pool's pipes carry (options.capacity: ${capacity} bytes each way): create the Pool with a larger capacity${chunked ? ', or pass a smaller chunksize' : ''}`,
     );
   }
-  if (err.code === ErrorCodes.INVALID_ARG) return new ShmError(ErrorCodes.INVALID_ARG, `${what} cannot go to another process: ${err.message}`, { cause: err });
+  if (err.code === ErrorCodes.INVALID_ARG) {
+    const why = cloneFailure(value) ?? err.message;
+    return new ShmError(ErrorCodes.INVALID_ARG, `${what} cannot go to another process: ${why} (arguments and results must be structured-cloneable)`, {
+      cause: err,
+    });
+  }
   return err;
 }
+
+/** What structured clone says about `value`, if it refuses it. */
+function cloneFailure(value: unknown): string | undefined {
+  try {
+    serialize(value);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : describeThrown(err);
+  }
+}
+
+/** How a task is named in the errors about its arguments, result or exception: `"fn"`, or a chunk of items for it. */
+export function describeTask(fn: string, mode: Mode, items: number): string {
+  return mode === Mode.call ? JSON.stringify(fn) : `a chunk of ${items} item${items === 1 ? '' : 's'} for ${JSON.stringify(fn)}`;
+}
+
+/** Fields before the tasks of a batch: the seq of its first task. */
+export const BATCH_HEADER = 1;
 
 /** Fields per task in a batch. */
 export const TASK_FIELDS = 4;

@@ -1,12 +1,27 @@
-// The parent's side of one Pool worker: the child process, its Pipe, the
-// tasks sent to it in order, and how many more it may be sent.
+// The parent's side of one Pool worker: the child process, its Pipe and claim
+// words, the tasks sent to it in order, and how many more it may be sent.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { SharedArray } from '../memory/array.js';
-import { crossingError, type ErrorRecord, type Mode, progressName, REPLY_FIELDS, type Reply, removeNames, type Setup, Status } from './protocol.js';
+import {
+  CLAIMS,
+  Claim,
+  claimsName,
+  claimWord,
+  crossingError,
+  describeTask,
+  ENDABLE,
+  type ErrorRecord,
+  Mode,
+  REPLY_FIELDS,
+  type Reply,
+  removeNames,
+  type Setup,
+  Status,
+} from './protocol.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -16,8 +31,16 @@ export interface Task {
   readonly mode: Mode;
   readonly fn: string;
   readonly payload: unknown[];
-  /** Set when its call no longer wants it (aborted, or a sibling chunk failed): not sent, its answer ignored. */
+  /** Set when its call no longer wants it (aborted, timed out, or a sibling chunk failed): not sent (or taken back), its answer ignored. */
   cancelled: boolean;
+  /** Its call has a signal or a timeout: it may be ended by killing its worker. */
+  readonly endable: boolean;
+  /** The worker it was sent to, while it is there unanswered. */
+  worker: WorkerProcess | undefined;
+  /** Its number among the tasks sent to that worker (its claim word's slot). */
+  seq: number;
+  /** It was sent to go alone: nothing was to be sent behind it. */
+  alone: boolean;
   /** Called once with the outcome (never for a cancelled task). */
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -31,7 +54,7 @@ export interface WorkerEvents {
   /**
    * The process ended. `held`: unanswered tasks it had started (the one it
    * was running, and any whose answers it had not sent yet); `notStarted`:
-   * the rest, in order.
+   * the rest, in order (it never claimed them, and now never will).
    */
   exited(worker: WorkerProcess, exit: WorkerExit, held: Task[], notStarted: Task[]): void;
 }
@@ -41,7 +64,7 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
   /** Whether it had sent READY. */
   wasReady: boolean;
-  /** Whether the pool ended it (stop() or kill()). */
+  /** Whether the pool ended it (stop() or kill(); not end(), which is a death the pool caused on purpose). */
   requested: boolean;
   /** What it reported with FATAL: its module or initializer failed. */
   fatal: ErrorRecord | undefined;
@@ -63,23 +86,30 @@ export class WorkerProcess {
   readonly #pipe: Pipe<unknown[] | Setup>;
   readonly #pipeName: string;
   readonly #events: WorkerEvents;
-  /** Sent, not yet answered, in the order sent. */
+  /** Sent, not yet answered nor taken back, in the order sent (so in seq order). */
   #unanswered: Task[] = [];
   #head = 0;
-  /** Tasks it answered, in all. */
-  #answeredCount = 0;
+  /** The seq of the next task sent. */
+  #nextSeq = 0;
   /**
-   * Word 0: how many tasks the worker has started, in all (it counts before
-   * each). Read once it is dead: the unanswered tasks it started ran or were
+   * Each task's claim word (protocol.ts), at seq & (CLAIMS - 1): the worker
+   * runs a task only if it moves it from SENT to STARTED, the parent takes
+   * one back only if it moves it from SENT to REVOKED. Read once the worker
+   * is dead too: its unanswered tasks that are STARTED or DONE ran or were
    * running; the rest never started and go to another worker.
    */
-  readonly #progress: SharedArray<'float64'>;
+  readonly #claimsSegment: SharedArray<'int32'>;
+  readonly #claims: Int32Array;
   /** Tasks it may still be sent before maxTasksPerChild retires it (Infinity for no limit). */
   #quota: number;
+  /** Unanswered tasks that were sent to go alone (see Pool's #limits): nothing is sent behind them. */
+  #alone = 0;
   #ready = false;
   #receiving = false;
   #exited = false;
   #requested = false;
+  /** end() killed it: it takes no more tasks. */
+  #ending = false;
   /** Its tasks were taken back: answers still on their way are dropped. */
   #abandoned = false;
   #fatal: ErrorRecord | undefined;
@@ -95,19 +125,20 @@ export class WorkerProcess {
     this.#capacity = options.capacity;
     this.#pipeName = `shmkit-pool-${process.pid}-${spawned}-${randomBytes(2).toString('hex')}`;
     this.#pipe = Pipe.create(this.#pipeName, { capacity: options.capacity });
-    let progress: SharedArray<'float64'> | undefined;
+    let claims: SharedArray<'int32'> | undefined;
     try {
-      progress = SharedArray.create(progressName(this.#pipeName), 'float64', 1);
+      claims = SharedArray.create(claimsName(this.#pipeName), 'int32', CLAIMS);
       this.#sendSetup(options);
       this.child = spawnWorker(options, this.#pipeName);
     } catch (err) {
       // A worker that could not be made leaves nothing behind.
       this.#pipe.close();
-      progress?.close();
+      claims?.close();
       removeNames(this.#pipeName);
       throw err;
     }
-    this.#progress = progress;
+    this.#claimsSegment = claims;
+    this.#claims = claims.array;
     let resolveEnded!: () => void;
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
     this.child.on('error', (err) => {
@@ -129,35 +160,126 @@ export class WorkerProcess {
     return this.#ready;
   }
 
-  /** Tasks sent and not answered. */
+  /** Tasks sent and not answered (nor taken back). */
   get load(): number {
     return this.#unanswered.length - this.#head;
   }
 
-  /** How many more tasks it may be sent: 0 once it exited, or maxTasksPerChild is reached. */
+  /** Whether it holds a task sent to go alone: nothing else is sent to it until that is answered. */
+  get holdsAlone(): boolean {
+    return this.#alone > 0;
+  }
+
+  /** How many more tasks it may be sent: 0 once it exited or is being ended, or maxTasksPerChild is reached. */
   get quota(): number {
-    return this.#exited ? 0 : this.#quota;
+    return this.#exited || this.#ending ? 0 : this.#quota;
   }
 
   /**
-   * Sends tasks as one batch. Returns how many went: fewer than given if its
-   * ring is full. Throws what encoding threw when a task cannot be sent at all
-   * (not cloneable, too large): only for a batch of one.
+   * Sends tasks as one batch (`alone`: they go alone, nothing is to be sent
+   * behind them). Returns how many went: fewer than given if its ring is
+   * full, or if more would reuse the claim word of a task still unanswered.
+   * Throws what encoding threw when a task cannot be sent at all (not
+   * cloneable, too large): only for a batch of one.
    */
-  send(tasks: Task[]): number {
-    const batch: unknown[] = [];
-    for (const task of tasks) batch.push(task.id, task.mode, task.fn, task.payload);
+  send(tasks: Task[], alone = false): number {
+    const oldest = this.load > 0 ? (this.#unanswered[this.#head] as Task).seq : this.#nextSeq;
+    const room = CLAIMS - (this.#nextSeq - oldest);
+    if (tasks.length > room) tasks = tasks.slice(0, Math.max(0, room));
+    if (tasks.length === 0) return 0;
+    const batch: unknown[] = [this.#nextSeq];
+    let seq = this.#nextSeq;
+    for (const task of tasks) {
+      batch.push(task.id, task.endable ? task.mode | ENDABLE : task.mode, task.fn, task.payload);
+      // Before the batch goes: the worker claims the task against this word.
+      Atomics.store(this.#claims, seq & (CLAIMS - 1), claimWord(seq, Claim.sent));
+      seq++;
+    }
     try {
       this.#pipe.sendSync(batch, { timeout: 0 });
     } catch (err) {
       if (err instanceof ShmError && (err.code === ErrorCodes.TIMEOUT || err.code === ErrorCodes.PIPE_CLOSED)) return 0;
-      if (tasks.length > 1) return this.send(tasks.slice(0, 1)); // find the one that cannot go
-      throw crossingError(err, `the argument list of task ${JSON.stringify((tasks[0] as Task).fn)}`, this.#capacity);
+      if (tasks.length > 1) return this.send(tasks.slice(0, 1), alone); // find the one that cannot go
+      const task = tasks[0] as Task;
+      const what = task.mode === Mode.call ? `the argument list of ${JSON.stringify(task.fn)}` : describeTask(task.fn, task.mode, task.payload.length);
+      throw crossingError(err, what, this.#capacity, task.payload, task.mode !== Mode.call);
     }
-    for (const task of tasks) this.#unanswered.push(task);
+    for (const task of tasks) {
+      task.worker = this;
+      task.seq = this.#nextSeq++;
+      task.alone = alone;
+      this.#unanswered.push(task);
+    }
+    if (alone) this.#alone += tasks.length;
     this.#quota -= tasks.length;
     void this.#receive();
     return tasks.length;
+  }
+
+  /** A task's state in its claim word, while it is here unanswered. */
+  #state(task: Task): Claim {
+    const word = Atomics.load(this.#claims, task.seq & (CLAIMS - 1));
+    return word === claimWord(task.seq, Claim.started) ? Claim.started : word === claimWord(task.seq, Claim.done) ? Claim.done : Claim.sent;
+  }
+
+  /** Takes `task` back if the worker has not started it: then it never will. */
+  takeBack(task: Task): boolean {
+    if (task.worker !== this || this.#exited || !this.#revoke(task)) return false;
+    const at = this.#unanswered.indexOf(task, this.#head);
+    if (at >= 0) this.#unanswered.splice(at, 1);
+    this.#forget([task]);
+    return true;
+  }
+
+  /** Whether `task` (here, unanswered) is running now: the worker started it and has not finished it. */
+  isRunning(task: Task): boolean {
+    return task.worker === this && !this.#exited && this.#state(task) === Claim.started;
+  }
+
+  /**
+   * Whether the tasks it has not started wait for something: it is still
+   * starting (loading the module), or it is running a task (or has just
+   * finished one, its answer not yet here). Tasks merely on their way to an
+   * idle worker do not count: taking those would hand them back and forth.
+   */
+  get occupied(): boolean {
+    if (this.load === 0 || this.#exited || this.#ending) return false;
+    return !this.#ready || this.#state(this.#unanswered[this.#head] as Task) !== Claim.sent;
+  }
+
+  /** How many of its unanswered tasks, at the end of the line, it has not started. */
+  unstarted(): number {
+    let count = 0;
+    for (let i = this.#unanswered.length - 1; i >= this.#head && this.#state(this.#unanswered[i] as Task) === Claim.sent; i--) count++;
+    return count;
+  }
+
+  /**
+   * Takes back up to `max` of its tasks not yet started, from the end of the
+   * line, and returns them in order: they will never run here.
+   */
+  takeBackUnstarted(max: number): Task[] {
+    if (this.#exited) return [];
+    let from = this.#unanswered.length;
+    // From the end: the worker claims from the front, so what is taken back stays one run of tasks.
+    while (from > this.#head && this.#unanswered.length - from < max && this.#revoke(this.#unanswered[from - 1] as Task)) from--;
+    const taken = this.#unanswered.splice(from);
+    this.#forget(taken);
+    return taken;
+  }
+
+  #revoke(task: Task): boolean {
+    const sent = claimWord(task.seq, Claim.sent);
+    return Atomics.compareExchange(this.#claims, task.seq & (CLAIMS - 1), sent, claimWord(task.seq, Claim.revoked)) === sent;
+  }
+
+  /** Tasks taken back: no longer held here, and they count against maxTasksPerChild no more. */
+  #forget(tasks: Task[]): void {
+    for (const task of tasks) {
+      task.worker = undefined;
+      if (task.alone) this.#alone -= 1;
+    }
+    this.#quota += tasks.length;
   }
 
   /** Ends it gracefully: it finishes what it was sent, then sees end-of-stream and exits. */
@@ -174,6 +296,20 @@ export class WorkerProcess {
    */
   kill(): void {
     this.#requested = true;
+    this.#sigkill();
+  }
+
+  /**
+   * Kills it to end the task it runs (a timeout, an abort): a death like any
+   * other (its unanswered started tasks fail, the rest run elsewhere, it is
+   * replaced), but it is sent nothing more meanwhile.
+   */
+  end(): void {
+    this.#ending = true;
+    this.#sigkill();
+  }
+
+  #sigkill(): void {
     this.child.ref();
     // A process that failed to spawn has no pid: libuv would signal pid 0, this whole process group.
     if (!this.#exited && this.child.pid !== undefined) this.child.kill('SIGKILL');
@@ -186,6 +322,8 @@ export class WorkerProcess {
     this.#abandoned = true;
     this.#unanswered = [];
     this.#head = 0;
+    this.#alone = 0;
+    for (const task of tasks) task.worker = undefined;
     return tasks;
   }
 
@@ -198,6 +336,10 @@ export class WorkerProcess {
     } catch (err) {
       // End-of-stream (the worker died: 'exit' reports it) or this end closed.
       if (!(err instanceof ShmError)) throw err;
+      // The pipe can tell of a death before the process's exit is reported: until then the
+      // (unref'd) child must keep the program alive, or a call awaiting its answer would
+      // never settle (the program ended with exit code 13 instead of a WorkerDiedError).
+      if (!this.#exited) this.child.ref();
     } finally {
       this.#receiving = false;
     }
@@ -220,7 +362,10 @@ export class WorkerProcess {
       if (tasks[i]?.id !== reply[i * REPLY_FIELDS]) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${reply[i * REPLY_FIELDS]} out of order`);
     }
     this.#head += count;
-    this.#answeredCount += count;
+    for (const task of tasks) {
+      task.worker = undefined;
+      if (task.alone) this.#alone -= 1;
+    }
     if (this.#head > 1024 && this.#head * 2 > this.#unanswered.length) this.#compact();
     this.#events.answered(this, tasks, reply);
   }
@@ -235,7 +380,7 @@ export class WorkerProcess {
     try {
       this.#pipe.sendSync(options.setup);
     } catch (err) {
-      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity);
+      throw crossingError(err, 'the setup message (the module URL and options.initargs)', options.capacity, options.setup);
     }
   }
 
@@ -249,14 +394,16 @@ export class WorkerProcess {
       // end-of-stream, or this end already closed
     }
     this.#pipe.close();
-    const started = Math.max(0, (this.#progress.array[0] as number) - this.#answeredCount);
-    this.#progress.close();
-    removeNames(this.#pipeName);
     const unanswered = this.#unanswered.slice(this.#head);
-    const held = unanswered.slice(0, started);
-    const notStarted = unanswered.slice(started);
+    // It is dead: no claim word moves any more.
+    const held = unanswered.filter((task) => this.#state(task) !== Claim.sent);
+    const notStarted = unanswered.filter((task) => this.#state(task) === Claim.sent);
+    this.#claimsSegment.close();
+    removeNames(this.#pipeName);
+    for (const task of unanswered) task.worker = undefined;
     this.#unanswered = [];
     this.#head = 0;
+    this.#alone = 0;
     const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, fatal: this.#fatal, spawnError: this.#spawnError };
     this.#events.exited(this, exit, held, notStarted);
     resolveEnded();

@@ -1,15 +1,34 @@
 // A Pool worker: a separate node process started by the parent with the name
 // of its Pipe. It loads the task module, runs the initializer, then runs
-// tasks one at a time and answers each before starting the next. It exits
-// when the parent closes its end (close()), when the parent dies (the pipe
-// reports end-of-stream), or after `maxTasks` tasks.
+// tasks one at a time, each only once it has claimed it (the parent may have
+// taken it back for another worker: protocol.ts). It exits when the parent
+// closes its end (close()), when the parent dies (the pipe reports
+// end-of-stream), or after `maxTasks` tasks.
 import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { SharedArray } from '../memory/array.js';
-import { crossingError, Mode, progressName, REPLY_FIELDS, type Reply, recordError, removeNames, type Setup, Status, TASK_FIELDS } from './protocol.js';
+import {
+  BATCH_HEADER,
+  CLAIMS,
+  Claim,
+  claimsName,
+  claimWord,
+  crossingError,
+  describeTask,
+  ENDABLE,
+  type ErrorRecord,
+  Mode,
+  REPLY_FIELDS,
+  type Reply,
+  recordError,
+  removeNames,
+  type Setup,
+  Status,
+  TASK_FIELDS,
+} from './protocol.js';
 
 /** Longest an answer waits for others to go with it. */
 const FLUSH_MS = 1;
@@ -29,6 +48,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
+/** An error's record without its stack (frames of this worker's own code): small enough for any pipe the setup message fit. */
+function bareRecord(err: unknown): ErrorRecord {
+  const record = recordError(err, canClone);
+  return record.error ? { ...record, stack: undefined } : record;
+}
+
 function isEndOfStream(err: unknown): boolean {
   return err instanceof ShmError && (err.code === ErrorCodes.PIPE_CLOSED || err.code === ErrorCodes.CLOSED);
 }
@@ -40,15 +65,17 @@ class Worker {
   readonly #functions = new Map<string, TaskFunction>();
   /** Answers not yet sent: REPLY_FIELDS per task. */
   #answers: unknown[] = [];
+  /** For each answer not yet sent: its function and mode, to name it in an error. */
+  #answered: unknown[] = [];
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
 
-  /** Word 0: tasks started, in all (the parent reads it if this process dies). */
-  readonly #progress: Float64Array;
+  /** Each task's claim word (protocol.ts): a task runs only if this worker moves it from SENT to STARTED. */
+  readonly #claims: Int32Array;
 
-  constructor(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup, module: Record<string, unknown>) {
+  constructor(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup, module: Record<string, unknown>) {
     this.#pipe = pipe;
-    this.#progress = progress;
+    this.#claims = claims;
     this.#setup = setup;
     this.#module = module;
   }
@@ -69,30 +96,47 @@ class Worker {
   }
 
   /**
-   * Runs the tasks of one batch in order. Answers go back together at the
-   * end of the batch, or sooner once the oldest has waited FLUSH_MS or before
-   * a task that must be awaited: the parent learns of finished work promptly,
-   * and many tiny tasks cost one message. Returns how many ran.
+   * Runs the tasks of one batch in order, skipping those the parent took
+   * back. Answers go back together at the end of the batch, or sooner once
+   * the oldest has waited FLUSH_MS, before a task that must be awaited, or
+   * before a task that may be ended by killing this process (ENDABLE: the
+   * answers of the tasks before it must not die with it). The parent learns
+   * of finished work promptly, and many tiny tasks cost one message. Returns
+   * how many ran.
    */
   async runBatch(batch: unknown[]): Promise<number> {
-    for (let at = 0; at < batch.length; at += TASK_FIELDS) {
+    const claims = this.#claims;
+    let seq = batch[0] as number;
+    let ran = 0;
+    for (let at = BATCH_HEADER; at < batch.length; at += TASK_FIELDS, seq++) {
+      const mode = batch[at + 1] as number;
+      // Before the claim: once the task is STARTED the parent may kill this process for it.
+      if ((mode & ENDABLE) !== 0) this.#flush();
+      const slot = seq & (CLAIMS - 1);
+      const sent = claimWord(seq, Claim.sent);
+      if (Atomics.compareExchange(claims, slot, sent, claimWord(seq, Claim.started)) !== sent) continue; // taken back
+      ran += 1;
       const id = batch[at] as number;
-      (this.#progress[0] as number) += 1;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
+      const fn = batch[at + 2] as string;
+      const payload = batch[at + 3] as unknown[];
+      const plain = (mode & ~ENDABLE) as Mode;
       try {
-        const value = await this.#run(batch[at + 1] as Mode, batch[at + 2] as string, batch[at + 3] as unknown[]);
-        this.#answer(id, Status.ok, value, started);
+        const value = await this.#run(plain, fn, payload);
+        this.#answer(id, Status.ok, value, started, fn, plain, payload.length);
       } catch (err) {
-        this.#answer(id, Status.failed, recordError(err, canClone), started);
+        this.#answer(id, Status.failed, recordError(err, canClone), started, fn, plain, payload.length);
       }
+      Atomics.store(claims, slot, claimWord(seq, Claim.done));
     }
     this.#flush();
-    return batch.length / TASK_FIELDS;
+    return ran;
   }
 
-  #answer(id: number, status: 0 | 1, value: unknown, started: number): void {
+  #answer(id: number, status: 0 | 1, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
     if (this.#answers.length === 0) this.#oldestAnswer = started;
+    this.#answered.push(fn, mode, items);
     this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
   }
 
@@ -100,27 +144,36 @@ class Worker {
   #flush(): void {
     if (this.#answers.length === 0) return;
     const answers = this.#answers;
+    const answered = this.#answered;
     this.#answers = [];
+    this.#answered = [];
     try {
       this.#pipe.sendSync(answers);
     } catch (err) {
-      if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, err);
-      else this.#sendEach(answers, undefined);
+      if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, answered, err);
+      else this.#sendEach(answers, answered, undefined);
     }
   }
 
-  /** Sends answers one by one: a result that cannot travel (not cloneable, too large) becomes its task's error. */
-  #sendEach(answers: unknown[], failure: unknown): void {
+  /**
+   * Sends answers one by one: a result, or an exception, that cannot travel
+   * (not cloneable, larger than the pipe) becomes its task's error, in
+   * terms of the Pool's options, without its stack (the smallest record
+   * that says why).
+   */
+  #sendEach(answers: unknown[], answered: unknown[], failure: unknown): void {
     if (isEndOfStream(failure)) throw failure;
-    for (let at = 0; at < answers.length; at += REPLY_FIELDS) {
+    for (let at = 0, i = 0; at < answers.length; at += REPLY_FIELDS, i += 3) {
       const one = answers.slice(at, at + REPLY_FIELDS);
       try {
         if (failure !== undefined) throw failure;
         this.#pipe.sendSync(one);
       } catch (err) {
-        if (isEndOfStream(err) || one[1] === Status.failed) throw err;
-        const why = crossingError(err, "the task's result", this.#setup.capacity);
-        this.#pipe.sendSync([one[0], Status.failed, recordError(why, canClone), one[3]]);
+        if (isEndOfStream(err)) throw err;
+        const task = describeTask(answered[i] as string, answered[i + 1] as Mode, answered[i + 2] as number);
+        const what = one[1] === Status.failed ? `the exception thrown by ${task}` : `the result of ${task}`;
+        const why = crossingError(err, what, this.#setup.capacity, one[2], answered[i + 1] !== Mode.call);
+        this.#pipe.sendSync([one[0], Status.failed, bareRecord(why), one[3]]);
       }
       failure = undefined;
     }
@@ -155,11 +208,17 @@ class Worker {
   }
 }
 
-async function start(pipe: Pipe<Reply>, progress: Float64Array, setup: Setup): Promise<Worker> {
+async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promise<Worker> {
   const module = (await import(setup.module)) as Record<string, unknown>;
-  const worker = new Worker(pipe, progress, setup, module);
+  const worker = new Worker(pipe, claims, setup, module);
   if (setup.initializer !== undefined) {
-    const init = worker.lookup(setup.initializer)(...setup.initargs);
+    let initializer: TaskFunction;
+    try {
+      initializer = worker.lookup(setup.initializer);
+    } catch (err) {
+      throw invalidArg(`options.initializer: ${(err as Error).message}`);
+    }
+    const init = initializer(...setup.initargs);
     if (isThenable(init)) await init;
   }
   return worker;
@@ -172,7 +231,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   // have died before.
   sys(() => native.exitWithParent());
   const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
-  const progress = SharedArray.open(progressName(pipeName), { dtype: 'float64' });
+  const claims = SharedArray.open(claimsName(pipeName), { dtype: 'int32' });
   // This process is the last to open them: the names can go now, and nothing
   // is left in /dev/shm whichever process dies first.
   removeNames(pipeName);
@@ -180,7 +239,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   const setup = (await pipe.recv()) as unknown as Setup;
   let worker: Worker;
   try {
-    worker = await start(pipe, progress.array, setup);
+    worker = await start(pipe, claims.array, setup);
   } catch (err) {
     pipe.sendSync([-1, Status.fatal, recordError(err, canClone)]);
     return 1;

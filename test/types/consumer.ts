@@ -66,6 +66,13 @@ export async function pools(): Promise<number> {
   await using pool = new Pool<typeof Tasks>(new URL('./tasks.js', import.meta.url), { processes: 2 });
   const sum: number = await pool.apply('add', [1, 2]);
   const greeting: string = await pool.submit('greet', 'you');
+  const limited: number = await pool.submit('add', 1, 2, Pool.options({ timeout: 1000, signal: AbortSignal.timeout(2000) }));
+  await pool.apply('add', [1, 2], { timeout: 1000 });
+  await pool.map('greet', ['a'], { timeout: 1000, chunksize: 1 });
+  // @ts-expect-error add takes numbers, options or not
+  await pool.submit('add', '1', 2, Pool.options({ timeout: 1000 }));
+  // @ts-expect-error a timeout is a number of milliseconds
+  await pool.submit('add', 1, 2, Pool.options({ timeout: '1s' }));
   const squares: number[] = await pool.starmap('add', [
     [1, 2],
     [3, 4],
@@ -86,5 +93,5 @@ export async function pools(): Promise<number> {
   } catch (err) {
     if (err instanceof WorkerDiedError) return err.exitCode ?? -1;
   }
-  return sum + squares.length + greeting.length + greetings.length + (anything === undefined ? 0 : 1);
+  return sum + limited + squares.length + greeting.length + greetings.length + (anything === undefined ? 0 : 1);
 }
