@@ -630,14 +630,6 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
         return (space.bytes as unknown as Slices).utf8Slice(start, end);
       case Tag.number:
         return space.f64[start / 8];
-      case Tag.true:
-        return true;
-      case Tag.false:
-        return false;
-      case Tag.null:
-        return null;
-      case Tag.undefined:
-        return undefined;
       default: {
         const copy = Buffer.allocUnsafe(length);
         space.bytes.copy(copy, 0, start, end);
