@@ -303,6 +303,48 @@ describe('Scope', () => {
     expect(left(prefix)).toEqual([]);
   });
 
+  it.each(['lock', 'shm'])(
+    "never removes a %s from under a process that is opening it (gc's rule, its own handles left out or closed)",
+    async (kind) => {
+      const prefix = prefixFor('sr');
+      const names = Array.from({ length: 4 }, (_, i) => `${prefix}${i}`);
+      const churners = [0, 1].map(() => startFixture('gc-churn.mjs', [prefix, String(names.length), kind]));
+      let removed = 0;
+      let rounds = 0;
+      try {
+        await Promise.all(churners.map((c) => c.line((line) => line === 'running')));
+        // At least 3 s, and until something was removed (a loaded machine starts node slowly).
+        for (const until = Date.now() + 3000, limit = Date.now() + 20_000; Date.now() < until || (removed === 0 && Date.now() < limit); rounds++) {
+          for (const name of names) {
+            let handle: Lock | SharedMemory;
+            try {
+              handle = kind === 'shm' ? new SharedMemory(name) : Lock.open(name);
+            } catch (err) {
+              // ENOENT: removed; ERR_SHM_EMPTY: a segment a churner has not sized yet.
+              if ((err as ShmError).code === 'ENOENT' || (err as ShmError).code === 'ERR_SHM_EMPTY') continue;
+              throw err;
+            }
+            // Every other round the scope keeps its handle open: its token is then left out of the lock.
+            const closeHandles = rounds % 2 === 0;
+            const scope = new Scope({ closeHandles });
+            scope.add(handle);
+            removed += scope.close().removed.length;
+            handle.close();
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        for (const c of churners) c.child.stdin!.end();
+      }
+      const reports = await Promise.all(churners.map(async (c) => JSON.parse(await c.line((line) => line.startsWith('{')))));
+      const cycles = reports.map((r) => r.cycles).join(' + ');
+      console.log(`scope race (${kind}): ${removed} removals in ${rounds} rounds, ${cycles} open/close cycles`);
+      expect(removed).toBeGreaterThan(0);
+      expect(reports.map((r) => r.heldRemoved)).toEqual([0, 0]);
+    },
+    60_000,
+  );
+
   it("a SIGKILLed scope's shmkit objects are left to `shmkit gc`, which removes them: no live handle holds them", async () => {
     const prefix = prefixFor('sg');
     const run = await child('scope', 'wait', prefix, ['value', 'queue', 'map', 'shm']);

@@ -109,19 +109,29 @@ function closeQuietly(fd: number): void {
   }
 }
 
+/** What createSegment does besides creating. */
+export interface CreateSegmentOptions {
+  /** Runs once the segment is sized and mapped, while the descriptor is open. */
+  withFd?: (fd: number, segment: MappedSegment) => void;
+  /** Keep the descriptor open with the segment (a segment that grows). */
+  keepFd?: boolean;
+  /** The kind being made, for the EEXIST message ('Queue'; default 'SharedMemory'). */
+  what?: string;
+  /**
+   * Runs right after the name is created, before it has a size: a segment
+   * with no header (a SharedMemory) takes its liveness token here, since
+   * anyone may attach to it as soon as it is sized.
+   */
+  beforeSizing?: (fd: number, identity: string) => void;
+}
+
 /**
  * Creates `name` exclusively (O_CREAT|O_EXCL) with exactly `mode`, reserves
  * `size` bytes and maps them. On any failure after creation the name is
  * unlinked again, so a failed create leaves nothing behind.
  */
-export function createSegment(
-  name: string,
-  size: number,
-  mode: number,
-  withFd?: (fd: number, segment: MappedSegment) => void,
-  keepFd = false,
-  what = 'SharedMemory',
-): MappedSegment {
+export function createSegment(name: string, size: number, mode: number, options: CreateSegmentOptions = {}): MappedSegment {
+  const { withFd, keepFd = false, what = 'SharedMemory', beforeSizing } = options;
   checkMappable(name, size, 'a new segment');
   const path = systemName(name);
   let fd: number;
@@ -134,6 +144,10 @@ export function createSegment(
   let segment: MappedSegment | undefined;
   try {
     sys(() => native.fchmod(fd, mode), `creating ${name}`);
+    beforeSizing?.(
+      fd,
+      sys(() => native.fileId(fd), `creating ${name}`),
+    );
     sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
     const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
     segment = new MappedSegment(
@@ -230,7 +244,11 @@ const MAX_TOKEN_ATTEMPTS = 64;
  * held by a live handle (after a counter wrapped, or a random pick that
  * collided).
  */
-export function acquireToken(fd: number, segment: MappedSegment, next: () => number): { token: number; liveness: number } {
+export function acquireToken(
+  fd: number,
+  segment: { readonly name: string; readonly identity: string },
+  next: () => number,
+): { token: number; liveness: number } {
   const deadline = Date.now() + REMOVER_WAIT_MS;
   for (let attempt = 1; ; attempt++) {
     const token = next();

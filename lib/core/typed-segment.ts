@@ -161,16 +161,14 @@ export function createTyped(
   keepFd = false,
 ): TypedSegment {
   let owner: { token: number; liveness: number } | undefined;
-  const segment = createSegment(
-    name,
-    HEADER_SIZE + count * dtype.bytes,
-    mode,
-    (fd, seg) => {
+  const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode, {
+    // Taken before the header is written: an opener waits for `ready`, gc for a whole header.
+    withFd: (fd, seg) => {
       owner = takeToken(fd, seg);
     },
     keepFd,
-    kindName(kind),
-  );
+    what: kindName(kind),
+  });
   // createSegment ran the callback before returning: the token is taken.
   const typed = new TypedSegment(segment, owner as { token: number; liveness: number }, dtype, count);
   try {

@@ -17,7 +17,7 @@ import { normalizeName } from '../core/names.js';
 import { type LifetimeOptions, lifetimeArgs, type OpenOptions, openTimeout } from '../core/options.js';
 import { nameLeadsTo, nap, unlinkSegment } from '../core/segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { KIND_LABEL, SharedMemory } from './shared-memory.js';
+import { attachSized, KIND_LABEL, SharedMemory } from './shared-memory.js';
 
 /** An empty list's segment: its count and one offset. */
 const EMPTY_LIST_BYTES = 16;
@@ -193,7 +193,7 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
   static #openWritten(name: string, timeout: number): ShareableList {
     const deadline = Date.now() + timeout;
     for (;;) {
-      const shm = new SharedMemory({ name, ...LABEL });
+      const shm = attachSized(name, Math.max(0, deadline - Date.now()), LABEL[KIND_LABEL]);
       if (shm.size <= EMPTY_LIST_BYTES || Atomics.load(new BigInt64Array(shm.buffer, 0, 1), 0) !== 0n) return new ShareableList(shm);
       shm.close();
       if (Date.now() >= deadline) {

@@ -3,8 +3,8 @@ import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { normalizeName, randomName } from '../core/names.js';
-import { type LifetimeOptions, lifetimeArgs } from '../core/options.js';
-import { acquireToken, createSegment, type MappedSegment, nameLeadsTo, openSegment, releaseToken, unlinkSegment } from '../core/segment.js';
+import { type LifetimeOptions, lifetimeArgs, openTimeout } from '../core/options.js';
+import { acquireToken, createSegment, type MappedSegment, nameLeadsTo, nap, openSegment, releaseToken, unlinkSegment } from '../core/segment.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
 import { checkBoolean, checkInteger, checkObject, checkSize } from '../core/validate.js';
 
@@ -33,6 +33,8 @@ export interface SharedMemoryOpenOrCreateOptions extends LifetimeOptions {
   /** Bytes of a new segment; an existing one must have at least as many (macOS rounds sizes up to pages). */
   size: number;
   mode?: number;
+  /** Milliseconds to wait for a creator that has not sized the segment yet (default 1000). */
+  timeout?: number;
 }
 
 const RANDOM_NAME_ATTEMPTS = 16;
@@ -122,10 +124,11 @@ export class SharedMemory implements Disposable {
     const size = checkSize(opts.size, 'options.size');
     const mode = opts.mode === undefined ? 0o600 : checkInteger(opts.mode, 'options.mode', 0, 0o777);
     const lifetime = lifetimeArgs(opts);
-    const label = { [KIND_LABEL]: (opts as { [KIND_LABEL]?: string })[KIND_LABEL] };
+    const timeout = openTimeout(opts);
+    const what = (opts as { [KIND_LABEL]?: string })[KIND_LABEL];
     const shm = openOrCreate(
-      () => new SharedMemory({ name, ...label }),
-      () => new SharedMemory({ name, create: true, size, mode, ...label }),
+      () => attachSized(name, timeout, what),
+      () => new SharedMemory({ name, create: true, size, mode, [KIND_LABEL]: what } as SharedMemoryOptions),
       (existing) => {
         if (existing.size < size) throw shapeMismatch('SharedMemory', name, `${existing.size} bytes`, `${size} bytes`);
       },
@@ -216,7 +219,19 @@ export class SharedMemory implements Disposable {
   }
 
   #create(name: string, size: number, mode: number): MappedSegment {
-    return createSegment(name, size, mode, (fd, segment) => this.#takeToken(fd, segment), false, this.#what);
+    let identity = '';
+    try {
+      // The token comes before the size: a segment can be attached to as soon as it has one, and
+      // a Scope that attached then would otherwise find no token of ours and remove it.
+      const beforeSizing = (fd: number, id: string) => {
+        identity = id;
+        this.#takeToken(fd, { name, identity });
+      };
+      return createSegment(name, size, mode, { beforeSizing, what: this.#what });
+    } catch (err) {
+      this.#dropToken(identity);
+      throw err;
+    }
   }
 
   #createRandom(size: number, mode: number): MappedSegment {
@@ -261,7 +276,7 @@ export class SharedMemory implements Disposable {
     }
   }
 
-  #takeToken(fd: number, segment: MappedSegment): void {
+  #takeToken(fd: number, segment: { readonly name: string; readonly identity: string }): void {
     if (!TOKENS) return;
     // The upper half of the tokens: a typed object's counter hands out the
     // lower half first, and a random token equal to a dead holder's still in
@@ -275,5 +290,21 @@ export class SharedMemory implements Disposable {
     dropped.unregister(this);
     releaseToken(identity, this.#owner.liveness);
     this.#owner = undefined;
+  }
+}
+
+/**
+ * @internal Attaches to `name`, waiting up to `timeoutMs` while it has size 0:
+ * a creator between shm_open and sizing it (openOrCreate racing a create).
+ */
+export function attachSized(name: string, timeoutMs: number, what?: string): SharedMemory {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return new SharedMemory({ name, [KIND_LABEL]: what } as SharedMemoryOptions);
+    } catch (err) {
+      if (!(err instanceof ShmError) || err.code !== ErrorCodes.EMPTY_SEGMENT || Date.now() >= deadline) throw err;
+      nap(1);
+    }
   }
 }
