@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/env_state.cc",
+        "native/exit_signals.cc",
         "native/layout_values.cc",
         "native/errors.cc",
         "native/liveness.cc",

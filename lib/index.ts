@@ -9,12 +9,13 @@ export { MessageView, Slot } from './channel/zero-copy.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
 export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
-export type { CreateOptions, OpenOptions, TypedOpenOptions } from './core/options.js';
+export type { CreateOptions, LifetimeOptions, OpenOptions, OpenOrCreateOptions, TypedOpenOptions } from './core/options.js';
+export { Scope, type ScopeCloseReport, type ScopeOptions } from './core/scope.js';
 export { SharedList, type SharedListOptions } from './map/shared-list.js';
 export { type MapEntry, type MapStats, type SetOptions, SharedMap, type SharedMapOptions } from './map/shared-map.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
-export { type ShareableItem, ShareableList } from './memory/shareable-list.js';
-export { SharedMemory, type SharedMemoryOptions } from './memory/shared-memory.js';
+export { type ShareableItem, ShareableList, type ShareableListOptions } from './memory/shareable-list.js';
+export { SharedMemory, type SharedMemoryOpenOrCreateOptions, type SharedMemoryOptions } from './memory/shared-memory.js';
 export { Value } from './memory/value.js';
 export {
   type CallOptions,

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "env_state.h"
+#include "exit_signals.h"
 #include "layout_values.h"
 #include "liveness.h"
 #include "parent_death.h"
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLiveness(env, exports);
   InitSem(env, exports);
   InitParentDeath(env, exports);
+  InitExitSignals(env, exports);
   return exports;
 }
 

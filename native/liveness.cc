@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "env_state.h"
 #include "errors.h"
@@ -66,10 +68,16 @@ Napi::Value Alive(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, alive == 1);
 }
 
-// livenessExclude(fd) -> true if the lock over every token's byte is taken
-// (held until `fd` is closed), false if some handle holds its token.
+// livenessExclude(fd, except?) -> true if the lock over every token's byte
+// (but those of the tokens in the array `except`) is taken (held until `fd`
+// is closed), false if some other handle holds its token.
 Napi::Value Exclude(const Napi::CallbackInfo& info) {
-  int err = LivenessExcludeAll(info[0].As<Napi::Number>().Int32Value());
+  std::vector<uint32_t> except;
+  if (info.Length() > 1 && info[1].IsArray()) {
+    Napi::Array tokens = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < tokens.Length(); i++) except.push_back(tokens.Get(i).As<Napi::Number>().Uint32Value());
+  }
+  int err = LivenessExcludeAll(info[0].As<Napi::Number>().Int32Value(), std::move(except));
   if (err != 0 && err != EAGAIN) throw ErrnoError(info.Env(), err, "fcntl(F_OFD_SETLK)");
   return Napi::Boolean::New(info.Env(), err == 0);
 }

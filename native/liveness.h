@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace shmkit {
 
@@ -23,8 +24,11 @@ int LivenessAcquire(int fd, uint32_t token, int* held);
 // Takes a write lock over every token's byte at once through `fd` (open for
 // writing), held until `fd` is closed: 0 if taken (no handle holds a token,
 // and none can take one meanwhile), EAGAIN if some handle holds its token,
-// or another errno (ENOTSUP on macOS, where gc does not run).
-int LivenessExcludeAll(int fd);
+// or another errno (ENOTSUP on macOS, where gc does not run). The bytes of
+// the tokens in `except` (handles of the caller's own, which a Scope lets
+// stay open) are left out: the lock is then taken piece by piece, between
+// them; pieces already taken when one fails stay held until `fd` closes.
+int LivenessExcludeAll(int fd, std::vector<uint32_t> except);
 
 // Drops the liveness lock (closing what LivenessAcquire kept).
 void LivenessRelease(int held);

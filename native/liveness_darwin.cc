@@ -105,7 +105,7 @@ void LivenessRelease(int held) {
 }
 
 // shmkit gc lists /dev/shm and runs on Linux only.
-int LivenessExcludeAll(int) { return ENOTSUP; }
+int LivenessExcludeAll(int, std::vector<uint32_t>) { return ENOTSUP; }
 
 int LivenessAlive(int, uint32_t token) {
   std::string path = TokenPath(token);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "liveness.h"
@@ -71,15 +72,30 @@ void LivenessRelease(int held) {
   close(held);
 }
 
-int LivenessExcludeAll(int fd) {
-  struct flock range = {};
-  range.l_type = F_WRLCK;
-  range.l_whence = SEEK_SET;
-  range.l_start = kLivenessBase;
-  range.l_len = kTokenRange;
-  range.l_pid = 0;
-  if (fcntl(fd, F_OFD_SETLK, &range) == 0) return 0;
-  return errno == EACCES ? EAGAIN : errno;
+int LivenessExcludeAll(int fd, std::vector<uint32_t> except) {
+  // Each piece, once locked, stays locked: a token taken in it before we
+  // got there makes its piece fail, one taken later is refused. So all
+  // pieces locked means no token outside `except` is held, nor can be.
+  auto lock = [fd](off_t start, off_t end) {
+    if (end <= start) return 0;
+    struct flock range = {};
+    range.l_type = F_WRLCK;
+    range.l_whence = SEEK_SET;
+    range.l_start = start;
+    range.l_len = end - start;
+    range.l_pid = 0;
+    if (fcntl(fd, F_OFD_SETLK, &range) == 0) return 0;
+    return errno == EACCES ? EAGAIN : errno;
+  };
+  std::sort(except.begin(), except.end());
+  off_t from = kLivenessBase;
+  for (uint32_t token : except) {
+    off_t at = kLivenessBase + static_cast<off_t>(token);
+    if (at < from || at >= kLivenessBase + kTokenRange) continue;  // a repeat, or not a token
+    if (int err = lock(from, at)) return err;
+    from = at + 1;
+  }
+  return lock(from, kLivenessBase + kTokenRange);
 }
 
 int LivenessAlive(int held, uint32_t token) {

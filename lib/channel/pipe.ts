@@ -3,8 +3,9 @@ import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/error
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { PipeWord } from '../core/layout.js';
+import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { native, type PipeEndHandle } from '../core/native.js';
-import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
+import { createArgs, type LifetimeOptions, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import {
@@ -44,8 +45,8 @@ const CONTROL_BYTES = PipeWord.controlBytes;
 const END_TOKEN = [PipeWord.endToken, PipeWord.endToken + 1];
 const END_CLOSED = [PipeWord.endClosed, PipeWord.endClosed + 1];
 
-/** Options of `Pipe.create`. */
-export interface PipeCreateOptions {
+/** Options of `Pipe.create` (and, with `timeout`, of `Pipe.openOrCreate`). */
+export interface PipeCreateOptions extends LifetimeOptions {
   /**
    * Bytes of each direction's ring (rounded up to a power of two; default 1 MiB). Each message takes 8 bytes plus its
    * payload padded to 8; the largest message is `capacity - 16` bytes.
@@ -113,12 +114,40 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     });
   }
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.pipe;
+
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
   static create<T = unknown>(name: string, options?: PipeCreateOptions): Pipe<T> {
-    const opts = checkObject<PipeCreateOptions>(options, 'options');
-    const args = createArgs(name, { mode: opts.mode });
-    const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
-    const typed = createTyped(args.name, Kind.pipe, BYTES, CONTROL_BYTES + 2 * ringBytes(capacity), args.mode, (data) => {
+    const args = pipeArgs(name, options);
+    return settle(Pipe.#create<T>(args.name, args.capacity, args.mode), args.lifetime);
+  }
+
+  /**
+   * The first end of the pipe `name` if it does not exist (creating it),
+   * else its other end (as `open`): of two processes that both call it, one
+   * gets each end. An existing pipe must have the `capacity` given (left
+   * out: not compared).
+   * @throws {ShmError} ERR_SHM_PIPE_BUSY if both ends are open; ERR_SHM_FORMAT if `name` is another kind of object, or a pipe of another capacity
+   */
+  static openOrCreate<T = unknown>(name: string, options?: PipeCreateOptions & OpenOptions): Pipe<T> {
+    const args = pipeArgs(name, options);
+    const timeout = openTimeout(options);
+    const pipe = openOrCreate(
+      () => Pipe.#open<T>(args.name, timeout),
+      () => Pipe.#create<T>(args.name, args.capacity, args.mode),
+      (existing) => {
+        const capacity = existing.#out.capacity;
+        if (args.capacityGiven && capacity !== args.capacity) {
+          throw shapeMismatch('Pipe', args.name, `a capacity of ${capacity} bytes`, `a capacity of ${args.capacity} bytes`);
+        }
+      },
+    );
+    return settle(pipe, args.lifetime);
+  }
+
+  static #create<T>(name: string, capacity: number, mode: number): Pipe<T> {
+    const typed = createTyped(name, Kind.pipe, BYTES, CONTROL_BYTES + 2 * ringBytes(capacity), mode, (data) => {
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES, capacity, 0, false);
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES + ringBytes(capacity), capacity, 0, false);
     });
@@ -133,7 +162,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    */
   static open<T = unknown>(name: string, options?: OpenOptions): Pipe<T> {
     const args = openArgs(name, options);
-    const typed = openTyped(args.name, Kind.pipe, args.timeout);
+    return Pipe.#open<T>(args.name, args.timeout);
+  }
+
+  static #open<T>(name: string, timeout: number): Pipe<T> {
+    const typed = openTyped(name, Kind.pipe, timeout);
     const pipe = closedOnError(typed, () => new Pipe<T>(typed, 1));
     const control = new Int32Array(typed.segment.buffer, typed.data.byteOffset, CONTROL_BYTES / 4);
     for (;;) {
@@ -141,7 +174,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       const free = current === 0 || Atomics.load(control, END_CLOSED[1]) === 1 || !typed.isAlive(current);
       if (!free) {
         typed.close();
-        throw new ShmError(ErrorCodes.PIPE_BUSY, `pipe ${JSON.stringify(args.name)} already has both ends open`);
+        throw new ShmError(ErrorCodes.PIPE_BUSY, `pipe ${JSON.stringify(name)} already has both ends open`);
       }
       if (Atomics.compareExchange(control, END_TOKEN[1], current, typed.token) === current) break;
     }
@@ -539,4 +572,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
 function timeout(what: string): ShmError {
   return new ShmError(ErrorCodes.TIMEOUT, `pipe ${what} timed out`);
+}
+
+/** The create options of a pipe, checked. */
+function pipeArgs(name: unknown, options: unknown) {
+  const opts = checkObject<PipeCreateOptions>(options, 'options');
+  const args = createArgs(name, options);
+  const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
+  return { ...args, capacity, capacityGiven: opts.capacity !== undefined };
 }

@@ -2,8 +2,9 @@ import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
+import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { native, type QueueHandle } from '../core/native.js';
-import { createArgs, type OpenOptions, openArgs } from '../core/options.js';
+import { createArgs, type LifetimeOptions, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
@@ -33,8 +34,8 @@ const MAX_CAPACITY = 2 ** 30;
 /** How often a consumer taking messages looks for ones held by dead consumers (it always looks when it finds none). */
 const ORPHAN_CHECK_MS = 100;
 
-/** Options of `Queue.create`. */
-export interface QueueCreateOptions {
+/** Options of `Queue.create` (and, with `timeout`, of `Queue.openOrCreate`). */
+export interface QueueCreateOptions extends LifetimeOptions {
   /**
    * Bytes of ring (rounded up to a power of two; default 1 MiB). Each message takes 8 bytes plus its payload padded to 8;
    * the largest message is `capacity - 16` bytes.
@@ -118,23 +119,55 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.#viewPlan = this.#ring.readPlan(() => this.#takeView() ?? RETRY);
   }
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.queue;
+
   /** Creates a queue named `name` (`EEXIST` if the name exists). */
   static create<T = unknown>(name: string, options?: QueueCreateOptions): Queue<T> {
-    const opts = checkObject<QueueCreateOptions>(options, 'options');
-    const args = createArgs(name, { mode: opts.mode });
-    const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
-    const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, 2 ** 31 - 1);
+    const args = queueArgs(name, options);
+    return settle(Queue.#create<T>(args), args.lifetime);
+  }
+
+  /** Opens an existing queue by name. */
+  static open<T = unknown>(name: string, options?: OpenOptions): Queue<T> {
+    const args = openArgs(name, options);
+    return Queue.#open<T>(args.name, args.timeout);
+  }
+
+  /**
+   * Opens the queue `name` if it exists, else creates it with `options`. An
+   * existing queue must have the `capacity` and `maxsize` given (options left
+   * out are not compared). Of several processes racing, one creates.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a queue of another capacity or maxsize
+   */
+  static openOrCreate<T = unknown>(name: string, options?: QueueCreateOptions & OpenOptions): Queue<T> {
+    const args = queueArgs(name, options);
+    const timeout = openTimeout(options);
+    const queue = openOrCreate(
+      () => Queue.#open<T>(args.name, timeout),
+      () => Queue.#create<T>(args),
+      (existing) => {
+        const maxsize = Atomics.load(existing.#ring.words, Ctl.maxsize);
+        if (args.given.capacity && existing.capacity !== args.capacity) {
+          throw shapeMismatch('Queue', args.name, `a capacity of ${existing.capacity} bytes`, `a capacity of ${args.capacity} bytes`);
+        }
+        if (args.given.maxsize && maxsize !== args.maxsize) throw shapeMismatch('Queue', args.name, `maxsize ${maxsize}`, `maxsize ${args.maxsize}`);
+      },
+    );
+    return settle(queue, args.lifetime);
+  }
+
+  static #create<T>(args: ReturnType<typeof queueArgs>): Queue<T> {
+    const { capacity, maxsize } = args;
     const typed = createTyped(args.name, Kind.queue, BYTES, ringBytes(capacity), args.mode, (data) =>
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset, capacity, maxsize, true),
     );
     return new Queue(typed);
   }
 
-  /** Opens an existing queue by name. */
-  static open<T = unknown>(name: string, options?: OpenOptions): Queue<T> {
-    const args = openArgs(name, options);
-    const typed = openTyped(args.name, Kind.queue, args.timeout);
-    return closedOnError(typed, () => new Queue(typed));
+  static #open<T>(name: string, timeout: number): Queue<T> {
+    const typed = openTyped(name, Kind.queue, timeout);
+    return closedOnError(typed, () => new Queue<T>(typed));
   }
 
   /** Bytes of ring. */
@@ -656,4 +689,13 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
       lock.release();
     }
   }
+}
+
+/** The create options of a queue, checked; `given` says which the caller gave (openOrCreate compares those). */
+function queueArgs(name: unknown, options: unknown) {
+  const opts = checkObject<QueueCreateOptions>(options, 'options');
+  const args = createArgs(name, options);
+  const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
+  const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, 2 ** 31 - 1);
+  return { ...args, capacity, maxsize, given: { capacity: opts.capacity !== undefined, maxsize: opts.maxsize !== undefined } };
 }

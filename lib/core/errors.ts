@@ -73,7 +73,8 @@ export type ShmErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | System
 /**
  * The one error class shmkit throws. `code` is stable: an `ERR_SHM_*` code
  * for misuse, or the errno name for a failed system call (then `errno` and
- * `syscall` are set too).
+ * `syscall` are set too; `errno` is negative, as Node's `fs` gives it: -2
+ * for ENOENT).
  */
 export class ShmError extends Error {
   readonly code: ShmErrorCode;
@@ -102,10 +103,13 @@ export function fromNative(err: unknown, context?: string): ShmError {
   const e = err as { message?: string; errno?: number; syscall?: string; code?: string };
   const where = context ? ` (${context})` : '';
   if (typeof e?.errno === 'number') {
+    // The addon reports errno as the system does (positive); Node's fs and
+    // libuv give it negative, and so does a ShmError.
+    const errno = Math.abs(e.errno);
     // An errno this Node has no name for keeps its number, under ERR_SHM_NATIVE (codes stay a closed set).
-    const code = errnoNames.get(e.errno) ?? ErrorCodes.NATIVE;
+    const code = errnoNames.get(errno) ?? ErrorCodes.NATIVE;
     return new ShmError(code, `${code}: ${e.message ?? 'system call failed'}${where}`, {
-      errno: e.errno,
+      errno: -errno,
       syscall: e.syscall,
     });
   }
@@ -154,4 +158,31 @@ export function describeValue(value: unknown): string {
 
 export function invalidArg(message: string): ShmError {
   return new ShmError(ErrorCodes.INVALID_ARG, message);
+}
+
+/**
+ * What `create` throws when the name exists: what to do about it, for the
+ * second run of a program that created it and did not remove it. `opener`
+ * is how that kind is opened (`Queue.open`, `new SharedMemory`).
+ */
+export function existsError(err: ShmError, what: string, name: string, opener = `${what}.open`): ShmError {
+  const q = JSON.stringify(name);
+  return new ShmError(
+    err.code,
+    `EEXIST: cannot create ${what} ${q}: the name exists already (left by an earlier run?). ` +
+      `Open it with ${opener}(${q}), or call ${what}.openOrCreate to create it only when it is missing; ` +
+      `remove a leftover with \`shmkit rm ${name}\`; create with { unlinkOnExit: true } to have the name removed when this process ends`,
+    { errno: err.errno, syscall: err.syscall },
+  );
+}
+
+/** What `open` throws when the name does not exist. */
+export function missingError(err: ShmError, what: string, name: string): ShmError {
+  const q = JSON.stringify(name);
+  return new ShmError(
+    err.code,
+    `ENOENT: ${what} ${q} does not exist (never created, or unlinked since). ` +
+      `Create it with ${what}.create, or call ${what}.openOrCreate to open it if it exists and create it if not`,
+    { errno: err.errno, syscall: err.syscall },
+  );
 }

@@ -1,11 +1,16 @@
 // What every named object that lives in a typed segment shares: its name,
-// close (idempotent, never unlinks), unlink, `using`, and the closed check.
+// close (idempotent, never unlinks), unlink (of its own kind only), `using`,
+// the closed check, and what a Scope needs of it.
 import { ErrorCodes, invalidArg, ShmError } from './errors.js';
+import type { KindCode } from './format.js';
+import { MEMBER, type Member } from './lifetime.js';
 import { normalizeName } from './names.js';
-import { unlinkSegment } from './segment.js';
-import type { TypedSegment } from './typed-segment.js';
+import { type TypedSegment, unlinkTyped } from './typed-segment.js';
 
 export abstract class SegmentHandle implements Disposable {
+  /** @internal The kind this class creates and opens: its `unlink` removes that kind only. */
+  protected static readonly kindCode: KindCode;
+
   /** @internal */
   protected readonly typed: TypedSegment;
   /** False for a lock that lives in another object's segment (a Value's `.lock`): that object closes it. */
@@ -18,9 +23,14 @@ export abstract class SegmentHandle implements Disposable {
     this.#owns = owns;
   }
 
-  /** Removes the name `name` without opening it. @throws {ShmError} ENOENT, ERR_SHM_INVALID_NAME */
+  /**
+   * Removes the name `name` if it is an object of this class's kind; a
+   * process that has it open keeps working.
+   * @throws {ShmError} ENOENT, ERR_SHM_INVALID_NAME; ERR_SHM_FORMAT if the name is another kind of object (nothing is removed; `SharedMemory.unlink` removes any name)
+   */
   static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class it is called on (Value.unlink removes Values)
+    unlinkTyped(normalizeName(name), (this as unknown as { kindCode: KindCode }).kindCode);
   }
 
   /** The name, without a leading slash. */
@@ -46,10 +56,34 @@ export abstract class SegmentHandle implements Disposable {
     this.typed.close();
   }
 
-  /** Removes the name; processes that have it open keep working. @throws {ShmError} ENOENT */
+  /**
+   * Removes the name; processes that have it open keep working. If the name
+   * leads to another object now (this one was removed and the name taken
+   * again), that one is removed only if it is of this kind.
+   * @throws {ShmError} ENOENT; ERR_SHM_FORMAT if the name is another kind of object now
+   */
   unlink(): void {
     if (!this.#owns) throw invalidArg(`this ${this.constructor.name} belongs to another object: unlink that object`);
-    unlinkSegment(this.typed.segment.name);
+    const kind = (this.constructor as unknown as { kindCode: KindCode }).kindCode;
+    unlinkTyped(this.typed.segment.name, kind, this.typed.segment.identity);
+  }
+
+  /** @internal What a Scope and `unlinkOnExit` need of this handle. */
+  [MEMBER](): Member {
+    if (!this.#owns) throw invalidArg(`this ${this.constructor.name} belongs to another object: hand that object to the Scope`);
+    const typed = this.typed;
+    return {
+      name: typed.segment.name,
+      namespace: 'segment',
+      identity: typed.segment.identity,
+      what: typed.segment.what,
+      tokens: true,
+      token: () => (typed.closed ? undefined : typed.token),
+      get closed() {
+        return typed.closed;
+      },
+      close: () => this.close(),
+    };
   }
 
   [Symbol.dispose](): void {

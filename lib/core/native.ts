@@ -88,8 +88,11 @@ export interface NativeAddon {
   livenessAcquire(fd: number, token: number, name: string): number;
   livenessAlive(id: number, token: number, name: string): boolean;
   livenessRelease(id: number): void;
-  /** Locks every token's byte of the file at once (shmkit gc; held until `fd` closes): false if a handle holds its token. Linux only. */
-  livenessExclude(fd: number): boolean;
+  /**
+   * Locks every token's byte of the file at once but those of `except` (shmkit gc, a Scope; held until `fd` closes):
+   * false if a handle holds its token. Linux only.
+   */
+  livenessExclude(fd: number, except?: number[]): boolean;
   semOpen(name: string, create: boolean, exclusive: boolean, mode: number, value: number): number;
   semClose(id: number): void;
   semWait(id: number, timeoutMs: number): typeof WaitEnd.ok | typeof WaitEnd.timedOut;
@@ -100,6 +103,15 @@ export interface NativeAddon {
   semUnlink(name: string): void;
   /** SIGKILL this process when its parent dies (Linux); false where the platform cannot. */
   exitWithParent(): boolean;
+  // What SIGINT/SIGTERM/SIGHUP did before lib/core/lifetime.ts listened (native/exit_signals.cc).
+  /** False if the signal is ignored now; with `keep`, its disposition is kept for signalRestore. */
+  signalSave(signum: number, keep: boolean): boolean;
+  /** Latches the signal in front of the handler installed now (libuv's, for the JS listeners). */
+  signalLatch(signum: number): void;
+  /** Bit n: signal n came since the last call (cleared). */
+  signalPending(): number;
+  /** Puts back the disposition signalSave kept. */
+  signalRestore(signum: number): void;
 }
 
 /** How a wait ended (native/layout.h WaitEnd). */

@@ -1,8 +1,9 @@
 // The one place that turns a name into mapped memory. SharedMemory and the
 // typed objects both stand on it; nothing else calls shm_open or mmap.
 import { constants as bufferConstants } from 'node:buffer';
+import { constants as osConstants } from 'node:os';
 import { trace } from './debug.js';
-import { ErrorCodes, ShmError, sys } from './errors.js';
+import { ErrorCodes, existsError, fromNative, missingError, ShmError, sys } from './errors.js';
 import { systemName } from './names.js';
 import { type MappingHandle, native } from './native.js';
 
@@ -108,18 +109,45 @@ function closeQuietly(fd: number): void {
   }
 }
 
+/** What createSegment does besides creating. */
+export interface CreateSegmentOptions {
+  /** Runs once the segment is sized and mapped, while the descriptor is open. */
+  withFd?: (fd: number, segment: MappedSegment) => void;
+  /** Keep the descriptor open with the segment (a segment that grows). */
+  keepFd?: boolean;
+  /** The kind being made, for the EEXIST message ('Queue'; default 'SharedMemory'). */
+  what?: string;
+  /**
+   * Runs right after the name is created, before it has a size: a segment
+   * with no header (a SharedMemory) takes its liveness token here, since
+   * anyone may attach to it as soon as it is sized.
+   */
+  beforeSizing?: (fd: number, identity: string) => void;
+}
+
 /**
  * Creates `name` exclusively (O_CREAT|O_EXCL) with exactly `mode`, reserves
  * `size` bytes and maps them. On any failure after creation the name is
  * unlinked again, so a failed create leaves nothing behind.
  */
-export function createSegment(name: string, size: number, mode: number, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false): MappedSegment {
+export function createSegment(name: string, size: number, mode: number, options: CreateSegmentOptions = {}): MappedSegment {
+  const { withFd, keepFd = false, what = 'SharedMemory', beforeSizing } = options;
   checkMappable(name, size, 'a new segment');
   const path = systemName(name);
-  const fd = sys(() => native.shmOpen(path, true, true, mode), `creating ${name}`);
+  let fd: number;
+  try {
+    fd = native.shmOpen(path, true, true, mode);
+  } catch (err) {
+    const error = fromNative(err, `creating ${name}`);
+    throw error.code === 'EEXIST' ? existsError(error, what, name, what === 'SharedMemory' ? 'new SharedMemory' : undefined) : error;
+  }
   let segment: MappedSegment | undefined;
   try {
     sys(() => native.fchmod(fd, mode), `creating ${name}`);
+    beforeSizing?.(
+      fd,
+      sys(() => native.fileId(fd), `creating ${name}`),
+    );
     sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
     const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
     segment = new MappedSegment(
@@ -152,9 +180,15 @@ export function createSegment(name: string, size: number, mode: number, withFd?:
  * `withFd` runs while the descriptor is still open (to take a liveness lock
  * through it); if it throws, the mapping is closed again.
  */
-export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false): MappedSegment {
+export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false, what = 'SharedMemory'): MappedSegment {
   const path = systemName(name);
-  const fd = sys(() => native.shmOpen(path, false, false, 0), `opening ${name}`);
+  let fd: number;
+  try {
+    fd = native.shmOpen(path, false, false, 0);
+  } catch (err) {
+    const error = fromNative(err, `opening ${name}`);
+    throw error.code === 'ENOENT' ? missingError(error, what, name) : error;
+  }
   let kept = false;
   try {
     const size = sys(() => native.fstatSize(fd), `opening ${name}`);
@@ -188,4 +222,159 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
 export function unlinkSegment(name: string): void {
   sys(() => native.shmUnlink(systemName(name)), `unlinking ${name}`);
   trace('unlink', 'segment', name);
+}
+
+// Liveness tokens (docs/design.md, "Owner liveness"): every handle of a
+// shmkit object, and on Linux every SharedMemory handle, holds one, a lock
+// on its file that the kernel drops when the process dies. `shmkit gc` and
+// a Scope remove an object only while no token is held (livenessExclude).
+
+/**
+ * How long taking a token waits at most for `shmkit gc` or a Scope, which
+ * hold a lock over every token's byte while they decide whether to remove an
+ * object (for microseconds: a header read and an unlink). Only a remover
+ * stopped halfway (SIGSTOP, a debugger) holds it longer.
+ */
+const REMOVER_WAIT_MS = 1000;
+const MAX_TOKEN_ATTEMPTS = 64;
+
+/**
+ * Takes a token from `next()` and its liveness lock through `fd`: the
+ * addon's id of the lock, and the token. Tries another token while one is
+ * held by a live handle (after a counter wrapped, or a random pick that
+ * collided).
+ */
+export function acquireToken(
+  fd: number,
+  segment: { readonly name: string; readonly identity: string },
+  next: () => number,
+): { token: number; liveness: number } {
+  const deadline = Date.now() + REMOVER_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    const token = next();
+    try {
+      const liveness = sys(() => native.livenessAcquire(fd, token, segment.name));
+      noteToken(segment.identity, liveness, token);
+      return { token, liveness };
+    } catch (err) {
+      if (!(err instanceof ShmError)) throw err;
+      if (err.code === 'EBUSY') {
+        // A remover is deciding: once it lets go the object is there or
+        // removed (the opener then looks at the name again: nameLeadsTo).
+        if (Date.now() >= deadline) {
+          throw new ShmError(
+            ErrorCodes.TIMEOUT,
+            `${JSON.stringify(segment.name)}: another process held a lock over all of its liveness bytes for ${REMOVER_WAIT_MS} ms (shmkit gc and a Scope hold one for a moment while they decide whether to remove an object)`,
+          );
+        }
+        nap(1);
+        continue;
+      }
+      // EAGAIN: a live handle holds this token.
+      if (err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** Drops a token taken with acquireToken. */
+export function releaseToken(identity: string, liveness: number): void {
+  forgetToken(identity, liveness);
+  native.livenessRelease(liveness);
+}
+
+/** Per object (its identity), the tokens this environment's handles hold: liveness id -> token. */
+const heldTokens = new Map<string, Map<number, number>>();
+
+function noteToken(identity: string, liveness: number, token: number): void {
+  let tokens = heldTokens.get(identity);
+  if (tokens === undefined) {
+    tokens = new Map();
+    heldTokens.set(identity, tokens);
+  }
+  tokens.set(liveness, token);
+}
+
+/** The token `liveness` is no longer held (released, or about to be). */
+export function forgetToken(identity: string, liveness: number): void {
+  const tokens = heldTokens.get(identity);
+  if (tokens === undefined) return;
+  tokens.delete(liveness);
+  if (tokens.size === 0) heldTokens.delete(identity);
+}
+
+/** The tokens this environment's handles of the object `identity` hold now. */
+export function tokensHeld(identity: string): number[] {
+  return [...(heldTokens.get(identity)?.values() ?? [])];
+}
+
+/**
+ * True if `name` still leads to the object `identity` (a file's
+ * "dev:ino"), asked by opening the name again (not by a path in /dev/shm:
+ * the name resolves as the first open resolved it, wherever the C library
+ * keeps segments). False if the name is gone or another object's. An
+ * identity of '' (no inodes here) cannot be compared: true.
+ *
+ * `shmkit gc` and a Scope remove an object only while no handle holds a
+ * token (they lock them all first), so an opener that holds its token and
+ * then finds the name still leads to its file has an object no remover can
+ * take from under it; one that finds otherwise opened an object removed
+ * meanwhile, and opens the name again. The inode cannot have been reused
+ * while the caller's mapping (or descriptor) keeps the file.
+ */
+export function nameLeadsTo(name: string, identity: string): boolean {
+  let fd: number;
+  try {
+    fd = native.shmOpen(systemName(name), false, false, 0);
+  } catch (err) {
+    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return false;
+    throw fromNative(err, `opening ${name}`);
+  }
+  try {
+    const now = sys(() => native.fileId(fd), `opening ${name}`);
+    return identity === '' || now === '' || now === identity;
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+/** What the first bytes of the object `name` say, read without taking a token: for the kind check of `X.unlink(name)`. */
+export interface Peeked {
+  identity: string;
+  size: number;
+  /** The first bytes (up to `bytes`). */
+  head: Uint8Array;
+}
+
+/** Opens `name`, reads its first `bytes` bytes (fewer if it is shorter) and its identity, and closes it. */
+export function peekSegment(name: string, bytes: number, what: string): Peeked {
+  const path = systemName(name);
+  let fd: number;
+  try {
+    fd = native.shmOpen(path, false, false, 0);
+  } catch (err) {
+    const error = fromNative(err, `removing ${name}`);
+    throw error.code === 'ENOENT'
+      ? new ShmError(error.code, `ENOENT: no ${what} named ${JSON.stringify(name)} to remove`, { errno: error.errno, syscall: error.syscall })
+      : error;
+  }
+  try {
+    const size = sys(() => native.fstatSize(fd), `removing ${name}`);
+    const identity = sys(() => native.fileId(fd), `removing ${name}`);
+    const length = Math.min(size, bytes);
+    if (length === 0) return { identity, size, head: new Uint8Array(0) };
+    const [buffer, handle] = sys(() => native.map(fd, length), `mapping ${name}`);
+    try {
+      return { identity, size, head: new Uint8Array(buffer).slice() };
+    } finally {
+      native.unmap(handle, buffer);
+    }
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+/** Sleeps this thread for `ms` (a short pause between tries). */
+export function nap(ms: number): void {
+  Atomics.wait(napCell, 0, 0, ms);
 }

@@ -6,14 +6,24 @@
 // by a liveness lock the kernel drops when the process dies (native/liveness),
 // so locks in the segment can tell a dead holder from a live one.
 
-import { constants as osConstants } from 'node:os';
 import { trace } from './debug.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
-import { ErrorCodes, fromNative, ShmError, sys } from './errors.js';
-import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, readHeader, State, Word, writeHeader } from './format.js';
-import { systemName } from './names.js';
+import { ErrorCodes, ShmError, sys } from './errors.js';
+import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, MAGIC, Offset, readHeader, State, Word, writeHeader } from './format.js';
+import { forgetAtExit } from './lifetime.js';
 import { native } from './native.js';
-import { createSegment, MAX_MAPPING_BYTES, type MappedSegment, openSegment, unlinkSegment } from './segment.js';
+import {
+  acquireToken,
+  createSegment,
+  MAX_MAPPING_BYTES,
+  type MappedSegment,
+  nameLeadsTo,
+  nap,
+  openSegment,
+  peekSegment,
+  releaseToken,
+  unlinkSegment,
+} from './segment.js';
 
 /** How long open() waits by default for a creator to finish initialising. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
@@ -22,6 +32,8 @@ export const DEFAULT_OPEN_TIMEOUT_MS = 1000;
 interface Holdings {
   readonly liveness: number;
   readonly name: string;
+  /** The object's identity (segment.ts keeps the tokens held per object). */
+  readonly identity: string;
   count: number;
 }
 
@@ -36,7 +48,7 @@ const dropped = new FinalizationRegistry<Holdings>((holdings) => {
     trace('collected', 'a handle holding a lock', holdings.name, 'its token, and what it holds, stay until this process exits');
     return;
   }
-  native.livenessRelease(holdings.liveness);
+  releaseToken(holdings.identity, holdings.liveness);
 });
 
 /** Who may hold a lock word, and how to tell whether a holder still lives. */
@@ -83,7 +95,7 @@ export class TypedSegment implements LockOwner {
     this.data = new dtype.ArrayType(segment.buffer, HEADER_SIZE, count) as SharedTypedArray;
     this.token = owner.token;
     this.liveness = owner.liveness;
-    this.#holdings = { liveness: owner.liveness, name: segment.name, count: 0 };
+    this.#holdings = { liveness: owner.liveness, name: segment.name, identity: segment.identity, count: 0 };
     dropped.register(this, this.#holdings, this);
   }
 
@@ -108,7 +120,7 @@ export class TypedSegment implements LockOwner {
   close(): void {
     if (this.segment.closed) return;
     dropped.unregister(this);
-    native.livenessRelease(this.liveness);
+    releaseToken(this.segment.identity, this.liveness);
     this.segment.close();
   }
 }
@@ -128,68 +140,10 @@ export function maxElements(dtype: DTypeInfo): number {
   return Math.floor((MAX_MAPPING_BYTES - HEADER_SIZE) / dtype.bytes);
 }
 
-const MAX_TOKEN_ATTEMPTS = 64;
-
-/**
- * How long taking a token waits at most for `shmkit gc`, which holds a lock
- * over every token's byte while it decides whether to remove an object (for
- * microseconds: a header read and an unlink). Only a gc stopped halfway
- * (SIGSTOP, a debugger) holds it longer.
- */
-const GC_WAIT_MS = 1000;
-
-/** Takes a fresh token from the header's counter and its liveness lock, through `fd`. */
+/** Takes a fresh token from the header's counter, and its liveness lock, through `fd`. */
 function takeToken(fd: number, segment: MappedSegment): { token: number; liveness: number } {
   const header = new Int32Array(segment.buffer, 0, HEADER_SIZE / 4);
-  const deadline = Date.now() + GC_WAIT_MS;
-  for (let attempt = 1; ; attempt++) {
-    const token = tokenFromCounter(Atomics.add(header, Word.tokenCounter, 1));
-    try {
-      return { token, liveness: sys(() => native.livenessAcquire(fd, token, segment.name)) };
-    } catch (err) {
-      if (!(err instanceof ShmError)) throw err;
-      if (err.code === 'EBUSY') {
-        // A gc is deciding: once it lets go the object is there or removed
-        // (openTyped then looks at the name again).
-        if (Date.now() >= deadline) {
-          throw new ShmError(
-            ErrorCodes.TIMEOUT,
-            `${JSON.stringify(segment.name)}: another process held a lock over all of its liveness bytes for ${GC_WAIT_MS} ms (shmkit gc holds one for a moment while it decides whether to remove an object)`,
-          );
-        }
-        nap(1);
-        continue;
-      }
-      // EAGAIN: after the counter wrapped, a live handle still holds this token.
-      if (err.code !== 'EAGAIN' || attempt >= MAX_TOKEN_ATTEMPTS) throw err;
-    }
-  }
-}
-
-/**
- * True if `name` still leads to the file `segment` mapped. `shmkit gc`
- * removes an object only while no handle holds a token (it locks them all
- * first), so an opener that holds its token and then finds the name still
- * leads to its file has an object no gc can remove under it; one that finds
- * otherwise opened an object removed meanwhile, and opens the name again.
- * Asked by opening the name again (not by a path in /dev/shm: the name
- * resolves as the first open resolved it, wherever the C library keeps
- * segments). The inode cannot have been reused: our mapping keeps it.
- */
-function stillNamed(name: string, segment: MappedSegment): boolean {
-  let fd: number;
-  try {
-    fd = native.shmOpen(systemName(name), false, false, 0);
-  } catch (err) {
-    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return false;
-    throw fromNative(err, `opening ${name}`);
-  }
-  try {
-    const now = sys(() => native.fileId(fd), `opening ${name}`);
-    return now === '' || now === segment.identity; // '': no inodes here (nothing to compare)
-  } finally {
-    native.closeFd(fd);
-  }
+  return acquireToken(fd, segment, () => tokenFromCounter(Atomics.add(header, Word.tokenCounter, 1)));
 }
 
 /**
@@ -207,15 +161,14 @@ export function createTyped(
   keepFd = false,
 ): TypedSegment {
   let owner: { token: number; liveness: number } | undefined;
-  const segment = createSegment(
-    name,
-    HEADER_SIZE + count * dtype.bytes,
-    mode,
-    (fd, seg) => {
+  const segment = createSegment(name, HEADER_SIZE + count * dtype.bytes, mode, {
+    // Taken before the header is written: an opener waits for `ready`, gc for a whole header.
+    withFd: (fd, seg) => {
       owner = takeToken(fd, seg);
     },
     keepFd,
-  );
+    what: kindName(kind),
+  });
   // createSegment ran the callback before returning: the token is taken.
   const typed = new TypedSegment(segment, owner as { token: number; liveness: number }, dtype, count);
   try {
@@ -230,11 +183,6 @@ export function createTyped(
     unlinkSegment(name);
     throw err;
   }
-}
-
-const napCell = new Int32Array(new SharedArrayBuffer(4));
-function nap(ms: number): void {
-  Atomics.wait(napCell, 0, 0, ms);
 }
 
 /** Checks one mapping of `name`: its header if ready, 'retry' if its creator is not done. */
@@ -267,13 +215,15 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number, keepF
           const header = inspect(seg, name, kind);
           if (header === 'retry') return;
           const owner = takeToken(fd, seg);
-          if (stillNamed(name, seg)) found = { header, owner };
+          // Removed (by gc, a Scope, or unlinked) after our open, before our token?
+          if (nameLeadsTo(name, seg.identity)) found = { header, owner };
           else {
-            native.livenessRelease(owner.liveness);
+            releaseToken(seg.identity, owner.liveness);
             removed = true;
           }
         },
         keepFd,
+        kindName(kind),
       );
     } catch (err) {
       // Size 0: the creator is between shm_open and allocation.
@@ -301,4 +251,54 @@ export function openTyped(name: string, kind: KindCode, timeoutMs: number, keepF
     }
     nap(1);
   }
+}
+
+/**
+ * Removes `name` if it is a shmkit object of `kind` (whatever its format
+ * version), or the object `own` (a handle's identity: its own object is
+ * removed even if something overwrote its header). Anything else is
+ * ERR_SHM_FORMAT and nothing is removed: `Value.unlink` used to remove a
+ * Queue of that name without a word.
+ * @throws {ShmError} ENOENT, ERR_SHM_FORMAT
+ */
+export function unlinkTyped(name: string, kind: KindCode, own?: string): void {
+  const what = kindName(kind);
+  // A creator between shm_open and writing the header: its kind is known within moments.
+  const deadline = Date.now() + DEFAULT_OPEN_TIMEOUT_MS;
+  for (let attempt = 1; ; attempt++) {
+    const peeked = peekSegment(name, HEADER_SIZE, what);
+    if (own === undefined || peeked.identity !== own) {
+      const problem = kindProblem(peeked.head, kind);
+      if (problem === WAIT && Date.now() < deadline) {
+        nap(1);
+        continue;
+      }
+      if (problem !== undefined) {
+        throw new ShmError(
+          ErrorCodes.FORMAT,
+          `${JSON.stringify(name)} ${problem}: ${what}.unlink removes a ${what} only, and removed nothing (SharedMemory.unlink, or \`shmkit rm\`, removes any name)`,
+        );
+      }
+    }
+    // The name may have been removed and taken again since we looked: remove only what we looked at.
+    if (nameLeadsTo(name, peeked.identity) || attempt >= 10) {
+      unlinkSegment(name);
+      forgetAtExit({ namespace: 'segment', identity: peeked.identity, name });
+      return;
+    }
+  }
+}
+
+const WAIT = 'has no shmkit header (not a shmkit object, or its creator died making it)';
+
+/** Why these first bytes are not those of a shmkit object of `kind`, or undefined; WAIT if nothing is written yet (a creator may be at work). */
+function kindProblem(head: Uint8Array, kind: KindCode): string | undefined {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length === 0) return WAIT;
+  if (head.length < 8) return `is not a shmkit object (${head.length} bytes)`;
+  const magic = view.getUint32(Offset.magic, true);
+  if (magic === 0) return WAIT;
+  if (magic !== MAGIC) return "is not a shmkit object (a raw SharedMemory, or another program's segment)";
+  const found = view.getUint8(Offset.kind);
+  return found === kind ? undefined : `is a ${kindName(found)}, not a ${kindName(kind)}`;
 }

@@ -7,9 +7,10 @@
 // (docs/format.md, "SharedList").
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
+import { MEMBER, type Member } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
 import type { OpenOptions } from '../core/options.js';
-import { unlinkSegment } from '../core/segment.js';
+import { unlinkTyped } from '../core/typed-segment.js';
 import { checkFunction } from '../core/validate.js';
 import { MISSING_VALUE, REMOVE, SharedMap, type SharedMapOptions } from './shared-map.js';
 
@@ -30,9 +31,7 @@ export class SharedList<V = unknown> implements Disposable, Iterable<V> {
 
   /** Creates an empty list named `name` (`EEXIST` if the name exists). */
   static create<V = unknown>(name: string, options?: SharedListOptions): SharedList<V> {
-    if (options !== undefined && options !== null && typeof options === 'object' && ('maxEntries' in options || 'maxBytes' in options)) {
-      throw invalidArg('a SharedList has no cache mode (maxEntries, maxBytes): use a SharedMap');
-    }
+    noCacheMode(options);
     return new SharedList(SharedMap.createKind<V>(Kind.sharedList, 1, name, options));
   }
 
@@ -41,9 +40,27 @@ export class SharedList<V = unknown> implements Disposable, Iterable<V> {
     return new SharedList(SharedMap.openKind<V>(Kind.sharedList, name, options));
   }
 
-  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT */
+  /**
+   * Opens the list `name` if it exists, else creates it (empty). An
+   * existing list must have the `maxSize` given (left out: not compared).
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a list of another maxSize
+   */
+  static openOrCreate<V = unknown>(name: string, options?: SharedListOptions & OpenOptions): SharedList<V> {
+    noCacheMode(options);
+    return new SharedList(SharedMap.openOrCreateKind<V>(Kind.sharedList, 1, name, options));
+  }
+
+  /**
+   * Removes the name `name` if it is a SharedList; processes that have it open keep using it.
+   * @throws {ShmError} ENOENT; ERR_SHM_FORMAT if the name is another kind of object (nothing is removed)
+   */
   static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
+    unlinkTyped(normalizeName(name), Kind.sharedList);
+  }
+
+  /** @internal What a Scope and `unlinkOnExit` need of this handle. */
+  [MEMBER](): Member {
+    return this.#map[MEMBER]();
   }
 
   get name(): string {
@@ -180,4 +197,10 @@ function checkIndex(index: unknown): asserts index is number {
 function position(index: number, length: number): number {
   checkIndex(index);
   return index < 0 ? length + index : index;
+}
+
+function noCacheMode(options: unknown): void {
+  if (options !== undefined && options !== null && typeof options === 'object' && ('maxEntries' in options || 'maxBytes' in options)) {
+    throw invalidArg('a SharedList has no cache mode (maxEntries, maxBytes): use a SharedMap');
+  }
 }

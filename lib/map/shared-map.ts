@@ -14,11 +14,12 @@ import { decode, type Encoded, emptyEncoded, encodeValue, Tag } from '../channel
 import { trace } from '../core/debug.js';
 import { resolveDType, type SharedTypedArray } from '../core/dtypes.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
-import { Kind, type KindCode } from '../core/format.js';
+import { HEADER_SIZE, Kind, type KindCode, kindName, Offset } from '../core/format.js';
+import { MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
-import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
-import { MAX_MAPPING_BYTES, unlinkSegment } from '../core/segment.js';
-import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { type CreateOptions, createArgs, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
+import { MAX_MAPPING_BYTES } from '../core/segment.js';
+import { closedOnError, createTyped, openTyped, type TypedSegment, unlinkTyped } from '../core/typed-segment.js';
 import { checkFunction, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { sharedWordKey } from '../sync/sleep-group.js';
@@ -127,6 +128,8 @@ export const REMOVE: unique symbol = Symbol('remove');
  */
 export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]> {
   readonly #typed: TypedSegment;
+  /** The kind this handle opened (a SharedList is kind 12): its unlink removes that kind. */
+  readonly #kind: KindCode;
   readonly #space: MapSpace;
   readonly #heap: Heap;
   readonly #stripeShift: number;
@@ -158,6 +161,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
 
   private constructor(typed: TypedSegment) {
     this.#typed = typed;
+    this.#kind = new DataView(typed.segment.buffer, 0, HEADER_SIZE).getUint8(Offset.kind) as KindCode;
     const stripes = checkLayout(typed);
     this.#space = new MapSpace(typed, Control.stripes0 + stripes * Stripe.words, heapStartRef(stripes));
     const control = this.#space.control;
@@ -179,35 +183,99 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     return SharedMap.openKind<V>(Kind.sharedMap, name, options);
   }
 
+  /**
+   * Opens the map `name` if it exists, else creates it (empty) with
+   * `options`. An existing map must have the `maxSize`, `maxEntries` and
+   * `maxBytes` given (options left out are not compared; `size` is where a
+   * map starts, not what it is now). Of several processes racing, one creates.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a map with other limits
+   */
+  static openOrCreate<V = unknown>(name: string, options?: SharedMapOptions & OpenOptions): SharedMap<V> {
+    return SharedMap.openOrCreateKind<V>(Kind.sharedMap, DEFAULT_STRIPES, name, options);
+  }
+
   /** @internal A map of `kind` (a SharedList is a map of one stripe) with `stripes` stripes. */
   static createKind<V>(kind: KindCode, stripes: number, name: string, options: SharedMapOptions | undefined): SharedMap<V> {
     const args = createArgs(name, options);
-    const { size, maxSize } = sizeArgs(options);
-    const cache = cacheArgs(options);
-    const fill = (data: SharedTypedArray) => initialize(data as Uint8Array, size, maxSize, cache, stripes);
-    const typed = createTyped(args.name, kind, BYTES, size - 128, args.mode, fill, true);
-    return closedOnError(typed, () => new SharedMap<V>(typed));
+    return settle(SharedMap.#create<V>(kind, stripes, args.name, args.mode, options), args.lifetime);
   }
 
   /** @internal */
   static openKind<V>(kind: KindCode, name: string, options: OpenOptions | undefined): SharedMap<V> {
     const args = openArgs(name, options);
-    const typed = openTyped(args.name, kind, args.timeout, true);
+    return SharedMap.#open<V>(kind, args.name, args.timeout);
+  }
+
+  /** @internal openOrCreate of a map of `kind`. */
+  static openOrCreateKind<V>(kind: KindCode, stripes: number, name: string, options: (SharedMapOptions & OpenOptions) | undefined): SharedMap<V> {
+    const args = createArgs(name, options);
+    const timeout = openTimeout(options);
+    const { maxSize } = sizeArgs(options);
+    const { maxEntries, maxUnits } = cacheArgs(options);
+    const map = openOrCreate(
+      () => SharedMap.#open<V>(kind, args.name, timeout),
+      () => SharedMap.#create<V>(kind, stripes, args.name, args.mode, options),
+      (existing) => {
+        const control = existing.#space.control;
+        const what = kindName(kind);
+        const has = { maxSize: control[Control.maxEnd] * 8, maxEntries: control[Control.maxEntries], maxBytes: control[Control.maxUnits] * 8 };
+        if (options?.maxSize !== undefined && has.maxSize !== maxSize) throw shapeMismatch(what, args.name, `maxSize ${has.maxSize}`, `maxSize ${maxSize}`);
+        if (options?.maxEntries !== undefined && has.maxEntries !== maxEntries) {
+          throw shapeMismatch(what, args.name, `maxEntries ${has.maxEntries || 'none'}`, `maxEntries ${maxEntries}`);
+        }
+        if (options?.maxBytes !== undefined && has.maxBytes !== maxUnits * 8) {
+          throw shapeMismatch(what, args.name, `maxBytes ${has.maxBytes || 'none'}`, `maxBytes ${options.maxBytes}`);
+        }
+      },
+    );
+    return settle(map, args.lifetime);
+  }
+
+  static #create<V>(kind: KindCode, stripes: number, name: string, mode: number, options: SharedMapOptions | undefined): SharedMap<V> {
+    const { size, maxSize } = sizeArgs(options);
+    const cache = cacheArgs(options);
+    const fill = (data: SharedTypedArray) => initialize(data as Uint8Array, size, maxSize, cache, stripes);
+    const typed = createTyped(name, kind, BYTES, size - 128, mode, fill, true);
     return closedOnError(typed, () => new SharedMap<V>(typed));
   }
 
-  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT */
+  static #open<V>(kind: KindCode, name: string, timeout: number): SharedMap<V> {
+    const typed = openTyped(name, kind, timeout, true);
+    return closedOnError(typed, () => new SharedMap<V>(typed));
+  }
+
+  /**
+   * Removes the name `name` if it is a SharedMap; processes that have it open keep using it.
+   * @throws {ShmError} ENOENT; ERR_SHM_FORMAT if the name is another kind of object (nothing is removed)
+   */
   static unlink(name: string): void {
-    unlinkSegment(normalizeName(name));
+    unlinkTyped(normalizeName(name), Kind.sharedMap);
   }
 
   get name(): string {
     return this.#typed.name;
   }
 
-  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT */
+  /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT; ERR_SHM_FORMAT if the name is another kind of object now */
   unlink(): void {
-    unlinkSegment(this.#typed.name);
+    unlinkTyped(this.#typed.name, this.#kind, this.#typed.segment.identity);
+  }
+
+  /** @internal What a Scope and `unlinkOnExit` need of this handle. */
+  [MEMBER](): Member {
+    const typed = this.#typed;
+    return {
+      name: typed.name,
+      namespace: 'segment',
+      identity: typed.segment.identity,
+      what: typed.segment.what,
+      tokens: true,
+      token: () => (typed.closed ? undefined : typed.token),
+      get closed() {
+        return typed.closed;
+      },
+      close: () => this.close(),
+    };
   }
 
   get closed(): boolean {

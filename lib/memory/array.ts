@@ -1,8 +1,9 @@
 import { type DType, type DTypeInfo, type DTypeOf, resolveDType, type SharedTypedArray, type TypeCode, type TypedArrayOf, toElement } from '../core/dtypes.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import { type CreateOptions, createArgs, type TypedOpenOptions } from '../core/options.js';
-import { createTyped, maxElements, type TypedSegment } from '../core/typed-segment.js';
+import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
+import { type CreateOptions, createArgs, type OpenOrCreateOptions, openTimeout, type TypedOpenOptions } from '../core/options.js';
+import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { TypedObject } from './typed-object.js';
 
 /**
@@ -15,6 +16,9 @@ import { TypedObject } from './typed-object.js';
  * the global `Array`).
  */
 export class SharedArray<D extends DType = DType> extends TypedObject {
+  /** @internal */
+  protected static override readonly kindCode = Kind.array;
+
   private constructor(typed: TypedSegment) {
     super(typed);
   }
@@ -32,7 +36,36 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
     const args = createArgs(name, options);
     const info = resolveDType(dtype);
     const { count, fill } = initialContents(info, lengthOrValues);
-    return new SharedArray(createTyped(args.name, Kind.array, info, count, args.mode, fill));
+    return settle(new SharedArray(createTyped(args.name, Kind.array, info, count, args.mode, fill)), args.lifetime);
+  }
+
+  /**
+   * Opens the Array `name` if it exists, else creates it as `create` would
+   * (initial values are written only then). Of several processes racing,
+   * one creates and the others open what it made.
+   * @param lengthOrValues a length, or initial values (their count is the length)
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or an Array of another dtype or length
+   */
+  static openOrCreate<T extends DType | TypeCode>(
+    name: string,
+    dtype: T,
+    lengthOrValues: number | Iterable<number | bigint> | ArrayLike<number | bigint>,
+    options?: OpenOrCreateOptions,
+  ): SharedArray<DTypeOf<T>> {
+    const args = createArgs(name, options);
+    const timeout = openTimeout(options);
+    const info = resolveDType(dtype);
+    const { count, fill } = initialContents(info, lengthOrValues);
+    const array = openOrCreate(
+      () => new SharedArray<DTypeOf<T>>(openTyped(args.name, Kind.array, timeout)),
+      () => new SharedArray<DTypeOf<T>>(createTyped(args.name, Kind.array, info, count, args.mode, fill)),
+      (existing) => {
+        if (existing.dtypeInfo !== info || existing.length !== count) {
+          throw shapeMismatch('Array', args.name, `${existing.length} ${existing.dtype} elements`, `${count} ${info.name} elements`);
+        }
+      },
+    );
+    return settle(array, args.lifetime);
   }
 
   /**

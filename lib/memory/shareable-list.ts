@@ -12,8 +12,23 @@
 // A slot's size is fixed at creation; set() keeps it (a str or bytes value
 // must fit), as Python does.
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { forgetAtExit, MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
+import { normalizeName } from '../core/names.js';
+import { type LifetimeOptions, lifetimeArgs, type OpenOptions, openTimeout } from '../core/options.js';
+import { nameLeadsTo, nap, unlinkSegment } from '../core/segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
-import { SharedMemory } from './shared-memory.js';
+import { attachSized, KIND_LABEL, SharedMemory } from './shared-memory.js';
+
+/** An empty list's segment: its count and one offset. */
+const EMPTY_LIST_BYTES = 16;
+/** The label that makes a ShareableList's segment speak of ShareableList in its EEXIST and ENOENT messages. */
+const LABEL = { [KIND_LABEL]: 'ShareableList' };
+
+/** Options of `ShareableList.create` and `openOrCreate`. */
+export interface ShareableListOptions extends LifetimeOptions {
+  /** Permission bits of the new segment, applied exactly. Default `0o600`. */
+  mode?: number;
+}
 
 /** What a ShareableList item can be: Python int (number, or bigint past 2^53), float, bool, None (null), str, bytes (Uint8Array). */
 export type ShareableItem = number | bigint | boolean | null | string | Uint8Array;
@@ -87,7 +102,8 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
   readonly #formatsAt: number;
   readonly #codesAt: number;
 
-  private constructor(shm: SharedMemory) {
+  /** `creating`: the item count of a list being written (its count word is written last), else read from the segment. */
+  private constructor(shm: SharedMemory, creating?: number) {
     this.shm = shm;
     this.#view = new DataView(shm.buffer);
     this.#bytes = new Uint8Array(shm.buffer);
@@ -96,7 +112,7 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
       return new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(shm.name)} is not a ShareableList: ${why}`);
     };
     if (shm.size < 16) throw fail(`${shm.size} bytes`);
-    const count = this.#view.getBigInt64(0, true);
+    const count = creating === undefined ? this.#view.getBigInt64(0, true) : BigInt(creating);
     if (count < 0n || count > BigInt(Math.floor((shm.size - 16) / 17))) throw fail(`item count ${count} does not fit ${shm.size} bytes`);
     this.#length = Number(count);
     if (this.#length > 0 && this.#view.getBigInt64(8, true) !== 0n) throw fail('a first offset other than 0 (Python 3.8 layout?)');
@@ -116,22 +132,51 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
    * Creates a list named `name` (a random name when null) holding `values`.
    * @throws {ShmError} EEXIST; ERR_SHM_INVALID_ARG for a value Python cannot hold (or a string or bytes over 9,999,991 bytes).
    */
-  static create(name: string | null, values: Iterable<ShareableItem>, options?: { mode?: number }): ShareableList {
-    if (values === null || typeof (values as Iterable<unknown>)?.[Symbol.iterator] !== 'function') throw invalidArg('values must be iterable');
-    const items = [...values];
-    const encoded = items.map((v, i) => encodeItem(v, `item ${i}`));
-    const offsets = [0];
-    for (const e of encoded) offsets.push(offsets[offsets.length - 1] + (e.format.endsWith('s') ? Number.parseInt(e.format, 10) : 8));
+  static create(name: string | null, values: Iterable<ShareableItem>, options?: ShareableListOptions): ShareableList {
+    const layout = listLayout(values);
+    const opts = checkObject<ShareableListOptions>(options, 'options');
+    const lifetime = lifetimeArgs(opts);
+    return settle(ShareableList.#create(new SharedMemory({ name, create: true, size: layout.size, mode: opts.mode, ...LABEL }), layout), lifetime);
+  }
+
+  /**
+   * Opens the list `name` if it exists (made by shmkit or Python), else
+   * creates it holding `values` (used only then). Of several processes
+   * racing, one creates, and the others wait (up to `timeout`, default
+   * 1000 ms) until it has written the list.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is not a ShareableList, or one of another length
+   */
+  static openOrCreate(name: string, values: Iterable<ShareableItem>, options?: ShareableListOptions & OpenOptions): ShareableList {
+    const layout = listLayout(values);
+    const opts = checkObject<ShareableListOptions>(options, 'options');
+    const mode = opts.mode === undefined ? 0o600 : checkInteger(opts.mode, 'options.mode', 0, 0o777);
+    const lifetime = lifetimeArgs(opts);
+    const timeout = openTimeout(options);
+    const bare = normalizeName(name);
+    const list = openOrCreate(
+      () => ShareableList.#openWritten(bare, timeout),
+      () => ShareableList.#create(new SharedMemory({ name: bare, create: true, size: layout.size, mode, ...LABEL }), layout),
+      (existing) => {
+        if (existing.length !== layout.items.length) throw shapeMismatch('ShareableList', bare, `${existing.length} items`, `${layout.items.length} items`);
+      },
+    );
+    return settle(list, lifetime);
+  }
+
+  /**
+   * Writes a new list into `shm`, its item count last (with a store other
+   * processes' loads see after the rest): openOrCreate's openers wait for
+   * it. A failure removes the segment again.
+   */
+  static #create(shm: SharedMemory, layout: ReturnType<typeof listLayout>): ShareableList {
+    const { items, encoded, offsets } = layout;
     const n = items.length;
-    const size = 8 + 8 * (n + 1) + offsets[n] + 9 * n;
-    const opts = checkObject<{ mode?: number }>(options, 'options');
-    const shm = new SharedMemory({ name, create: true, size, mode: opts.mode });
     const view = new DataView(shm.buffer);
-    view.setBigInt64(0, BigInt(n), true);
     for (const [i, offset] of offsets.entries()) view.setBigInt64(8 + 8 * i, BigInt(offset), true);
     try {
-      const list = new ShareableList(shm);
+      const list = new ShareableList(shm, n);
       for (const [i, e] of encoded.entries()) list.#write(i, e, items[i]);
+      Atomics.store(new BigInt64Array(shm.buffer, 0, 1), 0, BigInt(n));
       return list;
     } catch (err) {
       shm.close();
@@ -140,9 +185,49 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
     }
   }
 
+  /**
+   * Opens `name`, waiting up to `timeout` ms while it reads as a list that
+   * its creator has not written yet: an item count of 0 in a segment larger
+   * than an empty list's 16 bytes.
+   */
+  static #openWritten(name: string, timeout: number): ShareableList {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const shm = attachSized(name, Math.max(0, deadline - Date.now()), LABEL[KIND_LABEL]);
+      if (shm.size <= EMPTY_LIST_BYTES || Atomics.load(new BigInt64Array(shm.buffer, 0, 1), 0) !== 0n) return new ShareableList(shm);
+      shm.close();
+      if (Date.now() >= deadline) {
+        throw new ShmError(
+          ErrorCodes.FORMAT,
+          `${JSON.stringify(name)} is not a ShareableList, or its creator never finished writing it (waited ${timeout} ms)`,
+        );
+      }
+      nap(1);
+    }
+  }
+
   /** Opens a list made by shmkit or Python. @throws {ShmError} ENOENT, ERR_SHM_FORMAT */
   static open(name: string): ShareableList {
-    return new ShareableList(new SharedMemory(name));
+    return new ShareableList(new SharedMemory({ name, ...LABEL }));
+  }
+
+  /**
+   * Removes the name `name` if it is a ShareableList (its layout checks as
+   * `open` checks it); processes that have it open keep working.
+   * @throws {ShmError} ENOENT; ERR_SHM_FORMAT if it is not a ShareableList (nothing is removed; SharedMemory.unlink removes any name)
+   */
+  static unlink(name: string): void {
+    const bare = normalizeName(name);
+    let list: ShareableList;
+    try {
+      list = ShareableList.open(bare);
+    } catch (err) {
+      if (err instanceof ShmError && err.code === ErrorCodes.FORMAT) {
+        throw new ShmError(ErrorCodes.FORMAT, `${err.message}: ShareableList.unlink removed nothing (SharedMemory.unlink removes any name)`);
+      }
+      throw err;
+    }
+    list.#unlinkIfStill(list.shm[MEMBER]().identity);
   }
 
   /** The name, without a leading slash. */
@@ -229,6 +314,22 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
     this.shm.unlink();
   }
 
+  /** @internal What a Scope and `unlinkOnExit` need of this handle. */
+  [MEMBER](): Member {
+    return { ...this.shm[MEMBER](), close: () => this.close() };
+  }
+
+  /** Closes this handle, then removes the name if it still leads to the list it checked. */
+  #unlinkIfStill(identity: string): void {
+    const name = this.name;
+    this.close();
+    if (!nameLeadsTo(name, identity)) {
+      throw new ShmError(ErrorCodes.FORMAT, `${JSON.stringify(name)} was replaced while it was checked: ShareableList.unlink removed nothing`);
+    }
+    unlinkSegment(name);
+    forgetAtExit({ namespace: 'segment', identity, name });
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }
@@ -276,4 +377,15 @@ function same(a: ShareableItem, b: ShareableItem): boolean {
 function asInteger(v: ShareableItem): bigint | undefined {
   if (typeof v === 'bigint') return v;
   return typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : undefined;
+}
+
+/** The slots and size of a new list holding `values`, as Python lays it out. */
+function listLayout(values: Iterable<ShareableItem>) {
+  if (values === null || typeof (values as Iterable<unknown>)?.[Symbol.iterator] !== 'function') throw invalidArg('values must be iterable');
+  const items = [...values];
+  const encoded = items.map((v, i) => encodeItem(v, `item ${i}`));
+  const offsets = [0];
+  for (const e of encoded) offsets.push(offsets[offsets.length - 1] + (e.format.endsWith('s') ? Number.parseInt(e.format, 10) : 8));
+  const n = items.length;
+  return { items, encoded, offsets, size: 8 + 8 * (n + 1) + offsets[n] + 9 * n };
 }

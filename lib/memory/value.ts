@@ -1,7 +1,8 @@
-import { type DType, type DTypeOf, type ElementOf, resolveDType, type TypeCode, toElement } from '../core/dtypes.js';
+import { type DType, type DTypeInfo, type DTypeOf, type ElementOf, resolveDType, type TypeCode, toElement } from '../core/dtypes.js';
 import { Kind } from '../core/format.js';
-import { type CreateOptions, createArgs, type TypedOpenOptions } from '../core/options.js';
-import { createTyped, type TypedSegment } from '../core/typed-segment.js';
+import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
+import { type CreateOptions, createArgs, type OpenOrCreateOptions, openTimeout, type TypedOpenOptions } from '../core/options.js';
+import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { TypedObject } from './typed-object.js';
 
 /**
@@ -14,6 +15,9 @@ import { TypedObject } from './typed-object.js';
  * ```
  */
 export class Value<D extends DType = DType> extends TypedObject {
+  /** @internal */
+  protected static override readonly kindCode = Kind.value;
+
   private constructor(typed: TypedSegment) {
     super(typed);
   }
@@ -26,8 +30,32 @@ export class Value<D extends DType = DType> extends TypedObject {
   static create<T extends DType | TypeCode>(name: string, dtype: T, initial?: ElementOf<DTypeOf<T>>, options?: CreateOptions): Value<DTypeOf<T>> {
     const args = createArgs(name, options);
     const info = resolveDType(dtype);
+    return settle(Value.#create(args.name, info, initial, args.mode), args.lifetime);
+  }
+
+  /**
+   * Opens the Value `name` if it exists, else creates it as `create` would
+   * (`initial` is used only then). Of several processes racing, one
+   * creates and the others open what it made.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a Value of another dtype
+   */
+  static openOrCreate<T extends DType | TypeCode>(name: string, dtype: T, initial?: ElementOf<DTypeOf<T>>, options?: OpenOrCreateOptions): Value<DTypeOf<T>> {
+    const args = createArgs(name, options);
+    const timeout = openTimeout(options);
+    const info = resolveDType(dtype);
+    const value = openOrCreate(
+      () => new Value<DTypeOf<T>>(openTyped(args.name, Kind.value, timeout)),
+      () => Value.#create(args.name, info, initial, args.mode) as Value<DTypeOf<T>>,
+      (existing) => {
+        if (existing.dtypeInfo !== info) throw shapeMismatch('Value', args.name, `dtype ${existing.dtype}`, `dtype ${info.name}`);
+      },
+    );
+    return settle(value, args.lifetime);
+  }
+
+  static #create(name: string, info: DTypeInfo, initial: unknown, mode: number): Value {
     const start = toElement(info, initial === undefined ? (info.bigint ? 0n : 0) : initial);
-    return new Value(createTyped(args.name, Kind.value, info, 1, args.mode, (data) => (data[0] = start)));
+    return new Value(createTyped(name, Kind.value, info, 1, mode, (data) => (data[0] = start)));
   }
 
   /**

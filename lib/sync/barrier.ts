@@ -1,7 +1,8 @@
 import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import type { CreateOptions, OpenOptions } from '../core/options.js';
+import { shapeMismatch } from '../core/lifetime.js';
+import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { Lock } from './lock.js';
@@ -58,17 +59,44 @@ export class Barrier extends SyncObject {
     this.#parties = typed.count - ARRIVALS;
   }
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.barrier;
+
   /** Creates a Barrier for `parties` parties, 1 .. 2^20 (`EEXIST` if the name exists). */
   static create(name: string, parties: number, options?: CreateOptions): Barrier {
     const count = checkInteger(parties, 'parties', 1, MAX_PARTIES);
-    return new Barrier(SyncObject.createSegment(name, Kind.barrier, ARRIVALS + count, options, (words) => (words[PARTIES] = count)));
+    return SyncObject.createObject(
+      name,
+      Kind.barrier,
+      ARRIVALS + count,
+      options,
+      (words) => (words[PARTIES] = count),
+      (typed) => new Barrier(typed),
+    );
   }
 
   /** Opens an existing Barrier; `parties` comes from the segment. */
   static open(name: string, options?: OpenOptions): Barrier {
-    // Before 0.6 a Barrier had no arrival words: such a one reads as the wrong size.
-    return new Barrier(
-      SyncObject.openSegment(name, Kind.barrier, (words) => (words.length > PARTIES ? ARRIVALS + Atomics.load(words, PARTIES) : ARRIVALS), options),
+    return new Barrier(SyncObject.openSegment(name, Kind.barrier, existingWords, options));
+  }
+
+  /**
+   * Opens the Barrier `name` if it exists, else creates it for `parties`.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a Barrier of other parties
+   */
+  static openOrCreate(name: string, parties: number, options?: OpenOrCreateOptions): Barrier {
+    const count = checkInteger(parties, 'parties', 1, MAX_PARTIES);
+    return SyncObject.openOrCreateObject(
+      name,
+      Kind.barrier,
+      ARRIVALS + count,
+      existingWords,
+      options,
+      (words) => (words[PARTIES] = count),
+      (typed) => new Barrier(typed),
+      (existing) => {
+        if (existing.#parties !== count) throw shapeMismatch('Barrier', existing.name, `${existing.#parties} parties`, `${count} parties`);
+      },
     );
   }
 
@@ -303,4 +331,9 @@ export class Barrier extends SyncObject {
 
 function brokenError(message: string): ShmError {
   return new ShmError(ErrorCodes.BROKEN_BARRIER, message);
+}
+
+/** The words an existing Barrier must have, from what its PARTIES word says. Before 0.6 a Barrier had no arrival words: such a one reads as the wrong size. */
+function existingWords(words: Int32Array): number {
+  return words.length > PARTIES ? ARRIVALS + Atomics.load(words, PARTIES) : ARRIVALS;
 }

@@ -14,7 +14,8 @@
 // async waiters sleep together and as many go on as there are units.
 import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import type { CreateOptions, OpenOptions } from '../core/options.js';
+import { shapeMismatch } from '../core/lifetime.js';
+import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { SyncObject, wakeAll } from './sync-object.js';
@@ -60,14 +61,34 @@ export class BoundedSemaphore extends SyncObject {
     }
   }
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.boundedSemaphore;
+
   /** Creates a semaphore named `name` with `value` units, which is also its bound (`EEXIST` if the name exists). */
   static create(name: string, value = 1, options?: CreateOptions): BoundedSemaphore {
     const units = checkInteger(value, 'value', 0, MAX_VALUE);
-    return new BoundedSemaphore(
-      SyncObject.createSegment(name, Kind.boundedSemaphore, WORDS, options, (words) => {
-        words[VALUE] = units;
-        words[BOUND] = units;
-      }),
+    return SyncObject.createObject(name, Kind.boundedSemaphore, WORDS, options, initWith(units), (typed) => new BoundedSemaphore(typed));
+  }
+
+  /**
+   * Opens the BoundedSemaphore `name` if it exists, else creates it with
+   * `value` units. The bound of an existing one must be `value`: units taken
+   * meanwhile do not matter.
+   * @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object, or a BoundedSemaphore of another bound
+   */
+  static openOrCreate(name: string, value = 1, options?: OpenOrCreateOptions): BoundedSemaphore {
+    const units = checkInteger(value, 'value', 0, MAX_VALUE);
+    return SyncObject.openOrCreateObject(
+      name,
+      Kind.boundedSemaphore,
+      WORDS,
+      WORDS,
+      options,
+      initWith(units),
+      (typed) => new BoundedSemaphore(typed),
+      (existing) => {
+        if (existing.bound !== units) throw shapeMismatch('BoundedSemaphore', existing.name, `bound ${existing.bound}`, `bound ${units}`);
+      },
     );
   }
 
@@ -141,4 +162,11 @@ export class BoundedSemaphore extends SyncObject {
     }
     return false;
   }
+}
+
+function initWith(units: number): (words: Int32Array) => void {
+  return (words) => {
+    words[VALUE] = units;
+    words[BOUND] = units;
+  };
 }

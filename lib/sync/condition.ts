@@ -1,6 +1,6 @@
 import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
-import type { CreateOptions, OpenOptions } from '../core/options.js';
+import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RLock } from './lock.js';
@@ -67,14 +67,37 @@ export class Condition extends SyncObject {
     this.#sequence = this.sharedWord(SEQUENCE, () => Atomics.load(this.words, GRANTS));
   }
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.condition;
+
   /** Creates a Condition named `name` (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Condition {
-    return new Condition(SyncObject.createSegment(name, Kind.condition, WORDS, options, () => {}));
+    return SyncObject.createObject(
+      name,
+      Kind.condition,
+      WORDS,
+      options,
+      () => {},
+      (typed) => new Condition(typed),
+    );
   }
 
   /** Opens an existing Condition. */
   static open(name: string, options?: OpenOptions): Condition {
     return new Condition(SyncObject.openSegment(name, Kind.condition, WORDS, options));
+  }
+
+  /** Opens the Condition `name` if it exists, else creates it. @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
+  static openOrCreate(name: string, options?: OpenOrCreateOptions): Condition {
+    return SyncObject.openOrCreateObject(
+      name,
+      Kind.condition,
+      WORDS,
+      WORDS,
+      options,
+      () => {},
+      (typed) => new Condition(typed),
+    );
   }
 
   acquire(options?: WaitOptions): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { Kind } from '../core/format.js';
-import type { CreateOptions, OpenOptions } from '../core/options.js';
+import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import { SyncObject, wakeAll } from './sync-object.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
@@ -18,14 +18,37 @@ export class Event extends SyncObject {
     shared: this.sharedWord(FLAG, () => Infinity),
   };
 
+  /** @internal */
+  protected static override readonly kindCode = Kind.event;
+
   /** Creates an Event named `name`, not set (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Event {
-    return new Event(SyncObject.createSegment(name, Kind.event, WORDS, options, () => {}));
+    return SyncObject.createObject(
+      name,
+      Kind.event,
+      WORDS,
+      options,
+      () => {},
+      (typed) => new Event(typed),
+    );
   }
 
   /** Opens an existing Event. */
   static open(name: string, options?: OpenOptions): Event {
     return new Event(SyncObject.openSegment(name, Kind.event, WORDS, options));
+  }
+
+  /** Opens the Event `name` if it exists, else creates it (not set). @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
+  static openOrCreate(name: string, options?: OpenOrCreateOptions): Event {
+    return SyncObject.openOrCreateObject(
+      name,
+      Kind.event,
+      WORDS,
+      WORDS,
+      options,
+      () => {},
+      (typed) => new Event(typed),
+    );
   }
 
   /** Sets the flag and wakes every waiter. */

@@ -2,7 +2,8 @@ import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind, type KindCode, Word } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
-import { type CreateOptions, createArgs, type OpenOptions, openArgs } from '../core/options.js';
+import { openOrCreate, settle } from '../core/lifetime.js';
+import { type CreateOptions, createArgs, type OpenOptions, type OpenOrCreateOptions, openArgs, openTimeout } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { Acquired, LockWord } from './lock-word.js';
 import { parseWaitOptions, TIMED_OUT, type TimedOut, type WaitOptions } from './waiting.js';
@@ -32,6 +33,9 @@ export class Lock extends SegmentHandle {
   protected readonly word: LockWord;
   #ownerDied = false;
 
+  /** @internal */
+  protected static override readonly kindCode: KindCode = Kind.lock;
+
   /** Use `Lock.create` / `Lock.open`, or the `.lock` of a Value or Array. */
   protected constructor(typed: TypedSegment, owns: boolean) {
     super(typed, owns);
@@ -40,12 +44,18 @@ export class Lock extends SegmentHandle {
 
   /** Creates a lock named `name` (`EEXIST` if the name exists), free. */
   static create(name: string, options?: CreateOptions): Lock {
-    return new Lock(createLockSegment(Kind.lock, name, options), true);
+    const args = createArgs(name, options);
+    return settle(new Lock(createLockSegment(Kind.lock, args.name, args.mode), true), args.lifetime);
   }
 
   /** Opens an existing lock by name. */
   static open(name: string, options?: OpenOptions): Lock {
     return new Lock(openLockSegment(Kind.lock, name, options), true);
+  }
+
+  /** Opens the lock `name` if it exists, else creates it (free). Of several processes racing, one creates. @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
+  static openOrCreate(name: string, options?: OpenOrCreateOptions): Lock {
+    return openOrCreateLock(Kind.lock, name, options, (typed) => new Lock(typed, true));
   }
 
   /** @internal The lock in the header of another object's segment (closed with that object). */
@@ -194,14 +204,23 @@ export class Lock extends SegmentHandle {
 export class RLock extends Lock {
   #depth = 0;
 
+  /** @internal */
+  protected static override readonly kindCode: KindCode = Kind.rlock;
+
   /** Creates a re-entrant lock named `name` (`EEXIST` if the name exists), free. */
   static override create(name: string, options?: CreateOptions): RLock {
-    return new RLock(createLockSegment(Kind.rlock, name, options), true);
+    const args = createArgs(name, options);
+    return settle(new RLock(createLockSegment(Kind.rlock, args.name, args.mode), true), args.lifetime);
   }
 
   /** Opens an existing re-entrant lock by name. */
   static override open(name: string, options?: OpenOptions): RLock {
     return new RLock(openLockSegment(Kind.rlock, name, options), true);
+  }
+
+  /** Opens the re-entrant lock `name` if it exists, else creates it (free). @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
+  static override openOrCreate(name: string, options?: OpenOrCreateOptions): RLock {
+    return openOrCreateLock(Kind.rlock, name, options, (typed) => new RLock(typed, true));
   }
 
   /** @internal The lock in the header of a Value, Array or Condition (closed with it). */
@@ -244,9 +263,18 @@ export class RLock extends Lock {
   }
 }
 
-function createLockSegment(kind: KindCode, name: string, options: CreateOptions | undefined): TypedSegment {
+function createLockSegment(kind: KindCode, name: string, mode: number): TypedSegment {
+  return createTyped(name, kind, NO_ELEMENTS, 0, mode, () => {});
+}
+
+function openOrCreateLock<L extends Lock>(kind: KindCode, name: string, options: OpenOrCreateOptions | undefined, make: (typed: TypedSegment) => L): L {
   const args = createArgs(name, options);
-  return createTyped(args.name, kind, NO_ELEMENTS, 0, args.mode, () => {});
+  const timeout = openTimeout(options);
+  const lock = openOrCreate(
+    () => make(openTyped(args.name, kind, timeout)),
+    () => make(createLockSegment(kind, args.name, args.mode)),
+  );
+  return settle(lock, args.lifetime);
 }
 
 function openLockSegment(kind: KindCode, name: string, options: OpenOptions | undefined): TypedSegment {

@@ -1,7 +1,9 @@
 import { trace } from '../core/debug.js';
-import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, existsError, fromNative, missingError, ShmError, sys } from '../core/errors.js';
+import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, semaphoreIdentity, settle } from '../core/lifetime.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
+import { type LifetimeOptions, lifetimeArgs } from '../core/options.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
@@ -13,8 +15,8 @@ const maxValue = process.platform === 'linux' ? LINUX_SEM_VALUE_MAX : SEM_VALUE_
 // A semaphore dropped without close() is sem_close()d when it is collected.
 const dropped = new FinalizationRegistry<number>((id) => native.semClose(id));
 
-/** Options of `Semaphore.create`. */
-export interface SemaphoreCreateOptions {
+/** Options of `Semaphore.create` and `Semaphore.openOrCreate`. */
+export interface SemaphoreCreateOptions extends LifetimeOptions {
   /** Permission bits of the new semaphore (masked by the umask, as sem_open does). Default `0o600`. */
   mode?: number;
 }
@@ -32,6 +34,8 @@ export interface SemaphoreCreateOptions {
 export class Semaphore implements Disposable {
   readonly #name: string;
   readonly #id: number;
+  /** The semaphore's file where it is one (Linux), else '': what `unlinkOnExit` and a Scope remove. */
+  readonly #identity: string;
   #closed = false;
   readonly #spinner = new Spinner();
   readonly #plan: WaitPlan<true>;
@@ -40,6 +44,7 @@ export class Semaphore implements Disposable {
   protected constructor(name: string, id: number) {
     this.#name = name;
     this.#id = id;
+    this.#identity = semaphoreIdentity(name);
     dropped.register(this, id, this);
     this.#plan = {
       attempt: () => (sys(() => native.semTryWait(id)) ? true : RETRY),
@@ -50,11 +55,8 @@ export class Semaphore implements Disposable {
 
   /** Creates a semaphore named `name` with `value` units (`EEXIST` if it exists). */
   static create(name: string, value = 1, options?: SemaphoreCreateOptions): Semaphore {
-    const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
-    const [units, mode] = createArgs(value, options);
-    const id = sys(() => native.semOpen(systemName(bare), true, true, mode, units), `creating semaphore ${bare}`);
-    trace('create', 'Semaphore', bare, `value ${units}`);
-    return new Semaphore(bare, id);
+    const args = createArgs(name, value, options);
+    return settle(Semaphore.#create(args.name, args.units, args.mode), args.lifetime);
   }
 
   /** Opens an existing semaphore (`ENOENT` if none). */
@@ -63,11 +65,56 @@ export class Semaphore implements Disposable {
     return new Semaphore(bare, openId(bare));
   }
 
+  /**
+   * Opens the semaphore `name` if it exists, else creates it with `value`
+   * units (`value` is used only then: a semaphore's value is not its
+   * shape). Of several processes racing, one creates.
+   */
+  static openOrCreate(name: string, value = 1, options?: SemaphoreCreateOptions): Semaphore {
+    const args = createArgs(name, value, options);
+    const semaphore = openOrCreate(
+      () => new Semaphore(args.name, openId(args.name)),
+      () => Semaphore.#create(args.name, args.units, args.mode),
+    );
+    return settle(semaphore, args.lifetime);
+  }
+
+  static #create(bare: string, units: number, mode: number): Semaphore {
+    let id: number;
+    try {
+      id = native.semOpen(systemName(bare), true, true, mode, units);
+    } catch (err) {
+      const error = fromNative(err, `creating semaphore ${bare}`);
+      throw error.code === 'EEXIST' ? existsError(error, 'Semaphore', bare) : error;
+    }
+    trace('create', 'Semaphore', bare, `value ${units}`);
+    return new Semaphore(bare, id);
+  }
+
   /** Removes the name; handles that have it open keep working. */
   static unlink(name: string): void {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
+    const identity = semaphoreIdentity(bare);
     sys(() => native.semUnlink(systemName(bare)), `unlinking semaphore ${bare}`);
+    forgetAtExit({ namespace: 'semaphore', identity, name: bare });
     trace('unlink', 'Semaphore', bare);
+  }
+
+  /** @internal What a Scope and `unlinkOnExit` need of this handle. */
+  [MEMBER](): Member {
+    const semaphore = this;
+    return {
+      name: this.#name,
+      namespace: 'semaphore',
+      identity: this.#identity,
+      what: 'Semaphore',
+      tokens: false,
+      token: () => undefined,
+      get closed() {
+        return semaphore.closed;
+      },
+      close: () => this.close(),
+    };
   }
 
   /** The name, without a leading slash. */
@@ -170,14 +217,21 @@ export class Semaphore implements Disposable {
   }
 }
 
-function createArgs(value: unknown, options: unknown): [number, number] {
+function createArgs(name: unknown, value: unknown, options: unknown): { name: string; units: number; mode: number; lifetime: Lifetime } {
+  const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
   const opts = checkObject<SemaphoreCreateOptions>(options, 'options');
   const mode = opts.mode === undefined ? 0o600 : checkInteger(opts.mode, 'options.mode', 0, 0o777);
-  return [checkInteger(value, 'value', 0, maxValue), mode];
+  return { name: bare, units: checkInteger(value, 'value', 0, maxValue), mode, lifetime: lifetimeArgs(opts) };
 }
 
 function openId(bare: string): number {
-  const id = sys(() => native.semOpen(systemName(bare), false, false, 0, 0), `opening semaphore ${bare}`);
+  let id: number;
+  try {
+    id = native.semOpen(systemName(bare), false, false, 0, 0);
+  } catch (err) {
+    const error = fromNative(err, `opening semaphore ${bare}`);
+    throw error.code === 'ENOENT' ? missingError(error, 'Semaphore', bare) : error;
+  }
   trace('open', 'Semaphore', bare);
   return id;
 }

@@ -16,6 +16,7 @@
 import { trace } from '../core/debug.js';
 import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
 import { SpinnerWord } from '../core/layout.js';
+import { exitSignalsHooked, takeExitSignals } from '../core/lifetime.js';
 import { type AsyncWaitResult, native } from '../core/native.js';
 import { checkObject, checkTimeout } from '../core/validate.js';
 import { hasSleepers, Seat, type SharedWord, sleepShared } from './sleep-group.js';
@@ -358,6 +359,10 @@ function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): 
       'semaphore' in request
         ? sys(() => native.semWait(request.semaphore, request.timeoutMs))
         : sys(() => native.wait(request.word.words, request.word.index, request.word.expected, request.timeoutMs));
+    // A SIGINT/SIGTERM/SIGHUP that came while this thread slept has names to
+    // remove (unlinkOnExit, a Scope), and no JS listener can run until the
+    // wait returns: handled here, within one slice (docs/design.md, "Lifetime of names").
+    if (exitSignalsHooked()) takeExitSignals();
     step = loop.next(outcome);
   }
   return step.value;

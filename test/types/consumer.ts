@@ -2,7 +2,22 @@
 // the built package: the types must say what the code does. Each
 // `@ts-expect-error` is a misuse the types must refuse (tsc fails if one
 // compiles).
-import { ErrorCodes, Pipe, Pool, Queue, Array as SharedArray, ShmError, type ShmErrorCode, Value, WorkerDiedError } from 'shmkit';
+import {
+  ErrorCodes,
+  Lock,
+  Pipe,
+  Pool,
+  Queue,
+  Scope,
+  type ScopeCloseReport,
+  ShareableList,
+  Array as SharedArray,
+  SharedMemory,
+  ShmError,
+  type ShmErrorCode,
+  Value,
+  WorkerDiedError,
+} from 'shmkit';
 import type * as Tasks from './tasks.js';
 
 interface Job {
@@ -94,4 +109,28 @@ export async function pools(): Promise<number> {
     if (err instanceof WorkerDiedError) return err.exitCode ?? -1;
   }
   return sum + limited + squares.length + greeting.length + greetings.length + (anything === undefined ? 0 : 1);
+}
+
+export async function lifetimes(): Promise<number> {
+  await using outer = new Scope();
+  using scope = new Scope({ force: false, closeHandles: true });
+  const q = Queue.openOrCreate<Job>('consumer-q', { capacity: 4096, scope, unlinkOnExit: true, timeout: 100 });
+  const job: Job = q.getSync();
+  const v = Value.openOrCreate('consumer-v2', 'float64', 1.5, { unlinkOnExit: true });
+  const x: number = v.value;
+  const arr = SharedArray.openOrCreate('consumer-a2', 'int64', 3, { scope: outer });
+  const bigs: BigInt64Array = arr.array;
+  const lock = outer.add(Lock.open('consumer-l'));
+  const report: ScopeCloseReport = scope.close({ closeHandles: false });
+  const names: string[] = [...report.removed, ...report.kept.map((k) => `${k.name}: ${k.reason}`)];
+  const shm = SharedMemory.openOrCreate({ name: 'consumer-shm', size: 64, unlinkOnExit: true });
+  const list = ShareableList.openOrCreate('consumer-sl', [1, 'a'], { scope });
+  ShareableList.unlink('consumer-sl');
+  // @ts-expect-error unlinkOnExit is a boolean
+  Lock.create('consumer-l2', { unlinkOnExit: 'yes' });
+  // @ts-expect-error an Array's openOrCreate needs its length or values, as create does
+  SharedArray.openOrCreate('consumer-a3', 'int32');
+  // @ts-expect-error a scope is a Scope
+  Value.create('consumer-v3', 'int32', 0, { scope: {} });
+  return job.id + x + Number(bigs[0]) + names.length + shm.size + list.length + (lock.locked() ? 1 : 0);
 }
