@@ -30,7 +30,7 @@ import { dtypeFromCode } from '../dist/core/dtypes.js';
 import { HEADER_SIZE, headerProblem, kindName, MAGIC, Offset } from '../dist/core/format.js';
 import { native } from '../dist/core/native.js';
 import { ErrorCodes, Semaphore, SharedMemory, ShmError } from '../dist/index.js';
-import { Block, Control, Entry, heapStartRef, Index, SlotRef, Stripe } from '../dist/map/layout.js';
+import { Block, Control, Entry, heapStartRef, Index, SIZE_CLASSES, SlotRef, STRIPE_CLASSES, Stripe } from '../dist/map/layout.js';
 
 const SHM = '/dev/shm';
 const SHM_DIR = Buffer.from(`${SHM}/`);
@@ -270,19 +270,23 @@ function mapDetails(o, walk) {
   }
   if (!walk) return { entries };
   const heapBytes = (word(Control.bump) - heapStartRef(stripes)) * 8;
-  const room = whole ? mapRoom(b, word, heapBytes) : {};
+  const room = whole ? mapRoom(b, word, heapBytes, stripes) : {};
   return { entries, fileBytes: word(Control.heapEnd) * 8, heapBytes, ...room, locksHeld: locks.length ? locks : 'none' };
 }
 
 /** Free and live bytes of a map read whole, and how much of the room handed out is neither (fragmentation). */
-function mapRoom(b, word, heapBytes) {
+function mapRoom(b, word, heapBytes, stripes) {
   const units = (ref) => (ref * 8 + 8 <= b.length ? b.readInt32LE(ref * 8 + Block.units) : 0);
   let freeBytes = 0;
-  for (let c = 0; c < 128; c++) {
-    for (let ref = word(Control.classes + c), n = 0; ref !== 0 && ref * 8 + 16 <= b.length && n < b.length / 8; n++) {
+  const walkList = (head) => {
+    for (let ref = word(head), n = 0; ref !== 0 && ref * 8 + 16 <= b.length && n < b.length / 8; n++) {
       freeBytes += units(ref) * 8;
       ref = b.readInt32LE(ref * 8 + Block.nextFree);
     }
+  };
+  for (let c = 0; c < SIZE_CLASSES; c++) walkList(Control.classes + c);
+  for (let s = 0; s < stripes; s++) {
+    for (let c = 0; c < STRIPE_CLASSES; c++) walkList(Control.stripes0 + s * Stripe.words + Stripe.heapClasses + c);
   }
   const index = word(Control.index);
   const capacity = index * 8 + 16 <= b.length ? b.readInt32LE(index * 8 + Index.capacity) : 0;

@@ -53,12 +53,16 @@ export const Control = {
 } as const;
 
 export const LOG_PAIRS = 8;
+/** Pairs of a stripe's heap log (a pop writes 5). */
+export const STRIPE_LOG_PAIRS = 7;
+/** Size classes a stripe's heap keeps: up to 64 units (512 bytes) exactly, then to 160 units. */
+export const STRIPE_CLASSES = 64;
 export const SIZE_CLASSES = 128;
 export const DEFAULT_STRIPES = 64;
 
-/** int32 words of each stripe (64 bytes), from its first word. */
+/** int32 words of each stripe (384 bytes), from its first word. */
 export const Stripe = {
-  words: 16,
+  words: 96,
   lock: 0,
   /** The write in progress: 0 none, 1 written, not yet published; 2 published (freeing the old entry). */
   phase: 1,
@@ -78,6 +82,11 @@ export const Stripe = {
   /** Units of this stripe's entries, and what they will be once the write in progress is done. */
   units: 11,
   unitsAfter: 14,
+  /** The stripe's own heap (heap.ts): units in its lists, its redo log (count, then pairs), its class heads. */
+  heapUnits: 15,
+  heapLogCount: 16,
+  heapLogPairs: 17,
+  heapClasses: 32,
   /** float64 at word 12: how many entry versions this stripe handed out. */
   versionCounterF64: 12,
 } as const;

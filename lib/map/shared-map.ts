@@ -25,9 +25,24 @@ import { Acquired, LockWord } from '../sync/lock-word.js';
 import { sharedWordKey } from '../sync/sleep-group.js';
 import { wakeAll } from '../sync/sync-object.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync } from '../sync/waiting.js';
-import { corrupt, Heap } from './heap.js';
+import { corrupt, Heap, type HeapWords } from './heap.js';
 import { hashKey, keyEquals } from './keys.js';
-import { align8, Block, Control, DEFAULT_STRIPES, Entry, entryUnits, heapStartRef, INITIAL_SLOTS, Index, indexUnits, SlotRef, Stripe } from './layout.js';
+import {
+  align8,
+  Block,
+  Control,
+  DEFAULT_STRIPES,
+  Entry,
+  entryUnits,
+  heapStartRef,
+  INITIAL_SLOTS,
+  Index,
+  indexUnits,
+  SlotRef,
+  STRIPE_CLASSES,
+  STRIPE_LOG_PAIRS,
+  Stripe,
+} from './layout.js';
 import { MapSpace } from './space.js';
 
 /** Options of `SharedMap.create`. */
@@ -132,6 +147,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   readonly #kind: KindCode;
   readonly #space: MapSpace;
   readonly #heap: Heap;
+  /** Each stripe's own heap, for the blocks its writes free and take again without the shared heap's lock. */
+  readonly #stripeHeaps: Heap[];
   readonly #stripeShift: number;
   readonly #stripeLocks: LockWord[];
   readonly #rebuildLock: LockWord;
@@ -171,6 +188,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     this.#stripeLocks = Array.from({ length: stripes }, (_, s) => new LockWord(control, stripeWord(s, Stripe.lock), typed));
     this.#rebuildLock = new LockWord(control, Control.rebuildLock, typed);
     this.#heap = new Heap(this.#space, new LockWord(control, Control.allocLock, typed), this, typed);
+    this.#stripeHeaps = Array.from({ length: stripes }, (_, s) => new Heap(this.#space, undefined, this, typed, stripeHeapWords(s), this.#heap));
   }
 
   /** Creates a map named `name` (`EEXIST` if the name exists), empty. */
@@ -411,7 +429,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
       entries: this.size,
       fileBytes: control[Control.heapEnd] * 8,
       heapBytes: (control[Control.bump] - heapStart) * 8,
-      freeBytes: this.#heap.freeBytes(),
+      freeBytes: this.#heap.freeBytes() + this.#stripeHeaps.reduce((sum, heap) => sum + heap.freeBytes(), 0),
       liveBytes,
     };
   }
@@ -824,12 +842,13 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
     const stripe = this.#stripeOf(hashKey(key));
     const keyBytes = Buffer.byteLength(key, 'utf8');
     if (found.ref === 0 && this.#indexFull()) throw NO_ROOM;
-    const ref = this.#heap.alloc(entryUnits(keyBytes, encoded.byteLength), stripeWord(stripe, Stripe.newRef));
+    const heap = this.#stripeHeaps[stripe];
+    const ref = heap.alloc(entryUnits(keyBytes, encoded.byteLength), stripeWord(stripe, Stripe.newRef));
     this.#fillEntry(ref, stripe, key, keyBytes, encoded, expires);
-    this.#heap.ready(ref, control[stripeWord(stripe, Stripe.newVersion)]);
+    heap.ready(ref, control[stripeWord(stripe, Stripe.newVersion)]);
     const slot = found.ref !== 0 ? found.slot : this.#claimSlot(key, stripe);
     if (slot < 0) {
-      this.#heap.free(ref, control[stripeWord(stripe, Stripe.newVersion)]);
+      heap.free(ref, control[stripeWord(stripe, Stripe.newVersion)]);
       this.#clearRecord(stripe);
       throw NO_ROOM;
     }
@@ -869,7 +888,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #finish(stripe: number): void {
     const control = this.#space.control;
     const oldRef = control[stripeWord(stripe, Stripe.oldRef)];
-    if (oldRef > SlotRef.tombstone) this.#heap.free(oldRef, control[stripeWord(stripe, Stripe.oldVersion)]);
+    if (oldRef > SlotRef.tombstone) this.#stripeHeaps[stripe].free(oldRef, control[stripeWord(stripe, Stripe.oldVersion)]);
     Atomics.store(control, stripeWord(stripe, Stripe.count), control[stripeWord(stripe, Stripe.countAfter)]);
     Atomics.store(control, stripeWord(stripe, Stripe.units), control[stripeWord(stripe, Stripe.unitsAfter)]);
     this.#clearRecord(stripe);
@@ -1021,6 +1040,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
    */
   #recoverStripe(stripe: number): void {
     // A holder killed inside the allocator left its log to apply first: it may record the block it took here.
+    this.#stripeHeaps[stripe].settle();
     this.#heap.settle();
     const control = this.#space.control;
     const phase = Atomics.load(control, stripeWord(stripe, Stripe.phase));
@@ -1038,7 +1058,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
       this.#finish(stripe);
       return;
     }
-    if (newRef > SlotRef.tombstone) this.#heap.free(newRef, control[stripeWord(stripe, Stripe.newVersion)]);
+    if (newRef > SlotRef.tombstone) this.#stripeHeaps[stripe].free(newRef, control[stripeWord(stripe, Stripe.newVersion)]);
     this.#clearRecord(stripe);
   }
 
@@ -1165,6 +1185,18 @@ const unchanged: (words: Int32Array, index: number, seen: number) => boolean =
   process.arch === 'x64'
     ? (words, index, seen) => Atomics.load(words, index) === seen
     : (words, index, seen) => Atomics.compareExchange(words, index, seen, seen) === seen;
+
+/** Where stripe `stripe`'s own heap keeps its words. */
+function stripeHeapWords(stripe: number): HeapWords {
+  return {
+    logCount: stripeWord(stripe, Stripe.heapLogCount),
+    logPairs: stripeWord(stripe, Stripe.heapLogPairs),
+    logCapacity: STRIPE_LOG_PAIRS,
+    classes: stripeWord(stripe, Stripe.heapClasses),
+    classCount: STRIPE_CLASSES,
+    freeUnits: stripeWord(stripe, Stripe.heapUnits),
+  };
+}
 
 function stripeWord(stripe: number, field: number): number {
   return Control.stripes0 + stripe * Stripe.words + field;
