@@ -47,6 +47,26 @@ describe('SharedMap across processes', () => {
     expect(await map.waitChange('watched', { timeout: 30 })).toBe(false);
   });
 
+  it('cache mode across processes: two writers past maxEntries stay bounded, a third process reads no torn value and no expired entry', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('mcache'), { maxEntries: 500 }));
+    const reader = runFixture('map-peer.mjs', ['cache-read', map.name, '2500']);
+    const writers = await Promise.all(['0', '1'].map((w) => runFixture('map-peer.mjs', ['cache-write', map.name, w, '20000'])));
+    for (const w of writers) expect(w.stdout.trim(), w.stderr).toBe('done');
+    const read = await reader;
+    expect(read.stderr).toBe('');
+    const { reads, torn, stale, expiredSeen } = JSON.parse(read.stdout);
+    expect(reads).toBeGreaterThan(1000);
+    expect([torn, stale]).toEqual([0, 0]);
+    expect(expiredSeen).toBeGreaterThan(0);
+    expect(map.size).toBeLessThanOrEqual(500);
+    // 40,000 values of about 1 KiB: without eviction the file would pass 32 MiB.
+    expect(map.stats().fileBytes).toBeLessThanOrEqual(8 * 2 ** 20);
+    for (let i = 0; i < 50; i++) expect(map.get(`ttl0:${i}`)).toBeUndefined();
+    const left = [...map.entries()];
+    expect(left.length).toBeGreaterThan(100);
+    for (const [key, value] of left) expect((value as { key: string }).key).toBe(key);
+  });
+
   // npm test kills 50 times; SHMKIT_MAP_KILLS=1000 npx vitest run test/shared-map-processes.test.ts is the soak.
   it(
     'writers SIGKILLed in the middle of set, update and delete: every key old or new, no acknowledged write lost, room back',
