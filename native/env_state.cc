@@ -28,6 +28,13 @@ std::shared_ptr<TeardownResource> EnvState::Find(uint32_t id) {
   return it == resources_.end() ? nullptr : it->second;
 }
 
+// A reference is freed with its environment, so the last one needs no
+// teardown of its own; one set before is deleted here.
+void EnvState::set_error_factory(napi_env env, napi_ref factory) {
+  if (error_factory_ != nullptr) napi_delete_reference(env, error_factory_);
+  error_factory_ = factory;
+}
+
 void EnvState::Remove(uint32_t id) { resources_.erase(id); }
 
 void EnvState::ReleaseAndRemove(uint32_t id) {
