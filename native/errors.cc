@@ -17,7 +17,8 @@ Napi::Error Made(Napi::Env env, napi_value errno_value, const char* syscall, con
   napi_value syscall_value = syscall ? Napi::String::New(env, syscall) : no;
   napi_value code_value = code ? Napi::String::New(env, code) : no;
   napi_value message_value = Napi::String::New(env, message);
-  if (napi_ref factory_ref = EnvState::Get(env)->error_factory()) {
+  EnvState* state = EnvState::Get(env);
+  if (napi_ref factory_ref = state ? state->error_factory() : nullptr) {
     napi_value factory, made;
     napi_value args[4] = {errno_value, syscall_value, message_value, code_value};
     if (napi_get_reference_value(env, factory_ref, &factory) == napi_ok && factory != nullptr &&
