@@ -50,20 +50,24 @@ bool Allowed(const char* variable, const char* off) {
 
 // What JS code runs in when a uv callback settles Promises: a handle scope
 // and a callback scope, whose close runs the microtasks (the awaiting code).
+// Not ok() when N-API cannot open them (the environment is going away): a
+// uv callback has no one to throw to, so its caller settles nothing then.
 class LoopCallbackScope {
  public:
   LoopCallbackScope(napi_env env, napi_ref resource, napi_async_context context) : env_(env) {
-    napi_open_handle_scope(env, &handles_);
     napi_value object;
-    napi_get_reference_value(env, resource, &object);
-    napi_open_callback_scope(env, object, context, &scope_);
+    ok_ = napi_open_handle_scope(env, &handles_) == napi_ok &&
+          napi_get_reference_value(env, resource, &object) == napi_ok &&
+          napi_open_callback_scope(env, object, context, &scope_) == napi_ok;
   }
   ~LoopCallbackScope() {
-    napi_close_callback_scope(env_, scope_);
-    napi_close_handle_scope(env_, handles_);
+    if (scope_ != nullptr) (void)napi_close_callback_scope(env_, scope_);
+    if (handles_ != nullptr) (void)napi_close_handle_scope(env_, handles_);
   }
+  bool ok() const { return ok_; }
 
  private:
+  bool ok_ = false;
   napi_env env_;
   napi_handle_scope handles_ = nullptr;
   napi_callback_scope scope_ = nullptr;
@@ -74,12 +78,13 @@ class LoopCallbackScope {
 WaitEngine::WaitEngine(napi_env env) : env_(env) {
   uring_state_ = Allowed("SHMKIT_WAIT_BACKEND", "thread") ? Lazy::kUntried : Lazy::kUnavailable;
   bell_state_ = Allowed("SHMKIT_DOORBELL", "off") ? Lazy::kUntried : Lazy::kUnavailable;
-  napi_get_uv_event_loop(env, &loop_);
+  Napi::Env e(env);
+  Check(e, napi_get_uv_event_loop(env, &loop_), "napi_get_uv_event_loop");
   napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_reference(env, resource, 1, &resource_);
-  napi_create_string_utf8(env, "shmkit.wait", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, resource, name, &context_);
+  Check(e, napi_create_object(env, &resource), "napi_create_object");
+  Check(e, napi_create_reference(env, resource, 1, &resource_), "napi_create_reference");
+  Check(e, napi_create_string_utf8(env, "shmkit.wait", NAPI_AUTO_LENGTH, &name), "napi_create_string_utf8");
+  Check(e, napi_async_init(env, resource, name, &context_), "napi_async_init");
 
   uv_async_init(loop_, &thread_report_, OnThreadReport);
   thread_report_.data = this;
@@ -97,7 +102,8 @@ void WaitEngine::Install(napi_env env) {
   auto* engine = new WaitEngine(env);
   EnvState::Get(env)->set_wait_engine(engine);
   EnvState::Get(env)->set_end_waits_of([engine](const void* owner) { engine->EndWaitsOf(owner); });
-  napi_add_async_cleanup_hook(env, Teardown, engine, &engine->cleanup_);
+  Check(Napi::Env(env), napi_add_async_cleanup_hook(env, Teardown, engine, &engine->cleanup_),
+        "napi_add_async_cleanup_hook");
 }
 
 WaitEngine* WaitEngine::Get(napi_env env) { return EnvState::Get(env)->wait_engine(); }
@@ -163,8 +169,11 @@ Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr,
   uint64_t id = next_id_++;
   Pending pending;
   pending.owner = MappingAt(addr);
-  if (int err = ArmWord(id, addr, expected, bell, &pending.backend)) throw ErrnoError(env, err, "pthread_create");
-  napi_create_reference(env, array, 1, &pending.keep_alive);
+  Check(env, napi_create_reference(env, array, 1, &pending.keep_alive), "napi_create_reference");
+  if (int err = ArmWord(id, addr, expected, bell, &pending.backend)) {
+    (void)napi_delete_reference(env, pending.keep_alive);
+    throw ErrnoError(env, err, "pthread_create");
+  }
   return Start(env, id, std::move(pending), timeout_ms);
 }
 
@@ -181,7 +190,12 @@ Napi::Value WaitEngine::WaitSemaphore(Napi::Env env, std::shared_ptr<SemHandle> 
 // Records an armed wait and returns [Promise, id].
 Napi::Value WaitEngine::Start(Napi::Env env, uint64_t id, Pending pending, double timeout_ms) {
   napi_value promise;
-  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &pending.deferred, &promise), Napi::Value());
+  napi_status status = napi_create_promise(env, &pending.deferred, &promise);
+  if (status != napi_ok) {  // nothing will settle it: take the armed wait back
+    pending.backend->Disarm(id);
+    if (pending.keep_alive) (void)napi_delete_reference(env, pending.keep_alive);
+    throw StatusError(env, status, "napi_create_promise");
+  }
   int64_t deadline = DeadlineFor(timeout_ms);
   if (deadline >= 0) {
     pending.deadline = deadlines_.emplace(deadline, id);
@@ -222,15 +236,17 @@ void WaitEngine::Settle(uint64_t id, WaitEnd end, int error, bool disarm) {
     auto owned = by_owner_.find(pending.owner);
     if (owned != by_owner_.end() && owned->second.erase(id) && owned->second.empty()) by_owner_.erase(owned);
   }
-  if (pending.keep_alive) napi_delete_reference(env_, pending.keep_alive);
+  // Settled from a uv callback too, where a failure has no one to go to; it
+  // fails only with the environment going away, which drops the Promise.
+  if (pending.keep_alive) (void)napi_delete_reference(env_, pending.keep_alive);
   if (pending_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&thread_report_));
   if (error != 0) {
     Napi::Error err = ErrnoError(Napi::Env(env_), error, pending.sem ? kSemWaitSyscall : kWaitSyscall);
-    napi_reject_deferred(env_, pending.deferred, err.Value());
+    (void)napi_reject_deferred(env_, pending.deferred, err.Value());
   } else {
     napi_value result;
-    napi_create_string_utf8(env_, EndName(end), NAPI_AUTO_LENGTH, &result);
-    napi_resolve_deferred(env_, pending.deferred, result);
+    if (napi_create_string_utf8(env_, EndName(end), NAPI_AUTO_LENGTH, &result) == napi_ok)
+      (void)napi_resolve_deferred(env_, pending.deferred, result);
   }
   RearmTimer();
 }
@@ -266,6 +282,7 @@ void WaitEngine::OnTimer(uv_timer_t* handle) {
   auto* self = static_cast<WaitEngine*>(handle->data);
   self->timer_due_ = -1;
   LoopCallbackScope scope(self->env_, self->resource_, self->context_);
+  if (!scope.ok()) return;
   int64_t now = MonotonicNowNs();
   while (!self->deadlines_.empty() && self->deadlines_.begin()->first <= now) {
     self->Settle(self->deadlines_.begin()->second, WaitEnd::kTimedOut, 0, true);
@@ -285,6 +302,11 @@ void WaitEngine::DeliverFrom(WaitBackend* backend, bool from_loop) {
     return;
   }
   LoopCallbackScope scope(env_, resource_, context_);
+  if (!scope.ok()) {  // no JS can run: only give back the semaphore units taken
+    for (Completion& c : batch)
+      if (c.unit) c.unit->Give();
+    return;
+  }
   Deliver(batch);
 }
 
@@ -314,7 +336,7 @@ void WaitEngine::Teardown(napi_async_cleanup_hook_handle, void* arg) {
   auto closed = [](uv_handle_t* handle) {
     auto* engine = static_cast<WaitEngine*>(handle->data);
     if (--engine->handles_open_ > 0) return;
-    napi_remove_async_cleanup_hook(engine->cleanup_);
+    (void)napi_remove_async_cleanup_hook(engine->cleanup_);  // teardown: nothing to report to
     delete engine;
   };
   if (self->uring_state_ == Lazy::kReady) uv_close(reinterpret_cast<uv_handle_t*>(&self->uring_poll_), closed);
