@@ -26,7 +26,7 @@ Napi::Error Made(Napi::Env env, napi_value errno_value, const char* syscall, con
       return Napi::Error(env, made);
     }
     napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
+    (void)napi_get_and_clear_last_exception(env, &ignored);  // the factory threw: fall back below
   }
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("errno", Napi::Value(env, errno_value));
@@ -58,7 +58,7 @@ Napi::Error CodeError(Napi::Env env, const char* code, const char* message) {
 
 Napi::Error StatusError(Napi::Env env, napi_status status, const char* call) {
   const napi_extended_error_info* info = nullptr;
-  napi_get_last_error_info(env, &info);
+  if (napi_get_last_error_info(env, &info) != napi_ok) info = nullptr;
   std::string message = std::string(call) + " failed (napi_status " + std::to_string(status) + ")";
   if (info && info->error_message) message += ": " + std::string(info->error_message);
   return CodeError(env, "ERR_SHM_NATIVE", message.c_str());
