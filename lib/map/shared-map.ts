@@ -950,6 +950,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #indexFull(): boolean {
     const space = this.#space;
     const index = space.control[Control.index];
+    // Another process may have grown the file and rebuilt the index past this handle's mapping.
+    if (!space.reach(index + Index.slots / 8)) throw corrupt(this.name, `its index (ref ${index}) lies past the end of the file`);
     return Atomics.load(space.i32, index * 2 + Index.used / 4) * 4 >= space.i32[index * 2 + Index.capacity / 4] * 3;
   }
 
