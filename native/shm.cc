@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "doorbell.h"
 #include "errors.h"
 #include "wait_engine.h"
 
@@ -76,6 +77,7 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   mode_t mode = info[1].As<Napi::Number>().Uint32Value();
   if (fchmod(fd, mode) != 0) throw ErrnoError(info.Env(), errno, "fchmod");
+  AdmitRingers(mode);
   return info.Env().Undefined();
 }
 
@@ -88,11 +90,13 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// fstatSize(fd) -> size in bytes
+// fstatSize(fd) -> size in bytes. Every open of an object passes here: the
+// users its mode lets write it may ring this process's doorbells too.
 Napi::Value FstatSize(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   struct stat st;
   if (fstat(fd, &st) != 0) throw ErrnoError(info.Env(), errno, "fstat");
+  AdmitRingers(st.st_mode);
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 

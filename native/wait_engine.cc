@@ -290,6 +290,7 @@ void WaitEngine::OnUringReadable(uv_poll_t* handle, int, int) {
 void WaitEngine::OnDoorbell(uv_poll_t* handle, int, int) {
   auto* self = static_cast<WaitEngine*>(handle->data);
   self->bell_->TakeRing();
+  self->rings_++;
   if (self->bell_waits_.empty()) return;
   LoopCallbackScope scope(self->env_, self->resource_, self->context_);
   std::vector<uint64_t> ids(self->bell_waits_.begin(), self->bell_waits_.end());

@@ -64,6 +64,8 @@ class WaitEngine {
   // This environment's doorbell id (opened at the first call), or 0 where
   // there is none.
   uint32_t DoorbellId();
+  // Rings its doorbell has taken.
+  uint64_t rings() const { return rings_; }
 
  private:
   struct Pending {
@@ -115,6 +117,7 @@ class WaitEngine {
   Lazy bell_state_;
   std::unique_ptr<Doorbell> bell_;
   std::unordered_set<uint64_t> bell_waits_;
+  uint64_t rings_ = 0;
 
   uv_poll_t uring_poll_;
   uv_poll_t bell_poll_;
