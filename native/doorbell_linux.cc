@@ -60,10 +60,11 @@ void RemoveOpenDoorbells() {
   for (const std::string& path : open_paths) unlink(path.c_str());
 }
 
-// A doorbell file whose process died (SIGKILL skips the destructor): a
-// connect finds no socket bound to it. Only our own uid's are ours to remove.
 }  // namespace
 
+// A doorbell file whose process died (SIGKILL skips the destructor and exit
+// handlers) has no socket bound to it: a connect says ECONNREFUSED. Only our
+// own uid's are ours to remove (root's sweep removes any).
 void SweepStaleDoorbells() {
   DIR* dir = opendir(kDirectory);
   if (dir == nullptr) return;

@@ -3,7 +3,10 @@
 // /proc/net/unix, is refused by the kernel; the process's doorbell takes no
 // ring from it, and a legitimate wake still arrives. Correctness only.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Queue } from '../dist/index.js';
@@ -34,6 +37,35 @@ const nobodysPython = ((): string | undefined => {
 function floodAsNobody(seconds: number, bell: string) {
   return start('setpriv', [...drop, nobodysPython!, '-c', flooder, String(seconds), bell]).done;
 }
+
+describe.runIf(process.platform === 'linux')('doorbell files', () => {
+  it('a process removes its own when it ends; shmkit gc --force removes those no process has bound', async () => {
+    const name = uniqueName('bell');
+    const queue = Queue.create(name, { capacity: 4096 });
+    const owner = startFixture('doorbell-owner.mjs', [name]);
+    const { bell } = JSON.parse(await owner.line((l) => l.startsWith('{"bell"')));
+    const file = `/dev/shm/.shmkit-bell-${bell}`;
+    expect(existsSync(file)).toBe(true);
+    queue.putSync('bye');
+    await owner.done; // it ends by process.exit()
+    queue.close();
+    queue.unlink();
+    expect(existsSync(file)).toBe(false);
+
+    // A killed process's file: a socket file that no socket is bound to.
+    const stale = `/dev/shm/.shmkit-bell-${randomBytes(4).toString('hex')}`;
+    const orphan = createServer().listen(stale);
+    await once(orphan, 'listening');
+    renameSync(stale, `${stale}x`); // its close unlinks the name it bound, not this one
+    orphan.close();
+    await once(orphan, 'close');
+    renameSync(`${stale}x`, stale);
+    expect(existsSync(stale)).toBe(true);
+    const gc = await start(process.execPath, [join(root, 'bin', 'shmkit.mjs'), 'gc', '--force', '--prefix', `${name}-none`]).done;
+    expect(gc.code).toBe(0);
+    expect(existsSync(stale)).toBe(false);
+  });
+});
 
 describe.runIf(nobodysPython !== undefined)('a doorbell flooded by another user', () => {
   it("refuses the stranger's datagrams: no ring taken, and the owner's own wake still arrives", async () => {
