@@ -13,10 +13,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const target = `${process.platform}-${process.arch}`;
 const prebuilds = join(root, 'prebuilds', target);
 
-/** Newest mtime (ms) of what the binary is compiled from. */
+/** Newest mtime (ms) of what the binary is compiled from: binding.gyp and every file under native/. */
 function newestSource() {
-  const native = join(root, 'native');
-  const sources = [join(root, 'binding.gyp'), ...readdirSync(native).map((f) => join(native, f))];
+  const sources = [join(root, 'binding.gyp')];
+  for (const entry of readdirSync(join(root, 'native'), { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) sources.push(join(entry.parentPath ?? entry.path, entry.name));
+  }
   return Math.max(...sources.map((f) => statSync(f).mtimeMs));
 }
 
@@ -52,7 +54,7 @@ if (freshPrebuilds().length > 0) {
   }
   if (freshPrebuilds().length === 0) {
     console.error(
-      `prepack: FAIL: no prebuilt binary for ${target} in prebuilds/, and \`npm run prebuildify\` could not build one ` +
+      `prepack: FAIL: no prebuilt binary for ${target} in prebuilds/ newer than native/, and \`npm run prebuildify\` could not build one ` +
         '(it needs a C++ toolchain: g++ and make, or the Xcode command-line tools, and Python 3). ' +
         'Build it where a compiler is (`npm run prebuildify`), or download the prebuild workflow’s prebuilds/ into this clone, then pack again.',
     );

@@ -20,7 +20,7 @@ function leftovers(prefix: string): string[] {
   }
 }
 
-/** Removes the doorbell files of test processes that were killed (native/doorbell.h). */
+/** Removes the doorbell files of test processes that were killed (native/wait/doorbell.h). */
 async function sweepDoorbells(): Promise<void> {
   if (process.platform !== 'linux') return;
   const { native } = await import('../dist/core/native.js');
