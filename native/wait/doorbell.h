@@ -11,14 +11,14 @@
 // flood a doorbell (every datagram a wake-up of its event loop, and a full
 // queue drops the rings that matter). Sending to a socket file needs write
 // permission on it, checked by the kernel before anything is queued: the file
-// is 0600 (its owner's uid, and root), plus the group and other write bits of
-// any object this process created or opened (ObjectWriteBits, sys/shm.h): who may write an
-// object may wake its waiters anyway. A stranger's datagram costs the owner
+// is 0600 (its owner's uid, and root), plus the group and other write bits
+// of any object this process created or opened (ObjectWriteBits, sys/shm.h):
+// who may write an object may wake its waiters anyway. A stranger's datagram costs the owner
 // nothing. The file lives beside the objects, so a doorbell reaches every
 // process that shares them (also across network namespaces). The destructor
 // removes it, and exit() (process.exit, an uncaught exception); a file left
 // by a killed process is removed by the next process of its uid that opens a
-// doorbell, or `shmkit gc` (a connect finds no socket bound to it).
+// doorbell, or `shmkit gc --force` (a connect finds no socket bound to it).
 // Its id is published in a channel's waiting flag; a ring that reaches it is
 // at worst a spurious wake (waiters re-check). A waiter that listens for its
 // doorbell sleeps on nothing else; a waker that cannot ring it (no write
