@@ -117,6 +117,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** @internal */
   protected static override readonly kindCode = Kind.pipe;
 
+  /** @internal Which end (the creator's or the opener's) and each direction's ring bytes. */
+  protected override inspectState(): Record<string, unknown> {
+    return { end: this.#end === 0 ? 'create' : 'open', capacity: this.#out.capacity };
+  }
+
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
   static create<T = unknown>(name: string, options?: PipeCreateOptions): Pipe<T> {
     const args = pipeArgs(name, options);

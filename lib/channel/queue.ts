@@ -175,6 +175,11 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#ring.capacity;
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { capacity: this.capacity, qsize: this.qsize() };
+  }
+
   /**
    * Adds a message, waiting for room without blocking the event loop.
    * @throws {Full} if there is still no room when `timeout` passes.

@@ -94,6 +94,10 @@ export interface NativeAddon {
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;
   doorbellId(): number;
+  /** Rings this environment's doorbell has taken (for tests). */
+  doorbellRings(): number;
+  /** Removes doorbell files whose process died (native/wait/doorbell.h). */
+  sweepDoorbells(): void;
   cancelWait(id: number): void;
   waitBackend(): 'io_uring' | 'thread';
   livenessAcquire(fd: number, token: number, name: string): number;
