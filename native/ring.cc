@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "env_state.h"
 #include "errors.h"
 #include "futex.h"
 #include "layout.h"
@@ -626,6 +627,83 @@ int WriteStringFrame(napi_env env, Ring& ring, napi_value text) {
   return 1;
 }
 
+napi_value PrototypeOf(napi_env env, const char* global_class) {
+  napi_value global, klass, prototype;
+  napi_get_global(env, &global);
+  napi_get_named_property(env, global, global_class, &klass);
+  napi_get_named_property(env, klass, "prototype", &prototype);
+  return prototype;
+}
+
+bool HasPrototype(napi_env env, napi_value prototype, napi_ref* cached, const char* global_class) {
+  if (*cached == nullptr) napi_create_reference(env, PrototypeOf(env, global_class), 1, cached);
+  napi_value expected;
+  bool same = false;
+  napi_get_reference_value(env, *cached, &expected);
+  napi_strict_equals(env, prototype, expected, &same);
+  return same;
+}
+
+// The tag a Buffer or typed array is sent with (lib/channel/codec.ts
+// encode: the same tags), its bytes in `data` and `length`; -1 for
+// anything else, which lib/ encodes. A Uint8Array whose prototype is
+// neither Buffer's nor Uint8Array's (a subclass) is left to lib/ too, where
+// Buffer.isBuffer decides.
+int BytesTag(napi_env env, napi_value value, void** data, size_t* length) {
+  bool typed = false;
+  if (napi_is_typedarray(env, value, &typed) != napi_ok || !typed) return -1;
+  napi_typedarray_type type;
+  size_t elements = 0;
+  napi_value array_buffer;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, value, &type, &elements, data, &array_buffer, &offset) != napi_ok) return -1;
+  if (static_cast<int>(type) < 0 || static_cast<int>(type) > static_cast<int>(napi_biguint64_array)) return -1;
+  static constexpr size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  *length = elements * kElementBytes[type];
+  int tag = static_cast<int>(kTagTypedBase) + static_cast<int>(type);
+  if (type != napi_uint8_array) return tag;
+  napi_value prototype;
+  if (napi_get_prototype(env, value, &prototype) != napi_ok) return -1;
+  EnvState* state = EnvState::Get(env);
+  if (HasPrototype(env, prototype, &state->buffer_prototype, "Buffer")) return static_cast<int>(kTagBuffer);
+  return HasPrototype(env, prototype, &state->uint8_prototype, "Uint8Array") ? tag : -1;
+}
+
+// Writes `length` bytes as a frame tagged `tag`: true if written, false if
+// there is no room now or they could never fit (lib/'s general path says which).
+bool WriteBytesFrame(Napi::Env env, Ring& ring, const void* data, size_t length, uint32_t tag) {
+  if (length > ring.capacity() - 2 * kFrameHeader) return false;
+  auto byte_length = static_cast<uint32_t>(length);
+  int64_t at = ring.Reserve(env, byte_length);
+  if (at < 0) return false;
+  if (byte_length > 0) std::memcpy(ring.data() + at + kFrameHeader, data, byte_length);
+  ring.Publish(static_cast<uint32_t>(at), byte_length, tag);
+  return true;
+}
+
+// Writes `message` now if the addon sends its kind as it is: a string, a
+// Buffer or a typed array; with `tag` (lib/ encoded it), `message` is a
+// Uint8Array of bytes written with that tag. True if written.
+bool WriteMessageNow(Napi::Env env, Ring& ring, napi_value message, int tag) {
+  napi_valuetype type;
+  napi_typeof(env, message, &type);
+  if (type == napi_string) return WriteStringFrame(env, ring, message) == 1;
+  if (type != napi_object) return false;
+  void* data = nullptr;
+  size_t length = 0;
+  if (tag < 0) {
+    tag = BytesTag(env, message, &data, &length);
+    if (tag < 0) return false;
+  } else {
+    napi_typedarray_type ignored;
+    napi_value array_buffer;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env, message, &ignored, &length, &data, &array_buffer, &offset) != napi_ok)
+      return false;
+  }
+  return WriteBytesFrame(env, ring, data, length, static_cast<uint32_t>(tag));
+}
+
 // ringWriteString(ring, text) -> 1 if written, 0 if there is no room now, -1 if it could never fit.
 Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -731,6 +809,33 @@ Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
 
 Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms);
 
+// A typed array, ArrayBuffer or DataView message made here from its frame,
+// as lib/channel/codec.ts decode makes it (a copy in memory of its own);
+// nullptr for the other kinds (lib/ decodes them), and for a typed array
+// whose length is not a whole number of elements (lib/ reports it). A
+// Buffer is left to lib/ too: Buffer.allocUnsafe takes it from Node's pool,
+// where napi_create_buffer_copy allocates and sets its prototype each time
+// (docs/design.md, "Messages").
+napi_value BytesValue(napi_env env, Ring& ring, const Frame& frame) {
+  const uint8_t* payload = ring.data() + frame.at + kFrameHeader;
+  napi_value value = nullptr;
+  bool typed = frame.tag >= kTagTypedBase && frame.tag <= kTagTypedBase + napi_biguint64_array;
+  if (!typed && frame.tag != kTagArrayBuffer && frame.tag != kTagDataView) return nullptr;
+  static constexpr size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  size_t element = typed ? kElementBytes[frame.tag - kTagTypedBase] : 1;
+  if (frame.length % element != 0) return nullptr;
+  void* data = nullptr;
+  napi_value array_buffer;
+  if (napi_create_arraybuffer(env, frame.length, &data, &array_buffer) != napi_ok) return nullptr;
+  if (frame.length > 0) std::memcpy(data, payload, frame.length);
+  if (frame.tag == kTagArrayBuffer) return array_buffer;
+  napi_status status = frame.tag == kTagDataView
+                           ? napi_create_dataview(env, frame.length, array_buffer, 0, &value)
+                           : napi_create_typedarray(env, static_cast<napi_typedarray_type>(frame.tag - kTagTypedBase),
+                                                    frame.length / element, array_buffer, 0, &value);
+  return status == napi_ok ? value : nullptr;
+}
+
 // ringRead(ring, spinMs) -> the oldest message if it is a string (read and
 // freed); undefined if the ring is empty, after spinning up to spinMs for a
 // message (a blocking receive's first wait: when the peer answers within the
@@ -754,7 +859,12 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
     if (!caught || !ring.Oldest(env, &frame)) return env.Undefined();
   }
   if (frame.tag != kTagString && frame.tag != kTagAscii) {
-    ring.out()[kOutTag] = static_cast<int32_t>(frame.tag);
+    napi_value bytes = BytesValue(env, ring, frame);
+    if (bytes != nullptr) {
+      ring.Release(frame);
+      return Napi::Value(env, bytes);
+    }
+    ReportFrame(ring, frame);
     return Napi::Number::New(env, frame.length);
   }
   const char* text = reinterpret_cast<const char*>(ring.data() + frame.at + kFrameHeader);
@@ -835,9 +945,9 @@ bool RingHoldsViews(const RingHandle* handle) {
   return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
 }
 
-bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {
+bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag) {
   Ring& ring = handle->ring;
-  return !ring.mapping()->unmapped && WriteStringFrame(env, ring, text) == 1;
+  return !ring.mapping()->unmapped && WriteMessageNow(Napi::Env(env), ring, message, tag);
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {
