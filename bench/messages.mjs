@@ -105,6 +105,24 @@ function rows(shape) {
   const { make, toWire, fromWire } = SHAPES[shape];
   const message = make();
   return {
+    // The work per message with no wait in it: both ends of one Pipe in this
+    // process, so a loaded machine's scheduling (which decides whether a
+    // peer is awake) does not enter.
+    'shmkit Pipe, both ends in one process': () => {
+      const name = uid('bm');
+      const pipe = Pipe.create(name, { capacity: 1 << 20 });
+      const other = Pipe.open(name);
+      try {
+        return timeSync(WARMUP * 10, BACK_TO_BACK * 3, () => {
+          pipe.sendSync(message);
+          other.recvSync();
+        });
+      } finally {
+        other.close();
+        pipe.close();
+        pipe.unlink();
+      }
+    },
     'shmkit Pipe, sendSync / recvSync': () =>
       withPipe('pipe-sync', (pipe) =>
         timeSync(WARMUP, BACK_TO_BACK, () => {
