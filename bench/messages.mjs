@@ -2,7 +2,8 @@
 // send (a string, a Buffer, a Float64Array, a small object) between two
 // separate node processes, each round trip timed on its own and reported as
 // median and p99 (the mean beside them): shmkit Pipe blocking and async, back
-// to back and after a 1 ms idle gap, against a Unix domain socket carrying
+// to back and after a 1 ms idle gap (and both ends in one process: the work
+// per message, no wait in it), against a Unix domain socket carrying
 // the same shapes (bytes as they are, objects as JSON, as a socket user
 // would send them).
 //   node bench/messages.mjs        (npm run bench -- messages)
@@ -146,6 +147,13 @@ function rows(shape) {
           await pipe.recv();
         }),
       ),
+    'shmkit Pipe, sendSync / recvSync, 1 ms idle gap': () =>
+      withPipe('pipe-sync', (pipe) =>
+        timeAsync(GAP_WARMUP, AFTER_GAP, GAP_MS, () => {
+          pipe.sendSync(message);
+          pipe.recvSync();
+        }),
+      ),
     'Unix socket, 1 ms idle gap': () =>
       withSocket('socket-echo', [], (s) => timeAsync(GAP_WARMUP, AFTER_GAP, GAP_MS, async () => fromWire(await socketRoundTrip(s, toWire(message))))),
   };
@@ -177,6 +185,7 @@ const SOCKET_OF = {
   'shmkit Pipe, sendSync / recvSync': 'Unix socket',
   'shmkit Pipe, async send / recv': 'Unix socket',
   'shmkit Pipe, async, 1 ms idle gap': 'Unix socket, 1 ms idle gap',
+  'shmkit Pipe, sendSync / recvSync, 1 ms idle gap': 'Unix socket, 1 ms idle gap',
 };
 
 export function print(result) {
