@@ -2,15 +2,26 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeError } from './errors.js';
 import type { WaitEnd } from './layout.js';
 
-/** The addon's functions. Arguments arrive validated from lib/; see native/. */
+/**
+ * The addon's functions. Arguments arrive validated from lib/; see native/.
+ * Any of them may throw, and what it throws is a ShmError (native/core/errors.h):
+ * a failed system call's errno name as its code (with `errno` and
+ * `syscall`), or the documented ERR_SHM_* code of a misuse only the addon
+ * can see (ERR_SHM_CLOSED, ERR_SHM_FORMAT, ERR_SHM_INVALID_ARG,
+ * ERR_SHM_MESSAGE_TOO_LARGE), or ERR_SHM_NATIVE for what should not happen.
+ * The Promises of the async waits reject the same way.
+ */
 export interface NativeAddon {
+  /** Sets what builds every error the addon throws (native/core/errors.h): called once, at load. */
+  setErrorFactory(factory: (errno: number | undefined, syscall: string | undefined, message: string, code: string | undefined) => Error): void;
   shmOpen(name: string, create: boolean, exclusive: boolean, mode: number): number;
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
   fstatSize(fd: number): number;
-  /** The constants of native/layout.h as this addon was built with them (lib/core/layout.ts has the same). */
+  /** The constants of native/core/layout.h as this addon was built with them (lib/core/layout.ts has the same). */
   layoutValues(): Record<string, Record<string, number | string>>;
   /** "dev:ino" of the open file, or '' where it has no inode. */
   fileId(fd: number): string;
@@ -23,7 +34,7 @@ export interface NativeAddon {
   populate(handle: MappingHandle, offset: number, length: number): void;
   /** Maps the pages of a fresh Uint8Array now (one system call instead of a fault per page). */
   populateBytes(bytes: Uint8Array): void;
-  // A channel's ring (native/ring.cc): `out` receives what a call reports beside its result.
+  // A channel's ring (native/channel/ring.cc): `out` receives what a call reports beside its result.
   ringOpen(handle: MappingHandle, byteOffset: number, out: Int32Array): RingHandle;
   /** 1 written, 0 no room now, -1 never fits. */
   ringWriteString(ring: RingHandle, text: string): number;
@@ -38,7 +49,7 @@ export interface NativeAddon {
   /** A string or typed-array message made by the addon; a number: another kind's length, left in the ring (its frame in out). */
   ringRead(ring: RingHandle, spinMs: number): unknown;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
-  // A Pipe end's per-message calls (native/pipe_end.cc), each with the peer check.
+  // A Pipe end's per-message calls (native/channel/pipe_end.cc), each with the peer check.
   pipeEndOpen(
     handle: MappingHandle,
     controlOffset: number,
@@ -67,7 +78,7 @@ export interface NativeAddon {
    * caught nothing is recorded too.
    */
   pipeRecv(end: PipeEndHandle, doorbell?: boolean): unknown;
-  // A Queue handle's per-message calls (native/queue.cc), each with the put or get lock taken and given back.
+  // A Queue handle's per-message calls (native/channel/queue.cc), each with the put or get lock taken and given back.
   queueOpen(ring: RingHandle, readSpinner: Int32Array, token: number): QueueHandle;
   /** As pipeSend, with the put lock taken and given back (false also if it is taken). */
   queuePut(queue: QueueHandle, message: unknown, tag?: number): boolean;
@@ -78,7 +89,7 @@ export interface NativeAddon {
    * when no read was made (closed, the lock taken, views held).
    */
   queueGet(queue: QueueHandle, doorbell?: boolean): unknown;
-  // The adaptive spinning rule (native/spinner.cc) over a Spinner's three counters.
+  // The adaptive spinning rule (native/wait/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;
   spinSpun(state: Int32Array, caught: boolean): void;
@@ -108,7 +119,7 @@ export interface NativeAddon {
   semUnlink(name: string): void;
   /** SIGKILL this process when its parent dies (Linux); false where the platform cannot. */
   exitWithParent(): boolean;
-  // What SIGINT/SIGTERM/SIGHUP did before lib/core/lifetime.ts listened (native/exit_signals.cc).
+  // What SIGINT/SIGTERM/SIGHUP did before lib/core/lifetime.ts listened (native/sys/exit_signals.cc).
   /** False if the signal is ignored now; with `keep`, its disposition is kept for signalRestore. */
   signalSave(signum: number, keep: boolean): boolean;
   /** Latches the signal in front of the handler installed now (libuv's, for the JS listeners). */
@@ -119,7 +130,7 @@ export interface NativeAddon {
   signalRestore(signum: number): void;
 }
 
-/** How a wait ended (native/layout.h WaitEnd). */
+/** How a wait ended (native/core/layout.h WaitEnd). */
 export type WaitResult = typeof WaitEnd.ok | typeof WaitEnd.notEqual | typeof WaitEnd.timedOut;
 /** How an async wait ends: also cancelled (cancelWait) or closed (its memory or semaphore was closed). */
 export type AsyncWaitResult = WaitResult | typeof WaitEnd.cancelled | typeof WaitEnd.closed;
@@ -143,3 +154,5 @@ const require = createRequire(import.meta.url);
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const native: NativeAddon = require('node-gyp-build')(packageRoot);
+// From here on every error the addon throws is a ShmError (native/core/errors.h).
+native.setErrorFactory(nativeError);

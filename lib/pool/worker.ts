@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
-import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { SharedArray } from '../memory/array.js';
 import {
@@ -229,7 +229,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   // A worker must not outlive its parent, even mid-task (macOS: it notices
   // through the pipe, between tasks). Armed, then checked: the parent may
   // have died before.
-  sys(() => native.exitWithParent());
+  native.exitWithParent();
   const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
   const claims = SharedArray.open(claimsName(pipeName), { dtype: 'int32' });
   // This process is the last to open them: the names can go now, and nothing
