@@ -210,11 +210,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const wait = parseWaitOptions(options);
     if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
-    this.#checkPeerForSend();
     if (this.#senders.empty) {
       this.#slot?.abandon();
-      if (this.#out.tryWrite(encoded)) return;
+      if (this.#sendEncodedNow(encoded)) return;
     }
+    this.#checkPeerForSend();
+    if (this.#senders.empty && this.#out.tryWrite(encoded)) return;
     if ((await this.#inSendLine(wait, this.#sendPlan(encoded))) === TIMED_OUT) throw timeout('send');
   }
 
@@ -239,6 +240,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
     this.#slot?.abandon();
+    if (this.#sendEncodedNow(encoded)) return;
     this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
@@ -256,14 +258,14 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // allows an async wait, is one call to the addon, which records how the
     // spin went; a wait that must go on sleeps at once.
     if (options === undefined && this.#view === undefined && this.#receivers.empty) {
-      let read: string | number | undefined;
+      let read: unknown;
       try {
         read = native.pipeRecv(this.#native, asyncDoorbell());
       } catch (err) {
         throw fromNative(err);
       }
-      if (typeof read === 'string') return read as T;
-      if (read !== undefined) return this.#in.readLeft(read) as T;
+      if (typeof read === 'number') return this.#in.readLeft(read) as T;
+      if (read !== undefined) return read as T;
       const received = await this.#inReceiveLine(parseWaitOptions(undefined), this.#recvPlan, performance.now() - this.#in.lastSpinMs);
       if (received === TIMED_OUT) throw timeout('recv');
       return received;
@@ -292,14 +294,14 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // try, with the spin the read spinner allows, is one call to the addon:
     // in a busy request/reply pair the whole receive is that call.
     if (options === undefined && this.#view === undefined) {
-      let read: string | number | undefined;
+      let read: unknown;
       try {
         read = native.pipeRecv(this.#native);
       } catch (err) {
         throw fromNative(err);
       }
-      if (typeof read === 'string') return read as T;
-      if (read !== undefined) return this.#in.readLeft(read) as T;
+      if (typeof read === 'number') return this.#in.readLeft(read) as T;
+      if (read !== undefined) return read as T;
       // Nothing came within the spin (or this end is closed: the wait throws that).
       const spinner = this.#in.readSpinner;
       const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - this.#in.lastSpinMs);
@@ -551,6 +553,22 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.#slot?.abandon();
     this.#checkPeerForSend();
     return this.#out.tryWriteString(message);
+  }
+
+  /**
+   * An encoded message (not a string) sent now in one call to the addon,
+   * the peer check included; false if it was not (the caller finds out why).
+   */
+  #sendEncodedNow(encoded: Encoded): boolean {
+    if (encoded.bytes === undefined) return false;
+    let sent: boolean;
+    try {
+      sent = native.pipeSend(this.#native, encoded.bytes, encoded.tag);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    if (sent) encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once sent
+    return sent;
   }
 
   #checkPeerForRecv(): void {
