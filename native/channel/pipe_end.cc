@@ -130,8 +130,6 @@ Napi::Value PipeSend(const Napi::CallbackInfo& info) {
   int tag = info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : -1;
   bool sent =
       !end.mapping->unmapped && PeerState(env, end, &error) == Peer::kThere && RingWriteNow(env, end.out, info[1], tag);
-  // A peer that was awake for this message answers soon: the receive of the answer spins.
-  if (sent && !RingWokeReader(end.out)) SpinPeerAwake(end.read_spinner);
   return Napi::Boolean::New(env, sent);
 }
 

@@ -52,13 +52,11 @@ bool CompareExchange(int32_t* word, uint32_t expected, uint32_t desired) {
 // the word's sleepers, ringing the flagged doorbell first. A failed wake is
 // not reported: the message is already published (a sender told otherwise
 // would send it twice), and sleepers re-check at the end of their slice.
-// True if a sleeper was flagged (and woken).
-bool WakeIfFlagged(int32_t* words, int flag, int word) {
+void WakeIfFlagged(int32_t* words, int flag, int word) {
   uint32_t flagged = Load(words + flag);
-  if (flagged == 0) return false;
+  if (flagged == 0) return;
   Store(words + flag, 0);
   NotifyWord(words + word, INT32_MAX, flagged);
-  return true;
 }
 
 // The oldest published frame not yet taken, as found by Oldest().
@@ -134,11 +132,8 @@ class Ring {
   void Publish(uint32_t at, uint32_t payload, uint32_t tag) {
     PublishFrame(at, payload, tag | kPublished);
     if (queue_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    woke_reader_ = WakeIfFlagged(words_, kReadersWaiting, kTail);
+    WakeIfFlagged(words_, kReadersWaiting, kTail);
   }
-
-  // Whether the last Publish found a reader asleep (and woke it).
-  bool woke_reader() const { return woke_reader_; }
 
   // The oldest frame not yet taken (at HEAD, or a Queue's CURSOR), checked
   // against what is published; false if there is none. Positions or a
@@ -527,7 +522,6 @@ class Ring {
   bool tail_known_ = false;
   bool asked_this_lap_ = false;  // WrapEarly was asked in this lap of the ring
   std::string scratch_;          // a string whose NUL would not fit its frame is written here first
-  bool woke_reader_ = false;
 };
 
 }  // namespace
@@ -961,8 +955,6 @@ bool RingHoldsViews(const RingHandle* handle) {
   const Ring& ring = handle->ring;
   return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
 }
-
-bool RingWokeReader(const RingHandle* handle) { return handle->ring.woke_reader(); }
 
 bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag) {
   Ring& ring = handle->ring;

@@ -26,9 +26,6 @@ bool RingHasData(const RingHandle* handle);
 // else is not written: lib/ encodes it), or, with `tag` >= 0, a Uint8Array
 // of bytes that lib/ encoded, with that tag. True if written.
 bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag = -1);
-// Whether the last message this handle published found the ring's reader
-// asleep (it was woken), rather than spinning or busy.
-bool RingWokeReader(const RingHandle* handle);
 
 // Whose first try at a receive RingFirstRead makes: a blocking receive's,
 // which records its wait when a message came (the wait that goes on
