@@ -261,8 +261,8 @@ class Ring {
   // word, then the rest). A sequentially consistent store (xchg on x86)
   // would also wait for the cache line, which a spinning reader holds:
   // twice per message, once for the zero and again for the tag word when
-  // the reader took the line back in between (a round trip 0.06 us faster
-  // here without). The TAIL store stays sequentially consistent: a sleeping
+  // the reader took the line back in between (docs/design.md, "Rings in the
+  // addon"). The TAIL store stays sequentially consistent: a sleeping
   // reader flags itself and then reads TAIL, the writer stores TAIL and
   // then reads the flag (WakeIfFlagged), and one of them must see the other.
   uint32_t PublishFrame(uint32_t at, uint32_t length, uint32_t tag) {

@@ -7,12 +7,13 @@ namespace shmkit {
 
 namespace {
 
-// The longest spin: a few wake-up costs on the machines measured (15-80 us).
+// The longest spin: a few wake-up costs on the machines measured
+// (docs/design.md, "Adaptive spinning").
 constexpr double kMaxMs = 0.1;
 // This many long waits, or fruitless spins, in a row stop the spinning.
 constexpr int32_t kStreak = 3;
-// A futex site's probe: longer than a wake-up of a sleeping peer (60-170 us
-// on the VMs measured), so that it catches the answer of a peer that sleeps
+// A futex site's probe: longer than a wake-up of a sleeping peer on the VMs
+// measured (docs/design.md), so that it catches the answer of a peer that sleeps
 // too, where a probe of kMaxMs missed it and both stayed asleep.
 constexpr double kProbeMs = 0.5;
 // While a site has stopped, every this many waits spin again, to notice a busy peer.
