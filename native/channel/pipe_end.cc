@@ -4,6 +4,7 @@
 #include <string>
 
 #include "channel/ring.h"
+#include "core/bindings.h"
 #include "core/errors.h"
 #include "core/layout.h"
 #include "sys/futex.h"
@@ -160,11 +161,14 @@ Napi::Value PipeRecv(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitPipeEnd(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipeEndOpen", Napi::Function::New(env, PipeEndOpen, "pipeEndOpen"));
-  exports.Set("pipePeerGone", Napi::Function::New(env, PipePeerGone, "pipePeerGone"));
-  exports.Set("pipeSend", Napi::Function::New(env, PipeSend, "pipeSend"));
-  exports.Set("pipePoll", Napi::Function::New(env, PipePoll, "pipePoll"));
-  exports.Set("pipeRecv", Napi::Function::New(env, PipeRecv, "pipeRecv"));
+  Bind(env, exports,
+       {
+           {"pipeEndOpen", PipeEndOpen},
+           {"pipePeerGone", PipePeerGone},
+           {"pipeSend", PipeSend},
+           {"pipePoll", PipePoll},
+           {"pipeRecv", PipeRecv},
+       });
 }
 
 }  // namespace shmkit

@@ -1,6 +1,7 @@
 #include "channel/queue.h"
 
 #include "channel/ring.h"
+#include "core/bindings.h"
 #include "core/errors.h"
 #include "core/layout.h"
 #include "wait/spinner.h"
@@ -117,9 +118,12 @@ Napi::Value QueueGet(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitQueue(Napi::Env env, Napi::Object exports) {
-  exports.Set("queueOpen", Napi::Function::New(env, QueueOpen, "queueOpen"));
-  exports.Set("queuePut", Napi::Function::New(env, QueuePut, "queuePut"));
-  exports.Set("queueGet", Napi::Function::New(env, QueueGet, "queueGet"));
+  Bind(env, exports,
+       {
+           {"queueOpen", QueueOpen},
+           {"queuePut", QueuePut},
+           {"queueGet", QueueGet},
+       });
 }
 
 }  // namespace shmkit

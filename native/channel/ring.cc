@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
 #include "core/layout.h"
@@ -962,18 +963,21 @@ bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag)
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {
-  exports.Set("ringOpen", Napi::Function::New(env, RingOpen, "ringOpen"));
-  exports.Set("ringWriteString", Napi::Function::New(env, RingWriteString, "ringWriteString"));
-  exports.Set("ringWriteBytes", Napi::Function::New(env, RingWriteBytes, "ringWriteBytes"));
-  exports.Set("ringReserve", Napi::Function::New(env, RingReserve, "ringReserve"));
-  exports.Set("ringPublish", Napi::Function::New(env, RingPublish, "ringPublish"));
-  exports.Set("ringPeek", Napi::Function::New(env, RingPeek, "ringPeek"));
-  exports.Set("ringRelease", Napi::Function::New(env, RingRelease, "ringRelease"));
-  exports.Set("ringHold", Napi::Function::New(env, RingHold, "ringHold"));
-  exports.Set("ringAdopt", Napi::Function::New(env, RingAdopt, "ringAdopt"));
-  exports.Set("ringUnhold", Napi::Function::New(env, RingUnhold, "ringUnhold"));
-  exports.Set("ringRead", Napi::Function::New(env, RingRead, "ringRead"));
-  exports.Set("ringReadInto", Napi::Function::New(env, RingReadInto, "ringReadInto"));
+  Bind(env, exports,
+       {
+           {"ringOpen", RingOpen},
+           {"ringWriteString", RingWriteString},
+           {"ringWriteBytes", RingWriteBytes},
+           {"ringReserve", RingReserve},
+           {"ringPublish", RingPublish},
+           {"ringPeek", RingPeek},
+           {"ringRelease", RingRelease},
+           {"ringHold", RingHold},
+           {"ringAdopt", RingAdopt},
+           {"ringUnhold", RingUnhold},
+           {"ringRead", RingRead},
+           {"ringReadInto", RingReadInto},
+       });
 }
 
 }  // namespace shmkit

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/bindings.h"
 #include "core/env_state.h"
 
 namespace shmkit {
@@ -69,7 +70,10 @@ void Check(Napi::Env env, napi_status status, const char* call) {
 }
 
 void InitErrors(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
+  Bind(env, exports,
+       {
+           {"setErrorFactory", SetErrorFactory},
+       });
 }
 
 }  // namespace shmkit

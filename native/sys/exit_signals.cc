@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "core/bindings.h"
 #include "core/errors.h"
 
 namespace shmkit {
@@ -98,10 +99,13 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitExitSignals(Napi::Env env, Napi::Object exports) {
-  exports.Set("signalSave", Napi::Function::New(env, Save, "signalSave"));
-  exports.Set("signalLatch", Napi::Function::New(env, LatchJs, "signalLatch"));
-  exports.Set("signalPending", Napi::Function::New(env, Pending, "signalPending"));
-  exports.Set("signalRestore", Napi::Function::New(env, Restore, "signalRestore"));
+  Bind(env, exports,
+       {
+           {"signalSave", Save},
+           {"signalLatch", LatchJs},
+           {"signalPending", Pending},
+           {"signalRestore", Restore},
+       });
 }
 
 }  // namespace shmkit

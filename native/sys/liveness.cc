@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
 
@@ -98,10 +99,13 @@ int LivenessAliveById(Napi::Env env, uint32_t id, uint32_t token, const std::str
 }
 
 void InitLiveness(Napi::Env env, Napi::Object exports) {
-  exports.Set("livenessAcquire", Napi::Function::New(env, Acquire, "livenessAcquire"));
-  exports.Set("livenessAlive", Napi::Function::New(env, Alive, "livenessAlive"));
-  exports.Set("livenessExclude", Napi::Function::New(env, Exclude, "livenessExclude"));
-  exports.Set("livenessRelease", Napi::Function::New(env, Release, "livenessRelease"));
+  Bind(env, exports,
+       {
+           {"livenessAcquire", Acquire},
+           {"livenessAlive", Alive},
+           {"livenessExclude", Exclude},
+           {"livenessRelease", Release},
+       });
 }
 
 }  // namespace shmkit

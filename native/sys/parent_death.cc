@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "core/bindings.h"
 #include "core/errors.h"
 
 namespace shmkit {
@@ -17,7 +18,10 @@ static Napi::Value ExitWithParentJs(const Napi::CallbackInfo& info) {
 }
 
 void InitParentDeath(Napi::Env env, Napi::Object exports) {
-  exports.Set("exitWithParent", Napi::Function::New(env, ExitWithParentJs, "exitWithParent"));
+  Bind(env, exports,
+       {
+           {"exitWithParent", ExitWithParentJs},
+       });
 }
 
 }  // namespace shmkit

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/bindings.h"
 #include "core/errors.h"
 #include "sys/futex.h"
 
@@ -124,13 +125,16 @@ Napi::Value SemUnlink(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSem(Napi::Env env, Napi::Object exports) {
-  exports.Set("semOpen", Napi::Function::New(env, SemOpen, "semOpen"));
-  exports.Set("semClose", Napi::Function::New(env, SemClose, "semClose"));
-  exports.Set("semWait", Napi::Function::New(env, SemWait, "semWait"));
-  exports.Set("semTryWait", Napi::Function::New(env, SemTryWait, "semTryWait"));
-  exports.Set("semPost", Napi::Function::New(env, SemPost, "semPost"));
-  exports.Set("semGetValue", Napi::Function::New(env, SemGetValue, "semGetValue"));
-  exports.Set("semUnlink", Napi::Function::New(env, SemUnlink, "semUnlink"));
+  Bind(env, exports,
+       {
+           {"semOpen", SemOpen},
+           {"semClose", SemClose},
+           {"semWait", SemWait},
+           {"semTryWait", SemTryWait},
+           {"semPost", SemPost},
+           {"semGetValue", SemGetValue},
+           {"semUnlink", SemUnlink},
+       });
 }
 
 }  // namespace shmkit

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
 
@@ -304,19 +305,22 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
 Mapping* MappingFromHandle(const Napi::Value& handle) { return handle.As<Napi::External<Mapping>>().Data(); }
 
 void InitShm(Napi::Env env, Napi::Object exports) {
-  exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));
-  exports.Set("fchmod", Napi::Function::New(env, Fchmod, "fchmod"));
-  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
-  exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
-  exports.Set("fileId", Napi::Function::New(env, FileId, "fileId"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
-  exports.Set("shmUnlink", Napi::Function::New(env, ShmUnlink, "shmUnlink"));
-  exports.Set("map", Napi::Function::New(env, Map, "map"));
-  exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
-  exports.Set("view", Napi::Function::New(env, View_, "view"));
-  exports.Set("detach", Napi::Function::New(env, Detach, "detach"));
-  exports.Set("populate", Napi::Function::New(env, Populate, "populate"));
-  exports.Set("populateBytes", Napi::Function::New(env, PopulateBytes, "populateBytes"));
+  Bind(env, exports,
+       {
+           {"shmOpen", ShmOpen},
+           {"fchmod", Fchmod},
+           {"allocate", Allocate},
+           {"fstatSize", FstatSize},
+           {"fileId", FileId},
+           {"closeFd", CloseFd},
+           {"shmUnlink", ShmUnlink},
+           {"map", Map},
+           {"unmap", Unmap},
+           {"view", View_},
+           {"detach", Detach},
+           {"populate", Populate},
+           {"populateBytes", PopulateBytes},
+       });
 }
 
 }  // namespace shmkit

@@ -1,5 +1,6 @@
 #include "wait/spinner.h"
 
+#include "core/bindings.h"
 #include "core/errors.h"
 #include "core/layout.h"
 
@@ -67,9 +68,12 @@ int32_t* SpinnerState(const Napi::Value& value) {
 }
 
 void InitSpinner(Napi::Env env, Napi::Object exports) {
-  exports.Set("spinBudget", Napi::Function::New(env, Budget, "spinBudget"));
-  exports.Set("spinWaited", Napi::Function::New(env, Waited, "spinWaited"));
-  exports.Set("spinSpun", Napi::Function::New(env, Spun, "spinSpun"));
+  Bind(env, exports,
+       {
+           {"spinBudget", Budget},
+           {"spinWaited", Waited},
+           {"spinSpun", Spun},
+       });
 }
 
 }  // namespace shmkit

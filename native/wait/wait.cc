@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 
+#include "core/bindings.h"
 #include "core/errors.h"
 #include "sys/futex.h"
 #include "sys/sem.h"
@@ -160,16 +161,19 @@ int NotifyWord(int32_t* addr, int32_t count, uint32_t flag) {
 }
 
 void InitWait(Napi::Env env, Napi::Object exports) {
-  exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
-  exports.Set("waitAsync", Napi::Function::New(env, WaitAsync, "waitAsync"));
-  exports.Set("semWaitAsync", Napi::Function::New(env, SemWaitAsync, "semWaitAsync"));
-  exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
-  exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
-  exports.Set("waitBackend", Napi::Function::New(env, WaitBackendName, "waitBackend"));
-  exports.Set("spin", Napi::Function::New(env, Spin, "spin"));
-  exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
-  exports.Set("sweepDoorbells", Napi::Function::New(env, SweepDoorbells, "sweepDoorbells"));
-  exports.Set("doorbellRings", Napi::Function::New(env, DoorbellRings, "doorbellRings"));
+  Bind(env, exports,
+       {
+           {"wait", Wait},
+           {"waitAsync", WaitAsync},
+           {"semWaitAsync", SemWaitAsync},
+           {"cancelWait", CancelWait},
+           {"notify", Notify},
+           {"waitBackend", WaitBackendName},
+           {"spin", Spin},
+           {"doorbellId", DoorbellId},
+           {"sweepDoorbells", SweepDoorbells},
+           {"doorbellRings", DoorbellRings},
+       });
 }
 
 }  // namespace shmkit
