@@ -37,4 +37,21 @@ describe('errors the addon throws', () => {
     expect(err.code).toBe('ENOENT');
     expect(err.message).toBe(`ENOENT: sem_unlink failed: No such file or directory (unlinking semaphore ${name})`);
   });
+
+  it('a native handle of one kind passed where another is expected is refused, not reinterpreted', () => {
+    const name = `/${uniqueName('nerrh')}`;
+    const fd = native.shmOpen(name, true, true, 0o600);
+    try {
+      native.allocate(fd, 4096);
+      const [buffer, mapping] = native.map(fd, 4096);
+      const asPipeEnd = mapping as unknown as Parameters<typeof native.pipePoll>[0];
+      const err = thrown(() => native.pipePoll(asPipeEnd)) as ShmError;
+      expect(err).toBeInstanceOf(ShmError);
+      expect([err.code, err.message]).toEqual(['ERR_SHM_INVALID_ARG', 'not a Pipe end handle']);
+      native.unmap(mapping, buffer);
+    } finally {
+      native.closeFd(fd);
+      native.shmUnlink(name);
+    }
+  });
 });

@@ -6,6 +6,7 @@
 #include "channel/ring.h"
 #include "core/bindings.h"
 #include "core/errors.h"
+#include "core/handle.h"
 #include "core/layout.h"
 #include "sys/futex.h"
 #include "sys/liveness.h"
@@ -25,16 +26,15 @@ constexpr int64_t kPeerCheckNs = 5'000'000;
 uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
 
 // One end of a Pipe: its two rings, the control words, and what it knows
-// of its peer. It keeps the ring handles (and so the mapping) alive.
+// of its peer. Its handle keeps the ring handles (and so the mapping) alive.
 struct PipeEnd {
+  static constexpr napi_type_tag kTypeTag = {0xd15e7a2c3f8b9046, 0x1b7c4e9a60f3d285};
+  static constexpr const char* kHandleName = "Pipe end handle";
   Mapping* mapping;
   const int32_t* control;
   RingHandle* out;
   RingHandle* in;
-  napi_ref out_ref;
-  napi_ref in_ref;
-  int32_t* read_spinner;  // the inbound ring's read Spinner counters (lib/), kept alive by read_spinner_ref
-  napi_ref read_spinner_ref;
+  int32_t* read_spinner;  // the inbound ring's read Spinner counters (lib/), kept alive by the handle
   int peer;
   uint32_t liveness_id;  // this handle's liveness token, through which the peer's is asked
   std::string name;      // the segment's (macOS keys liveness by it)
@@ -69,15 +69,12 @@ Peer PeerState(Napi::Env env, PipeEnd& end, int* error, bool fresh = false) {
   return Peer::kGone;
 }
 
-void FinalizePipeEnd(Napi::Env env, PipeEnd* end) {
-  napi_delete_reference(env, end->out_ref);
-  napi_delete_reference(env, end->in_ref);
-  napi_delete_reference(env, end->read_spinner_ref);
+void ReleasePipeEnd(PipeEnd* end) {
   end->mapping->Unref();
   delete end;
 }
 
-PipeEnd& EndOf(const Napi::CallbackInfo& info) { return *info[0].As<Napi::External<PipeEnd>>().Data(); }
+PipeEnd& EndOf(const Napi::CallbackInfo& info) { return *Handle<PipeEnd>::From(info[0]); }
 
 // pipeEndOpen(mappingHandle, controlOffset, outRing, inRing, readSpinnerState, end, livenessId, name) -> handle
 Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
@@ -92,19 +89,13 @@ Napi::Value PipeEndOpen(const Napi::CallbackInfo& info) {
                           reinterpret_cast<const int32_t*>(static_cast<char*>(mapping->addr) + offset),
                           RingHandleOf(info[2]),
                           RingHandleOf(info[3]),
-                          nullptr,
-                          nullptr,
                           SpinnerState(info[4]),
-                          nullptr,
                           1 - static_cast<int>(info[5].As<Napi::Number>().Int32Value() & 1),
                           info[6].As<Napi::Number>().Uint32Value(),
                           info[7].As<Napi::String>(),
                           MonotonicNowNs() - kPeerCheckNs};
-  napi_create_reference(env, info[2], 1, &end->out_ref);
-  napi_create_reference(env, info[3], 1, &end->in_ref);
-  napi_create_reference(env, info[4], 1, &end->read_spinner_ref);
-  mapping->refs.fetch_add(1);
-  return Napi::External<PipeEnd>::New(env, end, FinalizePipeEnd);
+  mapping->refs.fetch_add(1);  // ReleasePipeEnd gives it back
+  return Handle<PipeEnd>::Wrap(env, end, {info[2], info[3], info[4]}, ReleasePipeEnd);
 }
 
 // pipePeerGone(end[, fresh]) -> true if the other end closed or its process

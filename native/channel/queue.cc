@@ -3,6 +3,7 @@
 #include "channel/ring.h"
 #include "core/bindings.h"
 #include "core/errors.h"
+#include "core/handle.h"
 #include "core/layout.h"
 #include "wait/spinner.h"
 #include "wait/wait.h"
@@ -15,11 +16,12 @@ using namespace layout;  // the ring's put and get lock words, and a lock word's
 
 // One Queue handle as the addon sees it: its ring, the ring's read Spinner
 // counters (lib/), and the handle's token, which its locks are held with.
+// Its handle keeps the ring handle and the spinner counters alive.
 struct QueueHandle {
+  static constexpr napi_type_tag kTypeTag = {0x6e0b3d8f2a7c1945, 0xf2a49c6e8b1d3075};
+  static constexpr const char* kHandleName = "Queue handle";
   RingHandle* ring;
-  napi_ref ring_ref;
   int32_t* read_spinner;
-  napi_ref read_spinner_ref;
   int32_t token;
 };
 
@@ -60,22 +62,13 @@ class HeldLock {
   bool held_;
 };
 
-void FinalizeQueue(Napi::Env env, QueueHandle* queue) {
-  napi_delete_reference(env, queue->ring_ref);
-  napi_delete_reference(env, queue->read_spinner_ref);
-  delete queue;
-}
-
-QueueHandle& QueueOf(const Napi::CallbackInfo& info) { return *info[0].As<Napi::External<QueueHandle>>().Data(); }
+QueueHandle& QueueOf(const Napi::CallbackInfo& info) { return *Handle<QueueHandle>::From(info[0]); }
 
 // queueOpen(ring, readSpinnerState, token) -> handle
 Napi::Value QueueOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* queue = new QueueHandle{RingHandleOf(info[0]), nullptr, SpinnerState(info[1]), nullptr,
-                                info[2].As<Napi::Number>().Int32Value()};
-  napi_create_reference(env, info[0], 1, &queue->ring_ref);
-  napi_create_reference(env, info[1], 1, &queue->read_spinner_ref);
-  return Napi::External<QueueHandle>::New(env, queue, FinalizeQueue);
+  auto* queue = new QueueHandle{RingHandleOf(info[0]), SpinnerState(info[1]), info[2].As<Napi::Number>().Int32Value()};
+  return Handle<QueueHandle>::Wrap(env, queue, {info[0], info[1]});
 }
 
 // queuePut(queue, message[, tag]) -> true if `message` is put now: a

@@ -8,6 +8,7 @@
 #include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
+#include "core/handle.h"
 #include "core/layout.h"
 #include "sys/futex.h"
 #include "sys/shm.h"
@@ -527,16 +528,17 @@ class Ring {
 
 }  // namespace
 
-// Owns a Ring and keeps its mapping's bookkeeping and the out array alive.
+// Owns a Ring and a reference to its mapping's bookkeeping (its handle keeps
+// the out array alive).
 struct RingHandle {
+  static constexpr napi_type_tag kTypeTag = {0x2f9d6b3a81c4e570, 0x95a0e7c3d41b6f28};
+  static constexpr const char* kHandleName = "ring handle";
   Ring ring;
-  napi_ref out_ref;
 };
 
 namespace {
 
-void FinalizeRing(Napi::Env env, RingHandle* handle) {
-  napi_delete_reference(env, handle->out_ref);
+void ReleaseRing(RingHandle* handle) {
   handle->ring.mapping()->Unref();
   delete handle;
 }
@@ -544,7 +546,7 @@ void FinalizeRing(Napi::Env env, RingHandle* handle) {
 // The ring behind argument 0, or a throw if its segment was closed (lib/
 // checks first; this is the last guard before touching unmapped memory).
 Ring& RingOf(const Napi::CallbackInfo& info) {
-  Ring& ring = info[0].As<Napi::External<RingHandle>>().Data()->ring;
+  Ring& ring = Handle<RingHandle>::From(info[0])->ring;
   if (ring.mapping()->unmapped) throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the channel is closed");
   return ring;
 }
@@ -581,11 +583,9 @@ Napi::Value RingOpen(const Napi::CallbackInfo& info) {
   if (capacity < 64 || (capacity & (capacity - 1)) != 0 || mapping->length - offset - kRingControlBytes < capacity) {
     throw CodeError(env, "ERR_SHM_FORMAT", "the ring's capacity does not fit its segment");
   }
-  napi_ref out_ref;
-  napi_create_reference(env, out, 1, &out_ref);
-  mapping->refs.fetch_add(1);
-  auto* handle = new RingHandle{Ring(mapping, offset, capacity, out.Data()), out_ref};
-  return Napi::External<RingHandle>::New(env, handle, FinalizeRing);
+  mapping->refs.fetch_add(1);  // ReleaseRing gives it back
+  auto* handle = new RingHandle{Ring(mapping, offset, capacity, out.Data())};
+  return Handle<RingHandle>::Wrap(env, handle, {out}, ReleaseRing);
 }
 
 // Writes a string of `byte_length` bytes (UTF-8, or latin1 = its ASCII
@@ -922,7 +922,7 @@ Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-RingHandle* RingHandleOf(const Napi::Value& value) { return value.As<Napi::External<RingHandle>>().Data(); }
+RingHandle* RingHandleOf(const Napi::Value& value) { return Handle<RingHandle>::From(value); }
 
 bool RingHasData(const RingHandle* handle) {
   const Ring& ring = handle->ring;

@@ -14,6 +14,7 @@
 #include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
+#include "core/handle.h"
 
 namespace shmkit {
 
@@ -180,7 +181,7 @@ void FinalizeView(napi_env env, void*, void* hint) {
   mapping->Unref();
 }
 
-void FinalizeHandle(Napi::Env, Mapping* mapping) { mapping->Unref(); }
+void ReleaseHandle(Mapping* mapping) { mapping->Unref(); }
 
 // Detaches every view still alive (close): a copy of the list, since Node
 // 20 may run a view's finalizer, which edits it, inside Detach().
@@ -230,7 +231,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   }
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, Napi::Value(env, buffer));
-  result.Set(1u, Napi::External<Mapping>::New(env, mapping, FinalizeHandle));
+  result.Set(1u, Handle<Mapping>::Wrap(env, mapping, {}, ReleaseHandle));
   return result;
 }
 
@@ -302,7 +303,7 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Mapping* MappingFromHandle(const Napi::Value& handle) { return handle.As<Napi::External<Mapping>>().Data(); }
+Mapping* MappingFromHandle(const Napi::Value& handle) { return Handle<Mapping>::From(handle); }
 
 void InitShm(Napi::Env env, Napi::Object exports) {
   Bind(env, exports,

@@ -22,6 +22,8 @@ namespace shmkit {
 // not unmap (the last view's finalizer does), and unmap() (close) detaches
 // every live view first, so no view ever points at unmapped pages.
 struct Mapping {
+  static constexpr napi_type_tag kTypeTag = {0x7a3c1e5d9b2f4861, 0xc4e8a1f3b6d20957};
+  static constexpr const char* kHandleName = "mapping handle";
   Mapping(void* start, size_t bytes) : addr(start), length(bytes) {}
   void* addr;
   size_t length;
