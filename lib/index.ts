@@ -11,6 +11,7 @@ export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from '.
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
 export type { CreateOptions, LifetimeOptions, OpenOptions, OpenOrCreateOptions, TypedOpenOptions } from './core/options.js';
 export { Scope, type ScopeCloseReport, type ScopeOptions } from './core/scope.js';
+export { keep } from './core/transfer.js';
 export { SharedList, type SharedListOptions } from './map/shared-list.js';
 export { type MapEntry, type MapStats, type SetOptions, SharedMap, type SharedMapOptions } from './map/shared-map.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
@@ -29,6 +30,8 @@ export {
   type TaskResult,
   WorkerDiedError,
 } from './pool/pool.js';
+export { currentProcess, type ProcessInfo, parentProcess } from './process/current.js';
+export { type JoinOptions, Process, type ProcessExit, type ProcessOptions } from './process/process.js';
 export { Barrier } from './sync/barrier.js';
 export { BoundedSemaphore } from './sync/bounded-semaphore.js';
 export { Condition } from './sync/condition.js';
