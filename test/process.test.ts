@@ -2,6 +2,7 @@
 // objects. Every shmkit class passed as an argument of a Process or a Pool
 // call, or returned by a task, must arrive as an open handle of its class on
 // the same object; afterEach checks that no child and no pipe is left.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -32,7 +33,7 @@ import {
   type TaskName,
   Value,
 } from '../dist/index.js';
-import { fixtures, rejection, Scratch, startFixture, uniqueName } from './helpers.js';
+import { fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const TASKS = pathToFileURL(join(fixtures, 'process-tasks.mjs'));
 type Tasks = typeof import('./fixtures/process-tasks.mjs');
@@ -64,6 +65,16 @@ async function until(condition: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
+/** Live (not zombie) processes started by Process for the parent `parentPid`: its children, the spare among them (counted with ps). */
+function childrenOf(parentPid: number): number[] {
+  const ps = execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' });
+  return ps
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, stat, ...args]) => !stat?.startsWith('Z') && args.some((arg) => arg.endsWith('process/child.js')) && args.includes(String(parentPid)))
+    .map(([pid]) => Number(pid));
+}
+
 function leftoverPipes(): string[] {
   return readdirSync('/dev/shm').filter((entry) => entry.startsWith(`shmkit-proc-${process.pid}-`) || entry.startsWith(`shmkit-pool-${process.pid}-`));
 }
@@ -75,6 +86,8 @@ afterEach(async () => {
   }
   for (const pool of pools.splice(0)) await pool.terminate();
   scratch.cleanup();
+  // A spare child removes its pipe's name once it has opened it.
+  await until(() => leftoverPipes().length === 0).catch(() => {});
   expect(leftoverPipes()).toEqual([]);
 });
 
@@ -338,9 +351,14 @@ describe('Process', () => {
     const daemonPid = Number(await parent.line());
     expect(await queue.get({ timeout: 20_000 })).toBe(daemonPid);
     expect(alive(daemonPid)).toBe(true);
+    const parentPid = parent.child.pid as number;
+    // Its daemon, and the spare child it starts once the daemon runs.
+    await until(() => childrenOf(parentPid).length === 2);
+    expect(childrenOf(parentPid)).toContain(daemonPid);
     parent.child.kill('SIGKILL');
     await parent.done;
-    await until(() => !alive(daemonPid));
+    await until(() => childrenOf(parentPid).length === 0);
+    expect(alive(daemonPid)).toBe(false);
   });
 
   it('a daemon child does not keep its parent alive, and dies when the parent exits', async () => {
@@ -349,6 +367,20 @@ describe('Process', () => {
     const daemonPid = Number(await parent.line());
     const result = await parent.done;
     expect(result.code).toBe(0);
-    await until(() => !alive(daemonPid));
+    await until(() => childrenOf(parent.child.pid as number).length === 0);
+    expect(alive(daemonPid)).toBe(false);
+  });
+});
+
+describe('Process examples', () => {
+  it.each([
+    ['producer-consumer.mjs', /^consumer got 1000 items from the producer, sum 500500$/m],
+    ['counter.mjs', /^counter = 20000 \(2 processes x 10000 increments under its lock\)$/m],
+    ['pool-queue.mjs', /^4 reports on the queue, squares sum to 30$/m],
+  ])('examples/%s runs', async (script, expected) => {
+    const run = await start(process.execPath, [join(root, 'examples', script)]).done;
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(expected);
   });
 });

@@ -34,26 +34,90 @@ const MARK = '\u0000shmkit.handle';
 /** How deep into arrays and plain objects handles are looked for: deeper values travel as they are (a cyclic value cannot loop). */
 const MAX_DEPTH = 32;
 
-type Opener = (description: HandleDescription) => Promise<Transferable>;
+type Opener = (description: HandleDescription) => Transferable;
 
-/** Opens each kind of description again: the class's module is imported only when a message names it. */
-const OPENERS: Record<string, Opener> = {
-  SharedMemory: async (d) => new (await import('../memory/shared-memory.js')).SharedMemory(d.name),
-  Value: async (d) => (await import('../memory/value.js')).Value.open(d.name),
-  Array: async (d) => (await import('../memory/array.js')).SharedArray.open(d.name),
-  ShareableList: async (d) => (await import('../memory/shareable-list.js')).ShareableList.open(d.name),
-  Lock: async (d) => (await import('../sync/lock.js')).Lock.open(d.name),
-  RLock: async (d) => (await import('../sync/lock.js')).RLock.open(d.name),
-  Semaphore: async (d) => (await import('../sync/semaphore.js')).Semaphore.open(d.name),
-  BoundedSemaphore: async (d) => (await import('../sync/bounded-semaphore.js')).BoundedSemaphore.open(d.name),
-  Event: async (d) => (await import('../sync/event.js')).Event.open(d.name),
-  Condition: async (d) => (await import('../sync/condition.js')).Condition.open(d.name),
-  Barrier: async (d) => (await import('../sync/barrier.js')).Barrier.open(d.name),
-  Queue: async (d) => (await import('../channel/queue.js')).Queue.open(d.name),
-  Pipe: async (d) => (await import('../channel/pipe.js')).Pipe.openEnd(d.name, d.end ?? 1),
-  SharedMap: async (d) => (await import('../map/shared-map.js')).SharedMap.open(d.name),
-  SharedList: async (d) => (await import('../map/shared-list.js')).SharedList.open(d.name),
+/**
+ * Loads the opener of each kind of description: the class's module is
+ * imported only when a message first names that kind.
+ */
+const LOADERS: Record<string, () => Promise<Opener>> = {
+  SharedMemory: async () => {
+    const { SharedMemory } = await import('../memory/shared-memory.js');
+    return (d) => new SharedMemory(d.name);
+  },
+  Value: async () => {
+    const { Value } = await import('../memory/value.js');
+    return (d) => Value.open(d.name);
+  },
+  Array: async () => {
+    const { SharedArray } = await import('../memory/array.js');
+    return (d) => SharedArray.open(d.name);
+  },
+  ShareableList: async () => {
+    const { ShareableList } = await import('../memory/shareable-list.js');
+    return (d) => ShareableList.open(d.name);
+  },
+  Lock: async () => {
+    const { Lock } = await import('../sync/lock.js');
+    return (d) => Lock.open(d.name);
+  },
+  RLock: async () => {
+    const { RLock } = await import('../sync/lock.js');
+    return (d) => RLock.open(d.name);
+  },
+  Semaphore: async () => {
+    const { Semaphore } = await import('../sync/semaphore.js');
+    return (d) => Semaphore.open(d.name);
+  },
+  BoundedSemaphore: async () => {
+    const { BoundedSemaphore } = await import('../sync/bounded-semaphore.js');
+    return (d) => BoundedSemaphore.open(d.name);
+  },
+  Event: async () => {
+    const { Event } = await import('../sync/event.js');
+    return (d) => Event.open(d.name);
+  },
+  Condition: async () => {
+    const { Condition } = await import('../sync/condition.js');
+    return (d) => Condition.open(d.name);
+  },
+  Barrier: async () => {
+    const { Barrier } = await import('../sync/barrier.js');
+    return (d) => Barrier.open(d.name);
+  },
+  Queue: async () => {
+    const { Queue } = await import('../channel/queue.js');
+    return (d) => Queue.open(d.name);
+  },
+  Pipe: async () => {
+    const { Pipe } = await import('../channel/pipe.js');
+    return (d) => Pipe.openEnd(d.name, d.end ?? 1);
+  },
+  SharedMap: async () => {
+    const { SharedMap } = await import('../map/shared-map.js');
+    return (d) => SharedMap.open(d.name);
+  },
+  SharedList: async () => {
+    const { SharedList } = await import('../map/shared-list.js');
+    return (d) => SharedList.open(d.name);
+  },
 };
+
+/** The openers loaded so far, by kind. */
+const openers = new Map<string, Opener>();
+
+/** Loads the opener of `kind` once. */
+async function loadOpener(kind: string): Promise<void> {
+  if (openers.has(kind)) return;
+  const load = LOADERS[kind];
+  if (load === undefined) throw invalidArg(`a message names a handle of unknown kind ${describeValue(kind)} (a newer shmkit sent it?)`);
+  openers.set(kind, await load());
+}
+
+/** @internal Loads every kind's opener ahead (a spare Process child, while it waits for work). */
+export async function preloadOpeners(): Promise<void> {
+  for (const kind of Object.keys(LOADERS)) await loadOpener(kind);
+}
 
 function isTransferable(value: object): value is Transferable {
   return typeof (value as Partial<Transferable>)[TRANSFER] === 'function';
@@ -120,14 +184,12 @@ function describeOne(handle: Transferable): Record<string, unknown> {
 export class OpenedHandles {
   readonly #byKey = new Map<string, Transferable>();
 
-  /** @internal */
-  async open(description: HandleDescription): Promise<Transferable> {
+  /** @internal Opens a description whose kind's opener is loaded. */
+  open(description: HandleDescription): Transferable {
     const key = `${description.kind}\u0000${description.name}`;
     let handle = this.#byKey.get(key);
     if (handle === undefined) {
-      const opener = OPENERS[description.kind];
-      if (opener === undefined) throw invalidArg(`a message names a handle of unknown kind ${describeValue(description.kind)} (a newer shmkit sent it?)`);
-      handle = await opener(description);
+      handle = (openers.get(description.kind) as Opener)(description);
       this.#byKey.set(key, handle);
     }
     return handle;
@@ -149,30 +211,54 @@ export class OpenedHandles {
  * and the error is thrown.
  */
 export async function reviveHandles<T>(value: T, opened: OpenedHandles = new OpenedHandles()): Promise<T> {
+  const kinds = new Set<string>();
+  kindsIn(value, kinds, 0);
+  for (const kind of kinds) await loadOpener(kind);
   try {
-    return (await reviveIn(value, opened, 0)) as T;
+    return reviveIn(value, opened, 0) as T;
   } catch (err) {
     opened.closeUnkept();
     throw err;
   }
 }
 
-async function reviveIn(value: unknown, opened: OpenedHandles, depth: number): Promise<unknown> {
+/** The kind of a description, or undefined for any other value. */
+function describedKind(value: object): string | undefined {
+  if (Array.isArray(value) || !isPlainObject(value)) return undefined;
+  const kind = (value as Record<string, unknown>)[MARK];
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+/** Adds the kinds of the descriptions in `value` to `kinds`. */
+function kindsIn(value: unknown, kinds: Set<string>, depth: number): void {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return;
+  const kind = describedKind(value);
+  if (kind !== undefined) {
+    kinds.add(kind);
+    return;
+  }
+  if (Array.isArray(value) || isPlainObject(value)) for (const item of Object.values(value)) kindsIn(item, kinds, depth + 1);
+}
+
+/** Replaces, in place, each description in `value` by its open handle; returns `value` (or the handle it is). */
+function reviveIn(value: unknown, opened: OpenedHandles, depth: number): unknown {
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
+  const kind = describedKind(value);
+  if (kind !== undefined) {
+    const record = value as Record<string, unknown>;
+    return opened.open({ kind, name: String(record.name), end: record.end as 0 | 1 | undefined });
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
-      if (typeof item === 'object' && item !== null) value[i] = await reviveIn(item, opened, depth + 1);
+      if (typeof item === 'object' && item !== null) value[i] = reviveIn(item, opened, depth + 1);
     }
-    return value;
-  }
-  if (!isPlainObject(value)) return value;
-  const record = value as Record<string, unknown>;
-  const kind = record[MARK];
-  if (typeof kind === 'string') return opened.open({ kind, name: String(record.name), end: record.end as 0 | 1 | undefined });
-  for (const key of Object.keys(record)) {
-    const item = record[key];
-    if (typeof item === 'object' && item !== null) record[key] = await reviveIn(item, opened, depth + 1);
+  } else if (isPlainObject(value)) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      if (typeof item === 'object' && item !== null) record[key] = reviveIn(item, opened, depth + 1);
+    }
   }
   return value;
 }

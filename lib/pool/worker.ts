@@ -63,6 +63,8 @@ class Worker {
   #answered: unknown[] = [];
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
+  /** The handles opened for tasks that ended, not yet closed (#closeEnded). */
+  #ended: OpenedHandles[] = [];
 
   /** Each task's claim word (protocol.ts): a task runs only if this worker moves it from SENT to STARTED. */
   readonly #claims: Int32Array;
@@ -113,6 +115,7 @@ class Worker {
       const id = batch[at] as number;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
+      this.#closeEnded();
       const fn = batch[at + 2] as string;
       const payload = batch[at + 3] as unknown[];
       const plain = (mode & ~(ENDABLE | HANDLES)) as Mode;
@@ -126,7 +129,7 @@ class Worker {
       } catch (err) {
         this.#answer(id, Status.failed, recordError(err, canClone), started, fn, plain, payload.length);
       } finally {
-        opened?.closeUnkept();
+        if (opened !== undefined) this.#ended.push(opened);
       }
       Atomics.store(claims, slot, claimWord(seq, Claim.done));
     }
@@ -146,9 +149,22 @@ class Worker {
     this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
   }
 
-  /** Sends the answers gathered so far as one message. */
+  /**
+   * Closes the handles opened for tasks that ended: once their answers are
+   * sent (off the caller's wait), and before another task runs.
+   */
+  #closeEnded(): void {
+    if (this.#ended.length === 0) return;
+    for (const opened of this.#ended) opened.closeUnkept();
+    this.#ended = [];
+  }
+
+  /** Sends the answers gathered so far as one message, then closes the handles of the tasks they answer. */
   #flush(): void {
-    if (this.#answers.length === 0) return;
+    if (this.#answers.length === 0) {
+      this.#closeEnded();
+      return;
+    }
     const answers = this.#answers;
     const answered = this.#answered;
     this.#answers = [];
@@ -159,6 +175,7 @@ class Worker {
       if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, answered, err);
       else this.#sendEach(answers, answered, undefined);
     }
+    this.#closeEnded();
   }
 
   /**

@@ -7,7 +7,7 @@ import { Pipe } from '../channel/pipe.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { unlinkSegment } from '../core/segment.js';
-import { describeHandles, reviveHandles } from '../core/transfer.js';
+import { describeHandles, preloadOpeners, reviveHandles } from '../core/transfer.js';
 import { canClone, crossingError, recordError, Status } from '../pool/protocol.js';
 import { setIdentity } from './current.js';
 import type { ProcessSetup } from './process.js';
@@ -36,10 +36,19 @@ function sendResult(pipe: Pipe<unknown[]>, setup: ProcessSetup, result: unknown)
   }
 }
 
-/** Runs the child; resolves with its exit code. */
-async function main(pipeName: string, parentPid: number, daemon: boolean): Promise<number> {
+/** Makes this process's environment `env` (a spare child was started with the parent's environment of then). */
+function takeEnv(env: NodeJS.ProcessEnv): void {
+  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+  Object.assign(process.env, env);
+}
+
+/**
+ * Runs the child; resolves with its exit code. `mode`: 'daemon' (dies with
+ * its parent), '' (does not), or 'spare' (started ahead: its setup says).
+ */
+async function main(pipeName: string, parentPid: number, mode: string): Promise<number> {
   // Armed, then checked: the parent may have died before.
-  if (daemon) sys(() => native.exitWithParent());
+  if (mode === 'daemon') sys(() => native.exitWithParent());
   const pipe = Pipe.open<unknown[]>(pipeName, { timeout: 10_000 });
   // Both ends are open: the name can go, and nothing is left in /dev/shm whichever process dies first.
   try {
@@ -47,8 +56,16 @@ async function main(pipeName: string, parentPid: number, daemon: boolean): Promi
   } catch {
     // the parent removed it already
   }
-  if (daemon && process.ppid !== parentPid) return 0;
+  if (mode === 'daemon' && process.ppid !== parentPid) return 0;
+  // A spare has time before its work comes: the classes of the handles an argument may name are loaded then.
+  if (mode === 'spare') await preloadOpeners();
+  // A spare waits here, maybe long: if its parent dies meanwhile this ends with end-of-stream.
   const setup = (await pipe.recv()) as unknown as ProcessSetup;
+  if (mode === 'spare') {
+    if (setup.daemon) sys(() => native.exitWithParent());
+    if (setup.daemon && process.ppid !== parentPid) return 0;
+    if (setup.env !== undefined) takeEnv(setup.env);
+  }
   setIdentity(setup.name, setup.parent);
   let loaded: { target: Target; args: unknown[] };
   try {
@@ -69,14 +86,14 @@ async function main(pipeName: string, parentPid: number, daemon: boolean): Promi
   return 0;
 }
 
-const [pipeName, parentPid, daemon] = process.argv.slice(2);
+const [pipeName, parentPid, mode] = process.argv.slice(2);
 if (pipeName === undefined || parentPid === undefined) {
   process.stderr.write('shmkit process: started without a pipe name (it is started by Process, not by hand)\n');
   process.exit(2);
 }
 try {
   // Python's rule: the process ends when its target returns, timers and sockets left open or not.
-  process.exit(await main(pipeName, Number(parentPid), daemon === 'daemon'));
+  process.exit(await main(pipeName, Number(parentPid), mode ?? ''));
 } catch (err) {
   // The parent closed its end or died: a normal way to end.
   if (err instanceof ShmError && (err.code === ErrorCodes.PIPE_CLOSED || err.code === ErrorCodes.CLOSED)) process.exit(0);

@@ -68,6 +68,10 @@ export interface ProcessSetup {
   name: string;
   parent: ProcessInfo;
   capacity: number;
+  /** Whether it dies with its parent (a spare child arms that once it knows). */
+  daemon: boolean;
+  /** For a spare child: the environment to take on (it was started with the one of then). */
+  env: NodeJS.ProcessEnv | undefined;
 }
 
 type State = 'new' | 'starting' | 'running' | 'exited';
@@ -89,6 +93,8 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
   readonly #env: NodeJS.ProcessEnv;
   readonly #execArgv: string[];
   readonly #daemon: boolean;
+  /** Its env, execArgv and capacity are the defaults, which the spare child has. */
+  readonly #takesSpare: boolean;
   readonly #signal: AbortSignal | undefined;
   #state: State = 'new';
   #child: ChildProcess | undefined;
@@ -134,8 +140,19 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
     this.#daemon = checkBoolean(opts.daemon, 'options.daemon', false);
     this.#signal = checkSignal(opts.signal);
     const capacity = opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, 2 ** 30);
+    this.#takesSpare = opts.env === undefined && opts.execArgv === undefined && capacity === DEFAULT_CAPACITY;
     const described = describeHandles(args);
-    this.#setup = { module: moduleUrl, target, args: described, handles: described !== args, name: this.#name, parent: currentProcess(), capacity };
+    this.#setup = {
+      module: moduleUrl,
+      target,
+      args: described,
+      handles: described !== args,
+      name: this.#name,
+      parent: currentProcess(),
+      capacity,
+      daemon: this.#daemon,
+      env: undefined,
+    };
     this.#exited = new Promise((resolve) => (this.#markExited = resolve));
     this.#result = new Promise((resolve, reject) => (this.#settleResult = { resolve, reject }));
     // A target's error that nobody asks for must not end this program as an unhandled rejection.
@@ -206,27 +223,34 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
     }
     void this.#receiveReady();
     await Promise.race([ready, this.#exited]);
+    // The next start of a Process with the spare's options takes a child that has loaded shmkit already.
+    if (this.#takesSpare) startSpare();
     if ((this.#state as State) === 'running') return;
     if (this.#aborted) throw abortError(this.#signal as AbortSignal);
     throw this.#startError();
   }
 
+  /** Starts the child, or hands the setup to the spare one when this Process has the spare's options. */
   #spawn(): void {
-    this.#pipeName = `shmkit-proc-${process.pid}-${created}-${randomBytes(2).toString('hex')}`;
-    const pipe = Pipe.create<unknown[]>(this.#pipeName, { capacity: this.#setup.capacity });
+    const spare = this.#takesSpare ? takeSpare() : undefined;
+    this.#pipeName = spare?.pipeName ?? `shmkit-proc-${process.pid}-${created}-${randomBytes(2).toString('hex')}`;
+    const pipe = spare?.pipe ?? Pipe.create<unknown[]>(this.#pipeName, { capacity: this.#setup.capacity });
     try {
       try {
-        pipe.sendSync(this.#setup as unknown as unknown[]);
+        // A spare was started with the environment of then: it takes on this one's.
+        pipe.sendSync({ ...this.#setup, env: spare === undefined ? undefined : { ...process.env } } as unknown as unknown[]);
       } catch (err) {
         throw crossingError(err, 'options.args', this.#setup.capacity, this.#setup.args);
       }
-      this.#child = spawnChild(this.#execArgv, this.#env, [this.#pipeName, String(process.pid), this.#daemon ? 'daemon' : '']);
+      this.#child = spare?.child ?? spawnChild(this.#execArgv, this.#env, [this.#pipeName, String(process.pid), this.#daemon ? 'daemon' : '']);
     } catch (err) {
       // A child that could not be made leaves nothing behind.
       pipe.close();
       removeName(this.#pipeName);
+      if (spare !== undefined) spare.child.kill('SIGKILL');
       throw err;
     }
+    if (!this.#daemon) this.#child.ref();
     this.#pipe = pipe;
     const child = this.#child;
     child.on('error', (err) => {
@@ -430,13 +454,75 @@ function removeName(pipeName: string): void {
   }
 }
 
-/** Kills the daemon children still alive when this process exits normally. */
+/** Kills the daemon children, and the spare, still alive when this process exits normally. */
 function watchExit(): void {
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
     for (const child of daemons) if (child.pid !== undefined) child.kill('SIGKILL');
+    if (spare === undefined) return;
+    if (spare.child.pid !== undefined) spare.child.kill('SIGKILL');
+    // It may have been killed before it opened its pipe (and removed the name).
+    removeName(spare.pipeName);
   });
+}
+
+/** A child started ahead with the default options, shmkit loaded, waiting on its pipe for a setup (Python's forkserver, in spirit). */
+interface Spare {
+  child: ChildProcess;
+  pipe: Pipe<unknown[]>;
+  pipeName: string;
+}
+
+let spare: Spare | undefined;
+let spares = 0;
+
+/**
+ * Starts the spare child if there is none. It does not keep this program
+ * alive, and it exits when this process dies (its pipe reports
+ * end-of-stream) or exits (watchExit). One that cannot be started is no
+ * spare: the next start() starts its own child.
+ */
+function startSpare(): void {
+  if (spare !== undefined) return;
+  spares += 1;
+  const pipeName = `shmkit-proc-${process.pid}-s${spares}-${randomBytes(2).toString('hex')}`;
+  let pipe: Pipe<unknown[]>;
+  let child: ChildProcess;
+  try {
+    pipe = Pipe.create<unknown[]>(pipeName, { capacity: DEFAULT_CAPACITY });
+  } catch {
+    return;
+  }
+  try {
+    child = spawnChild([], process.env, [pipeName, String(process.pid), 'spare']);
+  } catch {
+    pipe.close();
+    removeName(pipeName);
+    return;
+  }
+  const made: Spare = { child, pipe, pipeName };
+  const lost = () => {
+    if (spare !== made) return;
+    spare = undefined;
+    pipe.close();
+    removeName(pipeName);
+  };
+  child.on('error', lost);
+  child.on('exit', lost);
+  child.unref();
+  watchExit();
+  spare = made;
+}
+
+/** The spare child, now this caller's; undefined if there is none. */
+function takeSpare(): Spare | undefined {
+  const taken = spare;
+  if (taken === undefined) return undefined;
+  spare = undefined;
+  taken.child.removeAllListeners('error');
+  taken.child.removeAllListeners('exit');
+  return taken;
 }
 
 /**
