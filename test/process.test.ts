@@ -167,9 +167,16 @@ function checkTouched(h: ReturnType<typeof everyClass>, seen: Awaited<ReturnType
 }
 
 describe('handles that travel', () => {
-  it('every class crosses into a Process, nested in its arguments, as an open handle on the same object', async () => {
+  it.each([
+    ['a child of its own', { env: process.env }],
+    ['the spare child', {}],
+  ])('every class crosses into a Process (%s), nested in its arguments, as an open handle on the same object', async (_, options) => {
+    // A start with the default options leaves a spare child for the next.
+    const before = child('echo');
+    await before.start();
+    await before.join();
     const h = everyClass();
-    const proc = child('touch', { args: [h] });
+    const proc = child('touch', { args: [h], ...options });
     await proc.start();
     checkTouched(h, await proc.result);
     expect(await proc.join()).toEqual({ exitCode: 0, signal: null });
@@ -315,6 +322,32 @@ describe('Process', () => {
     expect(await proc.join()).toEqual({ exitCode: null, signal: 'SIGTERM' });
   });
 
+  it('a child has the environment of this process at its start(), or options.env (the spare child takes on the former)', async () => {
+    const first = child('env', { args: ['SHMKIT_TEST_ENV'] });
+    await first.start();
+    expect(await first.result).toBeUndefined();
+    await first.join();
+    // That start left a spare child, started without the variable.
+    process.env.SHMKIT_TEST_ENV = 'set-after';
+    try {
+      const second = child('env', { args: ['SHMKIT_TEST_ENV'] });
+      await second.start();
+      expect(await second.result).toBe('set-after');
+      const own = child('env', { args: ['SHMKIT_TEST_ENV'], env: { ...process.env, SHMKIT_TEST_ENV: 'given' } });
+      await own.start();
+      expect(await own.result).toBe('given');
+    } finally {
+      delete process.env.SHMKIT_TEST_ENV;
+    }
+  });
+
+  it('a signal aborted before start() rejects start and result with an AbortError; join resolves at once', async () => {
+    const proc = child('echo', { signal: AbortSignal.abort() });
+    expect((await rejection(proc.start())).name).toBe('AbortError');
+    expect((await rejection(proc.result)).code).toBe('ABORT_ERR');
+    expect(await proc.join()).toEqual({ exitCode: null, signal: null });
+  });
+
   it('await using ends a child still running', async () => {
     let pid: number | undefined;
     {
@@ -345,30 +378,29 @@ describe('Process', () => {
     expect(tooLarge.message).toMatch(/options\.capacity/);
   });
 
-  it('a daemon child dies with its parent when the parent is SIGKILLed', async () => {
+  it('daemon children (its own, and the spare it took) die with their parent when the parent is SIGKILLed', async () => {
     const queue = scratch.add(Queue.create(uniqueName('q')));
     const parent = startFixture('process-parent.mjs', [queue.name]);
-    const daemonPid = Number(await parent.line());
-    expect(await queue.get({ timeout: 20_000 })).toBe(daemonPid);
-    expect(alive(daemonPid)).toBe(true);
+    const daemons = (await parent.line()).split(' ').map(Number);
+    expect((await Promise.all([queue.get({ timeout: 20_000 }), queue.get({ timeout: 20_000 })])).sort()).toEqual([...daemons].sort());
     const parentPid = parent.child.pid as number;
-    // Its daemon, and the spare child it starts once the daemon runs.
-    await until(() => childrenOf(parentPid).length === 2);
-    expect(childrenOf(parentPid)).toContain(daemonPid);
+    // Its two daemons, and the spare child the second start left.
+    await until(() => childrenOf(parentPid).length === 3);
+    expect(childrenOf(parentPid)).toEqual(expect.arrayContaining(daemons));
     parent.child.kill('SIGKILL');
     await parent.done;
     await until(() => childrenOf(parentPid).length === 0);
-    expect(alive(daemonPid)).toBe(false);
+    for (const pid of daemons) expect(alive(pid)).toBe(false);
   });
 
-  it('a daemon child does not keep its parent alive, and dies when the parent exits', async () => {
+  it('daemon children do not keep their parent alive, and die when it exits', async () => {
     const queue = scratch.add(Queue.create(uniqueName('q')));
     const parent = startFixture('process-parent.mjs', [queue.name, 'exit']);
-    const daemonPid = Number(await parent.line());
+    const daemons = (await parent.line()).split(' ').map(Number);
     const result = await parent.done;
     expect(result.code).toBe(0);
     await until(() => childrenOf(parent.child.pid as number).length === 0);
-    expect(alive(daemonPid)).toBe(false);
+    for (const pid of daemons) expect(alive(pid)).toBe(false);
   });
 });
 

@@ -211,12 +211,13 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
   }
 
   async #start(): Promise<void> {
-    if (this.#signal?.aborted) throw abortError(this.#signal);
     this.#state = 'starting';
     const ready = new Promise<void>((resolve) => (this.#markReady = resolve));
     try {
+      if (this.#signal?.aborted) throw abortError(this.#signal);
       this.#spawn();
     } catch (err) {
+      // Never started: result and join() settle as for a child that ended.
       this.#settle(false, err);
       this.#finish({ exitCode: null, signal: null });
       throw err;
