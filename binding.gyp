@@ -4,6 +4,7 @@
       "target_name": "shmkit",
       "sources": [
         "native/addon.cc",
+        "native/doorbell.cc",
         "native/env_state.cc",
         "native/exit_signals.cc",
         "native/layout_values.cc",

@@ -13,6 +13,7 @@ import { machine } from './lib.mjs';
 import * as lock from './lock.mjs';
 import * as map from './map.mjs';
 import * as mapCluster from './map-cluster.mjs';
+import * as mapRoom from './map-room.mjs';
 import * as pool from './pool.mjs';
 import * as processes from './process.mjs';
 import * as waits from './waits.mjs';
@@ -20,7 +21,7 @@ import * as waits from './waits.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const save = args.includes('--save');
-const all = { waits, channels, lock, arrayAccess, pool, process: processes, map, mapCluster };
+const all = { waits, channels, lock, arrayAccess, pool, process: processes, map, mapCluster, mapRoom };
 const chosen = args.filter((a) => !a.startsWith('--'));
 const unknown = chosen.filter((name) => !(name in all));
 if (unknown.length) {

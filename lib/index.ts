@@ -6,6 +6,7 @@
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export { MessageView, Slot } from './channel/zero-copy.js';
+export { currentProcess, type ProcessInfo, parentProcess } from './core/current.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
 export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
@@ -30,7 +31,6 @@ export {
   type TaskResult,
   WorkerDiedError,
 } from './pool/pool.js';
-export { currentProcess, type ProcessInfo, parentProcess } from './process/current.js';
 export { type JoinOptions, Process, type ProcessExit, type ProcessOptions } from './process/process.js';
 export { Barrier } from './sync/barrier.js';
 export { BoundedSemaphore } from './sync/bounded-semaphore.js';

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "env_state.h"
+#include "errors.h"
 #include "exit_signals.h"
 #include "layout_values.h"
 #include "liveness.h"
@@ -21,6 +22,7 @@ namespace shmkit {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EnvState::Install(env);
   WaitEngine::Install(env);
+  InitErrors(env, exports);
   InitLayoutValues(env, exports);
   InitShm(env, exports);
   InitWait(env, exports);

@@ -16,6 +16,10 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "wait_backend.h"
 
 namespace shmkit {
 
@@ -34,6 +38,22 @@ class Doorbell {
   // peers rang at once) call back on its next turn, and the usual wake-up
   // saves a system call (docs/design.md, "Doorbells").
   virtual void TakeRing() = 0;
+};
+
+// The doorbell as a wait backend: a wait armed on it does not watch its word;
+// the next ring ends it ('ok'), and its caller re-checks the word.
+class DoorbellBackend : public WaitBackend {
+ public:
+  explicit DoorbellBackend(std::unique_ptr<Doorbell> bell) : bell_(std::move(bell)) {}
+  const Doorbell& bell() const { return *bell_; }
+  int ArmWord(uint64_t id, int32_t* addr, int32_t expected) override;
+  void Disarm(uint64_t id) override;
+  // Takes one ring (see Doorbell::TakeRing) and ends every wait armed.
+  void Drain(std::vector<Completion>* out) override;
+
+ private:
+  std::unique_ptr<Doorbell> bell_;
+  std::unordered_set<uint64_t> armed_;
 };
 
 // Rings doorbell `id` without blocking. True if it was rung, or is full

@@ -36,6 +36,10 @@ class EnvState {
   // Release() and Remove() in one: what closing a handle from JS does.
   void ReleaseAndRemove(uint32_t id);
 
+  // What builds the errors the addon throws (errors.h), once lib/ set it.
+  napi_ref error_factory() const { return error_factory_; }
+  void set_error_factory(napi_env env, napi_ref factory);
+
   // The environment's wait engine (it frees itself at teardown).
   WaitEngine* wait_engine() const { return wait_engine_; }
   void set_wait_engine(WaitEngine* engine) { wait_engine_ = engine; }
@@ -45,6 +49,7 @@ class EnvState {
 
   uint32_t next_id_ = 1;
   WaitEngine* wait_engine_ = nullptr;
+  napi_ref error_factory_ = nullptr;
   std::unordered_map<uint32_t, std::shared_ptr<TeardownResource>> resources_;
 };
 

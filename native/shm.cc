@@ -149,7 +149,8 @@ void FinalizeView(napi_env env, void*, void* hint) {
       break;
     }
   }
-  napi_delete_reference(env, view->ref);
+  // A finalizer has no one to report to; a view whose reference was never made has none to delete.
+  if (view->ref != nullptr) (void)napi_delete_reference(env, view->ref);
   delete view;
   if (mapping->buffer_collected && mapping->views.empty()) mapping->Unmap();
   mapping->Unref();
@@ -167,8 +168,9 @@ void DetachViews(napi_env env, Mapping* mapping) {
     napi_value value;
     if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr) continue;
     bool detached = false;
-    napi_is_detached_arraybuffer(env, value, &detached);
-    if (!detached) napi_detach_arraybuffer(env, value);
+    // A view left attached would point at unmapped pages: refuse the close instead.
+    Check(env, napi_is_detached_arraybuffer(env, value, &detached), "napi_is_detached_arraybuffer");
+    if (!detached) Check(env, napi_detach_arraybuffer(env, value), "napi_detach_arraybuffer");
   }
 }
 
@@ -200,7 +202,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     // V8 refused the buffer (too large for this runtime: lib/ checks sizes
     // first, this is the last guard): rethrow what it said, never abort.
     if (status == napi_pending_exception) throw Napi::Error::New(env);
-    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
+    throw StatusError(env, status, "napi_create_external_arraybuffer");
   }
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, Napi::Value(env, buffer));
@@ -240,10 +242,10 @@ Napi::Value View_(const Napi::CallbackInfo& info) {
   if (status != napi_ok) {
     delete view;
     if (status == napi_pending_exception) throw Napi::Error::New(env);
-    throw Napi::Error::New(env, "napi_create_external_arraybuffer failed");
+    throw StatusError(env, status, "napi_create_external_arraybuffer");
   }
-  mapping->refs.fetch_add(1);
-  napi_create_reference(env, buffer, 0, &view->ref);
+  mapping->refs.fetch_add(1);  // the buffer's finalizer gives it back, whatever happens below
+  Check(env, napi_create_reference(env, buffer, 0, &view->ref), "napi_create_reference");
   mapping->views.push_back(view->ref);
   return Napi::Value(env, buffer);
 }

@@ -8,11 +8,11 @@
 #include <memory>
 #include <vector>
 
-#include "wait_engine.h"
+#include "wait_backend.h"
 
 namespace shmkit {
 
-class UringWaiter {
+class UringWaiter : public WaitBackend {
  public:
   // nullptr where io_uring cannot wait on futexes: kernel < 6.7, io_uring
   // disabled (sysctl kernel.io_uring_disabled, seccomp in containers), macOS.
@@ -21,12 +21,8 @@ class UringWaiter {
 
   // The descriptor to poll for readability.
   virtual int fd() const = 0;
-  // Queues a wait while *addr == expected; 0 or an errno (EAGAIN: no room).
-  virtual int Arm(uint64_t id, int32_t* addr, int32_t expected) = 0;
-  // Asks the kernel to drop the wait; its completion is then ignored.
-  virtual void Disarm(uint64_t id) = 0;
-  // Moves every completion the kernel has posted into `out`.
-  virtual void Drain(std::vector<Completion>* out) = 0;
+  // ArmWord queues a request (EAGAIN: the submission queue has no room);
+  // Disarm asks the kernel to drop it; Drain reads what the kernel posted.
 };
 
 }  // namespace shmkit

@@ -82,7 +82,7 @@ class Ring : public UringWaiter {
 
   int fd() const override { return fd_; }
 
-  int Arm(uint64_t id, int32_t* addr, int32_t expected) override {
+  int ArmWord(uint64_t id, int32_t* addr, int32_t expected) override {
     io_uring_sqe* sqe = NextEntry();
     sqe->opcode = kOpFutexWait;
     sqe->fd = kFutex2SizeU32;

@@ -107,13 +107,13 @@ Napi::Value Notify(const Napi::CallbackInfo& info) {
 
 // waitBackend() -> 'io_uring' | 'thread': how this environment's async word
 // waits sleep (io_uring is tried at the first one).
-Napi::Value WaitBackend(const Napi::CallbackInfo& info) {
+Napi::Value WaitBackendName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), WaitEngine::Get(info.Env())->backend_name());
 }
 
 // Tells the CPU this is a spin: the loads go out slower, so the writer
-// gets the watched line sooner (blocking round trip median 1.55 -> 1.51 us
-// here, five interleaved pairs), and a sibling hyperthread gets the core.
+// gets the watched line sooner (docs/design.md), and a sibling hyperthread
+// gets the core.
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -146,7 +146,7 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync, "waitAsync"));
   exports.Set("cancelWait", Napi::Function::New(env, CancelWait, "cancelWait"));
   exports.Set("notify", Napi::Function::New(env, Notify, "notify"));
-  exports.Set("waitBackend", Napi::Function::New(env, WaitBackend, "waitBackend"));
+  exports.Set("waitBackend", Napi::Function::New(env, WaitBackendName, "waitBackend"));
   exports.Set("spin", Napi::Function::New(env, Spin, "spin"));
   exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
 }

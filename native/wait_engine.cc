@@ -125,11 +125,36 @@ bool WaitEngine::EnsureUring() {
 
 uint32_t WaitEngine::DoorbellId() {
   if (bell_state_ == Lazy::kUntried) {
-    bell_ = Doorbell::Open();
-    bell_state_ = bell_ && Poll(&bell_poll_, bell_->fd(), OnDoorbell) ? Lazy::kReady : Lazy::kUnavailable;
-    if (bell_state_ != Lazy::kReady) bell_.reset();
+    std::unique_ptr<Doorbell> bell = Doorbell::Open();
+    bell_state_ = bell && Poll(&bell_poll_, bell->fd(), OnDoorbell) ? Lazy::kReady : Lazy::kUnavailable;
+    if (bell_state_ == Lazy::kReady) bell_ = std::make_unique<DoorbellBackend>(std::move(bell));
   }
-  return bell_state_ == Lazy::kReady ? bell_->id() : 0;
+  return bell_state_ == Lazy::kReady ? bell_->bell().id() : 0;
+}
+
+// Arms a wait on the backend it belongs on: the doorbell for a wait whose
+// waker rings it, else io_uring, else the waiter thread. 0 or an errno.
+int WaitEngine::ArmWord(uint64_t id, int32_t* addr, int32_t expected, bool bell, WaitBackend** armed_on) {
+  // A wait whose waker rings our doorbell sleeps on the doorbell alone: a
+  // futex wait beside it made every wake-up slower (its wake runs io_uring
+  // task work or the waiter thread on top of the socket's wake).
+  if (bell && bell_state_ == Lazy::kReady) {
+    *armed_on = bell_.get();
+    return bell_->ArmWord(id, addr, expected);
+  }
+  if (EnsureUring()) {
+    int err = uring_->ArmWord(id, addr, expected);
+    if (err == EAGAIN) {  // completions must be read before more requests fit
+      DeliverFrom(uring_.get(), false);
+      err = uring_->ArmWord(id, addr, expected);
+    }
+    if (err == 0) {
+      *armed_on = uring_.get();
+      return 0;
+    }
+  }
+  *armed_on = thread_.get();
+  return thread_->ArmWord(id, addr, expected);
 }
 
 Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr, int32_t expected, double timeout_ms,
@@ -137,23 +162,7 @@ Napi::Value WaitEngine::WaitWord(Napi::Env env, napi_value array, int32_t* addr,
   uint64_t id = next_id_++;
   Pending pending;
   pending.owner = MappingAt(addr);
-  // A wait whose waker rings our doorbell sleeps on the doorbell alone: a
-  // futex wait beside it made every wake-up slower (its wake runs io_uring
-  // task work or the waiter thread on top of the socket's wake).
-  pending.on_bell = bell && bell_state_ == Lazy::kReady;
-  if (!pending.on_bell) {
-    int err = EAGAIN;
-    if (EnsureUring()) {
-      err = uring_->Arm(id, addr, expected);
-      if (err == EAGAIN) {   // completions must be read before more requests fit
-        DeliverFromUring();  // inside this JS call: settled Promises run after it
-        err = uring_->Arm(id, addr, expected);
-      }
-      pending.on_uring = err == 0;
-    }
-    if (err != 0) err = thread_->ArmWord(id, addr, expected);
-    if (err != 0) throw ErrnoError(env, err, "pthread_create");
-  }
+  if (int err = ArmWord(id, addr, expected, bell, &pending.backend)) throw ErrnoError(env, err, "pthread_create");
   napi_create_reference(env, array, 1, &pending.keep_alive);
   return Start(env, id, std::move(pending), timeout_ms);
 }
@@ -163,6 +172,7 @@ Napi::Value WaitEngine::WaitSemaphore(Napi::Env env, std::shared_ptr<SemHandle> 
   if (int err = thread_->ArmSemaphore(id, sem)) throw ErrnoError(env, err, "pthread_create");
   Pending pending;
   pending.owner = sem.get();
+  pending.backend = thread_.get();
   pending.sem = std::move(sem);
   return Start(env, id, std::move(pending), timeout_ms);
 }
@@ -177,7 +187,6 @@ Napi::Value WaitEngine::Start(Napi::Env env, uint64_t id, Pending pending, doubl
     pending.has_deadline = true;
   }
   if (pending.owner) by_owner_[pending.owner].insert(id);
-  if (pending.on_bell) bell_waits_.insert(id);
   if (pending_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(&thread_report_));
   pending_.emplace(id, std::move(pending));
   RearmTimer();
@@ -199,14 +208,6 @@ void WaitEngine::EndWaitsOf(const void* owner) {
   for (uint64_t id : ids) Settle(id, WaitEnd::kClosed, 0, true);
 }
 
-void WaitEngine::Disarm(uint64_t id, const Pending& pending) {
-  if (pending.on_bell) return;  // nothing armed but the doorbell
-  if (pending.on_uring)
-    uring_->Disarm(id);
-  else
-    thread_->Disarm(id);
-}
-
 // Ends a wait: resolves (or rejects, on `error`) its Promise and forgets it.
 // `disarm`: the backend still has it (a timeout, cancel or close).
 void WaitEngine::Settle(uint64_t id, WaitEnd end, int error, bool disarm) {
@@ -214,9 +215,8 @@ void WaitEngine::Settle(uint64_t id, WaitEnd end, int error, bool disarm) {
   if (it == pending_.end()) return;
   Pending pending = std::move(it->second);
   pending_.erase(it);
-  if (disarm) Disarm(id, pending);
+  if (disarm) pending.backend->Disarm(id);
   if (pending.has_deadline) deadlines_.erase(pending.deadline);
-  if (pending.on_bell) bell_waits_.erase(id);
   if (pending.owner) {
     auto owned = by_owner_.find(pending.owner);
     if (owned != by_owner_.end() && owned->second.erase(id) && owned->second.empty()) by_owner_.erase(owned);
@@ -272,37 +272,36 @@ void WaitEngine::OnTimer(uv_timer_t* handle) {
   self->RearmTimer();
 }
 
-bool WaitEngine::DeliverFromUring() {
+// Settles what `backend` has completed. From a loop callback (`from_loop`),
+// inside a scope whose close runs the awaiting code; else inside a JS call,
+// after which it runs anyway.
+void WaitEngine::DeliverFrom(WaitBackend* backend, bool from_loop) {
   std::vector<Completion> batch;
-  uring_->Drain(&batch);
+  backend->Drain(&batch);
+  if (batch.empty()) return;
+  if (!from_loop) {
+    Deliver(batch);
+    return;
+  }
+  LoopCallbackScope scope(env_, resource_, context_);
   Deliver(batch);
-  return !batch.empty();
 }
 
+// Each backend's report reaches the loop its own way: a polled descriptor
+// (io_uring, the doorbell) or a uv_async (the waiter thread).
 void WaitEngine::OnUringReadable(uv_poll_t* handle, int, int) {
   auto* self = static_cast<WaitEngine*>(handle->data);
-  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
-  self->DeliverFromUring();
+  self->DeliverFrom(self->uring_.get(), true);
 }
 
-// A ring: every wait that listens for the doorbell ends ('ok'; its caller
-// re-checks), its futex wait disarmed.
 void WaitEngine::OnDoorbell(uv_poll_t* handle, int, int) {
   auto* self = static_cast<WaitEngine*>(handle->data);
-  self->bell_->TakeRing();
-  if (self->bell_waits_.empty()) return;
-  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
-  std::vector<uint64_t> ids(self->bell_waits_.begin(), self->bell_waits_.end());
-  for (uint64_t id : ids) self->Settle(id, WaitEnd::kWoken, 0, true);
+  self->DeliverFrom(self->bell_.get(), true);
 }
 
 void WaitEngine::OnThreadReport(uv_async_t* handle) {
   auto* self = static_cast<WaitEngine*>(handle->data);
-  std::vector<Completion> batch;
-  self->thread_->TakeCompletions(&batch);
-  if (batch.empty()) return;
-  LoopCallbackScope scope(self->env_, self->resource_, self->context_);
-  self->Deliver(batch);
+  self->DeliverFrom(self->thread_.get(), true);
 }
 
 // Environment teardown: stop the thread (it never calls into this

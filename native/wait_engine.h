@@ -5,14 +5,9 @@
 // (abort), close of the memory or semaphore it waits on, the event loop's
 // reference while any wait is pending, and teardown with the environment.
 //
-// Backends:
-//  - io_uring (Linux 6.7+): each wait is one IORING_OP_FUTEX_WAIT; the ring's
-//    descriptor is polled by libuv, so a wake reaches the loop in one hop and
-//    no thread is used however many waits are pending;
-//  - the waiter thread (everywhere else, and always for semaphores): one
-//    thread per environment multiplexing every pending wait;
-// and, for waits that say so (a channel's reader or writer), this
-// environment's doorbell too (doorbell.h): whichever fires first ends the wait.
+// Backends (wait_backend.h): io_uring where the kernel has futex waits, else
+// the waiter thread (always for semaphores); a wait that says so (a
+// channel's reader or writer) sleeps on this environment's doorbell instead.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -24,24 +19,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "wait_backend.h"
+
 namespace shmkit {
 
-class Doorbell;
-class SemHandle;
+class DoorbellBackend;
 class UringWaiter;
 class WaiterThread;
-
-// How a wait ended; the Promise resolves with its name.
-enum class WaitEnd { kWoken, kNotEqual, kTimedOut, kCancelled, kClosed };
-
-// What a backend reports about a wait it armed (on any thread; delivered on
-// the loop thread).
-struct Completion {
-  uint64_t id;
-  WaitEnd end = WaitEnd::kWoken;
-  int error = 0;                    // an errno: the wait failed
-  std::shared_ptr<SemHandle> unit;  // a semaphore unit taken for this wait
-};
 
 class WaitEngine {
  public:
@@ -72,8 +56,7 @@ class WaitEngine {
     const void* owner = nullptr;
     std::multimap<int64_t, uint64_t>::iterator deadline;
     bool has_deadline = false;
-    bool on_uring = false;
-    bool on_bell = false;
+    WaitBackend* backend = nullptr;  // where it is armed
     std::shared_ptr<SemHandle> sem;
   };
 
@@ -83,8 +66,8 @@ class WaitEngine {
   Napi::Value Start(Napi::Env env, uint64_t id, Pending pending, double timeout_ms);
   void Settle(uint64_t id, WaitEnd end, int error, bool disarm);
   void Deliver(std::vector<Completion>& batch);
-  bool DeliverFromUring();
-  void Disarm(uint64_t id, const Pending& pending);
+  void DeliverFrom(WaitBackend* backend, bool from_loop);
+  int ArmWord(uint64_t id, int32_t* addr, int32_t expected, bool bell, WaitBackend** armed_on);
   void RearmTimer();
   bool EnsureUring();
   bool Poll(uv_poll_t* handle, int fd, uv_poll_cb callback);
@@ -113,8 +96,7 @@ class WaitEngine {
   std::unique_ptr<UringWaiter> uring_;
   std::unique_ptr<WaiterThread> thread_;
   Lazy bell_state_;
-  std::unique_ptr<Doorbell> bell_;
-  std::unordered_set<uint64_t> bell_waits_;
+  std::unique_ptr<DoorbellBackend> bell_;
 
   uv_poll_t uring_poll_;
   uv_poll_t bell_poll_;

@@ -271,7 +271,7 @@ void WaiterThread::Disarm(uint64_t id) {
   }
 }
 
-void WaiterThread::TakeCompletions(std::vector<Completion>* out) {
+void WaiterThread::Drain(std::vector<Completion>* out) {
   std::lock_guard<std::mutex> guard(state_->mu);
   for (auto& c : state_->done) out->push_back(std::move(c));
   state_->done.clear();

@@ -21,23 +21,23 @@
 #include <memory>
 #include <vector>
 
-#include "wait_engine.h"
+#include "wait_backend.h"
 
 namespace shmkit {
 
-class WaiterThread {
+class WaiterThread : public WaitBackend {
  public:
   // `report` is signalled (uv_async_send) whenever completions are ready.
   explicit WaiterThread(uv_async_t* report);
-  ~WaiterThread();  // stops the thread; it may finish its current slice later
+  ~WaiterThread() override;  // stops the thread; it may finish its current slice later
 
   // 0, or EAGAIN if the thread cannot be started (a thread limit).
-  int ArmWord(uint64_t id, int32_t* addr, int32_t expected);
+  int ArmWord(uint64_t id, int32_t* addr, int32_t expected) override;
   int ArmSemaphore(uint64_t id, std::shared_ptr<SemHandle> sem);
-  // After this returns the wait gets no completion, unless one was already
-  // queued (the engine ignores it, giving back any semaphore unit).
-  void Disarm(uint64_t id);
-  void TakeCompletions(std::vector<Completion>* out);
+  // A completion already queued still comes (the engine ignores it, giving
+  // back any semaphore unit).
+  void Disarm(uint64_t id) override;
+  void Drain(std::vector<Completion>* out) override;
 
   struct State;
 

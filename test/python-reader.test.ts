@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { Lock, Array as SharedArray, Value } from '../dist/index.js';
-import { root, start, uniqueName } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lock, Array as SharedArray, SharedList, SharedMap, Value } from '../dist/index.js';
+import { root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const python = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
 const reader = join(root, 'python', 'shmkit_reader.py');
@@ -100,5 +100,75 @@ describe.skipIf(!python && process.platform !== 'linux')('python/shmkit_reader.p
       lock.close();
       lock.unlink();
     }
+  });
+
+  const scratch = new Scratch();
+  afterEach(() => scratch.cleanup());
+
+  /** Runs `body` in Python with open_map imported and the names as sys.argv[1:]; its JSON output. */
+  async function python3Map(body: string, ...names: string[]) {
+    const script = [
+      'import json, sys',
+      `sys.path.insert(0, ${JSON.stringify(join(root, 'python'))})`,
+      'from shmkit_reader import open_map, FormatError',
+      body,
+    ].join('\n');
+    const run = await start('python3', ['-c', script, ...names]).done;
+    expect(run.stderr).toBe('');
+    return JSON.parse(run.stdout);
+  }
+
+  it('open_map reads a SharedMap and a SharedList that Node wrote, grown past their first size, as Python values', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('pym'), { size: 64 * 1024 }));
+    const plain = { id: 7, op: 'get', list: [1, 2.5, 'x', null, true, { deep: -3 }], big: 2 ** 40, neg: -200_000, text: 'é☃' };
+    const values: Record<string, unknown> = { ascii: 'hello', utf8: 'héllo ☃', int: 42, float: 1.5, yes: true, no: false, nothing: null, plain };
+    for (const [key, value] of Object.entries(values)) map.set(key, value);
+    map.set('buffer', Buffer.from([1, 2, 255]));
+    map.set('doubles', new Float64Array([1.5, -2]));
+    map.set('v8only', new Map([[1, 2]]));
+    map.set('expired', 'x', { ttl: 1 });
+    for (let i = 0; i < 3000; i++) map.set(`k${i}`, `v${i}`); // the file grows while Python has not opened it yet
+    const list = scratch.add(SharedList.create(uniqueName('pyl')));
+    for (const item of ['a', 2, { b: [1] }]) list.push(item);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const seen = await python3Map(
+      [
+        'm = open_map(sys.argv[1])',
+        'out = {k: m.get(k) for k in ' + JSON.stringify(Object.keys(values)) + '}',
+        'out["buffer"] = list(m["buffer"]); out["doubles"] = list(m["doubles"])',
+        'out["expired"] = m.get("expired", "absent"); out["k2999"] = m["k2999"]; out["has"] = ["k0" in m, "nope" in m]',
+        'try:\n    m["v8only"]\nexcept FormatError as e:\n    out["v8only"] = str(e)',
+        'out["keys"] = len(m.keys()); out["list"] = open_map(sys.argv[2]).to_list()',
+        'print(json.dumps(out))',
+      ].join('\n'),
+      map.name,
+      list.name,
+    );
+    expect(seen).toMatchObject({ ...values, buffer: [1, 2, 255], doubles: [1.5, -2], expired: 'absent', k2999: 'v2999', has: [true, false] });
+    expect(seen.v8only).toMatch(/V8's serialization format/);
+    expect(seen.keys).toBe(map.size - 1); // all but the expired entry
+    expect(seen.list).toEqual(['a', 2, { b: [1] }]);
+  });
+
+  it('open_map reads while a Node process replaces the values: never a torn value', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('pyh'), { size: 1 << 20 }));
+    const writer = startFixture('map-peer.mjs', ['hammer-write', map.name, '4', '2500']);
+    const seen = await python3Map(
+      [
+        'm = open_map(sys.argv[1]); reads = torn = 0',
+        'import time; end = time.monotonic() + 2',
+        'while time.monotonic() < end:',
+        '    for k in range(4):',
+        '        v = m.get("h%d" % k)',
+        '        if v is None: continue',
+        '        reads += 1',
+        '        if v["key"] != "h%d" % k or v["pad"] != chr(97 + v["seq"] % 26) * 300: torn += 1',
+        'print(json.dumps({"reads": reads, "torn": torn}))',
+      ].join('\n'),
+      map.name,
+    );
+    expect((await writer.done).stdout.trim()).toBe('written');
+    expect(seen.reads).toBeGreaterThan(1000);
+    expect(seen.torn).toBe(0);
   });
 });

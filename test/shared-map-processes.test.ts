@@ -4,7 +4,7 @@
 // working with no repair call, and the room of interrupted writes returns).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SharedArray, SharedMap } from '../dist/index.js';
+import { Event, SharedArray, SharedMap } from '../dist/index.js';
 import { op, valueAt } from './fixtures/map-ops.mjs';
 import { runFixture, Scratch, startFixture, uniqueName } from './helpers.js';
 
@@ -45,6 +45,42 @@ describe('SharedMap across processes', () => {
     map.set('watched', 2);
     expect((await waiter.done).stdout).toContain('changed');
     expect(await map.waitChange('watched', { timeout: 30 })).toBe(false);
+  });
+
+  it('increment, update and setIfAbsent from two processes at once: no increment lost, no update lost, each key claimed once', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('mrmw')));
+    const go = scratch.add(Event.create(uniqueName('mgo')));
+    const peers = [0, 1].map(() => startFixture('map-peer.mjs', ['rmw', map.name, go.name, '20000']));
+    for (const peer of peers) await peer.line((l) => l === 'ready');
+    go.set();
+    const runs = await Promise.all(peers.map((peer) => peer.done));
+    const claimed = runs.map((run) => {
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout.trim().split('\n').pop() as string).claimed as number;
+    });
+    expect(map.get('n')).toBe(40_000);
+    expect((map.get('list') as number[]).length).toBe(400);
+    expect(claimed[0] + claimed[1]).toBe(20_000);
+  });
+
+  it('cache mode across processes: two writers past maxEntries stay bounded, a third process reads no torn value and no expired entry', async () => {
+    const map = scratch.add(SharedMap.create(uniqueName('mcache'), { maxEntries: 500 }));
+    const reader = runFixture('map-peer.mjs', ['cache-read', map.name, '2500']);
+    const writers = await Promise.all(['0', '1'].map((w) => runFixture('map-peer.mjs', ['cache-write', map.name, w, '20000'])));
+    for (const w of writers) expect(w.stdout.trim(), w.stderr).toBe('done');
+    const read = await reader;
+    expect(read.stderr).toBe('');
+    const { reads, torn, stale, expiredSeen } = JSON.parse(read.stdout);
+    expect(reads).toBeGreaterThan(1000);
+    expect([torn, stale]).toEqual([0, 0]);
+    expect(expiredSeen).toBeGreaterThan(0);
+    expect(map.size).toBeLessThanOrEqual(500);
+    // 40,000 values of about 1 KiB: without eviction the file would pass 32 MiB.
+    expect(map.stats().fileBytes).toBeLessThanOrEqual(8 * 2 ** 20);
+    for (let i = 0; i < 50; i++) expect(map.get(`ttl0:${i}`)).toBeUndefined();
+    const left = [...map.entries()];
+    expect(left.length).toBeGreaterThan(100);
+    for (const [key, value] of left) expect((value as { key: string }).key).toBe(key);
   });
 
   // npm test kills 50 times; SHMKIT_MAP_KILLS=1000 npx vitest run test/shared-map-processes.test.ts is the soak.

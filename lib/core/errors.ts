@@ -95,30 +95,53 @@ const errnoNames = new Map<number, SystemErrorCode>();
 for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name as SystemErrorCode);
 
 /**
- * Converts what the native layer threw into a ShmError. The native layer
- * reports `errno` and `syscall` for system errors, or its own `code`.
+ * The error the addon throws for a failed system call (`errno`, positive, as
+ * the system gives it, and `syscall`) or for misuse only it can see (`code`).
+ * lib/core/native.ts hands this to the addon at load (native/errors.h), so
+ * C++ throws the final ShmError: the errno's name is its code.
  */
-export function fromNative(err: unknown, context?: string): ShmError {
-  if (err instanceof ShmError) return err;
-  const e = err as { message?: string; errno?: number; syscall?: string; code?: string };
-  const where = context ? ` (${context})` : '';
-  if (typeof e?.errno === 'number') {
-    // The addon reports errno as the system does (positive); Node's fs and
-    // libuv give it negative, and so does a ShmError.
-    const errno = Math.abs(e.errno);
+export function nativeError(errno: number | undefined, syscall: string | undefined, message: string, code: string | undefined): ShmError {
+  if (typeof errno === 'number') {
+    // Node's fs and libuv give errno negative, and so does a ShmError.
+    const positive = Math.abs(errno);
     // An errno this Node has no name for keeps its number, under ERR_SHM_NATIVE (codes stay a closed set).
-    const code = errnoNames.get(errno) ?? ErrorCodes.NATIVE;
-    return new ShmError(code, `${code}: ${e.message ?? 'system call failed'}${where}`, {
-      errno: -errno,
-      syscall: e.syscall,
-    });
+    const name = errnoNames.get(positive) ?? ErrorCodes.NATIVE;
+    return new ShmError(name, `${name}: ${message}`, { errno: -positive, syscall });
   }
-  const known = (Object.values(ErrorCodes) as string[]).includes(e?.code ?? '');
-  const message = typeof e?.message === 'string' ? e.message : describeValue(err);
-  return new ShmError(known ? (e.code as ShmErrorCode) : ErrorCodes.NATIVE, `${message}${where}`, { cause: known ? undefined : err });
+  const known = (Object.values(ErrorCodes) as string[]).includes(code ?? '');
+  return new ShmError(known ? (code as ShmErrorCode) : ErrorCodes.NATIVE, message);
 }
 
-/** Calls a native function, turning what it throws into a ShmError. */
+/**
+ * What a native call threw, as a ShmError, with what the caller was doing
+ * added to its message. The addon throws ShmErrors itself; anything else
+ * (node-addon-api's own argument checks: a bug) becomes ERR_SHM_NATIVE with
+ * the original as its cause.
+ */
+export function fromNative(err: unknown, context?: string): ShmError {
+  const error = err instanceof ShmError ? err : strayError(err);
+  if (context === undefined) return error;
+  return new ShmError(error.code, `${error.message} (${context})`, { errno: error.errno, syscall: error.syscall, cause: error.cause });
+}
+
+/** Whether `err` is a ShmError with this code (an errno's name for a failed system call). */
+export function hasCode(err: unknown, code: ShmErrorCode): boolean {
+  return err instanceof ShmError && err.code === code;
+}
+
+function strayError(err: unknown): ShmError {
+  const e = err as { message?: string; errno?: number; syscall?: string; code?: string } | undefined;
+  if (typeof e?.errno === 'number') return nativeError(e.errno, e.syscall, e.message ?? 'system call failed', undefined);
+  const message = typeof e?.message === 'string' ? e.message : describeValue(err);
+  const known = (Object.values(ErrorCodes) as string[]).includes(e?.code ?? '');
+  return new ShmError(known ? (e?.code as ShmErrorCode) : ErrorCodes.NATIVE, message, { cause: known ? undefined : err });
+}
+
+/**
+ * Calls a native function, adding `context` to what it throws. Only the
+ * channel layer still uses it; elsewhere the addon's own ShmError goes
+ * through, with context added once per operation.
+ */
 export function sys<T>(call: () => T, context?: string): T {
   try {
     return call();

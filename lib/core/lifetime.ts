@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { trace } from './debug.js';
-import { ErrorCodes, fromNative, ShmError } from './errors.js';
+import { ErrorCodes, fromNative, hasCode, ShmError } from './errors.js';
 import { systemName } from './names.js';
 import { native } from './native.js';
 import type { Scope } from './scope.js';
@@ -72,10 +72,9 @@ function removeSegment(target: Pick<Member, 'name' | 'identity' | 'tokens'>, for
   try {
     fd = native.shmOpen(path, false, false, 0);
   } catch (err) {
-    const errno = (err as { errno?: number }).errno;
-    if (errno === osConstants.errno.ENOENT) return GONE;
+    if (hasCode(err, 'ENOENT')) return GONE;
     // A mode without write access for us: an object we made and may remove, but cannot check.
-    if (force && errno === osConstants.errno.EACCES) return unlinkShm(path);
+    if (force && hasCode(err, 'EACCES')) return unlinkShm(path);
     throw err;
   }
   try {
@@ -98,7 +97,7 @@ function unlinkShm(path: string): Outcome {
     native.shmUnlink(path);
     return REMOVED;
   } catch (err) {
-    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return GONE;
+    if (hasCode(err, 'ENOENT')) return GONE;
     throw err;
   }
 }
@@ -110,7 +109,7 @@ function removeSemaphore(name: string, identity: string, force: boolean): Outcom
     native.semUnlink(systemName(name));
     return REMOVED;
   } catch (err) {
-    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return GONE;
+    if (hasCode(err, 'ENOENT')) return GONE;
     throw err;
   }
 }

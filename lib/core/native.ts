@@ -2,10 +2,21 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeError } from './errors.js';
 import type { WaitEnd } from './layout.js';
 
-/** The addon's functions. Arguments arrive validated from lib/; see native/. */
+/**
+ * The addon's functions. Arguments arrive validated from lib/; see native/.
+ * Any of them may throw, and what it throws is a ShmError (native/errors.h):
+ * a failed system call's errno name as its code (with `errno` and
+ * `syscall`), or the documented ERR_SHM_* code of a misuse only the addon
+ * can see (ERR_SHM_CLOSED, ERR_SHM_FORMAT, ERR_SHM_INVALID_ARG,
+ * ERR_SHM_MESSAGE_TOO_LARGE), or ERR_SHM_NATIVE for what should not happen.
+ * The Promises of the async waits reject the same way.
+ */
 export interface NativeAddon {
+  /** Sets what builds every error the addon throws (native/errors.h): called once, at load. */
+  setErrorFactory(factory: (errno: number | undefined, syscall: string | undefined, message: string, code: string | undefined) => Error): void;
   shmOpen(name: string, create: boolean, exclusive: boolean, mode: number): number;
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
@@ -138,3 +149,5 @@ const require = createRequire(import.meta.url);
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const native: NativeAddon = require('node-gyp-build')(packageRoot);
+// From here on every error the addon throws is a ShmError (native/errors.h).
+native.setErrorFactory(nativeError);

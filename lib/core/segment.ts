@@ -1,9 +1,8 @@
 // The one place that turns a name into mapped memory. SharedMemory and the
 // typed objects both stand on it; nothing else calls shm_open or mmap.
 import { constants as bufferConstants } from 'node:buffer';
-import { constants as osConstants } from 'node:os';
 import { trace } from './debug.js';
-import { ErrorCodes, existsError, fromNative, missingError, ShmError, sys } from './errors.js';
+import { ErrorCodes, existsError, fromNative, hasCode, missingError, ShmError } from './errors.js';
 import { systemName } from './names.js';
 import { type MappingHandle, native } from './native.js';
 
@@ -59,7 +58,7 @@ export class MappedSegment {
     this.#onClose.clear();
     this.#closed = true;
     if (this.fd !== undefined) closeQuietly(this.fd);
-    sys(() => native.unmap(this.#handle, this.buffer));
+    native.unmap(this.#handle, this.buffer);
     trace('close', this.what, this.name);
   }
 
@@ -69,12 +68,12 @@ export class MappedSegment {
    * detaches every one still alive before unmapping.
    */
   view(offset: number, length: number): ArrayBuffer {
-    return sys(() => native.view(this.#handle, offset, length));
+    return native.view(this.#handle, offset, length);
   }
 
   /** Maps the pages of [offset, offset + length) into this process now (Linux 5.14+; elsewhere they fault in at first touch). */
   populate(offset: number, length: number): void {
-    sys(() => native.populate(this.#handle, offset, length));
+    native.populate(this.#handle, offset, length);
   }
 }
 
@@ -142,22 +141,17 @@ export function createSegment(name: string, size: number, mode: number, options:
     throw error.code === 'EEXIST' ? existsError(error, what, name, what === 'SharedMemory' ? 'new SharedMemory' : undefined) : error;
   }
   let segment: MappedSegment | undefined;
+  // What the native calls were doing, for their errors' messages; undefined once they are done.
+  let step: string | undefined = `creating ${name}`;
   try {
-    sys(() => native.fchmod(fd, mode), `creating ${name}`);
-    beforeSizing?.(
-      fd,
-      sys(() => native.fileId(fd), `creating ${name}`),
-    );
-    sys(() => native.allocate(fd, size), `sizing ${name} to ${size} bytes`);
-    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
-    segment = new MappedSegment(
-      name,
-      size,
-      buffer,
-      handle,
-      sys(() => native.fileId(fd), `creating ${name}`),
-      keepFd ? fd : undefined,
-    );
+    native.fchmod(fd, mode);
+    beforeSizing?.(fd, native.fileId(fd));
+    step = `sizing ${name} to ${size} bytes`;
+    native.allocate(fd, size);
+    step = `mapping ${name}`;
+    const [buffer, handle] = native.map(fd, size);
+    segment = new MappedSegment(name, size, buffer, handle, native.fileId(fd), keepFd ? fd : undefined);
+    step = undefined;
     withFd?.(fd, segment);
     return segment;
   } catch (err) {
@@ -167,7 +161,7 @@ export function createSegment(name: string, size: number, mode: number, options:
     } catch {
       // Already gone (someone unlinked it): nothing left to clean.
     }
-    throw err;
+    throw step === undefined ? err : fromNative(err, step);
   } finally {
     // A kept descriptor is the segment's now (closed with it, also on the failure above).
     if (!keepFd || segment === undefined) closeQuietly(fd);
@@ -191,20 +185,12 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
   }
   let kept = false;
   try {
-    const size = sys(() => native.fstatSize(fd), `opening ${name}`);
+    const size = native.fstatSize(fd);
     if (size === 0) {
       throw new ShmError(ErrorCodes.EMPTY_SEGMENT, `segment ${JSON.stringify(name)} has size 0 (not sized by its creator yet?)`);
     }
     checkMappable(name, size, 'segment');
-    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${name}`);
-    const segment = new MappedSegment(
-      name,
-      size,
-      buffer,
-      handle,
-      sys(() => native.fileId(fd), `opening ${name}`),
-      keepFd ? fd : undefined,
-    );
+    const segment = mapWhole(name, fd, size, keepFd);
     kept = keepFd;
     try {
       withFd?.(fd, segment);
@@ -218,9 +204,23 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
   }
 }
 
+/** Maps all `size` bytes of the open `fd` of `name`. */
+function mapWhole(name: string, fd: number, size: number, keepFd: boolean): MappedSegment {
+  try {
+    const [buffer, handle] = native.map(fd, size);
+    return new MappedSegment(name, size, buffer, handle, native.fileId(fd), keepFd ? fd : undefined);
+  } catch (err) {
+    throw fromNative(err, `mapping ${name}`);
+  }
+}
+
 /** shm_unlink(name). The memory stays mapped wherever it is open. */
 export function unlinkSegment(name: string): void {
-  sys(() => native.shmUnlink(systemName(name)), `unlinking ${name}`);
+  try {
+    native.shmUnlink(systemName(name));
+  } catch (err) {
+    throw fromNative(err, `unlinking ${name}`);
+  }
   trace('unlink', 'segment', name);
 }
 
@@ -253,7 +253,7 @@ export function acquireToken(
   for (let attempt = 1; ; attempt++) {
     const token = next();
     try {
-      const liveness = sys(() => native.livenessAcquire(fd, token, segment.name));
+      const liveness = native.livenessAcquire(fd, token, segment.name);
       noteToken(segment.identity, liveness, token);
       return { token, liveness };
     } catch (err) {
@@ -326,12 +326,14 @@ export function nameLeadsTo(name: string, identity: string): boolean {
   try {
     fd = native.shmOpen(systemName(name), false, false, 0);
   } catch (err) {
-    if ((err as { errno?: number }).errno === osConstants.errno.ENOENT) return false;
+    if (hasCode(err, 'ENOENT')) return false;
     throw fromNative(err, `opening ${name}`);
   }
   try {
-    const now = sys(() => native.fileId(fd), `opening ${name}`);
+    const now = native.fileId(fd);
     return identity === '' || now === '' || now === identity;
+  } catch (err) {
+    throw fromNative(err, `opening ${name}`);
   } finally {
     closeQuietly(fd);
   }
@@ -358,16 +360,18 @@ export function peekSegment(name: string, bytes: number, what: string): Peeked {
       : error;
   }
   try {
-    const size = sys(() => native.fstatSize(fd), `removing ${name}`);
-    const identity = sys(() => native.fileId(fd), `removing ${name}`);
+    const size = native.fstatSize(fd);
+    const identity = native.fileId(fd);
     const length = Math.min(size, bytes);
     if (length === 0) return { identity, size, head: new Uint8Array(0) };
-    const [buffer, handle] = sys(() => native.map(fd, length), `mapping ${name}`);
+    const [buffer, handle] = native.map(fd, length);
     try {
       return { identity, size, head: new Uint8Array(buffer).slice() };
     } finally {
       native.unmap(handle, buffer);
     }
+  } catch (err) {
+    throw fromNative(err, `removing ${name}`);
   } finally {
     closeQuietly(fd);
   }

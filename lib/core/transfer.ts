@@ -2,8 +2,9 @@
 // call's arguments or initargs, or a task's result crosses to the other
 // process as a description (its kind and name, and for a Pipe the end to
 // open), and arrives there as an open handle of the same class on the same
-// object. Each class describes itself ([TRANSFER]); the registry below opens
-// a description again. Reopening imports only the classes a message names,
+// object. Each class describes itself ([TRANSFER]); the loaders of
+// lib/pool/handle-kinds.ts (a layer that may import every class) open a
+// description again. Reopening imports only the classes a message names,
 // so a process that receives no handle loads none of them.
 import { describeValue, invalidArg } from './errors.js';
 
@@ -34,89 +35,26 @@ const MARK = '\u0000shmkit.handle';
 /** How deep into arrays and plain objects handles are looked for: deeper values travel as they are (a cyclic value cannot loop). */
 const MAX_DEPTH = 32;
 
-type Opener = (description: HandleDescription) => Transferable;
+/** Opens a description of one kind. */
+export type Opener = (description: HandleDescription) => Transferable;
 
-/**
- * Loads the opener of each kind of description: the class's module is
- * imported only when a message first names that kind.
- */
-const LOADERS: Record<string, () => Promise<Opener>> = {
-  SharedMemory: async () => {
-    const { SharedMemory } = await import('../memory/shared-memory.js');
-    return (d) => new SharedMemory(d.name);
-  },
-  Value: async () => {
-    const { Value } = await import('../memory/value.js');
-    return (d) => Value.open(d.name);
-  },
-  Array: async () => {
-    const { SharedArray } = await import('../memory/array.js');
-    return (d) => SharedArray.open(d.name);
-  },
-  ShareableList: async () => {
-    const { ShareableList } = await import('../memory/shareable-list.js');
-    return (d) => ShareableList.open(d.name);
-  },
-  Lock: async () => {
-    const { Lock } = await import('../sync/lock.js');
-    return (d) => Lock.open(d.name);
-  },
-  RLock: async () => {
-    const { RLock } = await import('../sync/lock.js');
-    return (d) => RLock.open(d.name);
-  },
-  Semaphore: async () => {
-    const { Semaphore } = await import('../sync/semaphore.js');
-    return (d) => Semaphore.open(d.name);
-  },
-  BoundedSemaphore: async () => {
-    const { BoundedSemaphore } = await import('../sync/bounded-semaphore.js');
-    return (d) => BoundedSemaphore.open(d.name);
-  },
-  Event: async () => {
-    const { Event } = await import('../sync/event.js');
-    return (d) => Event.open(d.name);
-  },
-  Condition: async () => {
-    const { Condition } = await import('../sync/condition.js');
-    return (d) => Condition.open(d.name);
-  },
-  Barrier: async () => {
-    const { Barrier } = await import('../sync/barrier.js');
-    return (d) => Barrier.open(d.name);
-  },
-  Queue: async () => {
-    const { Queue } = await import('../channel/queue.js');
-    return (d) => Queue.open(d.name);
-  },
-  Pipe: async () => {
-    const { Pipe } = await import('../channel/pipe.js');
-    return (d) => Pipe.openEnd(d.name, d.end ?? 1);
-  },
-  SharedMap: async () => {
-    const { SharedMap } = await import('../map/shared-map.js');
-    return (d) => SharedMap.open(d.name);
-  },
-  SharedList: async () => {
-    const { SharedList } = await import('../map/shared-list.js');
-    return (d) => SharedList.open(d.name);
-  },
-};
+/** For each kind, a loader of its opener (it imports the class's module: lib/pool/handle-kinds.ts). */
+export type OpenerLoaders = Readonly<Record<string, () => Promise<Opener>>>;
 
 /** The openers loaded so far, by kind. */
 const openers = new Map<string, Opener>();
 
 /** Loads the opener of `kind` once. */
-async function loadOpener(kind: string): Promise<void> {
+async function loadOpener(kind: string, loaders: OpenerLoaders): Promise<void> {
   if (openers.has(kind)) return;
-  const load = LOADERS[kind];
+  const load = loaders[kind];
   if (load === undefined) throw invalidArg(`a message names a handle of unknown kind ${describeValue(kind)} (a newer shmkit sent it?)`);
   openers.set(kind, await load());
 }
 
-/** @internal Loads every kind's opener ahead (a spare Process child, while it waits for work). */
-export async function preloadOpeners(): Promise<void> {
-  for (const kind of Object.keys(LOADERS)) await loadOpener(kind);
+/** Loads every kind's opener ahead (a spare Process child, while it waits for work). */
+export async function preloadOpeners(loaders: OpenerLoaders): Promise<void> {
+  for (const kind of Object.keys(loaders)) await loadOpener(kind, loaders);
 }
 
 function isTransferable(value: object): value is Transferable {
@@ -210,10 +148,10 @@ export class OpenedHandles {
  * opened (its name was removed meanwhile), those opened so far are closed
  * and the error is thrown.
  */
-export async function reviveHandles<T>(value: T, opened: OpenedHandles = new OpenedHandles()): Promise<T> {
+export async function reviveHandles<T>(value: T, loaders: OpenerLoaders, opened: OpenedHandles = new OpenedHandles()): Promise<T> {
   const kinds = new Set<string>();
   kindsIn(value, kinds, 0);
-  for (const kind of kinds) await loadOpener(kind);
+  for (const kind of kinds) await loadOpener(kind, loaders);
   try {
     return reviveIn(value, opened, 0) as T;
   } catch (err) {

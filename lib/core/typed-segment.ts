@@ -8,7 +8,7 @@
 
 import { trace } from './debug.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
-import { ErrorCodes, ShmError, sys } from './errors.js';
+import { ErrorCodes, ShmError } from './errors.js';
 import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, MAGIC, Offset, readHeader, State, Word, writeHeader } from './format.js';
 import { forgetAtExit } from './lifetime.js';
 import { native } from './native.js';
@@ -109,7 +109,7 @@ export class TypedSegment implements LockOwner {
 
   /** True if the handle owning `token` is still open in a live process. */
   isAlive(token: number): boolean {
-    return sys(() => native.livenessAlive(this.liveness, token, this.segment.name));
+    return native.livenessAlive(this.liveness, token, this.segment.name);
   }
 
   hold(delta: 1 | -1): void {

@@ -2,7 +2,7 @@
 // (never shrinks), so beside the first mapping, where the header, control
 // words and stripes live (locks and waits stay on it), there is a mapping of
 // the whole file, made again when a ref points past it.
-import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, ShmError } from '../core/errors.js';
 import { type MappingHandle, native } from '../core/native.js';
 import { MAX_MAPPING_BYTES } from '../core/segment.js';
 import type { TypedSegment } from '../core/typed-segment.js';
@@ -45,9 +45,16 @@ export class MapSpace {
     const bytes = endRef * 8;
     if (bytes <= this.bytes.length) return true;
     const fd = this.#typed.segment.fd as number;
-    const size = sys(() => native.fstatSize(fd), `mapping ${this.#typed.name} again`);
-    if (size < bytes || size > MAX_MAPPING_BYTES) return false;
-    const [buffer, handle] = sys(() => native.map(fd, size), `mapping ${this.#typed.name} again`);
+    let size: number;
+    let mapped: [ArrayBuffer, MappingHandle];
+    try {
+      size = native.fstatSize(fd);
+      if (size < bytes || size > MAX_MAPPING_BYTES) return false;
+      mapped = native.map(fd, size);
+    } catch (err) {
+      throw fromNative(err, `mapping ${this.#typed.name} again`);
+    }
+    const [buffer, handle] = mapped;
     this.#release();
     this.#own = { buffer, handle };
     this.i32 = new Int32Array(buffer, 0, size >>> 2);
@@ -84,6 +91,6 @@ export class MapSpace {
     const own = this.#own;
     if (own === undefined) return;
     this.#own = undefined;
-    sys(() => native.unmap(own.handle, own.buffer));
+    native.unmap(own.handle, own.buffer);
   }
 }

@@ -8,11 +8,12 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
+import { currentProcess } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
-import { describeHandles, reviveHandles } from '../core/transfer.js';
+import { describeHandles } from '../core/transfer.js';
 import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
-import { currentProcess } from '../process/current.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
+import { openHandles } from './handle-kinds.js';
 import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, rebuildError, Status } from './protocol.js';
 import { type Task, type WorkerExit, WorkerProcess } from './worker-process.js';
 
@@ -823,7 +824,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       const at = i * REPLY_FIELDS;
       const status = answers[at + 1];
       if (status === Status.ok) task.resolve(answers[at + 2]);
-      else if (status === Status.okHandles) reviveHandles(answers[at + 2]).then(task.resolve, task.reject);
+      else if (status === Status.okHandles) openHandles(answers[at + 2]).then(task.resolve, task.reject);
       else task.reject(rebuildError(answers[at + 2] as ErrorRecord));
     }
     this.#dispatch();

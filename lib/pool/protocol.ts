@@ -19,9 +19,9 @@
 // when a worker dies which of its unanswered tasks had started (they ran, or
 // were running); a task never runs twice.
 import { serialize } from 'node:v8';
+import type { ProcessInfo } from '../core/current.js';
 import { ErrorCodes, ShmError, type ShmErrorCode } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
-import type { ProcessInfo } from '../process/current.js';
 
 /** How a task's payload is applied to its function. */
 export const Mode = {

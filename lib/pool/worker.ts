@@ -6,11 +6,12 @@
 // end-of-stream), or after `maxTasks` tasks.
 import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
-import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { setIdentity } from '../core/current.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
-import { describeHandles, OpenedHandles, reviveHandles } from '../core/transfer.js';
+import { describeHandles, OpenedHandles } from '../core/transfer.js';
 import { SharedArray } from '../memory/array.js';
-import { setIdentity } from '../process/current.js';
+import { openHandles } from './handle-kinds.js';
 import {
   BATCH_HEADER,
   CLAIMS,
@@ -140,7 +141,7 @@ class Worker {
   /** Opens the handles a task's payload names; the answers gathered so far go first (this awaits). */
   #reopen(payload: unknown[], opened: OpenedHandles): Promise<unknown[]> {
     this.#flush();
-    return reviveHandles(payload, opened);
+    return openHandles(payload, opened);
   }
 
   #answer(id: number, status: number, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
@@ -234,7 +235,7 @@ class Worker {
 async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promise<Worker> {
   setIdentity(`PoolWorker-${process.pid}`, setup.parent);
   // Handles in initargs stay open for the worker's life.
-  setup.initargs = await reviveHandles(setup.initargs);
+  setup.initargs = await openHandles(setup.initargs);
   const module = (await import(setup.module)) as Record<string, unknown>;
   const worker = new Worker(pipe, claims, setup, module);
   if (setup.initializer !== undefined) {
@@ -255,7 +256,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   // A worker must not outlive its parent, even mid-task (macOS: it notices
   // through the pipe, between tasks). Armed, then checked: the parent may
   // have died before.
-  sys(() => native.exitWithParent());
+  native.exitWithParent();
   const pipe = Pipe.open<Reply>(pipeName, { timeout: 10_000 });
   const claims = SharedArray.open(claimsName(pipeName), { dtype: 'int32' });
   // This process is the last to open them: the names can go now, and nothing

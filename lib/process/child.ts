@@ -4,12 +4,13 @@
 // result or exception, and exits (0, or 1 if the target threw, as Python's).
 import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
-import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { setIdentity } from '../core/current.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import { unlinkSegment } from '../core/segment.js';
-import { describeHandles, preloadOpeners, reviveHandles } from '../core/transfer.js';
+import { describeHandles } from '../core/transfer.js';
+import { openHandles, preloadHandleKinds } from '../pool/handle-kinds.js';
 import { canClone, crossingError, recordError, Status } from '../pool/protocol.js';
-import { setIdentity } from './current.js';
 import type { ProcessSetup } from './process.js';
 
 type Target = (...args: unknown[]) => unknown;
@@ -21,7 +22,7 @@ async function load(setup: ProcessSetup): Promise<{ target: Target; args: unknow
     const has = target === undefined ? '' : ` (its export is ${describeValue(target)})`;
     throw invalidArg(`the module ${fileURLToPath(setup.module)} has no exported function ${JSON.stringify(setup.target)}${has}`);
   }
-  const args = setup.handles ? await reviveHandles(setup.args) : setup.args;
+  const args = setup.handles ? await openHandles(setup.args) : setup.args;
   return { target: target as Target, args };
 }
 
@@ -48,7 +49,7 @@ function takeEnv(env: NodeJS.ProcessEnv): void {
  */
 async function main(pipeName: string, parentPid: number, mode: string): Promise<number> {
   // Armed, then checked: the parent may have died before.
-  if (mode === 'daemon') sys(() => native.exitWithParent());
+  if (mode === 'daemon') native.exitWithParent();
   const pipe = Pipe.open<unknown[]>(pipeName, { timeout: 10_000 });
   // Both ends are open: the name can go, and nothing is left in /dev/shm whichever process dies first.
   try {
@@ -58,11 +59,11 @@ async function main(pipeName: string, parentPid: number, mode: string): Promise<
   }
   if (mode === 'daemon' && process.ppid !== parentPid) return 0;
   // A spare has time before its work comes: the classes of the handles an argument may name are loaded then.
-  if (mode === 'spare') await preloadOpeners();
+  if (mode === 'spare') await preloadHandleKinds();
   // A spare waits here, maybe long: if its parent dies meanwhile this ends with end-of-stream.
   const setup = (await pipe.recv()) as unknown as ProcessSetup;
   if (mode === 'spare') {
-    if (setup.daemon) sys(() => native.exitWithParent());
+    if (setup.daemon) native.exitWithParent();
     if (setup.daemon && process.ppid !== parentPid) return 0;
     if (setup.env !== undefined) takeEnv(setup.env);
   }

@@ -7,14 +7,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pipe } from '../channel/pipe.js';
+import { currentProcess, type ProcessInfo } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
-import { describeHandles, reviveHandles } from '../core/transfer.js';
+import { describeHandles } from '../core/transfer.js';
 import { checkBoolean, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { openHandles } from '../pool/handle-kinds.js';
 import { checkArray, resolveModule, type TaskArgs, type TaskName, type TaskResult } from '../pool/pool.js';
 import { crossingError, type ErrorRecord, rebuildError, Status } from '../pool/protocol.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
-import { currentProcess, type ProcessInfo } from './current.js';
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./child.js', import.meta.url));
 const DEFAULT_CAPACITY = 1 << 20;
@@ -297,7 +298,7 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
         return;
       case Status.okHandles:
         this.#answered = true;
-        reviveHandles(message[1]).then(
+        openHandles(message[1]).then(
           (value) => this.#settle(true, value),
           (err) => this.#settle(false, err),
         );

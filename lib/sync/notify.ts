@@ -1,6 +1,6 @@
 // Public cross-process wait / notify on an Int32Array over shared memory: the
 // Atomics.wait / Atomics.notify that work between processes.
-import { describeValue, ErrorCodes, invalidArg, ShmError, sys } from '../core/errors.js';
+import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native, type WaitResult } from '../core/native.js';
 import { checkTimeout } from '../core/validate.js';
 import { parseWaitOptions, SYNC_SLICE_MS, settle, type WaitOptions } from './waiting.js';
@@ -34,7 +34,7 @@ export function wait(array: Int32Array, index: number, expected: number, timeout
   // In slices, so that a worker being terminated stops within one.
   for (;;) {
     const remaining = deadline - performance.now();
-    const result = sys(() => native.wait(array, index, value, Math.max(0, Math.min(remaining, SYNC_SLICE_MS))));
+    const result = native.wait(array, index, value, Math.max(0, Math.min(remaining, SYNC_SLICE_MS)));
     if (result !== 'timed-out' || remaining <= SYNC_SLICE_MS) return result;
   }
 }
@@ -51,10 +51,7 @@ export async function waitAsync(array: Int32Array, index: number, expected: numb
   checkWord(array, index);
   const value = checkInt32(expected);
   const wait = parseWaitOptions(typeof options === 'number' ? { timeout: options } : options);
-  const outcome = await settle(
-    sys(() => native.waitAsync(array, index, value, wait.deadline.remaining(), false)),
-    wait.signal,
-  );
+  const outcome = await settle(native.waitAsync(array, index, value, wait.deadline.remaining(), false), wait.signal);
   if (outcome === 'closed' || outcome === 'cancelled') throw new ShmError(ErrorCodes.CLOSED, 'the shared memory behind this Int32Array was closed');
   return outcome;
 }
@@ -65,5 +62,5 @@ export function notify(array: Int32Array, index: number, count = Infinity): numb
   if (count !== Infinity && (typeof count !== 'number' || !Number.isInteger(count) || count < 0)) {
     throw invalidArg(`count must be a whole number or Infinity, got ${describeValue(count)}`);
   }
-  return sys(() => native.notify(array, index, Math.min(count, 2 ** 31 - 1)));
+  return native.notify(array, index, Math.min(count, 2 ** 31 - 1));
 }

@@ -1,5 +1,5 @@
 import { trace } from '../core/debug.js';
-import { ErrorCodes, existsError, fromNative, missingError, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, existsError, fromNative, missingError, ShmError } from '../core/errors.js';
 import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, semaphoreIdentity, settle } from '../core/lifetime.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
@@ -48,7 +48,7 @@ export class Semaphore implements Disposable {
     this.#identity = semaphoreIdentity(name);
     dropped.register(this, id, this);
     this.#plan = {
-      attempt: () => (sys(() => native.semTryWait(id)) ? true : RETRY),
+      attempt: () => (native.semTryWait(id) ? true : RETRY),
       watch: () => RETRY, // never asked: a semaphore sleeps in the native wait that takes the unit
       semaphore: { id, took: () => true },
     };
@@ -96,7 +96,11 @@ export class Semaphore implements Disposable {
   static unlink(name: string): void {
     const bare = normalizeName(name, MAX_SEM_NAME_LENGTH);
     const identity = semaphoreIdentity(bare);
-    sys(() => native.semUnlink(systemName(bare)), `unlinking semaphore ${bare}`);
+    try {
+      native.semUnlink(systemName(bare));
+    } catch (err) {
+      throw fromNative(err, `unlinking semaphore ${bare}`);
+    }
     forgetAtExit({ namespace: 'semaphore', identity, name: bare });
     trace('unlink', 'Semaphore', bare);
   }
@@ -157,7 +161,7 @@ export class Semaphore implements Disposable {
   /** Takes one unit if one is available now. */
   tryAcquire(): boolean {
     this.#checkOpen();
-    return sys(() => native.semTryWait(this.#id));
+    return native.semTryWait(this.#id);
   }
 
   /**
@@ -182,7 +186,7 @@ export class Semaphore implements Disposable {
   get value(): number {
     this.#checkOpen();
     if (process.platform === 'darwin') throw new ShmError(ErrorCodes.UNSUPPORTED, 'macOS has no sem_getvalue');
-    return sys(() => native.semGetValue(this.#id));
+    return native.semGetValue(this.#id);
   }
 
   /**

@@ -1,7 +1,7 @@
 // What the named synchronization objects (Event, Condition, Barrier) share:
 // a typed segment of int32 words, created and opened by name.
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
 import type { KindCode } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { openOrCreate, settle } from '../core/lifetime.js';
@@ -14,7 +14,7 @@ const INT32 = resolveDType('int32');
 
 /** Wakes every waiter on `words[index]`, in every process. */
 export function wakeAll(words: Int32Array, index: number): void {
-  sys(() => native.notify(words, index, 2 ** 31 - 1));
+  native.notify(words, index, 2 ** 31 - 1);
 }
 
 /** A named object of int32 words in a typed segment. */

@@ -14,7 +14,7 @@
 // The loop is written once, as a generator that yields the sleeps it needs;
 // waitSync runs them on this thread, waitAsync on the addon's wait engine.
 import { trace } from '../core/debug.js';
-import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, invalidArg, ShmError } from '../core/errors.js';
 import { SpinnerWord } from '../core/layout.js';
 import { exitSignalsHooked, takeExitSignals } from '../core/lifetime.js';
 import { type AsyncWaitResult, native } from '../core/native.js';
@@ -357,8 +357,8 @@ function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): 
     const request = step.value;
     const outcome =
       'semaphore' in request
-        ? sys(() => native.semWait(request.semaphore, request.timeoutMs))
-        : sys(() => native.wait(request.word.words, request.word.index, request.word.expected, request.timeoutMs));
+        ? native.semWait(request.semaphore, request.timeoutMs)
+        : native.wait(request.word.words, request.word.index, request.word.expected, request.timeoutMs);
     // A SIGINT/SIGTERM/SIGHUP that came while this thread slept has names to
     // remove (unlinkOnExit, a Scope), and no JS listener can run until the
     // wait returns: handled here, within one slice (docs/design.md, "Lifetime of names").
@@ -409,11 +409,11 @@ export async function waitAsync<T>(
 
 /** Starts one sleep of an async wait: its outcome, and how to cancel it. */
 function sleepAsync(request: SleepRequest, plan: WaitPlan<unknown>, wait: ParsedWait, seat: Seat | undefined): [Promise<SleepOutcome>, () => void] {
-  if ('semaphore' in request) return cancellable(sys(() => native.semWaitAsync(request.semaphore, request.timeoutMs)));
+  if ('semaphore' in request) return cancellable(native.semWaitAsync(request.semaphore, request.timeoutMs));
   if (plan.shared !== undefined && seat !== undefined && !request.bell) {
     return sleepShared(seat, plan.shared, plan, request.word, wait.deadline.remaining());
   }
-  return cancellable(sys(() => native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell)));
+  return cancellable(native.waitAsync(request.word.words, request.word.index, request.word.expected, request.timeoutMs, request.bell));
 }
 
 function cancellable([promise, id]: [Promise<SleepOutcome>, number]): [Promise<SleepOutcome>, () => void] {
