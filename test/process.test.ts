@@ -230,6 +230,15 @@ describe('handles that travel', () => {
     expect(() => keep({} as never)).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
   });
 
+  it("a handle in initargs stays open for the worker's life", async () => {
+    const value = scratch.add(Value.create(uniqueName('v'), 'int32', 5));
+    const pool = new Pool<Tasks>(TASKS, { processes: 1, initializer: 'init', initargs: [value] });
+    pools.push(pool);
+    expect(await pool.apply('readInit')).toBe(5);
+    value.value = 6;
+    expect(await pool.apply('readInit')).toBe(6);
+  });
+
   it('a closed handle, or the lock of a Value, cannot travel: ERR_SHM_INVALID_ARG naming what to pass', async () => {
     const value = scratch.add(Value.create(uniqueName('v'), 'int32', 1));
     const closed = Value.open(value.name);
