@@ -4,24 +4,24 @@
       "target_name": "shmkit",
       "sources": [
         "native/addon.cc",
-        "native/doorbell.cc",
-        "native/env_state.cc",
-        "native/exit_signals.cc",
-        "native/layout_values.cc",
-        "native/errors.cc",
-        "native/liveness.cc",
-        "native/parent_death.cc",
-        "native/pipe_end.cc",
-        "native/queue.cc",
-        "native/ring.cc",
-        "native/sem.cc",
-        "native/shm.cc",
-        "native/spinner.cc",
-        "native/wait.cc",
-        "native/wait_engine.cc",
-        "native/waiter_thread.cc"
+        "native/core/errors.cc",
+        "native/core/env_state.cc",
+        "native/core/layout_values.cc",
+        "native/sys/shm.cc",
+        "native/sys/sem.cc",
+        "native/sys/liveness.cc",
+        "native/sys/parent_death.cc",
+        "native/sys/exit_signals.cc",
+        "native/wait/wait.cc",
+        "native/wait/wait_engine.cc",
+        "native/wait/waiter_thread.cc",
+        "native/wait/doorbell.cc",
+        "native/wait/spinner.cc",
+        "native/channel/ring.cc",
+        "native/channel/pipe_end.cc",
+        "native/channel/queue.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": [
         "NAPI_VERSION=8",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
@@ -33,11 +33,11 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/doorbell_linux.cc", "native/futex_linux.cc", "native/liveness_linux.cc", "native/parent_death_linux.cc", "native/sem_linux.cc", "native/shm_linux.cc", "native/uring_linux.cc"],
+          "sources": ["native/wait/doorbell_linux.cc", "native/sys/futex_linux.cc", "native/sys/liveness_linux.cc", "native/sys/parent_death_linux.cc", "native/sys/sem_linux.cc", "native/sys/shm_linux.cc", "native/wait/uring_linux.cc"],
           "libraries": ["-lrt", "-lpthread"]
         }],
         ["OS=='mac'", {
-          "sources": ["native/doorbell_darwin.cc", "native/futex_darwin.cc", "native/liveness_darwin.cc", "native/parent_death_darwin.cc", "native/sem_darwin.cc", "native/shm_darwin.cc", "native/uring_darwin.cc"],
+          "sources": ["native/wait/doorbell_darwin.cc", "native/sys/futex_darwin.cc", "native/sys/liveness_darwin.cc", "native/sys/parent_death_darwin.cc", "native/sys/sem_darwin.cc", "native/sys/shm_darwin.cc", "native/wait/uring_darwin.cc"],
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

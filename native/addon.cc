@@ -2,20 +2,20 @@
 // loads in worker_threads; each concern registers its own functions.
 #include <napi.h>
 
-#include "env_state.h"
-#include "errors.h"
-#include "exit_signals.h"
-#include "layout_values.h"
-#include "liveness.h"
-#include "parent_death.h"
-#include "pipe_end.h"
-#include "queue.h"
-#include "ring.h"
-#include "sem.h"
-#include "shm.h"
-#include "spinner.h"
-#include "wait.h"
-#include "wait_engine.h"
+#include "channel/pipe_end.h"
+#include "channel/queue.h"
+#include "channel/ring.h"
+#include "core/env_state.h"
+#include "core/errors.h"
+#include "core/layout_values.h"
+#include "sys/exit_signals.h"
+#include "sys/liveness.h"
+#include "sys/parent_death.h"
+#include "sys/sem.h"
+#include "sys/shm.h"
+#include "wait/spinner.h"
+#include "wait/wait.h"
+#include "wait/wait_engine.h"
 
 namespace shmkit {
 

@@ -1,6 +1,6 @@
-// The shared-memory layout has one definition, native/layout.h: lib/ gets its
+// The shared-memory layout has one definition, native/core/layout.h: lib/ gets its
 // constants from lib/core/layout.ts and the addon's introspection from
-// native/layout_values.cc, both generated from the header. This fails when
+// native/core/layout_values.cc, both generated from the header. This fails when
 // either file was edited by hand or not regenerated, and when the addon that
 // loaded was built from other values than lib/ has (a stale build).
 import { execFileSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { native } from '../dist/core/native.js';
 import { root } from './helpers.js';
 
 describe('the shared-memory layout', () => {
-  it('lib/core/layout.ts and native/layout_values.cc are what native/layout.h makes', () => {
+  it('lib/core/layout.ts and native/core/layout_values.cc are what native/core/layout.h makes', () => {
     expect(() => execFileSync(process.execPath, [join(root, 'scripts', 'gen-layout.mjs'), '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 

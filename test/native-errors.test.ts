@@ -1,4 +1,4 @@
-// The addon throws the library's own ShmError (native/errors.h): lib/core
+// The addon throws the library's own ShmError (native/core/errors.h): lib/core
 // hands it the factory at load, so a failed system call, a misuse only the
 // addon can see reach the caller as ShmErrors with no wrapper in between.
 import { describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@ import { invalidArg } from '../core/errors.js';
 import { Tag } from '../core/layout.js';
 
 /**
- * What a message's bytes are (native/layout.h): a Buffer, UTF-8 or ASCII
+ * What a message's bytes are (native/core/layout.h): a Buffer, UTF-8 or ASCII
  * text (an ASCII string's bytes are its characters, copied as latin1, faster
  * than UTF-8), v8.serialize data, an ArrayBuffer, a DataView, typed arrays
  * (typedBase + index in TYPED_ARRAYS); and for SharedMap values only

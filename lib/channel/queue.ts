@@ -82,7 +82,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #owner: TypedSegment;
   readonly #putLock: LockWord;
   readonly #getLock: LockWord;
-  /** The per-message calls in the addon (native/queue.cc): a put and a get's first try, locks included. */
+  /** The per-message calls in the addon (native/channel/queue.cc): a put and a get's first try, locks included. */
   readonly #native: QueueHandle;
 
   readonly #readPlan: WaitPlan<T>;
@@ -506,7 +506,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   }
 
   /**
-   * A put's first try in the addon (native/queue.cc), the put lock
+   * A put's first try in the addon (native/channel/queue.cc), the put lock
    * included: false if it did not put (the general path finds out why).
    */
   #putNow(message: unknown): boolean {
@@ -518,7 +518,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   }
 
   /**
-   * A get's first try in the addon (native/queue.cc), a blocking get's
+   * A get's first try in the addon (native/channel/queue.cc), a blocking get's
    * without `doorbell`, an async get's with it: NO_MESSAGE when nothing
    * came, or no read was made (the general path then finds out why). A
    * message that is not a string is decoded here, and the get lock the

@@ -19,7 +19,7 @@
 // token; HEAD follows the oldest frame still held. A frame whose holder died
 // is adopted by another consumer (Queue), so it is delivered again.
 //
-// The frames themselves are written and read in the addon (native/ring.cc),
+// The frames themselves are written and read in the addon (native/channel/ring.cc),
 // one call per message: this class validates, decodes what is not a string,
 // hands out views and slots, and says how to wait. The per-message path then
 // has almost no JavaScript for V8 to compile while a request/reply pair runs,
@@ -54,7 +54,7 @@ import { decode, type Encoded, emptyEncoded, encode } from './codec.js';
  * held frame's position at word holderPosition + i, its holder's token at
  * holderToken + i, 0 if free), and `counted` 1: COUNT is kept and frames are
  * taken at CURSOR (a pipe's ring skips both, saving shared writes every
- * message). Defined in native/layout.h.
+ * message). Defined in native/core/layout.h.
  */
 export const Ctl = RingWord;
 
@@ -99,9 +99,9 @@ export interface Frame {
 
 /**
  * Int32 indexes of what the addon's ring calls report beside their result
- * (native/ring.cc): the frame a peek found, the tag of a message left for
+ * (native/channel/ring.cc): the frame a peek found, the tag of a message left for
  * a copy, HEAD as a writer that found no room saw it, how long a read's spin
- * took (us). Defined in native/layout.h.
+ * took (us). Defined in native/core/layout.h.
  */
 export const Out = RingOut;
 

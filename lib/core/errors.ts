@@ -97,7 +97,7 @@ for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.h
 /**
  * The error the addon throws for a failed system call (`errno`, positive, as
  * the system gives it, and `syscall`) or for misuse only it can see (`code`).
- * lib/core/native.ts hands this to the addon at load (native/errors.h), so
+ * lib/core/native.ts hands this to the addon at load (native/core/errors.h), so
  * C++ throws the final ShmError: the errno's name is its code.
  */
 export function nativeError(errno: number | undefined, syscall: string | undefined, message: string, code: string | undefined): ShmError {

@@ -7,7 +7,7 @@ import type { WaitEnd } from './layout.js';
 
 /**
  * The addon's functions. Arguments arrive validated from lib/; see native/.
- * Any of them may throw, and what it throws is a ShmError (native/errors.h):
+ * Any of them may throw, and what it throws is a ShmError (native/core/errors.h):
  * a failed system call's errno name as its code (with `errno` and
  * `syscall`), or the documented ERR_SHM_* code of a misuse only the addon
  * can see (ERR_SHM_CLOSED, ERR_SHM_FORMAT, ERR_SHM_INVALID_ARG,
@@ -15,13 +15,13 @@ import type { WaitEnd } from './layout.js';
  * The Promises of the async waits reject the same way.
  */
 export interface NativeAddon {
-  /** Sets what builds every error the addon throws (native/errors.h): called once, at load. */
+  /** Sets what builds every error the addon throws (native/core/errors.h): called once, at load. */
   setErrorFactory(factory: (errno: number | undefined, syscall: string | undefined, message: string, code: string | undefined) => Error): void;
   shmOpen(name: string, create: boolean, exclusive: boolean, mode: number): number;
   fchmod(fd: number, mode: number): void;
   allocate(fd: number, size: number): void;
   fstatSize(fd: number): number;
-  /** The constants of native/layout.h as this addon was built with them (lib/core/layout.ts has the same). */
+  /** The constants of native/core/layout.h as this addon was built with them (lib/core/layout.ts has the same). */
   layoutValues(): Record<string, Record<string, number | string>>;
   /** "dev:ino" of the open file, or '' where it has no inode. */
   fileId(fd: number): string;
@@ -34,7 +34,7 @@ export interface NativeAddon {
   populate(handle: MappingHandle, offset: number, length: number): void;
   /** Maps the pages of a fresh Uint8Array now (one system call instead of a fault per page). */
   populateBytes(bytes: Uint8Array): void;
-  // A channel's ring (native/ring.cc): `out` receives what a call reports beside its result.
+  // A channel's ring (native/channel/ring.cc): `out` receives what a call reports beside its result.
   ringOpen(handle: MappingHandle, byteOffset: number, out: Int32Array): RingHandle;
   /** 1 written, 0 no room now, -1 never fits. */
   ringWriteString(ring: RingHandle, text: string): number;
@@ -48,7 +48,7 @@ export interface NativeAddon {
   ringUnhold(ring: RingHandle, entry: number, token: number): boolean;
   ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
-  // A Pipe end's per-message calls (native/pipe_end.cc), each with the peer check.
+  // A Pipe end's per-message calls (native/channel/pipe_end.cc), each with the peer check.
   pipeEndOpen(
     handle: MappingHandle,
     controlOffset: number,
@@ -73,7 +73,7 @@ export interface NativeAddon {
    * caught nothing is recorded too.
    */
   pipeRecv(end: PipeEndHandle, doorbell?: boolean): string | number | undefined;
-  // A Queue handle's per-message calls (native/queue.cc), each with the put or get lock taken and given back.
+  // A Queue handle's per-message calls (native/channel/queue.cc), each with the put or get lock taken and given back.
   queueOpen(ring: RingHandle, readSpinner: Int32Array, token: number): QueueHandle;
   /** True if `message` was a string and is put now; false puts nothing (the general path says why, or waits). */
   queuePut(queue: QueueHandle, message: unknown): boolean;
@@ -84,7 +84,7 @@ export interface NativeAddon {
    * when no read was made (closed, the lock taken, views held).
    */
   queueGet(queue: QueueHandle, doorbell?: boolean): string | number | undefined;
-  // The adaptive spinning rule (native/spinner.cc) over a Spinner's three counters.
+  // The adaptive spinning rule (native/wait/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;
   spinSpun(state: Int32Array, caught: boolean): void;
@@ -114,7 +114,7 @@ export interface NativeAddon {
   semUnlink(name: string): void;
   /** SIGKILL this process when its parent dies (Linux); false where the platform cannot. */
   exitWithParent(): boolean;
-  // What SIGINT/SIGTERM/SIGHUP did before lib/core/lifetime.ts listened (native/exit_signals.cc).
+  // What SIGINT/SIGTERM/SIGHUP did before lib/core/lifetime.ts listened (native/sys/exit_signals.cc).
   /** False if the signal is ignored now; with `keep`, its disposition is kept for signalRestore. */
   signalSave(signum: number, keep: boolean): boolean;
   /** Latches the signal in front of the handler installed now (libuv's, for the JS listeners). */
@@ -125,7 +125,7 @@ export interface NativeAddon {
   signalRestore(signum: number): void;
 }
 
-/** How a wait ended (native/layout.h WaitEnd). */
+/** How a wait ended (native/core/layout.h WaitEnd). */
 export type WaitResult = typeof WaitEnd.ok | typeof WaitEnd.notEqual | typeof WaitEnd.timedOut;
 /** How an async wait ends: also cancelled (cancelWait) or closed (its memory or semaphore was closed). */
 export type AsyncWaitResult = WaitResult | typeof WaitEnd.cancelled | typeof WaitEnd.closed;
@@ -149,5 +149,5 @@ const require = createRequire(import.meta.url);
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const native: NativeAddon = require('node-gyp-build')(packageRoot);
-// From here on every error the addon throws is a ShmError (native/errors.h).
+// From here on every error the addon throws is a ShmError (native/core/errors.h).
 native.setErrorFactory(nativeError);

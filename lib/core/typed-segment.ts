@@ -3,7 +3,7 @@
 // opener waits (briefly) for that, so it never sees a half-made object.
 //
 // Every handle also gets a lock-owner token from the header's counter, backed
-// by a liveness lock the kernel drops when the process dies (native/liveness),
+// by a liveness lock the kernel drops when the process dies (native/sys/liveness),
 // so locks in the segment can tell a dead holder from a live one.
 
 import { trace } from './debug.js';

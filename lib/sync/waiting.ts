@@ -181,7 +181,7 @@ export const SYNC_SLICE_MS = 100;
  */
 export class Spinner {
   /**
-   * The site's counters. The rule itself is in the addon (native/spinner.cc),
+   * The site's counters. The rule itself is in the addon (native/wait/spinner.cc),
    * so that a receive done in one native call follows it too; over an
    * ArrayBuffer of their own, whose memory V8 does not move.
    */

@@ -1,0 +1,121 @@
+#include "channel/queue.h"
+
+#include "channel/ring.h"
+#include "core/errors.h"
+#include "core/layout.h"
+#include "wait/spinner.h"
+#include "wait/wait.h"
+
+namespace shmkit {
+
+namespace {
+
+using namespace layout;  // the ring's put and get lock words, and a lock word's bits (layout.h)
+
+// One Queue handle as the addon sees it: its ring, the ring's read Spinner
+// counters (lib/), and the handle's token, which its locks are held with.
+struct QueueHandle {
+  RingHandle* ring;
+  napi_ref ring_ref;
+  int32_t* read_spinner;
+  napi_ref read_spinner_ref;
+  int32_t token;
+};
+
+// The uncontended half of lib/sync/lock-word.ts: a lock taken with one
+// compare-and-swap from free to this handle's token, and given back with
+// one from the token to free, or, when a waiter marked the word, freed and
+// one sleeper woken. Anything else (the lock held, its holder maybe dead)
+// is left to the general path in lib/, which waits, or takes it over.
+class HeldLock {
+ public:
+  HeldLock(int32_t* word, int32_t token) : word_(word), token_(token) {
+    int32_t expected = 0;
+    held_ = word != nullptr &&
+            __atomic_compare_exchange_n(word, &expected, token, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  }
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+  ~HeldLock() {
+    if (held_) Release();
+  }
+
+  bool held() const { return held_; }
+
+  // Leaves the lock taken for lib/ to give back (a message it decodes).
+  void Keep() { held_ = false; }
+
+ private:
+  // A failed wake is not reported: the sleeper looks again within its
+  // slice (lib/sync/lock-word.ts WAIT_SLICE_MS), as after any lost wake.
+  void Release() {
+    int32_t expected = token_;
+    if (__atomic_compare_exchange_n(word_, &expected, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+    if (__atomic_exchange_n(word_, 0, __ATOMIC_SEQ_CST) & kLockWaiters) NotifyWord(word_, 1, 0);
+  }
+
+  int32_t* word_;
+  int32_t token_;
+  bool held_;
+};
+
+void FinalizeQueue(Napi::Env env, QueueHandle* queue) {
+  napi_delete_reference(env, queue->ring_ref);
+  napi_delete_reference(env, queue->read_spinner_ref);
+  delete queue;
+}
+
+QueueHandle& QueueOf(const Napi::CallbackInfo& info) { return *info[0].As<Napi::External<QueueHandle>>().Data(); }
+
+// queueOpen(ring, readSpinnerState, token) -> handle
+Napi::Value QueueOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* queue = new QueueHandle{RingHandleOf(info[0]), nullptr, SpinnerState(info[1]), nullptr,
+                                info[2].As<Napi::Number>().Int32Value()};
+  napi_create_reference(env, info[0], 1, &queue->ring_ref);
+  napi_create_reference(env, info[1], 1, &queue->read_spinner_ref);
+  return Napi::External<QueueHandle>::New(env, queue, FinalizeQueue);
+}
+
+// queuePut(queue, message) -> true if `message` was a string and is put
+// now; false puts nothing (the handle closed, the put lock taken, no room,
+// or not a string that fits): lib/'s general path then says which, or waits.
+// A corrupt ring is ERR_SHM_FORMAT (reset; the lock goes back).
+Napi::Value QueuePut(const Napi::CallbackInfo& info) {
+  QueueHandle& queue = QueueOf(info);
+  HeldLock lock(RingControlWord(queue.ring, kPutLock), queue.token);
+  return Napi::Boolean::New(info.Env(), lock.held() && RingWriteStringNow(info.Env(), queue.ring, info[1]));
+}
+
+// queueGet(queue[, doorbell]) -> a get's first try, the get lock taken and
+// given back: RingFirstRead, a blocking get's without the doorbell
+// argument, an async get's with it. A string message is the string; another
+// kind is its length, left in the ring with the get lock still taken, for
+// lib/ to decode and then give the lock back. undefined when nothing came
+// within the spin, or no read was made (the handle closed, the get lock
+// taken, or views held, which a dead consumer's may be among): lib/'s
+// general path takes it from there.
+Napi::Value QueueGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  QueueHandle& queue = QueueOf(info);
+  HeldLock lock(RingHoldsViews(queue.ring) ? nullptr : RingControlWord(queue.ring, kGetLock), queue.token);
+  if (!lock.held()) {
+    RingNoRead(queue.ring);
+    return env.Undefined();
+  }
+  bool async = info.Length() > 1;
+  Napi::Value read = RingFirstRead(env, queue.ring, queue.read_spinner, async ? FirstRead::kAsync : FirstRead::kSync,
+                                   async && info[1].ToBoolean());
+  if (read.IsNumber()) lock.Keep();
+  return read;
+}
+
+}  // namespace
+
+void InitQueue(Napi::Env env, Napi::Object exports) {
+  exports.Set("queueOpen", Napi::Function::New(env, QueueOpen, "queueOpen"));
+  exports.Set("queuePut", Napi::Function::New(env, QueuePut, "queuePut"));
+  exports.Set("queueGet", Napi::Function::New(env, QueueGet, "queueGet"));
+}
+
+}  // namespace shmkit

@@ -1,0 +1,50 @@
+// A channel's ring (Queue, Pipe): the frame protocol of docs/format.md in
+// C++, one N-API call per message. lib/channel/ring.ts keeps what is not per
+// message (validation, wait plans, views, decoding of non-string messages)
+// and calls these for every frame it writes or reads, so the per-message
+// path runs no JavaScript that the optimizing compiler must first compile
+// (docs/design.md, "Rings in the addon").
+#pragma once
+#include <napi.h>
+
+namespace shmkit {
+
+// One ring as ringOpen made it for lib/.
+struct RingHandle;
+
+// The handle behind a value that ringOpen returned (lib/ passes no other).
+RingHandle* RingHandleOf(const Napi::Value& value);
+
+// For the per-message calls of a Pipe end (native/channel/pipe_end.cc) and a Queue
+// handle (native/channel/queue.cc). A closed segment reads as empty and writes
+// nothing, and a string that finds no room, or could never fit, is not
+// written: the caller's general path finds out which, and says so. A ring
+// found corrupt is reset and reported once, as ringRead and ringWriteString
+// do: RingWriteStringNow and RingFirstRead throw ERR_SHM_FORMAT then.
+bool RingHasData(const RingHandle* handle);
+bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
+
+// Whose first try at a receive RingFirstRead makes: a blocking receive's,
+// which records its wait when a message came (the wait that goes on
+// records the rest), or an async receive's, which follows the doorbell
+// sites' rule and records every spin, caught or not (lib/sync/waiting.ts
+// spunAsync), since the wait that goes on does not spin.
+enum class FirstRead { kSync, kAsync };
+
+// ringRead of `handle` with the spin that the read Spinner `spinner` allows
+// (`doorbell`: the async receive's event loop has one), recorded on it.
+Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell);
+
+// Records that no first read was made (lib/ reads the spin's length after).
+void RingNoRead(RingHandle* handle);
+
+// Control word `index` (lib/channel/ring.ts Ctl) of an open ring; nullptr once its segment is closed.
+int32_t* RingControlWord(RingHandle* handle, int index);
+
+// Whether a consumer holds a frame of this (open) ring as a view: a Queue's
+// holder table is in use, and one holder may be a dead consumer's.
+bool RingHoldsViews(const RingHandle* handle);
+
+void InitRing(Napi::Env env, Napi::Object exports);
+
+}  // namespace shmkit

@@ -1,9 +1,0 @@
-#include <cerrno>
-
-#include "parent_death.h"
-
-namespace shmkit {
-
-int ExitWithParent() { return ENOSYS; }
-
-}  // namespace shmkit

@@ -1,8 +1,0 @@
-// macOS has no io_uring: every async wait goes to the waiter thread.
-#include "uring.h"
-
-namespace shmkit {
-
-std::unique_ptr<UringWaiter> UringWaiter::Create() { return nullptr; }
-
-}  // namespace shmkit
