@@ -37,6 +37,24 @@ function sendResult(pipe: Pipe<unknown[]>, setup: ProcessSetup, result: unknown)
   }
 }
 
+/** How often a daemon child looks for its parent where the kernel cannot end it with the parent (macOS). */
+const PARENT_CHECK_MS = 100;
+
+/**
+ * Ties this process to its parent: the kernel kills it when the parent dies
+ * (Linux), else it looks every PARENT_CHECK_MS. False if the parent is gone already.
+ */
+function dieWithParent(parentPid: number): boolean {
+  if (!native.exitWithParent()) {
+    const timer = setInterval(() => {
+      if (process.ppid !== parentPid) process.exit(0);
+    }, PARENT_CHECK_MS);
+    timer.unref();
+  }
+  // Armed, then checked: the parent may have died before.
+  return process.ppid === parentPid;
+}
+
 /** Makes this process's environment `env` (a spare child was started with the parent's environment of then). */
 function takeEnv(env: NodeJS.ProcessEnv): void {
   for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
@@ -48,8 +66,7 @@ function takeEnv(env: NodeJS.ProcessEnv): void {
  * its parent), '' (does not), or 'spare' (started ahead: its setup says).
  */
 async function main(pipeName: string, parentPid: number, mode: string): Promise<number> {
-  // Armed, then checked: the parent may have died before.
-  if (mode === 'daemon') native.exitWithParent();
+  const parentAlive = mode !== 'daemon' || dieWithParent(parentPid);
   const pipe = Pipe.open<unknown[]>(pipeName, { timeout: 10_000 });
   // Both ends are open: the name can go, and nothing is left in /dev/shm whichever process dies first.
   try {
@@ -57,14 +74,13 @@ async function main(pipeName: string, parentPid: number, mode: string): Promise<
   } catch {
     // the parent removed it already
   }
-  if (mode === 'daemon' && process.ppid !== parentPid) return 0;
+  if (!parentAlive) return 0;
   // A spare has time before its work comes: the classes of the handles an argument may name are loaded then.
   if (mode === 'spare') await preloadHandleKinds();
   // A spare waits here, maybe long: if its parent dies meanwhile this ends with end-of-stream.
   const setup = (await pipe.recv()) as unknown as ProcessSetup;
   if (mode === 'spare') {
-    if (setup.daemon) native.exitWithParent();
-    if (setup.daemon && process.ppid !== parentPid) return 0;
+    if (setup.daemon && !dieWithParent(parentPid)) return 0;
     if (setup.env !== undefined) takeEnv(setup.env);
   }
   setIdentity(setup.name, setup.parent);
