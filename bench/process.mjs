@@ -21,9 +21,9 @@ import { machine, percentile, uid } from './lib.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const TASKS = pathToFileURL(join(here, 'process-tasks.mjs'));
 const FORK_CHILD = join(here, 'process-fork-child.mjs');
-const STARTS = 30;
+const STARTS = 20;
 /** Between starts: the spare child a Process start leaves behind has loaded, and no child of the last start still runs, before the next is timed. */
-const QUIET_MS = 400;
+const QUIET_MS = 1000;
 const CALLS = 300;
 
 async function forkStart() {
