@@ -428,6 +428,7 @@ const commands = {
     const candidates = unused.filter((o) => uid === 0 || o._stat.uid === uid);
     const othersLeft = unused.length - candidates.length;
     const rows = candidates.map((o) => ({ ...publicFields(o), ...(values.force ? collect(o, cutoff) : { removed: false }) }));
+    if (values.force) native.sweepDoorbells(); // doorbell files of killed processes (native/wait/doorbell.h)
     if (values.json) console.log(JSON.stringify(rows.map(publicFields), null, 2));
     else {
       for (const o of rows) {

@@ -20,10 +20,18 @@ function leftovers(prefix: string): string[] {
   }
 }
 
+/** Removes the doorbell files of test processes that were killed (native/wait/doorbell.h). */
+async function sweepDoorbells(): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const { native } = await import('../dist/core/native.js');
+  native.sweepDoorbells();
+}
+
 export default function setup(project: TestProject) {
   const prefix = `tk${randomBytes(3).toString('hex')}_`;
   project.provide('namePrefix', prefix);
-  return () => {
+  return async () => {
+    await sweepDoorbells();
     const leaked = leftovers(prefix);
     for (const entry of leaked) rmSync(`${SHM_DIR}/${entry}`, { force: true });
     if (leaked.length > 0) {

@@ -298,6 +298,11 @@ describe('Pool errors', () => {
     expect(construct(42, {})).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct('https://example.com/tasks.mjs', {})).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct(join(tmp, 'missing.mjs'), {})).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    // A relative path is taken from the working directory: the message says so, and what to pass instead.
+    expect(construct('./no-such-tasks.mjs', {})).toThrow(
+      expect.objectContaining({ code: 'ENOENT', message: expect.stringContaining(`new URL("./no-such-tasks.mjs", import.meta.url)`) }),
+    );
+    expect(construct(join(tmp, 'missing.mjs'), {})).toThrow(expect.objectContaining({ message: expect.not.stringContaining('import.meta.url') }));
     expect(construct(TASKS, { processes: 0 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct(TASKS, { maxTasksPerChild: 1.5 })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));
     expect(construct(TASKS, { initargs: [() => 1] })).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_ARG }));

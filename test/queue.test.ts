@@ -125,6 +125,26 @@ describe('Queue', () => {
       }
     }));
 
+  it('a capacity is rounded up to a power of two (at least 64), as the README says, and read back', () => {
+    for (const [asked, made] of [
+      [1000, 1024],
+      [1024, 1024],
+      [1, 64],
+    ]) {
+      const name = uniqueName('qcap');
+      const q = Queue.create(name, { capacity: asked });
+      try {
+        expect(q.capacity).toBe(made);
+        const again = Queue.openOrCreate(name, { capacity: asked }); // the same request matches what it made
+        expect(again.capacity).toBe(made);
+        again.close();
+      } finally {
+        q.close();
+        q.unlink();
+      }
+    }
+  });
+
   it('full and empty: nowait variants throw Full / Empty, timeouts wait and then throw', async () => {
     await withQueue({ capacity: 64, maxsize: 2 }, async (q) => {
       expect(() => q.getNowait()).toThrow(Empty);

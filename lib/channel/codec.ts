@@ -1,7 +1,8 @@
 // How a message is stored in a ring: a tag saying what it was, and bytes.
 // Bytes and typed arrays travel as their raw bytes and come back as the same
-// type; strings as UTF-8; anything else structured-cloneable through
-// v8.serialize.
+// type; strings as UTF-8; plain data (what JSON could carry, and undefined)
+// as MessagePack; anything else structured-cloneable through v8.serialize
+// (encodeStructured). Channels and SharedMap values share this codec.
 import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
 import { invalidArg } from '../core/errors.js';
@@ -77,6 +78,27 @@ export function encode(message: unknown, into: Encoded): Encoded {
     if (index >= 0) return fill(into, Tag.typedBase + index, bytes, undefined, bytes.byteLength);
   }
   if (message instanceof ArrayBuffer) return fill(into, Tag.arrayBuffer, new Uint8Array(message), undefined, message.byteLength);
+  if (isPlainData(message, 0)) return encodePlain(message, into);
+  return encodeStructured(message, into);
+}
+
+/**
+ * Plain data as MessagePack: it gives back exactly what structured clone
+ * would (isPlainData), and encodes and decodes several times faster than
+ * v8.serialize (docs/design.md, "Messages").
+ */
+function encodePlain(message: unknown, into: Encoded): Encoded {
+  const bytes = packr.pack(message);
+  return fill(into, Tag.msgpack, bytes, undefined, bytes.byteLength);
+}
+
+/**
+ * The structured path: what only structured clone carries (Map, Set, Date,
+ * BigInt, RegExp, cycles, -0, sparse arrays, typed arrays inside objects,
+ * class instances as their own properties) through v8.serialize. Every
+ * such message goes through here, and comes back through decodeStructured.
+ */
+export function encodeStructured(message: unknown, into: Encoded): Encoded {
   let bytes: Buffer;
   try {
     bytes = serialize(message);
@@ -86,28 +108,38 @@ export function encode(message: unknown, into: Encoded): Encoded {
   return fill(into, Tag.serialized, bytes, undefined, bytes.byteLength);
 }
 
+/** What encodeStructured wrote, rebuilt from a private copy of its bytes (v8.deserialize may keep views of them). */
+export function decodeStructured(bytes: Buffer): unknown {
+  return deserialize(bytes);
+}
+
 const numberCell = new Float64Array(1);
 const numberBytes = new Uint8Array(numberCell.buffer);
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * MessagePack for plain data: decoding a 100-byte object took 0.3-0.8 us
- * here against 1.7-2.6 us for v8.deserialize (docs/design.md, "SharedMap").
+ * MessagePack for plain data (docs/design.md, "SharedMap" and "Messages").
  * Objects decode with Object.prototype, as structured clone makes them.
+ * Each pack starts after the last one in msgpackr's buffer (a new buffer
+ * when it fills), so an Encoded kept for a write that waits stays intact.
+ * copyBuffers: a MessagePack binary (which this codec never writes, but
+ * another program could) decodes to a copy, never a view of a ring.
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 /** Deeper than this, a value goes through v8.serialize (which also keeps cycles). */
 const PLAIN_DEPTH = 32;
 
 /**
  * True if MessagePack gives back exactly what structured clone would: null,
- * undefined, booleans, strings, numbers but -0, and arrays (dense, nothing
- * but their elements) and objects (Object.prototype or none, no
- * "__proto__" key) of those. Everything else keeps v8.serialize.
+ * undefined, booleans, well-formed strings (UTF-8 has no lone surrogates),
+ * numbers but -0, and arrays (dense, nothing but their elements) and
+ * objects (Object.prototype or none, no "__proto__" key, well-formed keys)
+ * of those. Everything else keeps v8.serialize.
  */
 function isPlainData(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'string':
+      return isWellFormed(value);
     case 'boolean':
     case 'undefined':
       return true;
@@ -120,7 +152,7 @@ function isPlainData(value: unknown, depth: number): boolean {
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) return false;
       for (const key of Object.keys(value)) {
-        if (key === '__proto__' || !isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
+        if (key === '__proto__' || !isWellFormed(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
       }
       return true;
     }
@@ -128,6 +160,9 @@ function isPlainData(value: unknown, depth: number): boolean {
       return false;
   }
 }
+
+/** String.prototype.isWellFormed (ES2024; Node 20 has it): no lone surrogate, which UTF-8 would turn into U+FFFD. */
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 function isPlainArray(array: unknown[], depth: number): boolean {
   if (Object.getPrototypeOf(array) !== Array.prototype) return false;
@@ -137,8 +172,7 @@ function isPlainArray(array: unknown[], depth: number): boolean {
 
 /**
  * Encodes a SharedMap value: as `encode` does, and numbers, booleans, null
- * and undefined with tags of their own, and plain data as MessagePack (no
- * v8.serialize for them). The bytes of a number are reused by the next
+ * and undefined with tags of their own. The bytes of a number are reused by the next
  * call: copy them first.
  */
 export function encodeValue(value: unknown, into: Encoded): Encoded {
@@ -152,10 +186,6 @@ export function encodeValue(value: unknown, into: Encoded): Encoded {
       return fill(into, Tag.undefined, NO_BYTES, undefined, 0);
     case 'object':
       if (value === null) return fill(into, Tag.null, NO_BYTES, undefined, 0);
-      if (!ArrayBuffer.isView(value) && isPlainData(value, 0)) {
-        const bytes = packr.pack(value);
-        return fill(into, Tag.msgpack, bytes, undefined, bytes.byteLength);
-      }
       return encode(value, into);
     default:
       return encode(value, into);
@@ -179,7 +209,7 @@ export function decode(tag: number, bytes: Buffer): unknown {
     case Tag.asciiString:
       return bytes.toString('utf8');
     case Tag.serialized:
-      return deserialize(bytes);
+      return decodeStructured(bytes);
     case Tag.arrayBuffer:
       return toOwnArrayBuffer(bytes);
     case Tag.dataView:
@@ -202,6 +232,16 @@ export function decode(tag: number, bytes: Buffer): unknown {
       return new T(toOwnArrayBuffer(bytes), 0, bytes.byteLength / T.BYTES_PER_ELEMENT);
     }
   }
+}
+
+/**
+ * Plain data decoded from bytes [start, end) of `bytes` where they lie (a
+ * ring's frame): MessagePack strings and numbers are copied out as they are
+ * decoded, so nothing returned refers to `bytes`.
+ */
+export function decodePlainAt(bytes: Buffer, start: number, end: number): unknown {
+  if (end <= start) throw invalidArg('an empty MessagePack message');
+  return packr.unpack(bytes, { start, end });
 }
 
 /** The bytes in an ArrayBuffer of their own, aligned for any typed array. */

@@ -118,6 +118,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** @internal */
   protected static override readonly kindCode = Kind.pipe;
 
+  /** @internal Which end (the creator's or the opener's) and each direction's ring bytes. */
+  protected override inspectState(): Record<string, unknown> {
+    return { end: this.#end === 0 ? 'create' : 'open', capacity: this.#out.capacity };
+  }
+
   /** Creates the pipe `name` and returns its first end (`EEXIST` if the name exists). */
   static create<T = unknown>(name: string, options?: PipeCreateOptions): Pipe<T> {
     const args = pipeArgs(name, options);
@@ -220,11 +225,12 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const wait = parseWaitOptions(options);
     if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
-    this.#checkPeerForSend();
     if (this.#senders.empty) {
       this.#slot?.abandon();
-      if (this.#out.tryWrite(encoded)) return;
+      if (this.#sendEncodedNow(encoded)) return;
     }
+    this.#checkPeerForSend();
+    if (this.#senders.empty && this.#out.tryWrite(encoded)) return;
     if ((await this.#inSendLine(wait, this.#sendPlan(encoded))) === TIMED_OUT) throw timeout('send');
   }
 
@@ -249,6 +255,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     if (this.#tryWriteStringNow(message)) return;
     const encoded = this.#encode(message);
     this.#slot?.abandon();
+    if (this.#sendEncodedNow(encoded)) return;
     this.#checkPeerForSend();
     if (this.#out.tryWrite(encoded)) return;
     if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
@@ -266,14 +273,14 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // allows an async wait, is one call to the addon, which records how the
     // spin went; a wait that must go on sleeps at once.
     if (options === undefined && this.#view === undefined && this.#receivers.empty) {
-      let read: string | number | undefined;
+      let read: unknown;
       try {
         read = native.pipeRecv(this.#native, asyncDoorbell());
       } catch (err) {
         throw fromNative(err);
       }
-      if (typeof read === 'string') return read as T;
-      if (read !== undefined) return this.#in.readLeft(read) as T;
+      if (typeof read === 'number') return this.#in.readLeft(read) as T;
+      if (read !== undefined) return read as T;
       const received = await this.#inReceiveLine(parseWaitOptions(undefined), this.#recvPlan, performance.now() - this.#in.lastSpinMs);
       if (received === TIMED_OUT) throw timeout('recv');
       return received;
@@ -302,14 +309,14 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     // try, with the spin the read spinner allows, is one call to the addon:
     // in a busy request/reply pair the whole receive is that call.
     if (options === undefined && this.#view === undefined) {
-      let read: string | number | undefined;
+      let read: unknown;
       try {
         read = native.pipeRecv(this.#native);
       } catch (err) {
         throw fromNative(err);
       }
-      if (typeof read === 'string') return read as T;
-      if (read !== undefined) return this.#in.readLeft(read) as T;
+      if (typeof read === 'number') return this.#in.readLeft(read) as T;
+      if (read !== undefined) return read as T;
       // Nothing came within the spin (or this end is closed: the wait throws that).
       const spinner = this.#in.readSpinner;
       const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - this.#in.lastSpinMs);
@@ -561,6 +568,22 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.#slot?.abandon();
     this.#checkPeerForSend();
     return this.#out.tryWriteString(message);
+  }
+
+  /**
+   * An encoded message (not a string) sent now in one call to the addon,
+   * the peer check included; false if it was not (the caller finds out why).
+   */
+  #sendEncodedNow(encoded: Encoded): boolean {
+    if (encoded.bytes === undefined) return false;
+    let sent: boolean;
+    try {
+      sent = native.pipeSend(this.#native, encoded.bytes, encoded.tag);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    if (sent) encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once sent
+    return sent;
   }
 
   #checkPeerForRecv(): void {

@@ -40,7 +40,7 @@ import type { MappedSegment } from '../core/segment.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, type Encoded, emptyEncoded, encode } from './codec.js';
+import { decode, decodePlainAt, type Encoded, emptyEncoded, encode, Tag } from './codec.js';
 
 /**
  * Int32 indexes of the control words, one cache line per group: what the
@@ -119,6 +119,8 @@ export class Ring {
   readonly #segment: MappedSegment;
   /** Byte offset of the ring's first data byte in the segment. */
   readonly #dataOffset: number;
+  /** The ring's data bytes, where plain-data messages are decoded in place (#readPlain). */
+  readonly #data: Buffer;
   /** Largest payload one message may have. */
   readonly maxPayload: number;
   /**
@@ -165,6 +167,7 @@ export class Ring {
     this.maxPayload = this.capacity - 2 * FRAME_HEADER;
     this.#readWord = queue ? Ctl.cursor : Ctl.head;
     this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
+    this.#data = Buffer.from(buffer, this.#dataOffset, this.capacity);
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
     segment.populate(this.#dataOffset, this.capacity);
@@ -298,25 +301,28 @@ export class Ring {
 
   /**
    * Copies the oldest message out and frees its room; NO_MESSAGE if there is
-   * none, after spinning up to `spinMs` for one. Strings are read in the
-   * addon; other kinds are copied into a new Buffer and decoded here.
+   * none, after spinning up to `spinMs` for one. Strings and typed arrays
+   * are made in the addon; other kinds are decoded here (readLeft).
    */
   tryRead(spinMs = 0): unknown {
-    let read: string | number | undefined;
+    let read: unknown;
     try {
       read = native.ringRead(this.handle, spinMs);
     } catch (err) {
       throw fromNative(err);
     }
-    if (typeof read === 'string') return read;
-    return read === undefined ? NO_MESSAGE : this.readLeft(read);
+    if (typeof read === 'number') return this.readLeft(read);
+    return read === undefined ? NO_MESSAGE : read;
   }
 
   /**
-   * The message a read left in the ring, not being a string (its length, as
-   * native ringRead returned it): copied into a new Buffer, freed, decoded.
+   * The message a read left in the ring, being neither a string nor a typed array
+   * (its length, as native ringRead returned it, its frame in out): plain
+   * data decoded where it lies, then freed; anything else copied into a new
+   * Buffer, freed, decoded.
    */
   readLeft(length: number): unknown {
+    if (this.out[Out.tag] === Tag.msgpack) return this.#readPlain(length);
     const bytes = freshBuffer(length);
     sys(() => native.ringReadInto(this.handle, bytes, false));
     const tag = this.out[Out.tag];
@@ -326,6 +332,29 @@ export class Ring {
       // Already freed: a message that cannot be decoded must not block the ones behind it.
       throw new ShmError(ErrorCodes.FORMAT, `a ${bytes.byteLength}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
     }
+  }
+
+  /**
+   * Plain data decoded from its frame in the ring, with no copy: MessagePack
+   * decoding copies every string and number out, so nothing decoded refers
+   * to the ring once the frame is freed.
+   */
+  #readPlain(length: number): unknown {
+    const start = this.out[Out.start];
+    const position = this.out[Out.position] >>> 0;
+    let message: unknown;
+    let failure: unknown;
+    try {
+      message = decodePlainAt(this.#data, start, start + length);
+    } catch (err) {
+      failure = err;
+    }
+    sys(() => native.ringRelease(this.handle, position, length));
+    if (failure !== undefined) {
+      // Freed: a message that cannot be decoded must not block the ones behind it.
+      throw new ShmError(ErrorCodes.FORMAT, `a ${length}-byte message with tag ${Tag.msgpack} could not be decoded and was dropped`, { cause: failure });
+    }
+    return message;
   }
 
   /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */

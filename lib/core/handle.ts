@@ -1,8 +1,10 @@
 // What every named object that lives in a typed segment shares: its name,
 // close (idempotent, never unlinks), unlink (of its own kind only), `using`,
 // the closed check, and what a Scope needs of it.
+import type { InspectOptionsStylized } from 'node:util';
 import { ErrorCodes, invalidArg, ShmError } from './errors.js';
 import { type KindCode, kindName } from './format.js';
+import { INSPECT, type Inspect, inspectHandle } from './inspect.js';
 import { MEMBER, type Member } from './lifetime.js';
 import { normalizeName } from './names.js';
 import { type HandleDescription, TRANSFER } from './transfer.js';
@@ -99,6 +101,16 @@ export abstract class SegmentHandle implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => this.inspectState(), depth, options, inspect);
+  }
+
+  /** @internal This handle's short state for util.inspect, read only while it is open. */
+  protected inspectState(): Record<string, unknown> {
+    return {};
   }
 
   /** @internal The error a wait of a closed handle ends with. */

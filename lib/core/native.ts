@@ -46,7 +46,8 @@ export interface NativeAddon {
   ringHold(ring: RingHandle, token: number): number;
   ringAdopt(ring: RingHandle, entry: number, deadToken: number, token: number): boolean;
   ringUnhold(ring: RingHandle, entry: number, token: number): boolean;
-  ringRead(ring: RingHandle, spinMs: number): string | number | undefined;
+  /** A string or typed-array message made by the addon; a number: another kind's length, left in the ring (its frame in out). */
+  ringRead(ring: RingHandle, spinMs: number): unknown;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
   // A Pipe end's per-message calls (native/channel/pipe_end.cc), each with the peer check.
   pipeEndOpen(
@@ -61,8 +62,12 @@ export interface NativeAddon {
   ): PipeEndHandle;
   /** The other end closed, or its process died (liveness asked at most every 5 ms). */
   pipePeerGone(end: PipeEndHandle, fresh?: boolean): boolean;
-  /** True if `message` was a string and is sent now; false sends nothing (the general path says why, or waits). */
-  pipeSend(end: PipeEndHandle, message: unknown): boolean;
+  /**
+   * True if `message` is sent now: a string, Buffer or typed array as it is,
+   * or with `tag`, bytes lib/ encoded. false sends nothing (the general path
+   * encodes it, says why, or waits).
+   */
+  pipeSend(end: PipeEndHandle, message: unknown, tag?: number): boolean;
   /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
   pipePoll(end: PipeEndHandle): number;
   /**
@@ -72,18 +77,18 @@ export interface NativeAddon {
    * one) it is an async receive's: the doorbell sites' rule, and a spin that
    * caught nothing is recorded too.
    */
-  pipeRecv(end: PipeEndHandle, doorbell?: boolean): string | number | undefined;
+  pipeRecv(end: PipeEndHandle, doorbell?: boolean): unknown;
   // A Queue handle's per-message calls (native/channel/queue.cc), each with the put or get lock taken and given back.
   queueOpen(ring: RingHandle, readSpinner: Int32Array, token: number): QueueHandle;
-  /** True if `message` was a string and is put now; false puts nothing (the general path says why, or waits). */
-  queuePut(queue: QueueHandle, message: unknown): boolean;
+  /** As pipeSend, with the put lock taken and given back (false also if it is taken). */
+  queuePut(queue: QueueHandle, message: unknown, tag?: number): boolean;
   /**
    * A get's first try, as pipeRecv's, with the get lock taken for it. A
-   * number (a message that is not a string, left for ringReadInto) comes
+   * number (a message the addon did not make, left in the ring) comes
    * with the get lock still taken: the caller gives it back. undefined also
    * when no read was made (closed, the lock taken, views held).
    */
-  queueGet(queue: QueueHandle, doorbell?: boolean): string | number | undefined;
+  queueGet(queue: QueueHandle, doorbell?: boolean): unknown;
   // The adaptive spinning rule (native/wait/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;
@@ -94,6 +99,10 @@ export interface NativeAddon {
   waitAsync(array: Int32Array, index: number, expected: number, timeoutMs: number, bell: boolean): PendingWait<AsyncWaitResult>;
   notify(array: Int32Array, index: number, count: number, bell?: number): number;
   doorbellId(): number;
+  /** Rings this environment's doorbell has taken (for tests). */
+  doorbellRings(): number;
+  /** Removes doorbell files whose process died (native/wait/doorbell.h). */
+  sweepDoorbells(): void;
   cancelWait(id: number): void;
   waitBackend(): 'io_uring' | 'thread';
   livenessAcquire(fd: number, token: number, name: string): number;

@@ -5,8 +5,10 @@
 // instant leaves every item old or new. Its length is the stripe's entry
 // count, which a push or a pop changes in the same step as the entry
 // (docs/format.md, "SharedList").
+import type { InspectOptionsStylized } from 'node:util';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
+import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { MEMBER, type Member } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
 import type { OpenOptions } from '../core/options.js';
@@ -75,6 +77,11 @@ export class SharedList<V = unknown> implements Disposable, Iterable<V> {
 
   get closed(): boolean {
     return this.#map.closed;
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => ({ length: this.length }), depth, options, inspect);
   }
 
   /** How many items it holds. */

@@ -10,11 +10,13 @@
 // time) and keep a record of the write in progress in the stripe, so that
 // whoever takes the lock over from a writer that died finishes or undoes it
 // (docs/design.md, "SharedMap"). The layout is in layout.ts.
+import type { InspectOptionsStylized } from 'node:util';
 import { decode, type Encoded, emptyEncoded, encodeValue, Tag } from '../channel/codec.js';
 import { trace } from '../core/debug.js';
 import { resolveDType, type SharedTypedArray } from '../core/dtypes.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { HEADER_SIZE, Kind, type KindCode, kindName, Offset } from '../core/format.js';
+import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
@@ -304,6 +306,11 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
 
   get closed(): boolean {
     return this.#typed.closed;
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => ({ size: this.size }), depth, options, inspect);
   }
 
   /** The number of entries (exact when no write is under way; a write cut short by its writer's death counts as done if it was published). */
@@ -956,6 +963,8 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   #indexFull(): boolean {
     const space = this.#space;
     const index = space.control[Control.index];
+    // Another process may have grown the file and rebuilt the index past this handle's mapping.
+    if (!space.reach(index + Index.slots / 8)) throw corrupt(this.name, `its index (ref ${index}) lies past the end of the file`);
     return Atomics.load(space.i32, index * 2 + Index.used / 4) * 4 >= space.i32[index * 2 + Index.capacity / 4] * 3;
   }
 

@@ -92,6 +92,11 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
   get length(): number {
     return this.typed.count;
   }
+
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { dtype: this.dtype, length: this.length };
+  }
 }
 
 function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: number; fill: (data: SharedTypedArray) => void } {

@@ -11,7 +11,9 @@
 //
 // A slot's size is fixed at creation; set() keeps it (a str or bytes value
 // must fit), as Python does.
+import type { InspectOptionsStylized } from 'node:util';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { forgetAtExit, MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
 import { type LifetimeOptions, lifetimeArgs, type OpenOptions, openTimeout } from '../core/options.js';
@@ -238,6 +240,16 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
 
   get length(): number {
     return this.#length;
+  }
+
+  /** True once `close()` has run. */
+  get closed(): boolean {
+    return this.shm.closed;
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => ({ length: this.length }), depth, options, inspect);
   }
 
   /** Item `index` (negative counts from the end, as in Python). @throws {ShmError} ERR_SHM_INVALID_ARG out of range; ERR_SHM_FORMAT for a slot Python never writes */

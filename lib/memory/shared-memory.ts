@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
+import type { InspectOptionsStylized } from 'node:util';
 import { trace } from '../core/debug.js';
 import { ErrorCodes, ShmError } from '../core/errors.js';
+import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { normalizeName, randomName } from '../core/names.js';
 import { type LifetimeOptions, lifetimeArgs, openTimeout } from '../core/options.js';
@@ -150,6 +152,11 @@ export class SharedMemory implements Disposable {
   /** True once {@link SharedMemory.close} has run. */
   get closed(): boolean {
     return this.#segment.closed;
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => ({ size: this.size }), depth, options, inspect);
   }
 
   /**

@@ -21,6 +21,11 @@ export abstract class TypedObject extends SegmentHandle {
     return this.typed.dtype;
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { dtype: this.dtype };
+  }
+
   /** Opens `name` as `kind`; with `options.dtype`, the object must have that dtype. */
   protected static openSegment(name: string, kind: KindCode, options: unknown): TypedSegment {
     const args = typedOpenArgs(name, options);

@@ -5,7 +5,7 @@
 // always knows which task a dead worker held.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
 import { currentProcess } from '../core/current.js';
@@ -953,7 +953,14 @@ export function resolveModule(module: unknown): string {
   else throw invalidArg(`module must be a file URL or a path, got ${describeValue(module)}`);
   if (url.protocol !== 'file:') throw invalidArg(`module must be a file: URL, got ${url.protocol} (workers load it from disk)`);
   const path = fileURLToPath(url);
-  if (!existsSync(path)) throw new ShmError('ENOENT', `the task module ${path} does not exist`);
+  if (!existsSync(path)) {
+    // The usual cause: a path relative to the caller's file, taken from the working directory instead.
+    const relative = typeof module === 'string' && !isAbsolute(module);
+    const hint = relative
+      ? ` (a relative path is taken from the working directory, ${process.cwd()}; for a file beside your module pass new URL(${JSON.stringify(module)}, import.meta.url))`
+      : '';
+    throw new ShmError('ENOENT', `the task module ${path} does not exist${hint}`);
+  }
   return url.href;
 }
 

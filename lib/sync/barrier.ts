@@ -118,6 +118,11 @@ export class Barrier extends SyncObject {
     return Atomics.load(this.words, BROKEN) === 1;
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { parties: this.parties, nWaiting: this.nWaiting, broken: this.broken };
+  }
+
   /**
    * Arrives and waits for the others without blocking the event loop.
    * @returns this party's arrival index, 0 .. parties-1.

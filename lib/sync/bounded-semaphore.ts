@@ -109,6 +109,11 @@ export class BoundedSemaphore extends SyncObject {
     return Atomics.load(this.words, VALUE);
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { value: this.value, bound: this.bound };
+  }
+
   /**
    * Takes one unit without blocking the event loop.
    * @returns true when taken, false on timeout.

@@ -70,6 +70,11 @@ export class Event extends SyncObject {
     return Atomics.load(this.words, FLAG) === 1;
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { set: this.isSet() };
+  }
+
   /**
    * Waits until the flag is set, without blocking the event loop.
    * @returns false on timeout. @throws AbortError, ShmError ERR_SHM_CLOSED

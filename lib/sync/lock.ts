@@ -131,6 +131,11 @@ export class Lock extends SegmentHandle {
     return this.word.isLocked();
   }
 
+  /** @internal */
+  protected override inspectState(): Record<string, unknown> {
+    return { locked: this.locked() };
+  }
+
   /** Acquires, runs `fn`, and releases even if `fn` throws or rejects. @throws {ShmError} ERR_SHM_TIMEOUT */
   async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     if (typeof fn !== 'function') throw invalidArg('withLock takes a function');

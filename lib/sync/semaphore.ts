@@ -1,5 +1,7 @@
+import type { InspectOptionsStylized } from 'node:util';
 import { trace } from '../core/debug.js';
 import { ErrorCodes, existsError, fromNative, missingError, ShmError } from '../core/errors.js';
+import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, semaphoreIdentity, settle } from '../core/lifetime.js';
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
@@ -135,6 +137,11 @@ export class Semaphore implements Disposable {
   /** True once `close()` has run. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What util.inspect prints (lib/core/inspect.ts). */
+  [INSPECT](depth: number, options: InspectOptionsStylized, inspect: Inspect): string {
+    return inspectHandle(this, () => (process.platform === 'darwin' ? {} : { value: this.value }), depth, options, inspect);
   }
 
   /**

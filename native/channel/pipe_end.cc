@@ -118,16 +118,20 @@ Napi::Value PipePeerGone(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, peer == Peer::kGone);
 }
 
-// pipeSend(end, message) -> true if `message` was a string and is sent now;
-// false sends nothing (this end closed, the peer gone, no room, or not a
-// string that fits): lib/'s general path then says which, or waits. A
-// corrupt ring is ERR_SHM_FORMAT (reset).
+// pipeSend(end, message[, tag]) -> true if `message` is sent now: a string,
+// Buffer or typed array as it is, or with `tag`, a Uint8Array of bytes that
+// lib/ encoded. false sends nothing (this end closed, the peer gone, no
+// room, or another kind of message): lib/'s general path then encodes it,
+// says which, or waits. A corrupt ring is ERR_SHM_FORMAT (reset).
 Napi::Value PipeSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipeEnd& end = EndOf(info);
   int error = 0;
-  bool sent = !end.mapping->unmapped && PeerState(env, end, &error) == Peer::kThere &&
-              RingWriteStringNow(env, end.out, info[1]);
+  int tag = info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : -1;
+  bool sent =
+      !end.mapping->unmapped && PeerState(env, end, &error) == Peer::kThere && RingWriteNow(env, end.out, info[1], tag);
+  // A peer that was awake for this message answers soon: the receive of the answer spins.
+  if (sent && !RingWokeReader(end.out)) SpinPeerAwake(end.read_spinner);
   return Napi::Boolean::New(env, sent);
 }
 

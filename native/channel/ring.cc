@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/env_state.h"
 #include "core/errors.h"
 #include "core/layout.h"
 #include "sys/futex.h"
@@ -51,11 +52,13 @@ bool CompareExchange(int32_t* word, uint32_t expected, uint32_t desired) {
 // the word's sleepers, ringing the flagged doorbell first. A failed wake is
 // not reported: the message is already published (a sender told otherwise
 // would send it twice), and sleepers re-check at the end of their slice.
-void WakeIfFlagged(int32_t* words, int flag, int word) {
+// True if a sleeper was flagged (and woken).
+bool WakeIfFlagged(int32_t* words, int flag, int word) {
   uint32_t flagged = Load(words + flag);
-  if (flagged == 0) return;
+  if (flagged == 0) return false;
   Store(words + flag, 0);
   NotifyWord(words + word, INT32_MAX, flagged);
+  return true;
 }
 
 // The oldest published frame not yet taken, as found by Oldest().
@@ -131,8 +134,11 @@ class Ring {
   void Publish(uint32_t at, uint32_t payload, uint32_t tag) {
     PublishFrame(at, payload, tag | kPublished);
     if (queue_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    WakeIfFlagged(words_, kReadersWaiting, kTail);
+    woke_reader_ = WakeIfFlagged(words_, kReadersWaiting, kTail);
   }
+
+  // Whether the last Publish found a reader asleep (and woke it).
+  bool woke_reader() const { return woke_reader_; }
 
   // The oldest frame not yet taken (at HEAD, or a Queue's CURSOR), checked
   // against what is published; false if there is none. Positions or a
@@ -521,6 +527,7 @@ class Ring {
   bool tail_known_ = false;
   bool asked_this_lap_ = false;  // WrapEarly was asked in this lap of the ring
   std::string scratch_;          // a string whose NUL would not fit its frame is written here first
+  bool woke_reader_ = false;
 };
 
 }  // namespace
@@ -624,6 +631,94 @@ int WriteStringFrame(napi_env env, Ring& ring, napi_value text) {
   WriteString(env, text, ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
   ring.Publish(static_cast<uint32_t>(at), byte_length, ascii ? kTagAscii : kTagString);
   return 1;
+}
+
+// global[global_class].prototype, or nullptr if it cannot be read.
+napi_value PrototypeOf(napi_env env, const char* global_class) {
+  napi_value global, klass, prototype;
+  if (napi_get_global(env, &global) != napi_ok ||
+      napi_get_named_property(env, global, global_class, &klass) != napi_ok ||
+      napi_get_named_property(env, klass, "prototype", &prototype) != napi_ok) {
+    return nullptr;
+  }
+  return prototype;
+}
+
+// Whether `prototype` is global[global_class].prototype, kept in `cached`
+// (EnvState) on first use. False if it cannot be told: lib/ decides then.
+bool HasPrototype(napi_env env, napi_value prototype, napi_ref* cached, const char* global_class) {
+  if (*cached == nullptr) {
+    napi_value expected = PrototypeOf(env, global_class);
+    if (expected == nullptr || napi_create_reference(env, expected, 1, cached) != napi_ok) {
+      *cached = nullptr;
+      return false;
+    }
+  }
+  napi_value expected;
+  bool same = false;
+  return napi_get_reference_value(env, *cached, &expected) == napi_ok &&
+         napi_strict_equals(env, prototype, expected, &same) == napi_ok && same;
+}
+
+// The tag a Buffer or typed array is sent with (lib/channel/codec.ts
+// encode: the same tags), its bytes in `data` and `length`; -1 for
+// anything else, which lib/ encodes. A Uint8Array whose prototype is
+// neither Buffer's nor Uint8Array's (a subclass) is left to lib/ too, where
+// Buffer.isBuffer decides.
+int BytesTag(napi_env env, napi_value value, void** data, size_t* length) {
+  bool typed = false;
+  if (napi_is_typedarray(env, value, &typed) != napi_ok || !typed) return -1;
+  napi_typedarray_type type;
+  size_t elements = 0;
+  napi_value array_buffer;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, value, &type, &elements, data, &array_buffer, &offset) != napi_ok) return -1;
+  if (static_cast<int>(type) < 0 || static_cast<int>(type) > static_cast<int>(napi_biguint64_array)) return -1;
+  static constexpr size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  *length = elements * kElementBytes[type];
+  int tag = static_cast<int>(kTagTypedBase) + static_cast<int>(type);
+  if (type != napi_uint8_array) return tag;
+  napi_value prototype;
+  if (napi_get_prototype(env, value, &prototype) != napi_ok) return -1;
+  EnvState* state = EnvState::Get(env);
+  if (state == nullptr) return -1;
+  if (HasPrototype(env, prototype, &state->buffer_prototype, "Buffer")) return static_cast<int>(kTagBuffer);
+  return HasPrototype(env, prototype, &state->uint8_prototype, "Uint8Array") ? tag : -1;
+}
+
+// Writes `length` bytes as a frame tagged `tag`: true if written, false if
+// there is no room now or they could never fit (lib/'s general path says which).
+bool WriteBytesFrame(Napi::Env env, Ring& ring, const void* data, size_t length, uint32_t tag) {
+  if (length > ring.capacity() - 2 * kFrameHeader) return false;
+  auto byte_length = static_cast<uint32_t>(length);
+  int64_t at = ring.Reserve(env, byte_length);
+  if (at < 0) return false;
+  if (byte_length > 0) std::memcpy(ring.data() + at + kFrameHeader, data, byte_length);
+  ring.Publish(static_cast<uint32_t>(at), byte_length, tag);
+  return true;
+}
+
+// Writes `message` now if the addon sends its kind as it is: a string, a
+// Buffer or a typed array; with `tag` (lib/ encoded it), `message` is a
+// Uint8Array of bytes written with that tag. True if written.
+bool WriteMessageNow(Napi::Env env, Ring& ring, napi_value message, int tag) {
+  napi_valuetype type;
+  if (napi_typeof(env, message, &type) != napi_ok) return false;
+  if (type == napi_string) return WriteStringFrame(env, ring, message) == 1;
+  if (type != napi_object) return false;
+  void* data = nullptr;
+  size_t length = 0;
+  if (tag < 0) {
+    tag = BytesTag(env, message, &data, &length);
+    if (tag < 0) return false;
+  } else {
+    napi_typedarray_type ignored;
+    napi_value array_buffer;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env, message, &ignored, &length, &data, &array_buffer, &offset) != napi_ok)
+      return false;
+  }
+  return WriteBytesFrame(env, ring, data, length, static_cast<uint32_t>(tag));
 }
 
 // ringWriteString(ring, text) -> 1 if written, 0 if there is no room now, -1 if it could never fit.
@@ -731,6 +826,33 @@ Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
 
 Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms);
 
+// A typed array, ArrayBuffer or DataView message made here from its frame,
+// as lib/channel/codec.ts decode makes it (a copy in memory of its own);
+// nullptr for the other kinds (lib/ decodes them), and for a typed array
+// whose length is not a whole number of elements (lib/ reports it). A
+// Buffer is left to lib/ too: Buffer.allocUnsafe takes it from Node's pool,
+// where napi_create_buffer_copy allocates and sets its prototype each time
+// (docs/design.md, "Messages").
+napi_value BytesValue(napi_env env, Ring& ring, const Frame& frame) {
+  const uint8_t* payload = ring.data() + frame.at + kFrameHeader;
+  napi_value value = nullptr;
+  bool typed = frame.tag >= kTagTypedBase && frame.tag <= kTagTypedBase + napi_biguint64_array;
+  if (!typed && frame.tag != kTagArrayBuffer && frame.tag != kTagDataView) return nullptr;
+  static constexpr size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  size_t element = typed ? kElementBytes[frame.tag - kTagTypedBase] : 1;
+  if (frame.length % element != 0) return nullptr;
+  void* data = nullptr;
+  napi_value array_buffer;
+  if (napi_create_arraybuffer(env, frame.length, &data, &array_buffer) != napi_ok) return nullptr;
+  if (frame.length > 0) std::memcpy(data, payload, frame.length);
+  if (frame.tag == kTagArrayBuffer) return array_buffer;
+  napi_status status = frame.tag == kTagDataView
+                           ? napi_create_dataview(env, frame.length, array_buffer, 0, &value)
+                           : napi_create_typedarray(env, static_cast<napi_typedarray_type>(frame.tag - kTagTypedBase),
+                                                    frame.length / element, array_buffer, 0, &value);
+  return status == napi_ok ? value : nullptr;
+}
+
 // ringRead(ring, spinMs) -> the oldest message if it is a string (read and
 // freed); undefined if the ring is empty, after spinning up to spinMs for a
 // message (a blocking receive's first wait: when the peer answers within the
@@ -754,7 +876,12 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
     if (!caught || !ring.Oldest(env, &frame)) return env.Undefined();
   }
   if (frame.tag != kTagString && frame.tag != kTagAscii) {
-    ring.out()[kOutTag] = static_cast<int32_t>(frame.tag);
+    napi_value bytes = BytesValue(env, ring, frame);
+    if (bytes != nullptr) {
+      ring.Release(frame);
+      return Napi::Value(env, bytes);
+    }
+    ReportFrame(ring, frame);
     return Napi::Number::New(env, frame.length);
   }
   const char* text = reinterpret_cast<const char*>(ring.data() + frame.at + kFrameHeader);
@@ -835,9 +962,11 @@ bool RingHoldsViews(const RingHandle* handle) {
   return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
 }
 
-bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text) {
+bool RingWokeReader(const RingHandle* handle) { return handle->ring.woke_reader(); }
+
+bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag) {
   Ring& ring = handle->ring;
-  return !ring.mapping()->unmapped && WriteStringFrame(env, ring, text) == 1;
+  return !ring.mapping()->unmapped && WriteMessageNow(Napi::Env(env), ring, message, tag);
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {

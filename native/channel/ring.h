@@ -17,12 +17,18 @@ RingHandle* RingHandleOf(const Napi::Value& value);
 
 // For the per-message calls of a Pipe end (native/channel/pipe_end.cc) and a Queue
 // handle (native/channel/queue.cc). A closed segment reads as empty and writes
-// nothing, and a string that finds no room, or could never fit, is not
+// nothing, and a message that finds no room, or could never fit, is not
 // written: the caller's general path finds out which, and says so. A ring
 // found corrupt is reset and reported once, as ringRead and ringWriteString
-// do: RingWriteStringNow and RingFirstRead throw ERR_SHM_FORMAT then.
+// do: RingWriteNow and RingFirstRead throw ERR_SHM_FORMAT then.
 bool RingHasData(const RingHandle* handle);
-bool RingWriteStringNow(napi_env env, RingHandle* handle, napi_value text);
+// RingWriteNow writes a string, Buffer or typed array as it is (anything
+// else is not written: lib/ encodes it), or, with `tag` >= 0, a Uint8Array
+// of bytes that lib/ encoded, with that tag. True if written.
+bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag = -1);
+// Whether the last message this handle published found the ring's reader
+// asleep (it was woken), rather than spinning or busy.
+bool RingWokeReader(const RingHandle* handle);
 
 // Whose first try at a receive RingFirstRead makes: a blocking receive's,
 // which records its wait when a message came (the wait that goes on

@@ -18,6 +18,25 @@ namespace shmkit {
 
 namespace {
 
+std::atomic<mode_t> object_write_bits{0};
+std::atomic<void (*)(mode_t)> object_write_bits_listener{nullptr};
+
+// An object of mode `mode` is in use in this process.
+void NoteObjectMode(mode_t mode) {
+  mode_t more = mode & 0022;
+  mode_t before = object_write_bits.fetch_or(more);
+  if ((before | more) == before) return;
+  if (auto grown = object_write_bits_listener.load()) grown(before | more);
+}
+
+}  // namespace
+
+mode_t ObjectWriteBits() { return object_write_bits.load(); }
+
+void SetObjectWriteBitsListener(void (*grown)(mode_t)) { object_write_bits_listener.store(grown); }
+
+namespace {
+
 // Every live mapping of the process by start address, so a wait on a word
 // can name the mapping it is in (close() then ends it). Process-wide: the
 // GC finalizer that unmaps may run on any thread at exit. Never freed.
@@ -76,6 +95,7 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   mode_t mode = info[1].As<Napi::Number>().Uint32Value();
   if (fchmod(fd, mode) != 0) throw ErrnoError(info.Env(), errno, "fchmod");
+  NoteObjectMode(mode);
   return info.Env().Undefined();
 }
 
@@ -88,11 +108,14 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// fstatSize(fd) -> size in bytes
+// fstatSize(fd) -> size in bytes. Every open of an object passes here: the
+// users its mode lets write it may ring this process's doorbells too
+// (ObjectWriteBits).
 Napi::Value FstatSize(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   struct stat st;
   if (fstat(fd, &st) != 0) throw ErrnoError(info.Env(), errno, "fstat");
+  NoteObjectMode(st.st_mode);
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 

@@ -3,6 +3,7 @@
 // and with their leading slash from lib/names.ts.
 #pragma once
 #include <napi.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstddef>
@@ -32,6 +33,14 @@ struct Mapping {
   void Unmap();
   void Unref();
 };
+
+// The group and other write bits of every object this process has created
+// or opened: the users besides its own (and root) who may write one, and so
+// may ring its doorbells (wait/doorbell.h).
+mode_t ObjectWriteBits();
+// `grown` is called, on the thread that created or opened the object,
+// whenever ObjectWriteBits() gains bits. One listener (the doorbells').
+void SetObjectWriteBitsListener(void (*grown)(mode_t bits));
 
 // Grows a new segment to `size` bytes with real backing pages where the
 // platform can (posix_fallocate on Linux: a full /dev/shm fails here with

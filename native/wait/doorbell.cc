@@ -11,6 +11,7 @@ void DoorbellBackend::Disarm(uint64_t id) { armed_.erase(id); }
 
 void DoorbellBackend::Drain(std::vector<Completion>* out) {
   bell_->TakeRing();
+  rings_++;
   for (uint64_t id : armed_) out->push_back(Completion{id, WaitEnd::kWoken, 0, nullptr});
   armed_.clear();
 }

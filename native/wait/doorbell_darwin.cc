@@ -1,5 +1,4 @@
-// macOS has no abstract socket namespace: no doorbells (waits use the futex
-// path only).
+// macOS: no doorbells (waits use the futex path only).
 #include "wait/doorbell.h"
 
 namespace shmkit {
@@ -7,5 +6,7 @@ namespace shmkit {
 std::unique_ptr<Doorbell> Doorbell::Open() { return nullptr; }
 
 bool RingDoorbell(uint32_t) { return false; }
+
+void SweepStaleDoorbells() {}
 
 }  // namespace shmkit

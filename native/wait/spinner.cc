@@ -57,6 +57,15 @@ void SpinWaited(int32_t* state, double ms) { state[kLongWaits] = ms > kMaxMs ? L
 
 void SpinSpun(int32_t* state, bool caught) { state[kMisses] = caught ? 0 : Longer(state[kMisses]); }
 
+// One spin, not a reset: a peer that is awake but slow to answer stops the
+// spinning again after one long wait. Without it, two sides that both
+// stopped spinning stay asleep for good: each one's probe catches an answer
+// that a sleeping peer's wake-up made slow, so no probe ever counts as short
+// (docs/design.md, "Messages").
+void SpinPeerAwake(int32_t* state) {
+  if (state[kLongWaits] >= kStreak) state[kLongWaits] = kStreak - 1;
+}
+
 int32_t* SpinnerState(const Napi::Value& value) {
   Napi::Int32Array words = value.As<Napi::Int32Array>();
   if (words.ElementLength() < static_cast<size_t>(kSpinnerWords)) {

@@ -22,6 +22,9 @@ void SpinWaited(int32_t* state, double ms);
 
 // Records how a spin ended: it caught the change, or it ran out and the wait must sleep.
 void SpinSpun(int32_t* state, bool caught);
+// A futex site whose peer was just found awake (a message it sent woke no
+// one): its next wait spins, even if long waits had stopped its spinning.
+void SpinPeerAwake(int32_t* state);
 
 // The counters behind a Spinner's Int32Array, or a throw if it is too short.
 int32_t* SpinnerState(const Napi::Value& value);

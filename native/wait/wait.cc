@@ -93,6 +93,17 @@ Napi::Value DoorbellId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), WaitEngine::Get(info.Env())->DoorbellId());
 }
 
+// doorbellRings() -> the rings this environment's doorbell has taken (for tests).
+Napi::Value DoorbellRings(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(WaitEngine::Get(info.Env())->rings()));
+}
+
+// sweepDoorbells(): removes doorbell files whose process died (doorbell.h).
+Napi::Value SweepDoorbells(const Napi::CallbackInfo& info) {
+  SweepStaleDoorbells();
+  return info.Env().Undefined();
+}
+
 // cancelWait(id): the wait's Promise resolves 'cancelled' (if still pending).
 Napi::Value CancelWait(const Napi::CallbackInfo& info) {
   double id = info[0].As<Napi::Number>().DoubleValue();
@@ -157,6 +168,8 @@ void InitWait(Napi::Env env, Napi::Object exports) {
   exports.Set("waitBackend", Napi::Function::New(env, WaitBackendName, "waitBackend"));
   exports.Set("spin", Napi::Function::New(env, Spin, "spin"));
   exports.Set("doorbellId", Napi::Function::New(env, DoorbellId, "doorbellId"));
+  exports.Set("sweepDoorbells", Napi::Function::New(env, SweepDoorbells, "sweepDoorbells"));
+  exports.Set("doorbellRings", Napi::Function::New(env, DoorbellRings, "doorbellRings"));
 }
 
 }  // namespace shmkit

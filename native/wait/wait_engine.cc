@@ -130,6 +130,8 @@ bool WaitEngine::EnsureUring() {
   return uring_state_ == Lazy::kReady;
 }
 
+uint64_t WaitEngine::rings() const { return bell_ ? bell_->rings() : 0; }
+
 uint32_t WaitEngine::DoorbellId() {
   if (bell_state_ == Lazy::kUntried) {
     std::unique_ptr<Doorbell> bell = Doorbell::Open();

@@ -48,6 +48,8 @@ class WaitEngine {
   // This environment's doorbell id (opened at the first call), or 0 where
   // there is none.
   uint32_t DoorbellId();
+  // Rings its doorbell has taken.
+  uint64_t rings() const;
 
  private:
   struct Pending {
