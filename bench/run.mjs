@@ -16,12 +16,13 @@ import * as mapCluster from './map-cluster.mjs';
 import * as mapRoom from './map-room.mjs';
 import * as messages from './messages.mjs';
 import * as pool from './pool.mjs';
+import * as processes from './process.mjs';
 import * as waits from './waits.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const save = args.includes('--save');
-const all = { waits, channels, messages, lock, arrayAccess, pool, map, mapCluster, mapRoom };
+const all = { waits, channels, messages, lock, arrayAccess, pool, process: processes, map, mapCluster, mapRoom };
 const chosen = args.filter((a) => !a.startsWith('--'));
 const unknown = chosen.filter((name) => !(name in all));
 if (unknown.length) {

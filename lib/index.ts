@@ -6,11 +6,13 @@
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export { MessageView, Slot } from './channel/zero-copy.js';
+export { currentProcess, type ProcessInfo, parentProcess } from './core/current.js';
 export type { DType, DTypeOf, ElementOf, SharedTypedArray, TypeCode, TypedArrayOf } from './core/dtypes.js';
 export { ErrorCodes, ShmError, type ShmErrorCode, type SystemErrorCode } from './core/errors.js';
 export { MAX_SEM_NAME_LENGTH, MAX_SHM_NAME_LENGTH, PORTABLE_NAME_LENGTH } from './core/names.js';
 export type { CreateOptions, LifetimeOptions, OpenOptions, OpenOrCreateOptions, TypedOpenOptions } from './core/options.js';
 export { Scope, type ScopeCloseReport, type ScopeOptions } from './core/scope.js';
+export { keep } from './core/transfer.js';
 export { SharedList, type SharedListOptions } from './map/shared-list.js';
 export { type MapEntry, type MapStats, type SetOptions, SharedMap, type SharedMapOptions } from './map/shared-map.js';
 export { SharedArray, SharedArray as Array } from './memory/array.js';
@@ -29,6 +31,7 @@ export {
   type TaskResult,
   WorkerDiedError,
 } from './pool/pool.js';
+export { type JoinOptions, Process, type ProcessExit, type ProcessOptions } from './process/process.js';
 export { Barrier } from './sync/barrier.js';
 export { BoundedSemaphore } from './sync/bounded-semaphore.js';
 export { Condition } from './sync/condition.js';

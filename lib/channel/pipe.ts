@@ -6,6 +6,7 @@ import { PipeWord } from '../core/layout.js';
 import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { native, type PipeEndHandle } from '../core/native.js';
 import { createArgs, type LifetimeOptions, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import {
@@ -170,20 +171,34 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     return Pipe.#open<T>(args.name, args.timeout);
   }
 
-  static #open<T>(name: string, timeout: number): Pipe<T> {
+  /** @internal Opens end `end` of the pipe `name` (a Pipe passed to another process arrives as the end its sender does not hold). */
+  static openEnd<T = unknown>(name: string, end: 0 | 1): Pipe<T> {
+    const args = openArgs(name, undefined);
+    return Pipe.#open<T>(args.name, args.timeout, end);
+  }
+
+  /** @internal Crosses to another process as the end this handle is not (lib/core/transfer.ts). */
+  override [TRANSFER](): HandleDescription {
+    return { ...super[TRANSFER](), end: this.#end === 0 ? 1 : 0 };
+  }
+
+  static #open<T>(name: string, timeout: number, end: 0 | 1 = 1): Pipe<T> {
     const typed = openTyped(name, Kind.pipe, timeout);
-    const pipe = closedOnError(typed, () => new Pipe<T>(typed, 1));
+    const pipe = closedOnError(typed, () => new Pipe<T>(typed, end));
     const control = new Int32Array(typed.segment.buffer, typed.data.byteOffset, CONTROL_BYTES / 4);
     for (;;) {
-      const current = Atomics.load(control, END_TOKEN[1]);
-      const free = current === 0 || Atomics.load(control, END_CLOSED[1]) === 1 || !typed.isAlive(current);
+      const current = Atomics.load(control, END_TOKEN[end]);
+      const free = current === 0 || Atomics.load(control, END_CLOSED[end]) === 1 || !typed.isAlive(current);
       if (!free) {
         typed.close();
-        throw new ShmError(ErrorCodes.PIPE_BUSY, `pipe ${JSON.stringify(name)} already has both ends open`);
+        throw new ShmError(
+          ErrorCodes.PIPE_BUSY,
+          `pipe ${JSON.stringify(name)} already has both ends open${end === 0 ? " (a Pipe passed to another process arrives as the other end of the one passed: here its creator's end, which is open)" : ''}`,
+        );
       }
-      if (Atomics.compareExchange(control, END_TOKEN[1], current, typed.token) === current) break;
+      if (Atomics.compareExchange(control, END_TOKEN[end], current, typed.token) === current) break;
     }
-    Atomics.store(control, END_CLOSED[1], 0);
+    Atomics.store(control, END_CLOSED[end], 0);
     return pipe;
   }
 

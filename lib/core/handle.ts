@@ -3,10 +3,11 @@
 // the closed check, and what a Scope needs of it.
 import type { InspectOptionsStylized } from 'node:util';
 import { ErrorCodes, invalidArg, ShmError } from './errors.js';
-import type { KindCode } from './format.js';
+import { type KindCode, kindName } from './format.js';
 import { INSPECT, type Inspect, inspectHandle } from './inspect.js';
 import { MEMBER, type Member } from './lifetime.js';
 import { normalizeName } from './names.js';
+import { type HandleDescription, TRANSFER } from './transfer.js';
 import { type TypedSegment, unlinkTyped } from './typed-segment.js';
 
 export abstract class SegmentHandle implements Disposable {
@@ -86,6 +87,16 @@ export abstract class SegmentHandle implements Disposable {
       },
       close: () => this.close(),
     };
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts): its kind and name. */
+  [TRANSFER](): HandleDescription {
+    if (!this.#owns) {
+      throw invalidArg(
+        `this ${this.constructor.name} belongs to another object (a Value's, Array's or Condition's lock): pass that object to the other process`,
+      );
+    }
+    return { kind: kindName((this.constructor as unknown as { kindCode: KindCode }).kindCode), name: this.typed.segment.name };
   }
 
   [Symbol.dispose](): void {

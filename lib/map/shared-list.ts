@@ -12,6 +12,7 @@ import { INSPECT, type Inspect, inspectHandle } from '../core/inspect.js';
 import { MEMBER, type Member } from '../core/lifetime.js';
 import { normalizeName } from '../core/names.js';
 import type { OpenOptions } from '../core/options.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { unlinkTyped } from '../core/typed-segment.js';
 import { checkFunction } from '../core/validate.js';
 import { MISSING_VALUE, REMOVE, SharedMap, type SharedMapOptions } from './shared-map.js';
@@ -58,6 +59,11 @@ export class SharedList<V = unknown> implements Disposable, Iterable<V> {
    */
   static unlink(name: string): void {
     unlinkTyped(normalizeName(name), Kind.sharedList);
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts). */
+  [TRANSFER](): HandleDescription {
+    return { kind: 'SharedList', name: this.name };
   }
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */

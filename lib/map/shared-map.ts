@@ -21,6 +21,7 @@ import { MEMBER, type Member, openOrCreate, settle, shapeMismatch } from '../cor
 import { normalizeName } from '../core/names.js';
 import { type CreateOptions, createArgs, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
 import { MAX_MAPPING_BYTES } from '../core/segment.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment, unlinkTyped } from '../core/typed-segment.js';
 import { checkFunction, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
@@ -279,6 +280,11 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
   /** Removes the name; processes that have it open keep using it. @throws {ShmError} ENOENT; ERR_SHM_FORMAT if the name is another kind of object now */
   unlink(): void {
     unlinkTyped(this.#typed.name, this.#kind, this.#typed.segment.identity);
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts). */
+  [TRANSFER](): HandleDescription {
+    return { kind: 'SharedMap', name: this.name };
   }
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */

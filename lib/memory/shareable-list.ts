@@ -18,6 +18,7 @@ import { forgetAtExit, MEMBER, type Member, openOrCreate, settle, shapeMismatch 
 import { normalizeName } from '../core/names.js';
 import { type LifetimeOptions, lifetimeArgs, type OpenOptions, openTimeout } from '../core/options.js';
 import { nameLeadsTo, nap, unlinkSegment } from '../core/segment.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { attachSized, KIND_LABEL, SharedMemory } from './shared-memory.js';
 
@@ -324,6 +325,11 @@ export class ShareableList implements Iterable<ShareableItem>, Disposable {
   /** Removes the name. */
   unlink(): void {
     this.shm.unlink();
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts). */
+  [TRANSFER](): HandleDescription {
+    return { kind: 'ShareableList', name: this.name };
   }
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */

@@ -7,6 +7,7 @@ import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, settle,
 import { normalizeName, randomName } from '../core/names.js';
 import { type LifetimeOptions, lifetimeArgs, openTimeout } from '../core/options.js';
 import { acquireToken, createSegment, type MappedSegment, nameLeadsTo, nap, openSegment, releaseToken, unlinkSegment } from '../core/segment.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
 import { checkBoolean, checkInteger, checkObject, checkSize } from '../core/validate.js';
 
@@ -190,6 +191,11 @@ export class SharedMemory implements Disposable {
   unlink(): void {
     unlinkSegment(this.#segment.name);
     forgetAtExit({ namespace: 'segment', identity: this.#segment.identity, name: this.#segment.name });
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts). */
+  [TRANSFER](): HandleDescription {
+    return { kind: 'SharedMemory', name: this.name };
   }
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */

@@ -8,9 +8,12 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
+import { currentProcess } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
+import { describeHandles } from '../core/transfer.js';
 import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
+import { openHandles } from './handle-kinds.js';
 import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, rebuildError, Status } from './protocol.js';
 import { type Task, type WorkerExit, WorkerProcess } from './worker-process.js';
 
@@ -218,7 +221,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     if (opts.initializer !== undefined && typeof opts.initializer !== 'string') {
       throw invalidArg(`options.initializer must be the name of an exported function, got ${describeValue(opts.initializer)}`);
     }
-    const initargs = opts.initargs === undefined ? [] : checkArray(opts.initargs, 'options.initargs');
+    const initargs = describeHandles(opts.initargs === undefined ? [] : checkArray(opts.initargs, 'options.initargs'));
     try {
       serialize(initargs);
     } catch (err) {
@@ -229,7 +232,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     if (!execArgv.every((arg) => typeof arg === 'string')) throw invalidArg('options.execArgv must be an array of strings');
     const capacity = opts.capacity === undefined ? 1 << 20 : checkInteger(opts.capacity, 'options.capacity', 1, 2 ** 30);
     this.#spawnOptions = {
-      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks, capacity },
+      setup: { module: moduleUrl, initializer: opts.initializer, initargs, maxTasks, capacity, parent: currentProcess() },
       env: opts.env ?? process.env,
       execArgv: execArgv as string[],
       capacity,
@@ -522,8 +525,14 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
     }
   }
 
+  /**
+   * A task; shmkit handles in its payload go as descriptions (lib/core/transfer.ts) that the worker opens.
+   * @throws {ShmError} ERR_SHM_INVALID_ARG for a handle that cannot travel (closed)
+   */
   #task(fn: string, mode: Mode, payload: unknown[], resolve: Task['resolve'], reject: Task['reject'], endable: boolean): Task {
-    return { id: this.#nextId++, mode, fn, payload, cancelled: false, endable, worker: undefined, seq: 0, alone: false, resolve, reject };
+    const described = describeHandles(payload);
+    const handles = described !== payload;
+    return { id: this.#nextId++, mode, fn, payload: described, cancelled: false, endable, handles, worker: undefined, seq: 0, alone: false, resolve, reject };
   }
 
   #enqueue(task: Task): void {
@@ -813,7 +822,9 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       const task = tasks[i] as Task;
       if (task.cancelled) continue;
       const at = i * REPLY_FIELDS;
-      if (answers[at + 1] === Status.ok) task.resolve(answers[at + 2]);
+      const status = answers[at + 1];
+      if (status === Status.ok) task.resolve(answers[at + 2]);
+      else if (status === Status.okHandles) openHandles(answers[at + 2]).then(task.resolve, task.reject);
       else task.reject(rebuildError(answers[at + 2] as ErrorRecord));
     }
     this.#dispatch();
@@ -935,7 +946,7 @@ function watchProcessExit(pool: { killWorkers(): void }): void {
 }
 
 /** The module's file URL: from a URL (file: only) or a path (relative to the working directory). */
-function resolveModule(module: unknown): string {
+export function resolveModule(module: unknown): string {
   let url: URL;
   if (module instanceof URL) url = module;
   else if (typeof module === 'string' && module.length > 0) url = /^[a-z][a-z0-9+.-]*:/i.test(module) ? new URL(module) : pathToFileURL(resolvePath(module));
@@ -960,7 +971,7 @@ function checkFunctionName(fn: unknown): string {
   return fn;
 }
 
-function checkArray(value: unknown, what: string): unknown[] {
+export function checkArray(value: unknown, what: string): unknown[] {
   if (!Array.isArray(value)) throw invalidArg(`${what} must be an array, got ${describeValue(value)}`);
   return value;
 }

@@ -19,6 +19,7 @@
 // when a worker dies which of its unanswered tasks had started (they ran, or
 // were running); a task never runs twice.
 import { serialize } from 'node:v8';
+import type { ProcessInfo } from '../core/current.js';
 import { ErrorCodes, ShmError, type ShmErrorCode } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
 
@@ -35,6 +36,9 @@ export type Mode = (typeof Mode)[keyof typeof Mode];
 
 /** Flag of a task's mode: it may be ended by killing its worker (its call has a signal or a timeout), so answers gathered before it go first. */
 export const ENDABLE = 8;
+
+/** Flag of a task's mode: its payload holds descriptions of shmkit handles (lib/core/transfer.ts), opened for the task. */
+export const HANDLES = 16;
 
 /** The name of a worker's claim words, beside its pipe's. */
 export function claimsName(pipeName: string): string {
@@ -105,6 +109,11 @@ export function crossingError(err: unknown, what: string, capacity: number, valu
   return err;
 }
 
+/** Whether structured clone takes `value`. */
+export function canClone(value: unknown): boolean {
+  return cloneFailure(value) === undefined;
+}
+
 /** What structured clone says about `value`, if it refuses it. */
 function cloneFailure(value: unknown): string | undefined {
   try {
@@ -137,6 +146,8 @@ export interface Setup {
   maxTasks: number;
   /** The Pool's `capacity` option, for the errors of results too large. */
   capacity: number;
+  /** The process that made the pool, for the workers' `parentProcess()`. */
+  parent: ProcessInfo;
 }
 
 /** Status of a reply (its second field). */
@@ -147,6 +158,8 @@ export const Status = {
   ready: 2,
   /** [FATAL, record]: the worker could not start. */
   fatal: 3,
+  /** As ok, and the value holds descriptions of shmkit handles (lib/core/transfer.ts), opened by the receiver. */
+  okHandles: 4,
 } as const;
 
 /** Fields per answer: id, Status.ok or Status.failed, the value or an ErrorRecord, microseconds the task took. */

@@ -15,6 +15,7 @@ import {
   describeTask,
   ENDABLE,
   type ErrorRecord,
+  HANDLES,
   Mode,
   REPLY_FIELDS,
   type Reply,
@@ -35,6 +36,8 @@ export interface Task {
   cancelled: boolean;
   /** Its call has a signal or a timeout: it may be ended by killing its worker. */
   readonly endable: boolean;
+  /** Its payload holds descriptions of shmkit handles (lib/core/transfer.ts): the worker opens them for it. */
+  readonly handles: boolean;
   /** The worker it was sent to, while it is there unanswered. */
   worker: WorkerProcess | undefined;
   /** Its number among the tasks sent to that worker (its claim word's slot). */
@@ -190,7 +193,7 @@ export class WorkerProcess {
     const batch: unknown[] = [this.#nextSeq];
     let seq = this.#nextSeq;
     for (const task of tasks) {
-      batch.push(task.id, task.endable ? task.mode | ENDABLE : task.mode, task.fn, task.payload);
+      batch.push(task.id, task.mode | (task.endable ? ENDABLE : 0) | (task.handles ? HANDLES : 0), task.fn, task.payload);
       // Before the batch goes: the worker claims the task against this word.
       Atomics.store(this.#claims, seq & (CLAIMS - 1), claimWord(seq, Claim.sent));
       seq++;

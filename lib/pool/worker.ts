@@ -5,21 +5,25 @@
 // closes its end (close()), when the parent dies (the pipe reports
 // end-of-stream), or after `maxTasks` tasks.
 import { fileURLToPath } from 'node:url';
-import { serialize } from 'node:v8';
 import { Pipe } from '../channel/pipe.js';
+import { setIdentity } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native } from '../core/native.js';
+import { describeHandles, OpenedHandles } from '../core/transfer.js';
 import { SharedArray } from '../memory/array.js';
+import { openHandles } from './handle-kinds.js';
 import {
   BATCH_HEADER,
   CLAIMS,
   Claim,
+  canClone,
   claimsName,
   claimWord,
   crossingError,
   describeTask,
   ENDABLE,
   type ErrorRecord,
+  HANDLES,
   Mode,
   REPLY_FIELDS,
   type Reply,
@@ -34,15 +38,6 @@ import {
 const FLUSH_MS = 1;
 
 type TaskFunction = (...args: unknown[]) => unknown;
-
-function canClone(value: unknown): boolean {
-  try {
-    serialize(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -69,6 +64,8 @@ class Worker {
   #answered: unknown[] = [];
   /** When the oldest of them started (performance.now()). */
   #oldestAnswer = 0;
+  /** The handles opened for tasks that ended, not yet closed (#closeEnded). */
+  #ended: OpenedHandles[] = [];
 
   /** Each task's claim word (protocol.ts): a task runs only if this worker moves it from SENT to STARTED. */
   readonly #claims: Int32Array;
@@ -119,14 +116,21 @@ class Worker {
       const id = batch[at] as number;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
+      this.#closeEnded();
       const fn = batch[at + 2] as string;
       const payload = batch[at + 3] as unknown[];
-      const plain = (mode & ~ENDABLE) as Mode;
+      const plain = (mode & ~(ENDABLE | HANDLES)) as Mode;
+      // The handles its arguments name are opened for it, and closed when it ends unless it keep()s them.
+      const opened = (mode & HANDLES) !== 0 ? new OpenedHandles() : undefined;
       try {
-        const value = await this.#run(plain, fn, payload);
-        this.#answer(id, Status.ok, value, started, fn, plain, payload.length);
+        const args = opened === undefined ? payload : await this.#reopen(payload, opened);
+        const result = await this.#run(plain, fn, args);
+        const value = describeHandles(result);
+        this.#answer(id, value === result ? Status.ok : Status.okHandles, value, started, fn, plain, payload.length);
       } catch (err) {
         this.#answer(id, Status.failed, recordError(err, canClone), started, fn, plain, payload.length);
+      } finally {
+        if (opened !== undefined) this.#ended.push(opened);
       }
       Atomics.store(claims, slot, claimWord(seq, Claim.done));
     }
@@ -134,15 +138,34 @@ class Worker {
     return ran;
   }
 
-  #answer(id: number, status: 0 | 1, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
+  /** Opens the handles a task's payload names; the answers gathered so far go first (this awaits). */
+  #reopen(payload: unknown[], opened: OpenedHandles): Promise<unknown[]> {
+    this.#flush();
+    return openHandles(payload, opened);
+  }
+
+  #answer(id: number, status: number, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
     if (this.#answers.length === 0) this.#oldestAnswer = started;
     this.#answered.push(fn, mode, items);
     this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
   }
 
-  /** Sends the answers gathered so far as one message. */
+  /**
+   * Closes the handles opened for tasks that ended: once their answers are
+   * sent (off the caller's wait), and before another task runs.
+   */
+  #closeEnded(): void {
+    if (this.#ended.length === 0) return;
+    for (const opened of this.#ended) opened.closeUnkept();
+    this.#ended = [];
+  }
+
+  /** Sends the answers gathered so far as one message, then closes the handles of the tasks they answer. */
   #flush(): void {
-    if (this.#answers.length === 0) return;
+    if (this.#answers.length === 0) {
+      this.#closeEnded();
+      return;
+    }
     const answers = this.#answers;
     const answered = this.#answered;
     this.#answers = [];
@@ -153,6 +176,7 @@ class Worker {
       if (isEndOfStream(err) || answers.length === REPLY_FIELDS) this.#sendEach(answers, answered, err);
       else this.#sendEach(answers, answered, undefined);
     }
+    this.#closeEnded();
   }
 
   /**
@@ -209,6 +233,9 @@ class Worker {
 }
 
 async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promise<Worker> {
+  setIdentity(`PoolWorker-${process.pid}`, setup.parent);
+  // Handles in initargs stay open for the worker's life.
+  setup.initargs = await openHandles(setup.initargs);
   const module = (await import(setup.module)) as Record<string, unknown>;
   const worker = new Worker(pipe, claims, setup, module);
   if (setup.initializer !== undefined) {

@@ -6,6 +6,7 @@ import { forgetAtExit, type Lifetime, MEMBER, type Member, openOrCreate, semapho
 import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js';
 import { native } from '../core/native.js';
 import { type LifetimeOptions, lifetimeArgs } from '../core/options.js';
+import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
@@ -104,6 +105,11 @@ export class Semaphore implements Disposable {
     }
     forgetAtExit({ namespace: 'semaphore', identity, name: bare });
     trace('unlink', 'Semaphore', bare);
+  }
+
+  /** @internal How this handle crosses to another process (lib/core/transfer.ts). */
+  [TRANSFER](): HandleDescription {
+    return { kind: 'Semaphore', name: this.name };
   }
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */
