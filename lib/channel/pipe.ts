@@ -1,5 +1,5 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, fromNative, invalidArg, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { PipeWord } from '../core/layout.js';
@@ -97,8 +97,15 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     const first = new Ring(typed.segment, base + CONTROL_BYTES, middle, false, what);
     const second = new Ring(typed.segment, middle, base + typed.data.byteLength, false, what);
     [this.#out, this.#in] = end === 0 ? [first, second] : [second, first];
-    this.#native = sys(() =>
-      native.pipeEndOpen(typed.segment.handle, base, this.#out.handle, this.#in.handle, this.#in.readSpinner.state, end, typed.liveness, typed.name),
+    this.#native = native.pipeEndOpen(
+      typed.segment.handle,
+      base,
+      this.#out.handle,
+      this.#in.handle,
+      this.#in.readSpinner.state,
+      end,
+      typed.liveness,
+      typed.name,
     );
     this.#recvPlan = this.#in.readPlan(() => {
       const message = this.#tryRead();
@@ -485,7 +492,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * `fresh` asks now: a send that slept, which asks once per SEND_SLICE_MS.
    */
   #peerGone(fresh = false): boolean {
-    return sys(() => native.pipePeerGone(this.#native, fresh));
+    return native.pipePeerGone(this.#native, fresh);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
@@ -111,7 +111,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.#owner = typed;
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
-    this.#native = sys(() => native.queueOpen(this.#ring.handle, this.#ring.readSpinner.state, typed.token));
+    this.#native = native.queueOpen(this.#ring.handle, this.#ring.readSpinner.state, typed.token);
     this.#readPlan = this.#ring.readPlan(() => {
       const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;

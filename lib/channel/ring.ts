@@ -33,7 +33,7 @@
 // room: WRITERS_WAITING, HEAD). The flag is cleared by the waker, not the
 // sleeper: a sleeper that leaves (timeout, abort, close, SIGKILL) costs at
 // most one spurious wake instead of a wake per message for ever.
-import { ErrorCodes, fromNative, ShmError, sys } from '../core/errors.js';
+import { ErrorCodes, fromNative, ShmError } from '../core/errors.js';
 import { RingOut, RingSize, RingWord } from '../core/layout.js';
 import { native, type RingHandle } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
@@ -166,7 +166,7 @@ export class Ring {
     }
     this.maxPayload = this.capacity - 2 * FRAME_HEADER;
     this.#readWord = queue ? Ctl.cursor : Ctl.head;
-    this.handle = sys(() => native.ringOpen(segment.handle, byteOffset, this.out));
+    this.handle = native.ringOpen(segment.handle, byteOffset, this.out);
     this.#data = Buffer.from(buffer, this.#dataOffset, this.capacity);
     // Every byte of a ring is used within one pass: map its pages now, in one
     // system call, rather than fault them in one by one while messages flow.
@@ -291,12 +291,12 @@ export class Ring {
    * publish().
    */
   tryReserve(payloadBytes: number): number {
-    return sys(() => native.ringReserve(this.handle, payloadBytes));
+    return native.ringReserve(this.handle, payloadBytes);
   }
 
   /** Publishes the frame reserved at `at` (its payload written): one store to TAIL. */
   publish(at: number, payloadBytes: number, tag: number): void {
-    sys(() => native.ringPublish(this.handle, at, payloadBytes, tag));
+    native.ringPublish(this.handle, at, payloadBytes, tag);
   }
 
   /**
@@ -324,7 +324,7 @@ export class Ring {
   readLeft(length: number): unknown {
     if (this.out[Out.tag] === Tag.msgpack) return this.#readPlain(length);
     const bytes = freshBuffer(length);
-    sys(() => native.ringReadInto(this.handle, bytes, false));
+    native.ringReadInto(this.handle, bytes, false);
     const tag = this.out[Out.tag];
     try {
       return decode(tag, bytes);
@@ -349,7 +349,7 @@ export class Ring {
     } catch (err) {
       failure = err;
     }
-    sys(() => native.ringRelease(this.handle, position, length));
+    native.ringRelease(this.handle, position, length);
     if (failure !== undefined) {
       // Freed: a message that cannot be decoded must not block the ones behind it.
       throw new ShmError(ErrorCodes.FORMAT, `a ${length}-byte message with tag ${Tag.msgpack} could not be decoded and was dropped`, { cause: failure });
@@ -367,13 +367,13 @@ export class Ring {
 
   /** Copies the oldest message, which must be bytes, into `target`; its length, or NO_MESSAGE. */
   tryReadInto(target: Uint8Array): number | typeof NO_MESSAGE {
-    const length = sys(() => native.ringReadInto(this.handle, target, true));
+    const length = native.ringReadInto(this.handle, target, true);
     return length < 0 ? NO_MESSAGE : length;
   }
 
   /** The oldest message's frame, left in the ring (release() frees it); undefined if there is none. A Pipe's view. */
   peek(): Frame | undefined {
-    if (!sys(() => native.ringPeek(this.handle))) return undefined;
+    if (!native.ringPeek(this.handle)) return undefined;
     return this.#reported();
   }
 
@@ -383,7 +383,7 @@ export class Ring {
    * none; NO_ENTRY if the holder table is full (the frame stays).
    */
   hold(token: number): HeldFrame | undefined | typeof NO_ENTRY {
-    const entry = sys(() => native.ringHold(this.handle, token));
+    const entry = native.ringHold(this.handle, token);
     if (entry === -1) return undefined;
     if (entry === -2) return NO_ENTRY;
     return { ...this.#reported(), entry };
@@ -396,7 +396,7 @@ export class Ring {
 
   /** Ends `token`'s hold of a frame; false if it had been dropped (a corrupt ring). */
   unhold(frame: HeldFrame, token: number): boolean {
-    return sys(() => native.ringUnhold(this.handle, frame.entry, token));
+    return native.ringUnhold(this.handle, frame.entry, token);
   }
 
   /**
@@ -410,7 +410,7 @@ export class Ring {
       const holder = Atomics.load(this.words, Ctl.holderToken + entry);
       // A token no handle can have (another program wrote it) is no one's: adopted, and dropped if its frame cannot be right.
       if (holder === 0 || holder === token || (holder > 0 && holder <= MAX_TOKEN && isAlive(holder))) continue;
-      if (sys(() => native.ringAdopt(this.handle, entry, holder, token))) return { ...this.#reported(), entry };
+      if (native.ringAdopt(this.handle, entry, holder, token)) return { ...this.#reported(), entry };
     }
     return undefined;
   }
@@ -439,7 +439,7 @@ export class Ring {
 
   /** Frees a frame that has been read: one store to HEAD, then a wake if a writer waits. */
   release(frame: Frame): void {
-    sys(() => native.ringRelease(this.handle, frame.position, frame.length));
+    native.ringRelease(this.handle, frame.position, frame.length);
   }
 
   /**
@@ -478,8 +478,8 @@ export class Ring {
 
   /** Wakes everyone sleeping on this ring (a peer closing). */
   wakeAll(): void {
-    sys(() => native.notify(this.words, Ctl.tail, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.readersWaiting, 0)));
-    sys(() => native.notify(this.words, Ctl.head, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.writersWaiting, 0)));
+    native.notify(this.words, Ctl.tail, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.readersWaiting, 0));
+    native.notify(this.words, Ctl.head, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.writersWaiting, 0));
   }
 
   /**

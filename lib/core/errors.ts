@@ -138,19 +138,6 @@ function strayError(err: unknown): ShmError {
 }
 
 /**
- * Calls a native function, adding `context` to what it throws. Only the
- * channel layer still uses it; elsewhere the addon's own ShmError goes
- * through, with context added once per operation.
- */
-export function sys<T>(call: () => T, context?: string): T {
-  try {
-    return call();
-  } catch (err) {
-    throw fromNative(err, context);
-  }
-}
-
-/**
  * A value as an error message shows it. Never throws, whatever the value
  * (a bigint, a null-prototype object, a Proxy, a throwing getter): an
  * error about a bad argument must not become a TypeError itself.

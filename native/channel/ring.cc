@@ -888,7 +888,7 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
     // Longer than this runtime's strings can be: skip it, so that it does
     // not block the messages behind it.
     napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
+    (void)napi_get_and_clear_last_exception(env, &ignored);  // the error thrown below says it
     std::string message =
         "a " + std::to_string(frame.length) + "-byte string message could not be decoded and was dropped";
     throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
