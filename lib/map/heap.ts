@@ -47,7 +47,7 @@ export const SHARED_HEAP: HeapWords = {
 };
 
 /** Most units a stripe keeps in its own lists: a stripe that deletes much gives the rest to the shared heap, for every stripe's use. */
-const LOCAL_UNITS = 1024;
+const LOCAL_UNITS = 4096;
 
 /**
  * One heap: the shared one (its own lock, the bump pointer, growth) or a
