@@ -14,7 +14,7 @@ import { describeHandles } from '../core/transfer.js';
 import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
 import { openHandles } from './handle-kinds.js';
-import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, rebuildError, Status } from './protocol.js';
+import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, ReplyField, rebuildError, Status } from './protocol.js';
 import { type Task, type WorkerExit, WorkerProcess } from './worker-process.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the default task module accepts any arguments, as an untyped import would
@@ -714,7 +714,7 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
   #timeTasks(tasks: Task[], answers: Reply): void {
     for (let i = 0; i < tasks.length; i++) {
       const fn = (tasks[i] as Task).fn;
-      const us = answers[i * REPLY_FIELDS + 3] as number;
+      const us = answers[i * REPLY_FIELDS + ReplyField.micros] as number;
       const average = this.#taskTimes.get(fn);
       this.#taskTimes.set(fn, average === undefined ? us : average * 0.8 + us * 0.2);
     }
@@ -822,10 +822,11 @@ export class Pool<M = Record<string, AnyFunction>> implements AsyncDisposable {
       const task = tasks[i] as Task;
       if (task.cancelled) continue;
       const at = i * REPLY_FIELDS;
-      const status = answers[at + 1];
-      if (status === Status.ok) task.resolve(answers[at + 2]);
-      else if (status === Status.okHandles) openHandles(answers[at + 2]).then(task.resolve, task.reject);
-      else task.reject(rebuildError(answers[at + 2] as ErrorRecord));
+      const status = answers[at + ReplyField.status];
+      const value = answers[at + ReplyField.value];
+      if (status === Status.ok) task.resolve(value);
+      else if (status === Status.okHandles) openHandles(value).then(task.resolve, task.reject);
+      else task.reject(rebuildError(value as ErrorRecord));
     }
     this.#dispatch();
   }

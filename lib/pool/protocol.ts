@@ -162,7 +162,18 @@ export const Status = {
   okHandles: 4,
 } as const;
 
-/** Fields per answer: id, Status.ok or Status.failed, the value or an ErrorRecord, microseconds the task took. */
+/** Where each field of an answer is, from its first (answers lie REPLY_FIELDS apart in a Reply). */
+export const ReplyField = {
+  id: 0,
+  /** Status.ok, Status.okHandles or Status.failed. */
+  status: 1,
+  /** The value, or an ErrorRecord. */
+  value: 2,
+  /** Microseconds the task took, by the worker's clock. */
+  micros: 3,
+} as const;
+
+/** Fields per answer (ReplyField). */
 export const REPLY_FIELDS = 4;
 
 /** Answers (REPLY_FIELDS each, ids > 0), or [-1, Status.ready], or [-1, Status.fatal, ErrorRecord]. */

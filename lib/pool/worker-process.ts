@@ -19,6 +19,7 @@ import {
   Mode,
   REPLY_FIELDS,
   type Reply,
+  ReplyField,
   removeNames,
   type Setup,
   Status,
@@ -362,7 +363,8 @@ export class WorkerProcess {
     const count = reply.length / REPLY_FIELDS;
     const tasks = this.#unanswered.slice(this.#head, this.#head + count);
     for (let i = 0; i < count; i++) {
-      if (tasks[i]?.id !== reply[i * REPLY_FIELDS]) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${reply[i * REPLY_FIELDS]} out of order`);
+      const id = reply[i * REPLY_FIELDS + ReplyField.id];
+      if (tasks[i]?.id !== id) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${id} out of order`);
     }
     this.#head += count;
     for (const task of tasks) {

@@ -27,6 +27,7 @@ import {
   Mode,
   REPLY_FIELDS,
   type Reply,
+  ReplyField,
   recordError,
   removeNames,
   type Setup,
@@ -147,6 +148,7 @@ class Worker {
   #answer(id: number, status: number, value: unknown, started: number, fn: string, mode: Mode, items: number): void {
     if (this.#answers.length === 0) this.#oldestAnswer = started;
     this.#answered.push(fn, mode, items);
+    // The order of ReplyField: id, status, value, micros.
     this.#answers.push(id, status, value, Math.round((performance.now() - started) * 1000));
   }
 
@@ -195,9 +197,9 @@ class Worker {
       } catch (err) {
         if (isEndOfStream(err)) throw err;
         const task = describeTask(answered[i] as string, answered[i + 1] as Mode, answered[i + 2] as number);
-        const what = one[1] === Status.failed ? `the exception thrown by ${task}` : `the result of ${task}`;
-        const why = crossingError(err, what, this.#setup.capacity, one[2], answered[i + 1] !== Mode.call);
-        this.#pipe.sendSync([one[0], Status.failed, bareRecord(why), one[3]]);
+        const what = one[ReplyField.status] === Status.failed ? `the exception thrown by ${task}` : `the result of ${task}`;
+        const why = crossingError(err, what, this.#setup.capacity, one[ReplyField.value], answered[i + 1] !== Mode.call);
+        this.#pipe.sendSync([one[ReplyField.id], Status.failed, bareRecord(why), one[ReplyField.micros]]);
       }
       failure = undefined;
     }
