@@ -10,9 +10,9 @@ import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, checkObject } from '../core/validate.js';
 import {
-  asyncDoorbell,
   firstSpin,
   firstSpinAsync,
+  hasAsyncDoorbell,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
@@ -282,7 +282,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     if (options === undefined && this.#view === undefined && this.#receivers.empty) {
       let read: unknown;
       try {
-        read = native.pipeRecv(this.#native, asyncDoorbell());
+        read = native.pipeRecv(this.#native, hasAsyncDoorbell());
       } catch (err) {
         throw fromNative(err);
       }

@@ -6,12 +6,12 @@ import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
 import { native, type QueueHandle } from '../core/native.js';
 import { createArgs, type LifetimeOptions, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
-import { checkInteger, checkObject } from '../core/validate.js';
+import { checkInteger, checkObject, INT32_MAX } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import {
-  asyncDoorbell,
   firstSpin,
   firstSpinAsync,
+  hasAsyncDoorbell,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
@@ -243,7 +243,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     // spinner allows an async wait included, is one call to the addon; a
     // wait that must go on sleeps at once.
     if (options === undefined && this.#view === undefined && this.#getters.empty) {
-      const read = this.#getNow(asyncDoorbell());
+      const read = this.#getNow(hasAsyncDoorbell());
       return read !== NO_MESSAGE ? read : this.#getLater(parseWaitOptions(undefined), this.#spunSince());
     }
     this.checkOpen();
@@ -717,6 +717,6 @@ function queueArgs(name: unknown, options: unknown) {
   const opts = checkObject<QueueCreateOptions>(options, 'options');
   const args = createArgs(name, options);
   const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
-  const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, 2 ** 31 - 1);
+  const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, INT32_MAX);
   return { ...args, capacity, maxsize, given: { capacity: opts.capacity !== undefined, maxsize: opts.maxsize !== undefined } };
 }

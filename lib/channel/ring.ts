@@ -38,7 +38,7 @@ import { RingOut, RingSize, RingWord } from '../core/layout.js';
 import { native, type RingHandle } from '../core/native.js';
 import type { MappedSegment } from '../core/segment.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, INT32_MAX } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
 import { decode, decodePlainAt, type Encoded, emptyEncoded, encode, Tag } from './codec.js';
 
@@ -454,7 +454,7 @@ export class Ring {
         return this.#published(tail) ? RETRY : { words: this.words, index: Ctl.tail, expected: tail };
       },
       announce: (watched, bell) => this.#announce(Ctl.readersWaiting, watched, bell),
-      rings: true,
+      wakersRingDoorbell: true,
       sliceMs: RING_SLICE_MS,
     };
   }
@@ -471,15 +471,15 @@ export class Ring {
         return head !== this.out[Out.headWhenFull] ? RETRY : { words: this.words, index: Ctl.head, expected: head };
       },
       announce: (watched, bell) => this.#announce(Ctl.writersWaiting, watched, bell),
-      rings: true,
+      wakersRingDoorbell: true,
       sliceMs,
     };
   }
 
   /** Wakes everyone sleeping on this ring (a peer closing). */
   wakeAll(): void {
-    native.notify(this.words, Ctl.tail, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.readersWaiting, 0));
-    native.notify(this.words, Ctl.head, 2 ** 31 - 1, Atomics.exchange(this.words, Ctl.writersWaiting, 0));
+    native.notify(this.words, Ctl.tail, INT32_MAX, Atomics.exchange(this.words, Ctl.readersWaiting, 0));
+    native.notify(this.words, Ctl.head, INT32_MAX, Atomics.exchange(this.words, Ctl.writersWaiting, 0));
   }
 
   /**

@@ -2,6 +2,9 @@
 // stable code before any system call is made.
 import { describeValue, ErrorCodes, invalidArg, ShmError } from './errors.js';
 
+/** The largest int32: the most a count, a notify ("wake all") or a timer delay can be. */
+export const INT32_MAX = 2 ** 31 - 1;
+
 export function checkObject<T extends object>(value: unknown, what: string): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object') throw invalidArg(`${what} must be an object`);

@@ -23,7 +23,7 @@ import { type CreateOptions, createArgs, type OpenOptions, openArgs, openTimeout
 import { MAX_MAPPING_BYTES } from '../core/segment.js';
 import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment, unlinkTyped } from '../core/typed-segment.js';
-import { checkFunction, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { checkFunction, checkInteger, checkObject, checkTimeout, INT32_MAX } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import { sharedWordKey } from '../sync/sleep-group.js';
 import { wakeAll } from '../sync/sync-object.js';
@@ -1235,8 +1235,8 @@ function sizeArgs(options: SharedMapOptions | undefined): { size: number; maxSiz
 }
 
 function cacheArgs(options: SharedMapOptions | undefined): { maxEntries: number; maxUnits: number } {
-  const maxEntries = options?.maxEntries === undefined ? 0 : checkInteger(options.maxEntries, 'options.maxEntries', 1, 2 ** 31 - 1);
-  const maxBytes = options?.maxBytes === undefined ? 0 : checkInteger(options.maxBytes, 'options.maxBytes', 8, 8 * (2 ** 31 - 1));
+  const maxEntries = options?.maxEntries === undefined ? 0 : checkInteger(options.maxEntries, 'options.maxEntries', 1, INT32_MAX);
+  const maxBytes = options?.maxBytes === undefined ? 0 : checkInteger(options.maxBytes, 'options.maxBytes', 8, 8 * INT32_MAX);
   return { maxEntries, maxUnits: Math.ceil(maxBytes / 8) };
 }
 

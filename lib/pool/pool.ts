@@ -11,7 +11,7 @@ import { serialize } from 'node:v8';
 import { currentProcess } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { describeHandles } from '../core/transfer.js';
-import { checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { checkInteger, checkObject, checkTimeout, INT32_MAX } from '../core/validate.js';
 import { abortError, checkSignal } from '../sync/waiting.js';
 import { openHandles } from './handle-kinds.js';
 import { type ErrorRecord, Mode, REPLY_FIELDS, type Reply, ReplyField, rebuildError, Status } from './protocol.js';
@@ -145,7 +145,7 @@ interface Limits {
 }
 
 /** The longest delay setTimeout keeps (longer ones fire at once): a timeout beyond it is waited for in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_TIMER_MS = INT32_MAX;
 
 /** Chunks a worker may hold or have answered-but-not-yet-consumed per process, in imap/imapUnordered: bounds memory for any iterable. */
 const IMAP_AHEAD_PER_PROCESS = 64;
@@ -978,7 +978,7 @@ export function checkArray(value: unknown, what: string): unknown[] {
 }
 
 function checkChunksize(value: unknown): number {
-  return checkInteger(value, 'options.chunksize', 1, 2 ** 31 - 1);
+  return checkInteger(value, 'options.chunksize', 1, INT32_MAX);
 }
 
 function isIterable(value: unknown): value is Iterable<unknown> | AsyncIterable<unknown> {

@@ -11,7 +11,7 @@ import { currentProcess, type ProcessInfo } from '../core/current.js';
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { unlinkSegment } from '../core/segment.js';
 import { describeHandles } from '../core/transfer.js';
-import { checkBoolean, checkInteger, checkObject, checkTimeout } from '../core/validate.js';
+import { checkBoolean, checkInteger, checkObject, checkTimeout, INT32_MAX } from '../core/validate.js';
 import { openHandles } from '../pool/handle-kinds.js';
 import { checkArray, resolveModule, type TaskArgs, type TaskName, type TaskResult } from '../pool/pool.js';
 import { crossingError, type ErrorRecord, rebuildError, Status } from '../pool/protocol.js';
@@ -380,7 +380,7 @@ export class Process<M = Record<string, AnyFunction>, K extends TaskName<M> = Ta
     }
     if (this.#exit !== undefined) return Promise.resolve({ ...this.#exit });
     const waited = new Promise<ProcessExit | null>((resolve, reject) => {
-      const timer = timeout === Infinity ? undefined : setTimeout(() => done(null), Math.min(timeout, 2 ** 31 - 1));
+      const timer = timeout === Infinity ? undefined : setTimeout(() => done(null), Math.min(timeout, INT32_MAX));
       const onAbort = () => {
         cleanup();
         reject(abortError(signal as AbortSignal));

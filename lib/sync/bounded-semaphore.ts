@@ -17,7 +17,7 @@ import { Kind } from '../core/format.js';
 import { shapeMismatch } from '../core/lifetime.js';
 import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, INT32_MAX } from '../core/validate.js';
 import { SyncObject, wakeAll } from './sync-object.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
@@ -25,7 +25,7 @@ const VALUE = 0;
 const BOUND = 1;
 const SLEEPERS = 2;
 const WORDS = 3;
-const MAX_VALUE = 2 ** 31 - 1;
+const MAX_VALUE = INT32_MAX;
 
 /**
  * A semaphore that refuses to be released above its initial value (Python's

@@ -2,7 +2,7 @@ import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
-import { checkInteger } from '../core/validate.js';
+import { checkInteger, INT32_MAX } from '../core/validate.js';
 import { RLock } from './lock.js';
 import { Seat, type SharedWord } from './sleep-group.js';
 import { SyncObject, wakeAll } from './sync-object.js';
@@ -173,7 +173,7 @@ export class Condition extends SyncObject {
   /** Wakes up to `n` waiters (default 1), in any process. Needs the lock. */
   notify(n = 1): void {
     this.checkOpen();
-    checkInteger(n, 'n', 0, 2 ** 31 - 1);
+    checkInteger(n, 'n', 0, INT32_MAX);
     this.#checkHeld();
     const waiters = Atomics.load(this.words, WAITERS);
     const grants = Atomics.load(this.words, GRANTS);
@@ -185,7 +185,7 @@ export class Condition extends SyncObject {
 
   /** Wakes every waiter. Needs the lock. */
   notifyAll(): void {
-    this.notify(2 ** 31 - 1);
+    this.notify(INT32_MAX);
   }
 
   async #waitAsync(wait: ParsedWait): Promise<boolean> {

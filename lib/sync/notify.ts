@@ -2,7 +2,7 @@
 // Atomics.wait / Atomics.notify that work between processes.
 import { describeValue, ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { native, type WaitResult } from '../core/native.js';
-import { checkTimeout } from '../core/validate.js';
+import { checkTimeout, INT32_MAX } from '../core/validate.js';
 import { parseWaitOptions, SYNC_SLICE_MS, settle, type WaitOptions } from './waiting.js';
 
 function checkWord(array: unknown, index: unknown): asserts array is Int32Array {
@@ -15,7 +15,7 @@ function checkWord(array: unknown, index: unknown): asserts array is Int32Array 
 }
 
 function checkInt32(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value > 2 ** 31 - 1) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -(2 ** 31) || value > INT32_MAX) {
     throw invalidArg(`expected must be an int32, got ${describeValue(value)}`);
   }
   return value;
@@ -62,5 +62,5 @@ export function notify(array: Int32Array, index: number, count = Infinity): numb
   if (count !== Infinity && (typeof count !== 'number' || !Number.isInteger(count) || count < 0)) {
     throw invalidArg(`count must be a whole number or Infinity, got ${describeValue(count)}`);
   }
-  return native.notify(array, index, Math.min(count, 2 ** 31 - 1));
+  return native.notify(array, index, Math.min(count, INT32_MAX));
 }

@@ -7,12 +7,12 @@ import { MAX_SEM_NAME_LENGTH, normalizeName, systemName } from '../core/names.js
 import { native } from '../core/native.js';
 import { type LifetimeOptions, lifetimeArgs } from '../core/options.js';
 import { type HandleDescription, TRANSFER } from '../core/transfer.js';
-import { checkInteger, checkObject } from '../core/validate.js';
+import { checkInteger, checkObject, INT32_MAX } from '../core/validate.js';
 import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 /** Largest semaphore value POSIX guarantees everywhere shmkit runs (SEM_VALUE_MAX on Linux and macOS is at least this). */
 export const SEM_VALUE_MAX = 32767;
-const LINUX_SEM_VALUE_MAX = 2 ** 31 - 1;
+const LINUX_SEM_VALUE_MAX = INT32_MAX;
 const maxValue = process.platform === 'linux' ? LINUX_SEM_VALUE_MAX : SEM_VALUE_MAX;
 
 // A semaphore dropped without close() is sem_close()d when it is collected.

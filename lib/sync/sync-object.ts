@@ -8,13 +8,14 @@ import { openOrCreate, settle } from '../core/lifetime.js';
 import { native } from '../core/native.js';
 import { type CreateOptions, createArgs, type OpenOptions, type OpenOrCreateOptions, openArgs, openTimeout } from '../core/options.js';
 import { createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
+import { INT32_MAX } from '../core/validate.js';
 import { type SharedWord, sharedWordKey } from './sleep-group.js';
 
 const INT32 = resolveDType('int32');
 
 /** Wakes every waiter on `words[index]`, in every process. */
 export function wakeAll(words: Int32Array, index: number): void {
-  native.notify(words, index, 2 ** 31 - 1);
+  native.notify(words, index, INT32_MAX);
 }
 
 /** A named object of int32 words in a typed segment. */

@@ -131,7 +131,7 @@ export interface WaitPlan<T> {
    * (a channel's waiting flag): the sleep then ends on a ring of this event
    * loop's doorbell and needs no futex wait (docs/design.md, "Doorbells").
    */
-  readonly rings?: boolean;
+  readonly wakersRingDoorbell?: boolean;
   /**
    * Instead of a futex word: a native semaphore (its id), a unit of which
    * the sleep takes; a sleep that ends 'ok' took one, and `took()` says what
@@ -218,14 +218,14 @@ const NO_BELL = 1;
 let doorbell: number | undefined;
 
 /** This event loop's doorbell id, or NO_BELL where there is none (opened at first use). */
-function asyncBell(): number {
+function thisLoopsDoorbell(): number {
   doorbell ??= native.doorbellId() || NO_BELL;
   return doorbell;
 }
 
 /** Whether this event loop has a doorbell: which spinning rule its async waits follow. */
-export function asyncDoorbell(): boolean {
-  return asyncBell() !== NO_BELL;
+export function hasAsyncDoorbell(): boolean {
+  return thisLoopsDoorbell() !== NO_BELL;
 }
 
 type SleepOutcome = AsyncWaitResult;
@@ -268,7 +268,7 @@ function* waitLoop<T>(
     }
     const watched = plan.watch();
     if (watched === RETRY) continue;
-    const rings = plan.rings === true && bell !== NO_BELL;
+    const rings = plan.wakersRingDoorbell === true && bell !== NO_BELL;
     if (!spun) {
       spun = true;
       // Behind this process's own sleepers a spin cannot win: they go first.
@@ -307,7 +307,7 @@ export function firstSpin(wait: ParsedWait, spinner: Spinner): number {
  * that the spinner is asked once per wait.
  */
 export function firstSpinAsync(wait: ParsedWait, spinner: Spinner): number {
-  return Math.min(spinner.budget(asyncDoorbell()), wait.deadline.remaining());
+  return Math.min(spinner.budget(hasAsyncDoorbell()), wait.deadline.remaining());
 }
 
 /** Records how an async wait's first spin (firstSpinAsync) went: `ms` spent, and whether it caught its message. */
@@ -382,7 +382,7 @@ export async function waitAsync<T>(
   spunSince?: number,
   seat?: Seat,
 ): Promise<T | TimedOut> {
-  const loop = waitLoop(owner, plan, wait, spinner, Infinity, asyncBell(), spunSince ?? performance.now(), spunSince !== undefined);
+  const loop = waitLoop(owner, plan, wait, spinner, Infinity, thisLoopsDoorbell(), spunSince ?? performance.now(), spunSince !== undefined);
   const ownSeat = plan.shared !== undefined && seat === undefined ? new Seat() : undefined;
   let result: T | TimedOut | undefined;
   try {
