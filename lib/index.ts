@@ -3,6 +3,9 @@
  * host. See README.md and docs/.
  */
 
+// Registers how each class opens again when a message carries its handle (lib/openers.ts).
+import './openers.js';
+
 export { Pipe, type PipeCreateOptions } from './channel/pipe.js';
 export { Empty, Full, Queue, type QueueCreateOptions } from './channel/queue.js';
 export { MessageView, Slot } from './channel/zero-copy.js';

@@ -216,6 +216,8 @@ def _decode(tag, raw, key):
     if tag in TYPED:
         import array
         return array.array(TYPED[tag], raw)
+    if tag == 12:
+        raise FormatError(f"the value of {key!r} holds shmkit handles, which only Node can open")
     if tag == 2:
         raise FormatError(f"the value of {key!r} is in V8's serialization format (Map, Set, Date, BigInt, ...), "
                           "which Python cannot read: store plain data (objects, arrays, strings, numbers)")

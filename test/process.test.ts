@@ -33,7 +33,7 @@ import {
   type TaskName,
   Value,
 } from '../dist/index.js';
-import { fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
+import { expectCode, fixtures, rejection, root, Scratch, start, startFixture, uniqueName } from './helpers.js';
 
 const TASKS = pathToFileURL(join(fixtures, 'process-tasks.mjs'));
 type Tasks = typeof import('./fixtures/process-tasks.mjs');
@@ -180,6 +180,26 @@ describe('handles that travel', () => {
     await proc.start();
     checkTouched(h, await proc.result);
     expect(await proc.join()).toEqual({ exitCode: 0, signal: null });
+  });
+
+  it('every class crosses in a Queue message and in a Pipe message, as an open handle on the same object', async () => {
+    const h = everyClass();
+    const queue = scratch.add(Queue.create<ReturnType<typeof everyClass>>(uniqueName('tq')));
+    queue.putSync(h);
+    const viaQueue = child('touchFromQueue', { args: [queue] });
+    await viaQueue.start();
+    checkTouched(h, await viaQueue.result);
+    const again = everyClass();
+    const pipe = scratch.add(Pipe.create<ReturnType<typeof everyClass>>(uniqueName('tp')));
+    pipe.sendSync(again);
+    const viaPipe = child('touchFromPipe', { args: [pipe] });
+    await viaPipe.start();
+    checkTouched(again, await viaPipe.result);
+    // A closed handle cannot travel, in a message as in arguments.
+    const closed = Value.create(uniqueName('closed'), 'int32', 1);
+    closed.close();
+    Value.unlink(closed.name);
+    expectCode(() => queue.putSync({ closed } as never), 'ERR_SHM_INVALID_ARG');
   });
 
   it('every class crosses into a Pool task, and back in its result', async () => {

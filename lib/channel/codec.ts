@@ -7,6 +7,7 @@ import { deserialize, serialize } from 'node:v8';
 import { Packr } from 'msgpackr';
 import { invalidArg } from '../core/errors.js';
 import { Tag } from '../core/layout.js';
+import { describeHandles, reviveHandlesNow } from '../core/transfer.js';
 
 /**
  * What a message's bytes are (native/core/layout.h): a Buffer, UTF-8 or ASCII
@@ -100,12 +101,14 @@ function encodePlain(message: unknown, into: Encoded): Encoded {
  */
 export function encodeStructured(message: unknown, into: Encoded): Encoded {
   let bytes: Buffer;
+  // shmkit handles travel as descriptions (lib/core/transfer.ts), under a tag of their own: only those are opened on receipt.
+  const described = describeHandles(message);
   try {
-    bytes = serialize(message);
+    bytes = serialize(described);
   } catch (err) {
     throw invalidArg(`the message cannot be sent: ${(err as Error).message} (send bytes, strings or structured-cloneable values)`);
   }
-  return fill(into, Tag.serialized, bytes, undefined, bytes.byteLength);
+  return fill(into, described === message ? Tag.serialized : Tag.handles, bytes, undefined, bytes.byteLength);
 }
 
 /** What encodeStructured wrote, rebuilt from a private copy of its bytes (v8.deserialize may keep views of them). */
@@ -210,6 +213,8 @@ export function decode(tag: number, bytes: Buffer): unknown {
       return bytes.toString('utf8');
     case Tag.serialized:
       return decodeStructured(bytes);
+    case Tag.handles:
+      return reviveHandlesNow(decodeStructured(bytes));
     case Tag.arrayBuffer:
       return toOwnArrayBuffer(bytes);
     case Tag.dataView:

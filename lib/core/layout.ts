@@ -47,6 +47,7 @@ export const Tag = {
   null: 9, // kTagNull
   undefined: 10, // kTagUndefined
   msgpack: 11, // kTagMsgpack
+  handles: 12, // kTagHandles
   typedBase: 16, // kTagTypedBase
 } as const;
 

@@ -2,10 +2,11 @@
 // call's arguments or initargs, or a task's result crosses to the other
 // process as a description (its kind and name, and for a Pipe the end to
 // open), and arrives there as an open handle of the same class on the same
-// object. Each class describes itself ([TRANSFER]); the loaders of
-// lib/pool/handle-kinds.ts (a layer that may import every class) open a
-// description again. Reopening imports only the classes a message names,
-// so a process that receives no handle loads none of them.
+// object. Each class describes itself ([TRANSFER]); the openers of
+// lib/openers.ts (the top of lib/, which may import every class) open a
+// description again. A Pool worker or Process child imports them when a
+// message first carries a handle; a Queue or Pipe message finds them
+// registered by the import of 'shmkit'.
 import { describeValue, invalidArg } from './errors.js';
 
 /** The method by which a shmkit handle describes itself for another process. */
@@ -38,23 +39,30 @@ const MAX_DEPTH = 32;
 /** Opens a description of one kind. */
 export type Opener = (description: HandleDescription) => Transferable;
 
-/** For each kind, a loader of its opener (it imports the class's module: lib/pool/handle-kinds.ts). */
-export type OpenerLoaders = Readonly<Record<string, () => Promise<Opener>>>;
+/** Loads the openers of every kind (lib/openers.ts, imported on first need: lib/pool/handle-kinds.ts). */
+export type OpenersLoader = () => Promise<Readonly<Record<string, Opener>>>;
 
-/** The openers loaded so far, by kind. */
+/** The openers known so far, by kind. */
 const openers = new Map<string, Opener>();
 
-/** Loads the opener of `kind` once. */
-async function loadOpener(kind: string, loaders: OpenerLoaders): Promise<void> {
-  if (openers.has(kind)) return;
-  const load = loaders[kind];
-  if (load === undefined) throw invalidArg(`a message names a handle of unknown kind ${describeValue(kind)} (a newer shmkit sent it?)`);
-  openers.set(kind, await load());
+/** Makes these openers known (lib/openers.ts does it when 'shmkit' is imported). */
+export function registerOpeners(table: Readonly<Record<string, Opener>>): void {
+  for (const [kind, opener] of Object.entries(table)) openers.set(kind, opener);
+}
+
+/** Loads the openers unless every kind in `kinds` has one already. */
+async function loadOpeners(kinds: Iterable<string>, load: OpenersLoader): Promise<void> {
+  for (const kind of kinds) {
+    if (!openers.has(kind)) {
+      registerOpeners(await load());
+      return;
+    }
+  }
 }
 
 /** Loads every kind's opener ahead (a spare Process child, while it waits for work). */
-export async function preloadOpeners(loaders: OpenerLoaders): Promise<void> {
-  for (const kind of Object.keys(loaders)) await loadOpener(kind, loaders);
+export async function preloadOpeners(load: OpenersLoader): Promise<void> {
+  registerOpeners(await load());
 }
 
 function isTransferable(value: object): value is Transferable {
@@ -148,10 +156,35 @@ export class OpenedHandles {
  * opened (its name was removed meanwhile), those opened so far are closed
  * and the error is thrown.
  */
-export async function reviveHandles<T>(value: T, loaders: OpenerLoaders, opened: OpenedHandles = new OpenedHandles()): Promise<T> {
+export async function reviveHandles<T>(value: T, load: OpenersLoader, opened: OpenedHandles = new OpenedHandles()): Promise<T> {
   const kinds = new Set<string>();
   kindsIn(value, kinds, 0);
-  for (const kind of kinds) await loadOpener(kind, loaders);
+  if (kinds.size === 0) return value;
+  await loadOpeners(kinds, load);
+  return reviveKnown(value, kinds, opened);
+}
+
+/**
+ * As reviveHandles, now, for a message received synchronously (a Queue's or
+ * Pipe's): the openers must be known already, as they are wherever 'shmkit'
+ * itself was imported. The receiver owns the handles it gets.
+ * @throws {ShmError} ERR_SHM_INVALID_ARG for a kind this process has no opener for
+ */
+export function reviveHandlesNow<T>(value: T): T {
+  const kinds = new Set<string>();
+  kindsIn(value, kinds, 0);
+  if (kinds.size === 0) return value;
+  return reviveKnown(value, kinds, new OpenedHandles());
+}
+
+function reviveKnown<T>(value: T, kinds: Set<string>, opened: OpenedHandles): T {
+  for (const kind of kinds) {
+    if (!openers.has(kind)) {
+      throw invalidArg(
+        `a message carries a handle of kind ${describeValue(kind)}, which this process cannot open (import 'shmkit' itself, not a file of it; or a newer shmkit sent it)`,
+      );
+    }
+  }
   try {
     return reviveIn(value, opened, 0) as T;
   } catch (err) {

@@ -58,6 +58,7 @@ constexpr uint32_t kTagFalse = 8;        // Tag.false
 constexpr uint32_t kTagNull = 9;         // Tag.null
 constexpr uint32_t kTagUndefined = 10;   // Tag.undefined
 constexpr uint32_t kTagMsgpack = 11;     // Tag.msgpack
+constexpr uint32_t kTagHandles = 12;     // Tag.handles
 constexpr uint32_t kTagTypedBase = 16;   // Tag.typedBase
 
 // What the ring calls report to lib/ beside their result, in the handle's

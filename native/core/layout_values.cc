@@ -63,6 +63,7 @@ Napi::Value LayoutValues(const Napi::CallbackInfo& info) {
     group.Set("null", Napi::Number::New(env, static_cast<double>(layout::kTagNull)));
     group.Set("undefined", Napi::Number::New(env, static_cast<double>(layout::kTagUndefined)));
     group.Set("msgpack", Napi::Number::New(env, static_cast<double>(layout::kTagMsgpack)));
+    group.Set("handles", Napi::Number::New(env, static_cast<double>(layout::kTagHandles)));
     group.Set("typedBase", Napi::Number::New(env, static_cast<double>(layout::kTagTypedBase)));
     all.Set("Tag", group);
   }
