@@ -74,19 +74,7 @@ export abstract class SegmentHandle implements Disposable {
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */
   [MEMBER](): Member {
     if (!this.#owns) throw invalidArg(`this ${this.constructor.name} belongs to another object: hand that object to the Scope`);
-    const typed = this.typed;
-    return {
-      name: typed.segment.name,
-      namespace: 'segment',
-      identity: typed.segment.identity,
-      what: typed.segment.what,
-      tokens: true,
-      token: () => (typed.closed ? undefined : typed.token),
-      get closed() {
-        return typed.closed;
-      },
-      close: () => this.close(),
-    };
+    return this.typed.member(() => this.close());
   }
 
   /** @internal How this handle crosses to another process (lib/core/transfer.ts): its kind and name. */

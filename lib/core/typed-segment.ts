@@ -10,7 +10,7 @@ import { trace } from './debug.js';
 import type { DTypeInfo, SharedTypedArray } from './dtypes.js';
 import { ErrorCodes, ShmError } from './errors.js';
 import { HEADER_SIZE, hasForeignMagic, type KindCode, kindName, MAGIC, Offset, readHeader, State, Word, writeHeader } from './format.js';
-import { forgetAtExit } from './lifetime.js';
+import { forgetAtExit, type Member } from './lifetime.js';
 import { native } from './native.js';
 import {
   acquireToken,
@@ -97,6 +97,23 @@ export class TypedSegment implements LockOwner {
     this.liveness = owner.liveness;
     this.#holdings = { liveness: owner.liveness, name: segment.name, identity: segment.identity, count: 0 };
     dropped.register(this, this.#holdings, this);
+  }
+
+  /** What a Scope and `unlinkOnExit` need of a handle on this segment; `close` closes that handle. */
+  member(close: () => void): Member {
+    const typed = this;
+    return {
+      name: this.segment.name,
+      namespace: 'segment',
+      identity: this.segment.identity,
+      what: this.segment.what,
+      tokens: true,
+      token: () => (typed.closed ? undefined : typed.token),
+      get closed() {
+        return typed.closed;
+      },
+      close,
+    };
   }
 
   get closed(): boolean {

@@ -289,19 +289,7 @@ export class SharedMap<V = unknown> implements Disposable, Iterable<[string, V]>
 
   /** @internal What a Scope and `unlinkOnExit` need of this handle. */
   [MEMBER](): Member {
-    const typed = this.#typed;
-    return {
-      name: typed.name,
-      namespace: 'segment',
-      identity: typed.segment.identity,
-      what: typed.segment.what,
-      tokens: true,
-      token: () => (typed.closed ? undefined : typed.token),
-      get closed() {
-        return typed.closed;
-      },
-      close: () => this.close(),
-    };
+    return this.#typed.member(() => this.close());
   }
 
   get closed(): boolean {
