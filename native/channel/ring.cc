@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -929,11 +930,16 @@ bool RingHasData(const RingHandle* handle) {
   return !ring.mapping()->unmapped && ring.HasData();
 }
 
-Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell) {
+Napi::Value RingFirstRead(const Napi::CallbackInfo& info, RingHandle* handle, int32_t* spinner) {
+  Napi::Env env = info.Env();
   Ring& ring = handle->ring;
-  if (ring.mapping()->unmapped) return env.Undefined();
-  bool async = kind == FirstRead::kAsync;
-  Napi::Value read = ReadMessage(env, ring, SpinBudget(spinner, async && doorbell));
+  if (ring.mapping()->unmapped) {
+    RingNoRead(handle);
+    return env.Undefined();
+  }
+  double max_spin_ms = info.Length() > 1 ? info[1].As<Napi::Number>().DoubleValue() : HUGE_VAL;
+  bool async = info.Length() > 2;
+  Napi::Value read = ReadMessage(env, ring, std::min(SpinBudget(spinner, async && info[2].ToBoolean()), max_spin_ms));
   double spun_ms = ring.out()[kOutSpunUs] * 0.001;
   bool caught = !read.IsUndefined();
   if (!async) {
@@ -945,7 +951,7 @@ Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, F
   return read;
 }
 
-void RingNoRead(RingHandle* handle) { handle->ring.out()[kOutSpunUs] = 0; }
+void RingNoRead(RingHandle* handle) { handle->ring.out()[kOutSpunUs] = -1; }
 
 int32_t* RingControlWord(RingHandle* handle, int index) {
   Ring& ring = handle->ring;
@@ -957,9 +963,10 @@ bool RingHoldsViews(const RingHandle* handle) {
   return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
 }
 
-bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag) {
+bool RingWriteNow(const Napi::CallbackInfo& info, RingHandle* handle) {
   Ring& ring = handle->ring;
-  return !ring.mapping()->unmapped && WriteMessageNow(Napi::Env(env), ring, message, tag);
+  int tag = info[2].As<Napi::Number>().Int32Value();
+  return !ring.mapping()->unmapped && WriteMessageNow(info.Env(), ring, info[1], tag);
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {
