@@ -19,7 +19,6 @@ import {
   waitAsync,
   waitSync,
 } from '../sync/waiting.js';
-import type { Encoded } from './codec.js';
 import { type Frame, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
 import { capacityOption, RingReader, RingWriter } from './ring-end.js';
 import type { MessageView, Slot } from './zero-copy.js';
@@ -209,26 +208,19 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
-    const writer = this.#writer;
-    let encoded: Encoded | undefined;
-    if (writer.turns.idle) {
-      writer.abandonSlot();
-      encoded = writer.writeNow(message, this.#sendNow);
-      if (encoded === undefined) return;
-    }
-    const plan = writer.writePlan(encoded ?? writer.encode(message)); // before the first await: it keeps its own copy
+    const plan = this.#writer.start(message, this.#sendNow, true);
+    if (plan === undefined) return;
     this.#checkPeerForSend();
-    if ((await writer.inTurn(wait, () => waitAsync(this, plan, wait, this.#out.writeSpinner))) === TIMED_OUT) throw timeout('send');
+    if ((await this.#writer.inTurn(wait, () => waitAsync(this, plan, wait, this.#out.writeSpinner))) === TIMED_OUT) throw timeout('send');
   }
 
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
-    this.#writer.abandonSlot();
-    const encoded = this.#writer.writeNow(message, this.#sendNow);
-    if (encoded === undefined) return;
+    const plan = this.#writer.start(message, this.#sendNow, false);
+    if (plan === undefined) return;
     this.#checkPeerForSend();
-    if (waitSync(this, this.#writer.writePlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
+    if (waitSync(this, plan, wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
   }
 
   /**

@@ -19,7 +19,6 @@ import {
   waitAsync,
   waitSync,
 } from '../sync/waiting.js';
-import type { Encoded } from './codec.js';
 import { Ctl, type HeldFrame, HOLDERS, NO_ENTRY, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
 import { capacityOption, RingReader, RingWriter } from './ring-end.js';
 import type { MessageView, Slot } from './zero-copy.js';
@@ -178,15 +177,9 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    */
   async put(message: T, options?: WaitOptions): Promise<void> {
     const wait = parseWaitOptions(options);
-    const writer = this.#writer;
-    let encoded: Encoded | undefined;
-    if (writer.turns.idle) {
-      writer.abandonSlot();
-      encoded = writer.writeNow(message, this.#putNow);
-      if (encoded === undefined) return;
-    }
-    const plan = writer.writePlan(encoded ?? writer.encode(message)); // before the first await: it keeps its own copy
-    const written = await writer.inTurn(wait, () => this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner)));
+    const plan = this.#writer.start(message, this.#putNow, true);
+    if (plan === undefined) return;
+    const written = await this.#writer.inTurn(wait, () => this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner)));
     if (written === TIMED_OUT) throw new Full();
   }
 
@@ -197,10 +190,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    */
   putSync(message: T, options?: WaitOptions): void {
     const wait = parseWaitOptions(options);
-    this.#writer.abandonSlot();
-    const encoded = this.#writer.writeNow(message, this.#putNow);
-    if (encoded === undefined) return;
-    const plan = this.#writer.writePlan(encoded);
+    const plan = this.#writer.start(message, this.#putNow, false);
+    if (plan === undefined) return;
     const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, plan, wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
   }

@@ -98,6 +98,23 @@ export class RingWriter {
     return undefined;
   }
 
+  /**
+   * A write's start: its one first try (writeNow), unless an async write of
+   * this handle waits before it (`async`; a blocking one goes first: it
+   * cannot wait for those). undefined once written; else the plan of the
+   * wait that goes on, made now: it keeps its own copy of the encoded
+   * message, so an async write makes it before its first await.
+   */
+  start(message: unknown, write: (message: unknown, tag: number) => boolean, async: boolean): WaitPlan<true> | undefined {
+    let encoded: Encoded | undefined;
+    if (!async || this.turns.idle) {
+      this.abandonSlot();
+      encoded = this.writeNow(message, write);
+      if (encoded === undefined) return undefined;
+    }
+    return this.writePlan(encoded ?? this.encode(message));
+  }
+
   /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next encode). */
   writePlan(encoded: Encoded): WaitPlan<true> {
     const kept = keepEncoded(encoded);
