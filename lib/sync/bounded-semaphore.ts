@@ -62,7 +62,6 @@ export class BoundedSemaphore extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.boundedSemaphore;
-
   static readonly #kind: SyncKind<BoundedSemaphore> = { code: Kind.boundedSemaphore, words: WORDS, make: (typed) => new BoundedSemaphore(typed) };
 
   /** Creates a semaphore named `name` with `value` units, which is also its bound (`EEXIST` if the name exists). */
