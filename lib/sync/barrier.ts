@@ -60,7 +60,7 @@ export class Barrier extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.barrier;
-  static readonly #kind: SyncKind<Barrier> = { code: Kind.barrier, words: existingWords, make: (typed) => new Barrier(typed) };
+  static readonly #kind: SyncKind<Barrier> = { code: Barrier.kindCode, words: existingWords, make: (typed) => new Barrier(typed) };
 
   /** Creates a Barrier for `parties` parties, 1 .. 2^20 (`EEXIST` if the name exists). */
   static create(name: string, parties: number, options?: CreateOptions): Barrier {

@@ -62,7 +62,7 @@ export class BoundedSemaphore extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.boundedSemaphore;
-  static readonly #kind: SyncKind<BoundedSemaphore> = { code: Kind.boundedSemaphore, words: WORDS, make: (typed) => new BoundedSemaphore(typed) };
+  static readonly #kind: SyncKind<BoundedSemaphore> = { code: BoundedSemaphore.kindCode, words: WORDS, make: (typed) => new BoundedSemaphore(typed) };
 
   /** Creates a semaphore named `name` with `value` units, which is also its bound (`EEXIST` if the name exists). */
   static create(name: string, value = 1, options?: CreateOptions): BoundedSemaphore {

@@ -57,7 +57,7 @@ export class Condition extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.condition;
-  static readonly #kind: SyncKind<Condition> = { code: Kind.condition, words: WORDS, make: (typed) => new Condition(typed) };
+  static readonly #kind: SyncKind<Condition> = { code: Condition.kindCode, words: WORDS, make: (typed) => new Condition(typed) };
 
   /** Creates a Condition named `name` (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Condition {

@@ -19,7 +19,7 @@ export class Event extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.event;
-  static readonly #kind: SyncKind<Event> = { code: Kind.event, words: WORDS, make: (typed) => new Event(typed) };
+  static readonly #kind: SyncKind<Event> = { code: Event.kindCode, words: WORDS, make: (typed) => new Event(typed) };
 
   /** Creates an Event named `name`, not set (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Event {
