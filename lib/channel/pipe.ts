@@ -400,7 +400,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /**
    * The other end closed, or its process died (an end not yet opened is not
-   * gone). A close is one load; death costs a system call (several us here),
+   * gone). A close is one load; death costs a system call,
    * so the addon asks it at most every 5 ms: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
    * `fresh` asks now: a send that slept, which asks once per SEND_SLICE_MS.

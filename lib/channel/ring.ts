@@ -500,8 +500,7 @@ const POPULATE_BYTES = 64 * 1024;
 /**
  * A new Buffer for a received message. A large one has its pages mapped in
  * one system call before the copy: fresh memory otherwise takes a page fault
- * per 4 KiB as the copy first touches it, which on the VMs measured made a
- * plain 1 MiB recv cost ten times more (docs/design.md, "Large messages",
+ * per 4 KiB as the copy first touches it (docs/design.md, "Large messages",
  * has the figures). On pages already mapped (memory malloc reused) the call
  * costs little.
  */

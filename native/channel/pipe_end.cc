@@ -20,7 +20,7 @@ namespace {
 using namespace layout;  // the pipe's control words: each end's token, then each end's closed flag (layout.h)
 // How often a peer seen alive is asked of the kernel again: a dead peer is
 // noticed within this, and a reader spinning on pollSync() makes no system
-// call (several us here) on most polls.
+// call on most polls.
 constexpr int64_t kPeerCheckNs = 5'000'000;
 
 uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
