@@ -106,7 +106,7 @@ export class WorkerProcess {
   readonly #claims: ClaimWords;
   /** Tasks it may still be sent before maxTasksPerChild retires it (Infinity for no limit). */
   #quota: number;
-  /** Unanswered tasks that were sent to go alone (see Pool's #limits): nothing is sent behind them. */
+  /** Unanswered tasks that were sent to go alone (see Scheduler's #limits): nothing is sent behind them. */
   #alone = 0;
   #ready = false;
   #receiving = false;
