@@ -60,7 +60,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #end: 0 | 1;
   readonly #out: Ring;
   readonly #in: Ring;
-  /** The addon's side of this end: a string's send, a poll and recvSync's first try, one call each (with the peer check). */
+  /** The addon's side of this end: a send's and a receive's first try and a poll, one call each (with the peer check). */
   readonly #native: PipeEndHandle;
   /** Sends and reserves: their turns, and the slot handed out last. */
   readonly #writer: RingWriter;
