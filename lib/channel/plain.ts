@@ -25,9 +25,9 @@ const SCRATCH_BYTES = 8192;
 const SCRATCH_KEPT = 1 << 20;
 
 /**
- * Where messages are written. Each starts after the last one (a new
- * scratch when it is full), so bytes handed out stay intact while a write
- * that waits keeps them: the same promise msgpackr's own buffer made.
+ * Where messages are written. Each starts after the last one, and a full
+ * scratch is replaced, never reused, so bytes handed out stay intact while
+ * a write that waits keeps them (the promise msgpackr's own buffer made).
  */
 let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 /** Where the next message starts in scratch. */
@@ -46,7 +46,7 @@ const numberBytes = new Uint8Array(numberCell.buffer);
  * arrays (dense, nothing but their elements) and objects (Object.prototype
  * or none, no "__proto__" key, well-formed keys) of those, at most 32
  * deep. undefined for anything else, which keeps v8.serialize. The bytes are
- * a view of the scratch, valid until about 8 KiB more have been written.
+ * a view of the scratch that nothing writes again.
  */
 export function packPlain(value: unknown): Uint8Array | undefined {
   if (scratch.length > SCRATCH_KEPT) newScratch(SCRATCH_BYTES, 0);
