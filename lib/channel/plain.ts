@@ -6,7 +6,7 @@
 // integers, non-string keys) is read by msgpackr instead, so every valid
 // message still decodes; this writer writes only what msgpackr reads back
 // alike. docs/design.md, "Messages", has the measurements behind this.
-import { Packr } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 
 /** Deeper than this, a value is not plain: it goes through v8.serialize (which also keeps cycles). */
 const PLAIN_DEPTH = 32;
@@ -16,7 +16,7 @@ const PLAIN_DEPTH = 32;
  * Object.prototype, as structured clone makes them; copyBuffers: a
  * MessagePack binary decodes to a copy, never a view of a ring.
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const msgpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
 // ---- writing ----
 
@@ -225,7 +225,7 @@ export function unpackPlainAt(bytes: Buffer, from: number, to: number): unknown 
   } finally {
     src = EMPTY;
   }
-  return packr.unpack(bytes, { start: from, end: to });
+  return msgpackr.unpack(bytes, { start: from, end: to });
 }
 
 const EMPTY = Buffer.alloc(0);
