@@ -79,6 +79,22 @@ describe('plain data as MessagePack', () => {
     expect(first).toEqual(copy);
   });
 
+  it('a getter that packs a message of its own leaves the one being packed whole (its own takes the structured way)', () => {
+    let inner: Uint8Array | undefined | null = null;
+    const value = {
+      a: 'outer',
+      get b() {
+        inner = packPlain({ nested: 'x'.repeat(10) });
+        return 2;
+      },
+      c: 'after',
+    };
+    const bytes = packPlain(value) as Uint8Array;
+    expect(inner).toBeUndefined();
+    expect(msgpackr.unpack(bytes)).toEqual({ a: 'outer', b: 2, c: 'after' });
+    expect(msgpackr.unpack(packPlain({ next: 1 }) as Uint8Array)).toEqual({ next: 1 });
+  });
+
   it('says what is not plain data, with nothing handed out', () => {
     const sparse = [1];
     sparse[2] = 3;

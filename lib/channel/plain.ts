@@ -35,6 +35,8 @@ let next = 0;
 /** Where the message being written starts, and the write position. */
 let start = 0;
 let at = 0;
+/** True while packPlain runs (a getter of the value may run anything). */
+let packing = false;
 
 const numberCell = new Float64Array(1);
 const numberBytes = new Uint8Array(numberCell.buffer);
@@ -49,12 +51,19 @@ const numberBytes = new Uint8Array(numberCell.buffer);
  * a view of the scratch that nothing writes again.
  */
 export function packPlain(value: unknown): Uint8Array | undefined {
-  if (scratch.length > SCRATCH_KEPT) newScratch(SCRATCH_BYTES, 0);
-  start = next;
-  at = next;
-  if (!write(value, 0)) return undefined;
-  next = at;
-  return new Uint8Array(scratch.buffer, scratch.byteOffset + start, at - start);
+  // A getter that sends a message itself would write over this one: its message takes the structured way.
+  if (packing) return undefined;
+  packing = true;
+  try {
+    if (scratch.length > SCRATCH_KEPT) newScratch(SCRATCH_BYTES, 0);
+    start = next;
+    at = next;
+    if (!write(value, 0)) return undefined;
+    next = at;
+    return new Uint8Array(scratch.buffer, scratch.byteOffset + start, at - start);
+  } finally {
+    packing = false;
+  }
 }
 
 /** Makes room for `bytes` more at `at`: a new scratch, the message so far copied to its start, when this one is full. */
