@@ -3,17 +3,23 @@
 // separate node processes, each round trip timed on its own and reported as
 // median and p99 (the mean beside them): shmkit Pipe blocking and async, back
 // to back and after a 1 ms idle gap (and both ends in one process: the work
-// per message, no wait in it), against a Unix domain socket carrying
+// per message, no wait in it), a pair of shmkit Queues (one each way, as
+// a Pipe's two rings), against a Unix domain socket carrying
 // the same shapes (bytes as they are, objects as JSON, as a socket user
 // would send them).
 //   node bench/messages.mjs        (npm run bench -- messages)
 //   MESSAGES_SHAPES=object,buffer node bench/messages.mjs   (only those shapes)
+//   MESSAGES_WARMUP=5000 node bench/messages.mjs   (round trips before the timed ones; 200 by default)
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pipe } from 'shmkit';
+import { Pipe, Queue } from 'shmkit';
 import { exited, machine, spawnPeer, uid, withSocket } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const WARMUP = 200;
+// Few warm-ups: the first thousands of round trips are timed, as a fresh
+// peer's are. A message that lib/ encodes runs partly in V8's unoptimized
+// tiers for that long (docs/design.md, "Messages"); MESSAGES_WARMUP times
+// the steady state instead.
+const WARMUP = Number(process.env.MESSAGES_WARMUP ?? 200);
 const BACK_TO_BACK = 3000;
 const GAP_WARMUP = 20;
 const AFTER_GAP = 200;
@@ -83,6 +89,24 @@ async function withPipe(peerMode, body) {
   }
 }
 
+/** Runs `body(inbox, outbox)` with two Queues echoed by a peer process (bench/channel-peer.mjs `peerMode`). */
+async function withQueues(peerMode, body) {
+  const names = [uid('bmi'), uid('bmo')];
+  const [outbox, inbox] = names.map((name) => Queue.create(name, { capacity: 1 << 20 }));
+  const child = spawnPeer([peerMode, ...names]);
+  try {
+    await inbox.get(); // "ready"
+    return await body(inbox, outbox);
+  } finally {
+    await outbox.put('STOP');
+    await exited(child);
+    for (const queue of [inbox, outbox]) {
+      queue.close();
+      queue.unlink();
+    }
+  }
+}
+
 /** One round trip of `wire` bytes through the echoing socket peer; resolves with what came back. */
 function socketRoundTrip(socket, wire) {
   return new Promise((resolve) => {
@@ -138,6 +162,20 @@ function rows(shape) {
           await pipe.recv();
         }),
       ),
+    'shmkit Queue, putSync / getSync': () =>
+      withQueues('queue-sync', (inbox, outbox) =>
+        timeSync(WARMUP, BACK_TO_BACK, () => {
+          outbox.putSync(message);
+          inbox.getSync();
+        }),
+      ),
+    'shmkit Queue, async put / get': () =>
+      withQueues('queue-async', (inbox, outbox) =>
+        timeAsync(WARMUP, BACK_TO_BACK, 0, async () => {
+          await outbox.put(message);
+          await inbox.get();
+        }),
+      ),
     'Unix socket': () =>
       withSocket('socket-echo', [], (s) => timeAsync(WARMUP, BACK_TO_BACK, 0, async () => fromWire(await socketRoundTrip(s, toWire(message))))),
     'shmkit Pipe, async, 1 ms idle gap': () =>
@@ -184,6 +222,8 @@ export async function run(progress = () => {}) {
 const SOCKET_OF = {
   'shmkit Pipe, sendSync / recvSync': 'Unix socket',
   'shmkit Pipe, async send / recv': 'Unix socket',
+  'shmkit Queue, putSync / getSync': 'Unix socket',
+  'shmkit Queue, async put / get': 'Unix socket',
   'shmkit Pipe, async, 1 ms idle gap': 'Unix socket, 1 ms idle gap',
   'shmkit Pipe, sendSync / recvSync, 1 ms idle gap': 'Unix socket, 1 ms idle gap',
 };

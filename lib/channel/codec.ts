@@ -4,10 +4,10 @@
 // as MessagePack; anything else structured-cloneable through v8.serialize
 // (encodeStructured). Channels and SharedMap values share this codec.
 import { deserialize, serialize } from 'node:v8';
-import { Packr } from 'msgpackr';
 import { invalidArg } from '../core/errors.js';
 import { Tag } from '../core/layout.js';
 import { describeHandles, reviveHandlesNow } from '../core/transfer.js';
+import { packPlain, unpackPlainAt } from './plain.js';
 
 /**
  * What a message's bytes are (native/core/layout.h): a Buffer, UTF-8 or ASCII
@@ -79,18 +79,12 @@ export function encode(message: unknown, into: Encoded): Encoded {
     if (index >= 0) return fill(into, Tag.typedBase + index, bytes, undefined, bytes.byteLength);
   }
   if (message instanceof ArrayBuffer) return fill(into, Tag.arrayBuffer, new Uint8Array(message), undefined, message.byteLength);
-  if (isPlainData(message, 0)) return encodePlain(message, into);
+  // Plain data as MessagePack (lib/channel/plain.ts): it gives back exactly
+  // what structured clone would, and encodes and decodes several times
+  // faster than v8.serialize (docs/design.md, "Messages").
+  const plain = packPlain(message);
+  if (plain !== undefined) return fill(into, Tag.msgpack, plain, undefined, plain.byteLength);
   return encodeStructured(message, into);
-}
-
-/**
- * Plain data as MessagePack: it gives back exactly what structured clone
- * would (isPlainData), and encodes and decodes several times faster than
- * v8.serialize (docs/design.md, "Messages").
- */
-function encodePlain(message: unknown, into: Encoded): Encoded {
-  const bytes = packr.pack(message);
-  return fill(into, Tag.msgpack, bytes, undefined, bytes.byteLength);
 }
 
 /**
@@ -119,59 +113,6 @@ export function decodeStructured(bytes: Buffer): unknown {
 const numberCell = new Float64Array(1);
 const numberBytes = new Uint8Array(numberCell.buffer);
 const NO_BYTES = new Uint8Array(0);
-
-/**
- * MessagePack for plain data (docs/design.md, "SharedMap" and "Messages").
- * Objects decode with Object.prototype, as structured clone makes them.
- * Each pack starts after the last one in msgpackr's buffer (a new buffer
- * when it fills), so an Encoded kept for a write that waits stays intact.
- * copyBuffers: a MessagePack binary (which this codec never writes, but
- * another program could) decodes to a copy, never a view of a ring.
- */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
-/** Deeper than this, a value goes through v8.serialize (which also keeps cycles). */
-const PLAIN_DEPTH = 32;
-
-/**
- * True if MessagePack gives back exactly what structured clone would: null,
- * undefined, booleans, well-formed strings (UTF-8 has no lone surrogates),
- * numbers but -0, and arrays (dense, nothing but their elements) and
- * objects (Object.prototype or none, no "__proto__" key, well-formed keys)
- * of those. Everything else keeps v8.serialize.
- */
-function isPlainData(value: unknown, depth: number): boolean {
-  switch (typeof value) {
-    case 'string':
-      return isWellFormed(value);
-    case 'boolean':
-    case 'undefined':
-      return true;
-    case 'number':
-      return !Object.is(value, -0);
-    case 'object': {
-      if (value === null) return true;
-      if (depth >= PLAIN_DEPTH) return false;
-      if (Array.isArray(value)) return isPlainArray(value, depth);
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) return false;
-      for (const key of Object.keys(value)) {
-        if (key === '__proto__' || !isWellFormed(key) || !isPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-/** String.prototype.isWellFormed (ES2024; Node 20 has it): no lone surrogate, which UTF-8 would turn into U+FFFD. */
-const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
-
-function isPlainArray(array: unknown[], depth: number): boolean {
-  if (Object.getPrototypeOf(array) !== Array.prototype) return false;
-  for (let i = 0; i < array.length; i++) if (!(i in array) || !isPlainData(array[i], depth + 1)) return false;
-  return Object.keys(array).length === array.length;
-}
 
 /**
  * Encodes a SharedMap value: as `encode` does, and numbers, booleans, null
@@ -230,7 +171,7 @@ export function decode(tag: number, bytes: Buffer): unknown {
     case Tag.undefined:
       return undefined;
     case Tag.msgpack:
-      return packr.unpack(bytes);
+      return unpackPlainAt(bytes, 0, bytes.byteLength);
     default: {
       const T = TYPED_ARRAYS[tag - Tag.typedBase];
       if (!T) throw invalidArg(`unknown message tag ${tag}`);
@@ -246,7 +187,7 @@ export function decode(tag: number, bytes: Buffer): unknown {
  */
 export function decodePlainAt(bytes: Buffer, start: number, end: number): unknown {
   if (end <= start) throw invalidArg('an empty MessagePack message');
-  return packr.unpack(bytes, { start, end });
+  return unpackPlainAt(bytes, start, end);
 }
 
 /** The bytes in an ArrayBuffer of their own, aligned for any typed array. */
