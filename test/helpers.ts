@@ -1,13 +1,24 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, inject } from 'vitest';
+import { afterAll, expect, inject } from 'vitest';
 import { ShmError } from '../dist/index.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const fixtures = join(root, 'test', 'fixtures');
 
 let counter = 0;
+
+/**
+ * The programs this test file started that have not ended. A test that
+ * fails (or times out) before its children end must not leave them running
+ * after the file: they would keep names open and spin on the CPU the next
+ * files need. Each file has its own (vitest isolates files).
+ */
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /** A name unique to this test run (the run's prefix, the file's pid, a counter). */
 export function uniqueName(label = 'n'): string {
@@ -37,6 +48,8 @@ export interface Running {
  */
 export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Running {
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('close', () => running.delete(child));
   let stdout = '';
   let stderr = '';
   let pending: Array<{ match: (line: string) => boolean; resolve: (line: string) => void }> = [];
