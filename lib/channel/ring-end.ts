@@ -91,7 +91,10 @@ export class RingWriter {
    * @throws as `encode`.
    */
   writeNow(message: unknown, write: (message: unknown, tag: number) => boolean): Encoded | undefined {
-    if ((typeof message === 'string' || ArrayBuffer.isView(message)) && write(message, AS_IT_IS)) return undefined;
+    if (typeof message === 'string' || ArrayBuffer.isView(message)) {
+      // A Buffer's tag is told here: the addon takes three calls to tell a Buffer from a Uint8Array.
+      if (write(message, Buffer.isBuffer(message) ? Tag.buffer : AS_IT_IS)) return undefined;
+    }
     const encoded = this.encode(message);
     if (encoded.bytes === undefined || !write(encoded.bytes, encoded.tag)) return encoded;
     encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once written
