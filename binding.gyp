@@ -17,6 +17,7 @@
         "native/wait/waiter_thread.cc",
         "native/wait/doorbell.cc",
         "native/wait/spinner.cc",
+        "native/channel/frame_ring.cc",
         "native/channel/ring.cc",
         "native/channel/pipe_end.cc",
         "native/channel/queue.cc"
