@@ -139,19 +139,26 @@ RingStatus FrameRing::Adopt(int entry, uint32_t dead, uint32_t token, Frame* fra
   if (entry < 0 || entry >= kHolders) return RingStatus::kNotHeld;
   if (!CompareExchange(words_ + kHolderToken + entry, dead, token)) return RingStatus::kNotHeld;
   uint32_t position = Load(words_ + kHolderPosition + entry);
+  // Checked before a header is read there: one read where no frame starts could run past the ring's end.
+  if ((position & 7) != 0) return DropHeld(entry, token);
   uint32_t at = position & mask_;
   uint32_t length, tag;
   std::memcpy(&length, data_ + at, 4);
   std::memcpy(&tag, data_ + at + 4, 4);
   uint32_t taken = Load(words_ + kCursor) - position;
-  if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || !FrameFits(at, length) ||
-      taken > capacity_ || FrameSize(length) > taken) {
-    Unhold(entry, token);
-    corruption_ = "corrupt ring: a held frame that cannot be right was dropped";
-    return RingStatus::kCorrupt;
+  if (tag == kPadding || (tag & kPublished) == 0 || !FrameFits(at, length) || taken > capacity_ ||
+      FrameSize(length) > taken) {
+    return DropHeld(entry, token);
   }
   *frame = Frame{position, at, length, tag & ~kPublished};
   return RingStatus::kOk;
+}
+
+// A held frame that cannot be right: freed (the entry ends), and kCorrupt.
+RingStatus FrameRing::DropHeld(int entry, uint32_t token) {
+  Unhold(entry, token);
+  corruption_ = "corrupt ring: a held frame that cannot be right was dropped";
+  return RingStatus::kCorrupt;
 }
 
 bool FrameRing::Unhold(int entry, uint32_t token) {

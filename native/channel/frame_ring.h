@@ -92,9 +92,11 @@ class FrameRing {
   bool HasData() const { return Load(EmptyWord()) != 0; }
 
   // The word that stays 0 while the ring is empty (the tag word where the
-  // next frame goes): what a reader spins on.
+  // next frame goes): what a reader spins on. A read position where no
+  // frame starts (another program wrote it) is rounded down to one, so the
+  // word is in the ring; Oldest then finds it corrupt.
   const int32_t* EmptyWord() const {
-    return reinterpret_cast<const int32_t*>(data_ + (Load(words_ + read_word_) & mask_) + 4);
+    return reinterpret_cast<const int32_t*>(data_ + (Load(words_ + read_word_) & mask_ & ~7u) + 4);
   }
 
   // Whether a consumer holds a frame of this Queue's ring as a view.
@@ -127,6 +129,7 @@ class FrameRing {
   RingStatus PublishedPast(uint32_t position);
   RingStatus EmptyCounted(uint32_t tail);
   RingStatus Corrupt(const std::string& what);
+  RingStatus DropHeld(int entry, uint32_t token);
   RingStatus Room(uint32_t tail, uint32_t need);
   bool WrapEarly(uint32_t tail, uint32_t at);
   RingStatus NoRoom();
