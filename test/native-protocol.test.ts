@@ -7,14 +7,15 @@ import { root } from './helpers.js';
 
 // The frame protocol (native/channel/frame_ring.*) on its own: built with the
 // system compiler, without node or N-API, into test/native/frame_ring_driver.cc,
-// which runs it against a model and with words written wrong. With the
+// which runs it against a model, from several threads, and with words
+// written wrong. With the
 // address and undefined-behaviour sanitizers where the compiler has them, so
 // an access outside a ring fails the run even where it would not crash.
 const compiler = ['c++', 'g++', 'clang++'].find((cc) => spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
 if (!compiler) console.log('native-protocol.test.ts skipped: no C++ compiler (c++, g++ or clang++) on this machine');
 
 const SOURCES = [join(root, 'test', 'native', 'frame_ring_driver.cc'), join(root, 'native', 'channel', 'frame_ring.cc')];
-const FLAGS = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', `-I${join(root, 'native')}`];
+const FLAGS = ['-std=c++17', '-O1', '-g', '-Wall', '-Wextra', '-pthread', `-I${join(root, 'native')}`];
 const SANITIZERS = ['-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer'];
 // A seed of its own each run (printed when it fails), besides a fixed one.
 const SEEDS = [1, Math.floor(Math.random() * 2 ** 31)];
@@ -62,6 +63,10 @@ describe.skipIf(!compiler)('the frame protocol on its own (C++ driver, no node)'
 
   it('every word written wrong in the ways docs/format.md names is found corrupt, and the ring works after', () => {
     expect(drive('corrupt').cases).toBe(18);
+  }, 120_000);
+
+  it('a writer thread and reader threads, each with a handle of its own: every message once, in order, intact, held views never written over', () => {
+    expect(drive('threads', '10000')).toEqual({ runs: 9, messages: 90000 });
   }, 120_000);
 
   it('random words written wrong: no crash, no access outside the ring, and the ring works once they stop', () => {

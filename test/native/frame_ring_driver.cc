@@ -7,6 +7,10 @@
 //   frame_ring_driver corrupt             words written wrong, one at a time:
 //                                         each must be reported as kCorrupt,
 //                                         and the ring must work after
+//   frame_ring_driver threads MESSAGES    a writer thread and reader threads,
+//                                         each with a handle of its own, as
+//                                         processes are: every message comes
+//                                         once, in order, intact
 //   frame_ring_driver chaos SEED STEPS    random operations with random words
 //                                         written wrong: no crash, no access
 //                                         outside the ring, and the ring
@@ -14,14 +18,18 @@
 //
 // It prints one line of counts and exits 0, or prints what went wrong (with
 // the seed and step) and exits 1. A sanitizer finding aborts it.
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "channel/frame_ring.h"
 #include "wait/notify.h"
@@ -30,11 +38,12 @@ using namespace shmkit;
 using namespace shmkit::layout;
 
 // The wait layer's wake and spin, as the protocol calls them: a wake is
-// recorded (this driver has one thread, so no one sleeps), and nothing spins.
+// recorded (no one sleeps here: the threads of a threads run poll), and
+// nothing spins.
 namespace shmkit {
-int wakes = 0;
-int32_t* woken_word = nullptr;
-uint32_t woken_flag = 0;
+std::atomic<int> wakes{0};
+std::atomic<int32_t*> woken_word{nullptr};
+std::atomic<uint32_t> woken_flag{0};
 int NotifyWord(int32_t* addr, int32_t, uint32_t flag) {
   wakes++;
   woken_word = addr;
@@ -784,6 +793,130 @@ int RunChaos(uint32_t seed, long steps) {
   return 0;
 }
 
+// The payload length of message `id` in a threads run: mostly short, now
+// and then the largest, so that frames wrap and padding frames come.
+uint32_t LengthOf(const FrameRing& ring, uint32_t id) {
+  if (id % 97 == 0) return ring.MaxPayload();
+  return (id * 37) % (ring.MaxPayload() / 4 + 1);
+}
+
+// Writes messages 1..count, waiting (yielding) while there is no room.
+void WriteInOrder(int32_t* words, uint32_t capacity, uint32_t count) {
+  FrameRing ring(words, capacity);
+  for (uint32_t id = 1; id <= count; id++) {
+    for (;;) {
+      RingStatus status = WriteMessage(ring, id, LengthOf(ring, id));
+      if (status == RingStatus::kOk) break;
+      EXPECT(status == RingStatus::kNoRoom, "a write of message %u is %s", id, Name(status));
+      std::this_thread::yield();
+    }
+  }
+}
+
+// A Pipe's reader: every message once, in order, intact.
+void ReadInOrder(int32_t* words, uint32_t capacity, uint32_t count) {
+  FrameRing ring(words, capacity);
+  for (uint32_t id = 1; id <= count;) {
+    Frame frame;
+    RingStatus status = ring.Oldest(&frame);
+    if (status == RingStatus::kEmpty) {
+      std::this_thread::yield();
+      continue;
+    }
+    EXPECT(status == RingStatus::kOk, "a read of message %u is %s", id, Name(status));
+    ExpectMessage(ring, frame, Message{id, LengthOf(ring, id), 1}, "a read");
+    ring.Release(frame);
+    id++;
+  }
+}
+
+// A Queue's consumers share the get lock and the count of messages taken;
+// each takes with the lock held, some as views that it releases later, in
+// any order, without the lock (checking their bytes stayed).
+struct Consumers {
+  std::mutex get_lock;
+  uint32_t taken = 0;  // with get_lock
+};
+
+void Consume(int32_t* words, uint32_t capacity, uint32_t count, Consumers& shared, uint32_t token) {
+  FrameRing ring(words, capacity);
+  std::mt19937 random(token);
+  std::vector<std::pair<int, Message>> held;
+  std::vector<Frame> frames;
+  for (;;) {
+    if (!held.empty() && (random() % 3 == 0 || held.size() >= 8)) {
+      size_t which = random() % held.size();
+      ExpectMessage(ring, frames[which], held[which].second, "a held frame");
+      EXPECT(ring.Unhold(held[which].first, token), "Unhold of entry %d failed", held[which].first);
+      held.erase(held.begin() + static_cast<long>(which));
+      frames.erase(frames.begin() + static_cast<long>(which));
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(shared.get_lock);
+    if (shared.taken == count) break;
+    Frame frame;
+    uint32_t id = shared.taken + 1;
+    Message message{id, LengthOf(ring, id), 1};
+    if (random() % 2 == 0) {
+      int entry = -1;
+      RingStatus status = ring.Hold(token, &frame, &entry);
+      if (status == RingStatus::kOk) {
+        ExpectMessage(ring, frame, message, "a hold");
+        held.emplace_back(entry, message);
+        frames.push_back(frame);
+        shared.taken++;
+        continue;
+      }
+      EXPECT(status == RingStatus::kEmpty || status == RingStatus::kHoldersFull, "a hold of message %u is %s", id,
+             Name(status));
+    } else {
+      RingStatus status = ring.Oldest(&frame);
+      if (status == RingStatus::kOk) {
+        ExpectMessage(ring, frame, message, "a get");
+        ring.Release(frame);
+        shared.taken++;
+        continue;
+      }
+      EXPECT(status == RingStatus::kEmpty, "a get of message %u is %s", id, Name(status));
+    }
+    lock.unlock();
+    std::this_thread::yield();
+  }
+  for (size_t i = 0; i < held.size(); i++) {
+    ExpectMessage(ring, frames[i], held[i].second, "a held frame at the end");
+    EXPECT(ring.Unhold(held[i].first, token), "Unhold of entry %d at the end failed", held[i].first);
+  }
+}
+
+int RunThreads(uint32_t count) {
+  long runs = 0;
+  for (const Config& config : kConfigs) {
+    SetWhere("threads", config, 0, count);
+    RingMemory memory(config.capacity, config.queue, config.maxsize);
+    std::thread writer(WriteInOrder, memory.words, config.capacity, count);
+    if (config.queue) {
+      Consumers shared;
+      std::thread first(Consume, memory.words, config.capacity, count, std::ref(shared), 101u);
+      std::thread second(Consume, memory.words, config.capacity, count, std::ref(shared), 202u);
+      first.join();
+      second.join();
+    } else {
+      std::thread reader(ReadInOrder, memory.words, config.capacity, count);
+      reader.join();
+    }
+    writer.join();
+    FrameRing ring(memory.words, config.capacity);
+    Frame frame;
+    EXPECT(ring.Oldest(&frame) == RingStatus::kEmpty, "a ring with every message taken is not empty");
+    EXPECT(!config.queue || (Load(memory.words + kCount) == 0 && Load(memory.words + kHeldCount) == 0 &&
+                             Load(memory.words + kHead) == Load(memory.words + kCursor)),
+           "COUNT, HELD_COUNT or HEAD not back to an empty queue's");
+    runs++;
+  }
+  std::printf("{\"runs\":%ld,\"messages\":%ld}\n", runs, runs * count);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -793,6 +926,8 @@ int main(int argc, char** argv) {
   if (mode == "model") return RunModel(seed, steps);
   if (mode == "corrupt") return RunCorruptCases();
   if (mode == "chaos") return RunChaos(seed, steps);
-  std::fprintf(stderr, "usage: %s model|corrupt|chaos [seed] [steps]\n", argv[0]);
+  if (mode == "threads")
+    return RunThreads(argc > 2 ? static_cast<uint32_t>(std::strtoul(argv[2], nullptr, 10)) : 20000);
+  std::fprintf(stderr, "usage: %s model|corrupt|chaos [seed] [steps] | threads [messages]\n", argv[0]);
   return 2;
 }
