@@ -53,7 +53,7 @@ class EnvState {
   void set_wait_engine(WaitEngine* engine) { wait_engine_ = engine; }
 
   // Buffer.prototype and Uint8Array.prototype, which tell a Buffer message
-  // from a Uint8Array one (native/ring.cc); taken on first use.
+  // from a Uint8Array one (native/channel/ring.cc); taken on first use.
   napi_ref buffer_prototype = nullptr;
   napi_ref uint8_prototype = nullptr;
 
