@@ -52,11 +52,15 @@ def _map(name):
         os.close(fd)
 
 
-def _header(name, mapping, timeout):
-    """The checked header fields: (kind, dtype name, struct format, count)."""
+def _ready_header(name, mapping, kinds, what, timeout):
+    """The header fields of the shmkit object `name` once its creator has
+    marked it ready (waiting up to `timeout` seconds); its kind must be one of
+    `kinds` (`what` names them). The kind is read only when ready: a creator
+    writes it after the magic number."""
     deadline = time.monotonic() + timeout
     while True:
-        magic, version, kind, code, state, offset, count, nbytes = HEADER.unpack_from(mapping, 0)
+        header = HEADER.unpack_from(mapping, 0)
+        magic, version, state = header[0], header[1], header[4]
         if magic != MAGIC:
             raise FormatError(f"{name} is not a shmkit object")
         if version not in VERSIONS:
@@ -66,8 +70,14 @@ def _header(name, mapping, timeout):
         if time.monotonic() > deadline:
             raise FormatError(f"{name} was never marked ready")
         time.sleep(0.001)
-    if kind not in KINDS:
-        raise FormatError(f"{name} is a shmkit object of kind {kind}, not an Array or Value")
+    if header[2] not in kinds:
+        raise FormatError(f"{name} is a shmkit object of kind {header[2]}, not {what}")
+    return header
+
+
+def _header(name, mapping, timeout):
+    """The checked header fields: (kind, dtype name, struct format, count)."""
+    _, _, kind, code, _, offset, count, nbytes = _ready_header(name, mapping, KINDS, "an Array or Value", timeout)
     if code not in DTYPES:
         raise FormatError(f"{name} has unknown dtype code {code}")
     dtype, fmt = DTYPES[code]
@@ -242,20 +252,7 @@ class MapReader:
         self.kind = self._check(timeout)
 
     def _check(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            magic, version, kind, _, state, _, _, _ = HEADER.unpack_from(self._mapping, 0)
-            if magic != MAGIC:
-                raise FormatError(f"{self.name} is not a shmkit object")
-            if version not in VERSIONS:
-                raise FormatError(f"{self.name} has format version {version}; this reader knows {VERSIONS}")
-            if kind not in MAP_KINDS:
-                raise FormatError(f"{self.name} is a shmkit object of kind {kind}, not a SharedMap or SharedList")
-            if state == 1:
-                break
-            if time.monotonic() > deadline:
-                raise FormatError(f"{self.name} was never marked ready")
-            time.sleep(0.001)
+        kind = _ready_header(self.name, self._mapping, MAP_KINDS, "a SharedMap or SharedList", timeout)[2]
         stripes = self._word(W_STRIPES)
         if stripes <= 0 or stripes > 1024 or stripes & (stripes - 1) or len(self._mapping) < (W_STRIPE0 + stripes * STRIPE_WORDS) * 4:
             raise FormatError(f"{self.name} says it has {stripes} stripes")

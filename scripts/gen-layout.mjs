@@ -57,7 +57,12 @@ function typescript(constants) {
 }
 
 function cpp(constants) {
-  const lines = [
+  const rows = constants.map(({ group, member, value, cName }) =>
+    typeof value === 'string'
+      ? `    {"${group}", "${member}", 0, layout::${cName}},`
+      : `    {"${group}", "${member}", static_cast<double>(layout::${cName}), nullptr},`,
+  );
+  return [
     `// ${banner}`,
     '// layoutValues(): every constant of native/core/layout.h, as this addon was built with',
     '// them, grouped as lib/core/layout.ts has them (test/layout.test.ts compares the two).',
@@ -69,21 +74,42 @@ function cpp(constants) {
     '',
     'namespace {',
     '',
+    '// A constant of layout.h: where lib/core/layout.ts has it, and its value (a number, or text if `text` is set).',
+    'struct Constant {',
+    '  const char* group;',
+    '  const char* member;',
+    '  double number;',
+    '  const char* text;',
+    '};',
+    '',
+    'constexpr Constant kConstants[] = {',
+    ...rows,
+    '};',
+    '',
     'Napi::Value LayoutValues(const Napi::CallbackInfo& info) {',
     '  Napi::Env env = info.Env();',
     '  Napi::Object all = Napi::Object::New(env);',
-  ];
-  for (const [group, members] of groups(constants)) {
-    lines.push('  {', '    Napi::Object group = Napi::Object::New(env);');
-    for (const { member, value, cName } of members) {
-      const make = typeof value === 'string' ? `Napi::String::New(env, layout::${cName})` : `Napi::Number::New(env, static_cast<double>(layout::${cName}))`;
-      lines.push(`    group.Set("${member}", ${make});`);
-    }
-    lines.push(`    all.Set("${group}", group);`, '  }');
-  }
-  lines.push('  return all;', '}', '', '}  // namespace', '', 'void InitLayoutValues(Napi::Env env, Napi::Object exports) {');
-  lines.push('  exports.Set("layoutValues", Napi::Function::New(env, LayoutValues, "layoutValues"));', '}', '', '}  // namespace shmkit', '');
-  return lines.join('\n');
+    '  for (const Constant& constant : kConstants) {',
+    '    if (!all.Has(constant.group)) all.Set(constant.group, Napi::Object::New(env));',
+    '    Napi::Object group = all.Get(constant.group).As<Napi::Object>();',
+    '    if (constant.text != nullptr) {',
+    '      group.Set(constant.member, Napi::String::New(env, constant.text));',
+    '    } else {',
+    '      group.Set(constant.member, Napi::Number::New(env, constant.number));',
+    '    }',
+    '  }',
+    '  return all;',
+    '}',
+    '',
+    '}  // namespace',
+    '',
+    'void InitLayoutValues(Napi::Env env, Napi::Object exports) {',
+    '  exports.Set("layoutValues", Napi::Function::New(env, LayoutValues, "layoutValues"));',
+    '}',
+    '',
+    '}  // namespace shmkit',
+    '',
+  ].join('\n');
 }
 
 const constants = parse(readFileSync(header, 'utf8'));

@@ -42,21 +42,20 @@ describe('dtypes', () => {
   }
 
   it('accepts Python typecodes, with l/L as 64-bit', () => {
-    const expected: Record<string, DType> = {
-      b: 'int8',
-      B: 'uint8',
-      h: 'int16',
-      H: 'uint16',
-      i: 'int32',
-      I: 'uint32',
-      l: 'int64',
-      L: 'uint64',
-      q: 'int64',
-      Q: 'uint64',
-      f: 'float32',
-      d: 'float64',
-    };
-    for (const [code, dtype] of Object.entries(expected)) {
+    // Python's rule for its array typecodes: a lower-case integer code is
+    // signed, its upper case unsigned, of the width below (l/L: shmkit's 64 bits).
+    const intBits: Record<string, number> = { b: 8, h: 16, i: 32, l: 64, q: 64 };
+    const expected: Array<[string, string]> = [
+      ['f', 'float32'],
+      ['d', 'float64'],
+      ...Object.entries(intBits).flatMap(
+        ([code, bits]): Array<[string, string]> => [
+          [code, `int${bits}`],
+          [code.toUpperCase(), `uint${bits}`],
+        ],
+      ),
+    ];
+    for (const [code, dtype] of expected) {
       const name = uniqueName('tc');
       const v = Value.create(name, code as 'i');
       expect(v.dtype).toBe(dtype);

@@ -1,5 +1,4 @@
-import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, fromNative, invalidArg, ShmError } from '../core/errors.js';
+import { ErrorCodes, invalidArg, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { PipeWord } from '../core/layout.js';
@@ -8,30 +7,22 @@ import { native, type PipeEndHandle } from '../core/native.js';
 import { createArgs, type LifetimeOptions, type OpenOptions, openArgs, openTimeout } from '../core/options.js';
 import { type HandleDescription, TRANSFER } from '../core/transfer.js';
 import { closedOnError, createTyped, openTyped, type TypedSegment } from '../core/typed-segment.js';
-import { checkInteger, checkObject } from '../core/validate.js';
+import { checkObject } from '../core/validate.js';
 import {
-  firstSpin,
-  firstSpinAsync,
   hasAsyncDoorbell,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
-  spunAsync,
   TIMED_OUT,
-  type TimedOut,
   type WaitOptions,
   type WaitPlan,
   waitAsync,
   waitSync,
 } from '../sync/waiting.js';
-import { type Encoded, keepEncoded, Tag } from './codec.js';
-import { Line } from './line.js';
-import { FRAME_HEADER, type Frame, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
-import { MessageView, Slot } from './zero-copy.js';
+import { type Frame, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
+import { capacityOption, RingReader, RingWriter } from './ring-end.js';
+import type { MessageView, Slot } from './zero-copy.js';
 
-const BYTES = resolveDType('uint8');
-const DEFAULT_CAPACITY = 1 << 20;
-const MAX_CAPACITY = 2 ** 30;
 /**
  * Longest sleep of a send or reserve waiting for room, after which it asks
  * the kernel whether the peer lives: a death is then noticed within the
@@ -69,22 +60,18 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #end: 0 | 1;
   readonly #out: Ring;
   readonly #in: Ring;
-  /** The addon's side of this end: a string's send, a poll and recvSync's first try, one call each (with the peer check). */
+  /** The addon's side of this end: a send's and a receive's first try and a poll, one call each (with the peer check). */
   readonly #native: PipeEndHandle;
+  /** Sends and reserves: their turns, and the slot handed out last. */
+  readonly #writer: RingWriter;
+  /** Receives: their turns, and the view handed out last (the next receive releases it). */
+  readonly #reader: RingReader;
   /** Waits for the next message, or end-of-stream (which attempt() throws). */
   readonly #recvPlan: WaitPlan<T>;
   /** Waits until recv would not wait. */
   readonly #pollPlan: WaitPlan<true>;
   /** Waits for the next message's frame, left in the ring (recvView). */
   readonly #viewPlan: WaitPlan<Frame>;
-  /** The view this end handed out last, until released: the next receive releases it. */
-  #view: MessageView | undefined;
-  /** The slot this end reserved last, until committed: the next send or reserve abandons it. */
-  #slot: Slot | undefined;
-  /** This end's async sends and reserves that wait for room, in call order. */
-  readonly #senders = new Line();
-  /** This end's async receives that wait for a message, in call order. */
-  readonly #receivers = new Line();
 
   private constructor(typed: TypedSegment, end: 0 | 1) {
     super(typed);
@@ -107,8 +94,11 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
       typed.liveness,
       typed.name,
     );
+    this.#writer = new RingWriter(this.#out, this, 'pipe', { checkReader: (fresh) => this.#checkPeerForSend(fresh), sliceMs: SEND_SLICE_MS });
+    this.#reader = new RingReader(this.#in);
     this.#recvPlan = this.#in.readPlan(() => {
-      const message = this.#tryRead();
+      // As the type this pipe was declared to carry (the caller's promise: nothing checks it).
+      const message = this.#in.tryRead() as T | typeof NO_MESSAGE;
       if (message !== NO_MESSAGE) return message;
       this.#checkPeerForRecv();
       return RETRY;
@@ -160,7 +150,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   }
 
   static #create<T>(name: string, capacity: number, mode: number): Pipe<T> {
-    const typed = createTyped(name, Kind.pipe, BYTES, CONTROL_BYTES + 2 * ringBytes(capacity), mode, (data) => {
+    const typed = createTyped(name, Kind.pipe, RING_DTYPE, CONTROL_BYTES + 2 * ringBytes(capacity), mode, (data) => {
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES, capacity, 0, false);
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset + CONTROL_BYTES + ringBytes(capacity), capacity, 0, false);
     });
@@ -217,55 +207,20 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   those 5 ms may be lost), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
-    // The common case is sendSync's, one call to the addon, when no send
-    // waits before this one: an async request/reply pair compiles less, and
-    // on a small machine each optimizing compile job stalls it.
-    if (options === undefined && this.#slot === undefined && this.#senders.empty) {
-      let sent: boolean;
-      try {
-        sent = native.pipeSend(this.#native, message);
-      } catch (err) {
-        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
-      }
-      if (sent) return;
-    }
     const wait = parseWaitOptions(options);
-    if (this.#senders.empty && this.#tryWriteStringNow(message)) return;
-    const encoded = this.#encode(message);
-    if (this.#senders.empty) {
-      this.#slot?.abandon();
-      if (this.#sendEncodedNow(encoded)) return;
-    }
+    const plan = this.#writer.start(message, this.#sendNow, true);
+    if (plan === undefined) return;
     this.#checkPeerForSend();
-    if (this.#senders.empty && this.#out.tryWrite(encoded)) return;
-    if ((await this.#inSendLine(wait, this.#sendPlan(encoded))) === TIMED_OUT) throw timeout('send');
+    if ((await this.#writer.inTurn(wait, () => waitAsync(this, plan, wait, this.#out.writeSpinner))) === TIMED_OUT) throw timeout('send');
   }
 
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
-    // The common case, a string sent now with no options and no slot, is
-    // one call to the addon, the peer check included: each JS function on a
-    // per-message path is one more optimizing-compiler job, and on a small
-    // machine each job stalls a request/reply pair while it runs
-    // (docs/design.md, "Rings in the addon"). Anything else takes the
-    // general path below, which finds out why the addon did not send.
-    if (options === undefined && this.#slot === undefined) {
-      let sent: boolean;
-      try {
-        sent = native.pipeSend(this.#native, message);
-      } catch (err) {
-        throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
-      }
-      if (sent) return;
-    }
     const wait = parseWaitOptions(options);
-    if (this.#tryWriteStringNow(message)) return;
-    const encoded = this.#encode(message);
-    this.#slot?.abandon();
-    if (this.#sendEncodedNow(encoded)) return;
+    const plan = this.#writer.start(message, this.#sendNow, false);
+    if (plan === undefined) return;
     this.#checkPeerForSend();
-    if (this.#out.tryWrite(encoded)) return;
-    if (waitSync(this, this.#sendPlan(encoded), wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
+    if (waitSync(this, plan, wait, this.#out.writeSpinner) === TIMED_OUT) throw timeout('send');
   }
 
   /**
@@ -275,72 +230,28 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async recv(options?: WaitOptions): Promise<T> {
-    // The common case, as in recvSync: no options, no view held, no receive
-    // waiting before this one. The first try, with the spin the read spinner
-    // allows an async wait, is one call to the addon, which records how the
-    // spin went; a wait that must go on sleeps at once.
-    if (options === undefined && this.#view === undefined && this.#receivers.empty) {
-      let read: unknown;
-      try {
-        read = native.pipeRecv(this.#native, hasAsyncDoorbell());
-      } catch (err) {
-        throw fromNative(err);
-      }
-      if (typeof read === 'number') return this.#in.readLeft(read) as T;
-      if (read !== undefined) return read as T;
-      const received = await this.#inReceiveLine(parseWaitOptions(undefined), this.#recvPlan, performance.now() - this.#in.lastSpinMs);
-      if (received === TIMED_OUT) throw timeout('recv');
-      return received;
-    }
-    this.checkOpen();
     const wait = parseWaitOptions(options);
+    const reader = this.#reader;
     let spunSince: number | undefined;
-    if (this.#receivers.empty) {
-      this.#view?.release();
-      // The first try spins in the addon, as recvSync's does (if the spinner allows).
-      const spinner = this.#in.readSpinner;
-      const message = this.#tryRead(firstSpinAsync(wait, spinner));
-      const spun = this.#in.lastSpinMs;
-      spunAsync(spinner, spun, message !== NO_MESSAGE);
+    if (reader.turns.idle) {
+      reader.releaseView();
+      const message = this.#recvNow(hasAsyncDoorbell(), wait);
       if (message !== NO_MESSAGE) return message;
-      spunSince = performance.now() - spun;
+      spunSince = reader.spunSince();
     }
-    const received = await this.#inReceiveLine(wait, this.#recvPlan, spunSince);
+    const received = await reader.inTurn(wait, () => waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner, spunSince));
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }
 
   /** `recv` blocking this thread. */
   recvSync(options?: WaitOptions): T {
-    // The common case, as in sendSync: no options, no view held. The first
-    // try, with the spin the read spinner allows, is one call to the addon:
-    // in a busy request/reply pair the whole receive is that call.
-    if (options === undefined && this.#view === undefined) {
-      let read: unknown;
-      try {
-        read = native.pipeRecv(this.#native);
-      } catch (err) {
-        throw fromNative(err);
-      }
-      if (typeof read === 'number') return this.#in.readLeft(read) as T;
-      if (read !== undefined) return read as T;
-      // Nothing came within the spin (or this end is closed: the wait throws that).
-      const spinner = this.#in.readSpinner;
-      const received = waitSync(this, this.#recvPlan, parseWaitOptions(undefined), spinner, performance.now() - this.#in.lastSpinMs);
-      if (received === TIMED_OUT) throw timeout('recv');
-      return received;
-    }
-    this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const spinner = this.#in.readSpinner;
-    const spin = firstSpin(wait, spinner);
-    const message = this.#tryRead(spin);
-    if (message !== NO_MESSAGE) {
-      spinner.waited(this.#in.lastSpinMs);
-      return message;
-    }
-    const received = waitSync(this, this.#recvPlan, wait, spinner, performance.now() - this.#in.lastSpinMs);
+    this.#reader.releaseView();
+    const message = this.#recvNow(undefined, wait);
+    if (message !== NO_MESSAGE) return message;
+    // Nothing came within the spin (or this end is closed: the wait throws that).
+    const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner, this.#reader.spunSince());
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
   }
@@ -358,7 +269,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     this.checkOpen();
     if (!ArrayBuffer.isView(target)) throw invalidArg('target must be a Buffer, TypedArray or DataView');
     const wait = parseWaitOptions(options);
-    this.#view?.release();
+    this.#reader.releaseView();
     const into = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const length = this.#in.tryReadInto(into);
     if (length !== NO_MESSAGE) return length;
@@ -384,12 +295,13 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   async recvView(options?: WaitOptions): Promise<MessageView> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
+    const reader = this.#reader;
     let frame: Frame | typeof TIMED_OUT | undefined;
-    if (this.#receivers.empty) {
-      this.#view?.release();
+    if (reader.turns.idle) {
+      reader.releaseView();
       frame = this.#in.peek();
     }
-    frame ??= await this.#inReceiveLine(wait, this.#viewPlan);
+    frame ??= await reader.inTurn(wait, () => waitAsync(this, this.#viewPlan, wait, this.#in.readSpinner));
     if (frame === TIMED_OUT) throw timeout('recv');
     return this.#viewOf(frame);
   }
@@ -398,7 +310,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   recvViewSync(options?: WaitOptions): MessageView {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
+    this.#reader.releaseView();
     const frame = this.#in.peek() ?? waitSync(this, this.#viewPlan, wait, this.#in.readSpinner);
     if (frame === TIMED_OUT) throw timeout('recv');
     return this.#viewOf(frame);
@@ -413,29 +325,31 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    * @throws {ShmError} ERR_SHM_MESSAGE_TOO_LARGE if it could never fit; else like `send`.
    */
   async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
-    const length = this.#reservable(byteLength);
+    const writer = this.#writer;
+    const length = writer.reservable(byteLength);
     const wait = parseWaitOptions(options);
     this.#checkPeerForSend();
     let at: number | typeof TIMED_OUT = -1;
-    if (this.#senders.empty) {
-      this.#slot?.abandon();
+    if (writer.turns.idle) {
+      writer.abandonSlot();
       at = this.#out.tryReserve(length);
     }
-    if (at < 0) at = await this.#inSendLine(wait, this.#reservePlan(length));
+    if (at < 0) at = await writer.inTurn(wait, () => waitAsync(this, writer.reservePlan(length), wait, this.#out.writeSpinner));
     if (at === TIMED_OUT) throw timeout('reserve');
-    return this.#slotAt(at, length);
+    return writer.slotAt(at, length);
   }
 
   /** `reserve` blocking this thread. */
   reserveSync(byteLength: number, options?: WaitOptions): Slot {
-    const length = this.#reservable(byteLength);
+    const writer = this.#writer;
+    const length = writer.reservable(byteLength);
     const wait = parseWaitOptions(options);
-    this.#slot?.abandon();
+    writer.abandonSlot();
     this.#checkPeerForSend();
     let at: number | typeof TIMED_OUT = this.#out.tryReserve(length);
-    if (at < 0) at = waitSync(this, this.#reservePlan(length), wait, this.#out.writeSpinner);
+    if (at < 0) at = waitSync(this, writer.reservePlan(length), wait, this.#out.writeSpinner);
     if (at === TIMED_OUT) throw timeout('reserve');
-    return this.#slotAt(at, length);
+    return writer.slotAt(at, length);
   }
 
   /**
@@ -476,8 +390,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   /** Closes this end; the other end reads what was sent, then end-of-stream. Idempotent. */
   override close(): void {
     if (this.typed.closed) return;
-    this.#view?.release();
-    this.#slot?.abandon();
+    this.#reader.releaseView();
+    this.#writer.abandonSlot();
     Atomics.store(this.#control, END_CLOSED[this.#end], 1);
     this.#out.wakeAll();
     this.#in.wakeAll();
@@ -486,7 +400,7 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /**
    * The other end closed, or its process died (an end not yet opened is not
-   * gone). A close is one load; death costs a system call (several us here),
+   * gone). A close is one load; death costs a system call,
    * so the addon asks it at most every 5 ms: a reader spinning on
    * pollSync() stays fast, and a dead peer is still noticed within ms.
    * `fresh` asks now: a send that slept, which asks once per SEND_SLICE_MS.
@@ -495,102 +409,27 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
     return native.pipePeerGone(this.#native, fresh);
   }
 
+  /** The addon's send (native/channel/pipe_end.cc), the peer check included: RingWriter#writeNow's `write`. */
+  readonly #sendNow = (message: unknown, tag: number): boolean => native.pipeSend(this.#native, message, tag);
+
   /**
-   * A send or reserve that has to wait, in this end's call order. When its
-   * turn comes it abandons the slot reserved before it ("the next send or
-   * reserve abandons it"), which may have been handed out after this call.
+   * A receive's one first try, in the addon (native/channel/pipe_end.cc),
+   * with the spin the read spinner allows within `wait`'s deadline: a
+   * blocking receive's without `doorbell`, an async one's with it.
+   * NO_MESSAGE if nothing came (the wait that goes on says why); a message
+   * that is not a string or typed array is decoded here.
    */
-  #inSendLine<R>(wait: ParsedWait, plan: WaitPlan<R>): Promise<R | TimedOut> {
-    return this.#senders.run(wait, () => {
-      this.#slot?.abandon();
-      return waitAsync(this, plan, wait, this.#out.writeSpinner);
-    });
-  }
-
-  /** A receive that has to wait, in this end's call order; at its turn it releases the view received before it. */
-  #inReceiveLine<R>(wait: ParsedWait, plan: WaitPlan<R>, spunSince?: number): Promise<R | TimedOut> {
-    return this.#receivers.run(wait, () => {
-      this.#view?.release();
-      return waitAsync(this, plan, wait, this.#in.readSpinner, spunSince);
-    });
-  }
-
-  /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next send). */
-  #sendPlan(encoded: Encoded): WaitPlan<true> {
-    const kept = keepEncoded(encoded);
-    return this.#out.writePlan((slept) => {
-      if (this.#out.tryWrite(kept)) return true;
-      this.#checkPeerForSend(slept);
-      return RETRY;
-    }, SEND_SLICE_MS);
+  #recvNow(doorbell: boolean | undefined, wait: ParsedWait): T | typeof NO_MESSAGE {
+    const maxSpinMs = wait.deadline.remaining();
+    const read = doorbell === undefined ? native.pipeRecv(this.#native, maxSpinMs) : native.pipeRecv(this.#native, maxSpinMs, doorbell);
+    if (typeof read === 'number') return this.#in.readLeft(read) as T;
+    return read === undefined ? NO_MESSAGE : (read as T);
   }
 
   #viewOf(frame: Frame): MessageView {
-    const view = new MessageView(this.#in.viewOf(frame.start, frame.length), () => {
-      if (this.#view === view) this.#view = undefined; // none held: recvSync may take its inline path
+    return this.#reader.viewOf(frame, () => {
       if (!this.closed) this.#in.release(frame);
     });
-    this.#view = view;
-    return view;
-  }
-
-  #reservable(byteLength: unknown): number {
-    this.checkOpen();
-    return this.#out.reservable(byteLength, 'pipe', this.name);
-  }
-
-  #reservePlan(length: number): WaitPlan<number> {
-    return this.#out.writePlan((slept) => {
-      const at = this.#out.tryReserve(length);
-      if (at >= 0) return at;
-      this.#checkPeerForSend(slept);
-      return RETRY;
-    }, SEND_SLICE_MS);
-  }
-
-  #slotAt(at: number, length: number): Slot {
-    const slot = new Slot(
-      this.#out.viewOf(at + FRAME_HEADER, length),
-      (byteLength) => {
-        this.checkOpen();
-        this.#checkPeerForSend();
-        this.#out.publish(at, byteLength, Tag.buffer);
-      },
-      () => {
-        if (this.#slot === slot) this.#slot = undefined; // none held: sendSync may take its inline path
-      },
-    );
-    this.#slot = slot;
-    return slot;
-  }
-
-  /**
-   * The common small message, a string that surely fits, goes to the addon
-   * as it is, with nothing encoded in JS. False if `message` is not such a
-   * string or there is no room now: the caller takes the general path.
-   */
-  #tryWriteStringNow(message: unknown): boolean {
-    if (typeof message !== 'string' || !this.#out.surelyFits(message)) return false;
-    this.checkOpen();
-    this.#slot?.abandon();
-    this.#checkPeerForSend();
-    return this.#out.tryWriteString(message);
-  }
-
-  /**
-   * An encoded message (not a string) sent now in one call to the addon,
-   * the peer check included; false if it was not (the caller finds out why).
-   */
-  #sendEncodedNow(encoded: Encoded): boolean {
-    if (encoded.bytes === undefined) return false;
-    let sent: boolean;
-    try {
-      sent = native.pipeSend(this.#native, encoded.bytes, encoded.tag);
-    } catch (err) {
-      throw fromNative(err);
-    }
-    if (sent) encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once sent
-    return sent;
   }
 
   #checkPeerForRecv(): void {
@@ -603,16 +442,6 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   #checkPeerForSend(fresh = false): void {
     if (this.#peerGone(fresh)) throw new ShmError(ErrorCodes.PIPE_CLOSED, `the other end of pipe ${JSON.stringify(this.name)} closed`);
   }
-
-  /** The next message, as the type this pipe was declared to carry (the caller's promise: nothing checks it). */
-  #tryRead(spinMs = 0): T | typeof NO_MESSAGE {
-    return this.#in.tryRead(spinMs) as T | typeof NO_MESSAGE;
-  }
-
-  #encode(message: unknown): Encoded {
-    this.checkOpen();
-    return this.#out.encode(message, 'pipe', this.name);
-  }
 }
 
 function timeout(what: string): ShmError {
@@ -623,6 +452,6 @@ function timeout(what: string): ShmError {
 function pipeArgs(name: unknown, options: unknown) {
   const opts = checkObject<PipeCreateOptions>(options, 'options');
   const args = createArgs(name, options);
-  const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
+  const capacity = capacityOption(opts.capacity);
   return { ...args, capacity, capacityGiven: opts.capacity !== undefined };
 }

@@ -1,5 +1,4 @@
-import { resolveDType } from '../core/dtypes.js';
-import { ErrorCodes, fromNative, ShmError } from '../core/errors.js';
+import { ErrorCodes, ShmError } from '../core/errors.js';
 import { Kind } from '../core/format.js';
 import { SegmentHandle } from '../core/handle.js';
 import { openOrCreate, settle, shapeMismatch } from '../core/lifetime.js';
@@ -9,13 +8,10 @@ import { closedOnError, createTyped, openTyped, type TypedSegment } from '../cor
 import { checkInteger, checkObject, INT32_MAX } from '../core/validate.js';
 import { Acquired, LockWord } from '../sync/lock-word.js';
 import {
-  firstSpin,
-  firstSpinAsync,
   hasAsyncDoorbell,
   type ParsedWait,
   parseWaitOptions,
   RETRY,
-  spunAsync,
   TIMED_OUT,
   type TimedOut,
   type WaitOptions,
@@ -23,14 +19,10 @@ import {
   waitAsync,
   waitSync,
 } from '../sync/waiting.js';
-import { type Encoded, keepEncoded, Tag } from './codec.js';
-import { Line } from './line.js';
-import { Ctl, FRAME_HEADER, type HeldFrame, HOLDERS, NO_ENTRY, NO_MESSAGE, Ring, ringBytes, ringCapacity } from './ring.js';
-import { MessageView, Slot } from './zero-copy.js';
+import { Ctl, type HeldFrame, HOLDERS, NO_ENTRY, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
+import { capacityOption, RingReader, RingWriter } from './ring-end.js';
+import type { MessageView, Slot } from './zero-copy.js';
 
-const BYTES = resolveDType('uint8');
-const DEFAULT_CAPACITY = 1 << 20;
-const MAX_CAPACITY = 2 ** 30;
 /** How often a consumer taking messages looks for ones held by dead consumers (it always looks when it finds none). */
 const ORPHAN_CHECK_MS = 100;
 
@@ -84,18 +76,13 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #getLock: LockWord;
   /** The per-message calls in the addon (native/channel/queue.cc): a put and a get's first try, locks included. */
   readonly #native: QueueHandle;
-
+  /** Puts and reserves: their turns, and the slot handed out last (it holds the put lock until committed or abandoned). */
+  readonly #writer: RingWriter;
+  /** Gets and getViews: their turns, and the view handed out last (it holds its frame until released). */
+  readonly #reader: RingReader;
   readonly #readPlan: WaitPlan<T>;
   /** Waits for the next message's frame, taken as a view (getView). */
   readonly #viewPlan: WaitPlan<HeldFrame>;
-  /** The view this handle handed out last, holding its frame until released. */
-  #view: MessageView | undefined;
-  /** The slot this handle reserved last, holding the put lock until committed or abandoned. */
-  #slot: Slot | undefined;
-  /** This handle's async puts and reserves that wait, in call order. */
-  readonly #putters = new Line();
-  /** This handle's async gets that wait, in call order. */
-  readonly #getters = new Line();
   /** When this handle next looks for frames held by dead consumers while messages flow (#orphan). */
   #nextOrphanCheck = 0;
 
@@ -112,6 +99,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     this.#putLock = new LockWord(this.#ring.words, Ctl.putLock, typed);
     this.#getLock = new LockWord(this.#ring.words, Ctl.getLock, typed);
     this.#native = native.queueOpen(this.#ring.handle, this.#ring.readSpinner.state, typed.token);
+    this.#writer = new RingWriter(this.#ring, this, 'queue');
+    this.#reader = new RingReader(this.#ring);
     this.#readPlan = this.#ring.readPlan(() => {
       const message = this.#tryRead();
       return message === NO_MESSAGE ? RETRY : message;
@@ -159,7 +148,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   static #create<T>(args: ReturnType<typeof queueArgs>): Queue<T> {
     const { capacity, maxsize } = args;
-    const typed = createTyped(args.name, Kind.queue, BYTES, ringBytes(capacity), args.mode, (data) =>
+    const typed = createTyped(args.name, Kind.queue, RING_DTYPE, ringBytes(capacity), args.mode, (data) =>
       Ring.init(data.buffer as ArrayBuffer, data.byteOffset, capacity, maxsize, true),
     );
     return new Queue(typed);
@@ -187,19 +176,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   ERR_SHM_CLOSED if this handle is closed meanwhile. AbortError.
    */
   async put(message: T, options?: WaitOptions): Promise<void> {
-    // The common case, a string put now with no options, no slot and no put
-    // waiting before it, is one call to the addon, the put lock included
-    // (as Pipe#send): the general path below finds out why it did not put.
-    if (options === undefined && this.#slot === undefined && this.#putters.empty && this.#putNow(message)) return;
     const wait = parseWaitOptions(options);
-    if (this.#putters.empty && this.#tryPutStringNow(message)) return;
-    const encoded = this.#encode(message);
-    if (this.#putters.empty) {
-      this.#slot?.abandon();
-      if (this.#tryPutFast(encoded)) return;
-    }
-    const plan = this.#writePlan(encoded); // before the first await: it keeps its own copy
-    const written = await this.#inPutLine(wait, () => this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner)));
+    const plan = this.#writer.start(message, this.#putNow, true);
+    if (plan === undefined) return;
+    const written = await this.#writer.inTurn(wait, () => this.#locked(this.#putLock, wait, () => waitAsync(this, plan, wait, this.#ring.writeSpinner)));
     if (written === TIMED_OUT) throw new Full();
   }
 
@@ -209,21 +189,17 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   this handle waits holding the put lock; and as `put`.
    */
   putSync(message: T, options?: WaitOptions): void {
-    if (options === undefined && this.#slot === undefined && this.#putNow(message)) return; // as in put
     const wait = parseWaitOptions(options);
-    if (this.#tryPutStringNow(message)) return;
-    const encoded = this.#encode(message);
-    this.#slot?.abandon();
-    if (this.#tryPutFast(encoded)) return;
-    const plan = this.#writePlan(encoded);
+    const plan = this.#writer.start(message, this.#putNow, false);
+    if (plan === undefined) return;
     const written = this.#lockedSync(this.#putLock, wait, () => waitSync(this, plan, wait, this.#ring.writeSpinner));
     if (written === TIMED_OUT) throw new Full();
   }
 
   /** Adds a message if there is room now. @throws {Full} */
   putNowait(message: T): void {
-    const encoded = this.#encode(message);
-    this.#slot?.abandon();
+    const encoded = this.#writer.encode(message);
+    this.#writer.abandonSlot();
     if (this.#putLock.tryAcquire() === Acquired.No) throw new Full('the queue is busy or full');
     try {
       if (!this.#ring.tryWrite(encoded)) throw new Full();
@@ -238,29 +214,21 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    * ShmError ERR_SHM_CLOSED if this handle is closed meanwhile; AbortError.
    */
   async get(options?: WaitOptions): Promise<T> {
-    // The common case, as in put: no options, no view held, no get waiting
-    // before this one. The first try, the get lock and the spin the read
-    // spinner allows an async wait included, is one call to the addon; a
-    // wait that must go on sleeps at once.
-    if (options === undefined && this.#view === undefined && this.#getters.empty) {
-      const read = this.#getNow(hasAsyncDoorbell());
-      return read !== NO_MESSAGE ? read : this.#getLater(parseWaitOptions(undefined), this.#spunSince());
+    const wait = parseWaitOptions(options);
+    const reader = this.#reader;
+    let spunSince: number | undefined;
+    if (reader.turns.idle) {
+      reader.releaseView();
+      const read = this.#getNow(hasAsyncDoorbell(), wait);
+      if (read !== NO_MESSAGE) return read;
+      spunSince = reader.spunSince();
     }
     this.checkOpen();
-    const wait = parseWaitOptions(options);
-    const spinner = this.#ring.readSpinner;
-    let spunSince: number | undefined;
-    if (this.#getters.empty) {
-      this.#view?.release();
-      if (this.#getLock.tryFast()) {
-        // Uncontended: the first try spins in the addon for the message, within the wait's deadline.
-        const fast = this.#readAndUnlock(firstSpinAsync(wait, spinner));
-        spunAsync(spinner, this.#ring.lastSpinMs, fast !== NO_MESSAGE);
-        if (fast !== NO_MESSAGE) return fast;
-        spunSince = this.#spunSince();
-      }
-    }
-    return this.#getLater(wait, spunSince);
+    const message = await reader.inTurn(wait, () =>
+      this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince)),
+    );
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
   }
 
   /**
@@ -269,31 +237,21 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   waits holding the get lock; and as `get`.
    */
   getSync(options?: WaitOptions): T {
-    if (options === undefined && this.#view === undefined) {
-      const read = this.#getNow(); // as in get
-      return read !== NO_MESSAGE ? read : this.#getLaterSync(parseWaitOptions(undefined), this.#spunSince());
-    }
-    this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
-    const spinner = this.#ring.readSpinner;
-    let spunSince: number | undefined;
-    if (this.#getLock.tryFast()) {
-      // Uncontended: the first try spins in the addon for the message, within the wait's deadline.
-      const fast = this.#readAndUnlock(firstSpin(wait, spinner));
-      if (fast !== NO_MESSAGE) {
-        spinner.waited(this.#ring.lastSpinMs);
-        return fast;
-      }
-      spunSince = this.#spunSince();
-    }
-    return this.#getLaterSync(wait, spunSince);
+    this.#reader.releaseView();
+    const read = this.#getNow(undefined, wait);
+    if (read !== NO_MESSAGE) return read;
+    this.checkOpen();
+    const spunSince = this.#reader.spunSince();
+    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince));
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
   }
 
   /** Removes and returns a message if one is there now. @throws {Empty} */
   getNowait(): T {
     this.checkOpen();
-    this.#view?.release();
+    this.#reader.releaseView();
     if (this.#getLock.tryAcquire() === Acquired.No) throw new Empty('the queue is busy or empty');
     try {
       const message = this.#tryRead();
@@ -318,7 +276,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   async getView(options?: WaitOptions): Promise<MessageView> {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    const frame = await this.#inGetLine(wait, () =>
+    const frame = await this.#reader.inTurn(wait, () =>
       this.#locked(this.#getLock, wait, async () => this.#takeView() ?? waitAsync(this, this.#viewPlan, wait, this.#ring.readSpinner)),
     );
     if (frame === TIMED_OUT) throw new Empty();
@@ -329,7 +287,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   getViewSync(options?: WaitOptions): MessageView {
     this.checkOpen();
     const wait = parseWaitOptions(options);
-    this.#view?.release();
+    this.#reader.releaseView();
     const frame = this.#lockedSync(this.#getLock, wait, () => this.#takeView() ?? waitSync(this, this.#viewPlan, wait, this.#ring.readSpinner));
     if (frame === TIMED_OUT) throw new Empty();
     return this.#viewOf(frame);
@@ -345,12 +303,13 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    * ERR_SHM_MESSAGE_TOO_LARGE if it could never fit; AbortError.
    */
   async reserve(byteLength: number, options?: WaitOptions): Promise<Slot> {
-    const length = this.#reservable(byteLength);
+    const writer = this.#writer;
+    const length = writer.reservable(byteLength);
     const wait = parseWaitOptions(options);
-    const at = await this.#inPutLine(wait, () =>
+    const at = await writer.inTurn(wait, () =>
       this.#holding(this.#putLock, wait, async () => {
         const now = this.#ring.tryReserve(length);
-        return now >= 0 ? now : waitAsync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
+        return now >= 0 ? now : waitAsync(this, writer.reservePlan(length), wait, this.#ring.writeSpinner);
       }),
     );
     if (at === TIMED_OUT) throw new Full();
@@ -359,12 +318,13 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 
   /** `reserve` blocking this thread. @throws like `putSync`. */
   reserveSync(byteLength: number, options?: WaitOptions): Slot {
-    const length = this.#reservable(byteLength);
+    const writer = this.#writer;
+    const length = writer.reservable(byteLength);
     const wait = parseWaitOptions(options);
-    this.#slot?.abandon();
+    writer.abandonSlot();
     const at = this.#holdingSync(this.#putLock, wait, () => {
       const now = this.#ring.tryReserve(length);
-      return now >= 0 ? now : waitSync(this, this.#reservePlan(length), wait, this.#ring.writeSpinner);
+      return now >= 0 ? now : waitSync(this, writer.reservePlan(length), wait, this.#ring.writeSpinner);
     });
     if (at === TIMED_OUT) throw new Full();
     return this.#slotAt(at, length);
@@ -373,8 +333,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   /** Closes this handle: a held view is released and an uncommitted slot abandoned first. Idempotent; does not unlink. */
   override close(): void {
     if (this.closed) return;
-    this.#view?.release();
-    this.#slot?.abandon();
+    this.#reader.releaseView();
+    this.#writer.abandonSlot();
     super.close();
   }
 
@@ -407,24 +367,28 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     }
   }
 
-  /**
-   * A put or reserve, in this handle's call order (at once if none waits).
-   * When its turn comes it abandons the slot reserved before it, which holds
-   * the put lock and may have been handed out after this call.
-   */
-  #inPutLine<R>(wait: ParsedWait, operation: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
-    return this.#putters.run(wait, () => {
-      this.#slot?.abandon();
-      return operation();
-    });
-  }
+  /** The addon's put (native/channel/queue.cc), the put lock taken and given back inside it: RingWriter#writeNow's `write`. */
+  readonly #putNow = (message: unknown, tag: number): boolean => native.queuePut(this.#native, message, tag);
 
-  /** A get or getView, in this handle's call order; at its turn it releases the view handed out before it. */
-  #inGetLine<R>(wait: ParsedWait, operation: () => Promise<R | TimedOut>): Promise<R | TimedOut> {
-    return this.#getters.run(wait, () => {
-      this.#view?.release();
-      return operation();
-    });
+  /**
+   * A get's one first try, in the addon (native/channel/queue.cc), the get
+   * lock and the spin the read spinner allows (within `wait`'s deadline)
+   * included: a blocking get's without `doorbell`, an async get's with it.
+   * NO_MESSAGE when nothing came, or no read was made (the general path then
+   * finds out why). A message that is not a string or typed array is
+   * decoded here, and the get lock the addon left taken for it given back.
+   */
+  #getNow(doorbell: boolean | undefined, wait: ParsedWait): T | typeof NO_MESSAGE {
+    const maxSpinMs = wait.deadline.remaining();
+    const read = doorbell === undefined ? native.queueGet(this.#native, maxSpinMs) : native.queueGet(this.#native, maxSpinMs, doorbell);
+    if (read === undefined) return NO_MESSAGE;
+    if (typeof read !== 'number') return read as T;
+    this.#getLock.adopt();
+    try {
+      return this.#ring.readLeft(read) as T;
+    } finally {
+      this.#getLock.release();
+    }
   }
 
   /**
@@ -432,10 +396,10 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    * caller's promise: nothing checks it); with none, one whose consumer died
    * holding it as a view. The get lock is held.
    */
-  #tryRead(spinMs = 0): T | typeof NO_MESSAGE {
+  #tryRead(): T | typeof NO_MESSAGE {
     let orphan = this.#orphan(false);
     if (orphan === undefined) {
-      const message = this.#ring.tryRead(spinMs);
+      const message = this.#ring.tryRead();
       if (message !== NO_MESSAGE) return message as T;
       orphan = this.#orphan(true);
       if (orphan === undefined) return NO_MESSAGE;
@@ -477,170 +441,21 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
     return this.#ring.adoptDead(this.#owner.token, (token) => this.#owner.isAlive(token));
   }
 
-  #encode(message: unknown): Encoded {
-    this.checkOpen();
-    return this.#ring.encode(message, 'queue', this.name);
-  }
-
-  /**
-   * The uncontended put: one call to the addon (the put lock included) for
-   * an encoded message that is not a string, else the lock's one
-   * compare-and-swap and one tryWrite.
-   */
-  #tryPutFast(encoded: Encoded): boolean {
-    if (encoded.bytes !== undefined && this.#putEncodedNow(encoded)) return true;
-    if (!this.#putLock.tryFast()) return false;
-    try {
-      return this.#ring.tryWrite(encoded);
-    } finally {
-      this.#putLock.release();
-    }
-  }
-
-  #putEncodedNow(encoded: Encoded): boolean {
-    let put: boolean;
-    try {
-      put = native.queuePut(this.#native, encoded.bytes, encoded.tag);
-    } catch (err) {
-      throw fromNative(err);
-    }
-    if (put) encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once put
-    return put;
-  }
-
-  /**
-   * The common small message, a string that surely fits, put uncontended:
-   * the lock's one compare-and-swap and one native write, nothing encoded in
-   * JS. False if `message` is not such a string, the lock is taken or there
-   * is no room now: the caller takes the general path.
-   */
-  #tryPutStringNow(message: unknown): boolean {
-    if (typeof message !== 'string' || !this.#ring.surelyFits(message)) return false;
-    this.checkOpen();
-    this.#slot?.abandon();
-    if (!this.#putLock.tryFast()) return false;
-    try {
-      return this.#ring.tryWriteString(message);
-    } finally {
-      this.#putLock.release();
-    }
-  }
-
-  /**
-   * A put's first try in the addon (native/channel/queue.cc), the put lock
-   * included: false if it did not put (the general path finds out why).
-   */
-  #putNow(message: unknown): boolean {
-    try {
-      return native.queuePut(this.#native, message);
-    } catch (err) {
-      throw fromNative(err); // a corrupt ring, reported once (docs/format.md)
-    }
-  }
-
-  /**
-   * A get's first try in the addon (native/channel/queue.cc), a blocking get's
-   * without `doorbell`, an async get's with it: NO_MESSAGE when nothing
-   * came, or no read was made (the general path then finds out why). A
-   * message that is not a string is decoded here, and the get lock the
-   * addon left taken for it given back.
-   */
-  #getNow(doorbell?: boolean): T | typeof NO_MESSAGE {
-    let read: unknown;
-    try {
-      read = doorbell === undefined ? native.queueGet(this.#native) : native.queueGet(this.#native, doorbell);
-    } catch (err) {
-      throw fromNative(err);
-    }
-    if (read === undefined) return NO_MESSAGE;
-    if (typeof read !== 'number') return read as T;
-    this.#getLock.adopt();
-    try {
-      return this.#ring.readLeft(read) as T;
-    } finally {
-      this.#getLock.release();
-    }
-  }
-
-  /** A get whose first try found nothing: it waits in this handle's line for the get lock and a message. */
-  async #getLater(wait: ParsedWait, spunSince: number | undefined): Promise<T> {
-    this.checkOpen();
-    const message = await this.#inGetLine(wait, () =>
-      this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince)),
-    );
-    if (message === TIMED_OUT) throw new Empty();
-    return message;
-  }
-
-  /** `#getLater` blocking this thread. */
-  #getLaterSync(wait: ParsedWait, spunSince: number | undefined): T {
-    this.checkOpen();
-    const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince));
-    if (message === TIMED_OUT) throw new Empty();
-    return message;
-  }
-
-  /**
-   * When the spin of the first try that found nothing started, for the wait
-   * that goes on (which then does not spin again); undefined if it did not
-   * spin, or made no read (another consumer held the get lock).
-   */
-  #spunSince(): number | undefined {
-    const spun = this.#ring.lastSpinMs;
-    return spun > 0 ? performance.now() - spun : undefined;
-  }
-
-  /** A read with the get lock held (tryFast), spinning up to `spinMs` for a message; the lock goes back either way. */
-  #readAndUnlock(spinMs: number): T | typeof NO_MESSAGE {
-    try {
-      return this.#tryRead(spinMs);
-    } finally {
-      this.#getLock.release();
-    }
-  }
-
-  #reservable(byteLength: unknown): number {
-    this.checkOpen();
-    return this.#ring.reservable(byteLength, 'queue', this.name);
-  }
-
-  #reservePlan(length: number): WaitPlan<number> {
-    return this.#ring.writePlan(() => {
-      const at = this.#ring.tryReserve(length);
-      return at >= 0 ? at : RETRY;
-    });
-  }
-
   /** A view of `frame`, which this handle holds; releasing it frees the frame (and, once no older one is held, its room). */
   #viewOf(frame: HeldFrame): MessageView {
     // Held as a lock is: a handle collected while its view is held keeps its token, so the frame is not delivered again meanwhile.
     this.#owner.hold(1);
-    this.#view = new MessageView(this.#ring.viewOf(frame.start, frame.length), () => {
+    return this.#reader.viewOf(frame, () => {
       this.#owner.hold(-1);
       if (!this.closed) this.#ring.unhold(frame, this.#owner.token);
     });
-    return this.#view;
   }
 
-  /** A slot at `at`; committing publishes it, and either way the put lock goes back. */
+  /** A slot at `at`, holding the put lock: committing publishes it, and either way the lock goes back. */
   #slotAt(at: number, length: number): Slot {
-    this.#slot = new Slot(
-      this.#ring.viewOf(at + FRAME_HEADER, length),
-      (byteLength) => {
-        this.checkOpen();
-        this.#ring.publish(at, byteLength, Tag.buffer);
-      },
-      () => {
-        if (!this.closed) this.#putLock.release();
-      },
-    );
-    return this.#slot;
-  }
-
-  /** Waits for room for `encoded`, a copy of which it keeps (the ring's own one is refilled by the next put). */
-  #writePlan(encoded: Encoded): WaitPlan<true> {
-    const kept = keepEncoded(encoded);
-    return this.#ring.writePlan(() => (this.#ring.tryWrite(kept) ? true : RETRY));
+    return this.#writer.slotAt(at, length, () => {
+      if (!this.closed) this.#putLock.release();
+    });
   }
 
   /**
@@ -716,7 +531,7 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
 function queueArgs(name: unknown, options: unknown) {
   const opts = checkObject<QueueCreateOptions>(options, 'options');
   const args = createArgs(name, options);
-  const capacity = ringCapacity(opts.capacity === undefined ? DEFAULT_CAPACITY : checkInteger(opts.capacity, 'options.capacity', 1, MAX_CAPACITY));
+  const capacity = capacityOption(opts.capacity);
   const maxsize = opts.maxsize === undefined ? 0 : checkInteger(opts.maxsize, 'options.maxsize', 0, INT32_MAX);
   return { ...args, capacity, maxsize, given: { capacity: opts.capacity !== undefined, maxsize: opts.maxsize !== undefined } };
 }

@@ -33,6 +33,7 @@
 // room: WRITERS_WAITING, HEAD). The flag is cleared by the waker, not the
 // sleeper: a sleeper that leaves (timeout, abort, close, SIGKILL) costs at
 // most one spurious wake instead of a wake per message for ever.
+import { resolveDType } from '../core/dtypes.js';
 import { ErrorCodes, fromNative, ShmError } from '../core/errors.js';
 import { RingOut, RingSize, RingWord } from '../core/layout.js';
 import { native, type RingHandle } from '../core/native.js';
@@ -62,6 +63,8 @@ export const Ctl = RingWord;
 export const HOLDERS = RingSize.holders;
 
 export const RING_CONTROL_BYTES = RingSize.controlBytes;
+/** A channel segment's element type: its data are bytes (control words and rings). */
+export const RING_DTYPE = resolveDType('uint8');
 export const FRAME_HEADER = RingSize.frameHeader;
 /** Longest sleep of a wait on a ring before it tries again (a pipe's receive looks for a dead peer then). */
 export const RING_SLICE_MS = 100;
@@ -301,16 +304,11 @@ export class Ring {
 
   /**
    * Copies the oldest message out and frees its room; NO_MESSAGE if there is
-   * none, after spinning up to `spinMs` for one. Strings and typed arrays
-   * are made in the addon; other kinds are decoded here (readLeft).
+   * none. Strings and typed arrays are made in the addon; other kinds are
+   * decoded here (readLeft). (A first try spins: the addon's pipeRecv and queueGet.)
    */
-  tryRead(spinMs = 0): unknown {
-    let read: unknown;
-    try {
-      read = native.ringRead(this.handle, spinMs);
-    } catch (err) {
-      throw fromNative(err);
-    }
+  tryRead(): unknown {
+    const read = native.ringRead(this.handle, 0);
     if (typeof read === 'number') return this.readLeft(read);
     return read === undefined ? NO_MESSAGE : read;
   }
@@ -357,7 +355,11 @@ export class Ring {
     return message;
   }
 
-  /** Milliseconds the last tryRead spent spinning, by the clock (preemption included); 0 if it did not spin. */
+  /**
+   * Milliseconds the last read spent spinning, by the clock (preemption
+   * included); 0 if it did not spin, negative if a first try made no read
+   * (native/channel/ring.h RingNoRead).
+   */
   get lastSpinMs(): number {
     // Times 0.001, not divided by 1000: while every read is 0 (no spin was
     // needed) V8 speculates an integer division, and deoptimizes its callers
@@ -498,8 +500,7 @@ const POPULATE_BYTES = 64 * 1024;
 /**
  * A new Buffer for a received message. A large one has its pages mapped in
  * one system call before the copy: fresh memory otherwise takes a page fault
- * per 4 KiB as the copy first touches it, which on the VMs measured made a
- * plain 1 MiB recv cost ten times more (docs/design.md, "Large messages",
+ * per 4 KiB as the copy first touches it (docs/design.md, "Large messages",
  * has the figures). On pages already mapped (memory malloc reused) the call
  * costs little.
  */

@@ -63,32 +63,33 @@ export interface NativeAddon {
   /** The other end closed, or its process died (liveness asked at most every 5 ms). */
   pipePeerGone(end: PipeEndHandle, fresh?: boolean): boolean;
   /**
-   * True if `message` is sent now: a string, Buffer or typed array as it is,
-   * or with `tag`, bytes lib/ encoded. false sends nothing (the general path
-   * encodes it, says why, or waits).
+   * True if `message` is sent now: a string, Buffer or typed array as it is
+   * (`tag` -1), or bytes lib/ encoded, with their tag. false sends nothing
+   * (the general path encodes it, says why, or waits).
    */
-  pipeSend(end: PipeEndHandle, message: unknown, tag?: number): boolean;
+  pipeSend(end: PipeEndHandle, message: unknown, tag: number): boolean;
   /** 1 if a receive would not wait, 0 if it would, -1 for the general path (closed, or liveness unknown). */
   pipePoll(end: PipeEndHandle): number;
   /**
    * A receive's first try: ringRead of the inbound ring with the spin its
-   * spinner allows, recorded on it; undefined also when this end is closed
-   * (the general path throws). With `doorbell` (whether this event loop has
+   * spinner allows, recorded on it, and at most `maxSpinMs` (what is left of
+   * the receive's timeout); undefined also when this end is closed (the
+   * general path throws). With `doorbell` (whether this event loop has
    * one) it is an async receive's: the doorbell sites' rule, and a spin that
    * caught nothing is recorded too.
    */
-  pipeRecv(end: PipeEndHandle, doorbell?: boolean): unknown;
+  pipeRecv(end: PipeEndHandle, maxSpinMs?: number, doorbell?: boolean): unknown;
   // A Queue handle's per-message calls (native/channel/queue.cc), each with the put or get lock taken and given back.
   queueOpen(ring: RingHandle, readSpinner: Int32Array, token: number): QueueHandle;
   /** As pipeSend, with the put lock taken and given back (false also if it is taken). */
-  queuePut(queue: QueueHandle, message: unknown, tag?: number): boolean;
+  queuePut(queue: QueueHandle, message: unknown, tag: number): boolean;
   /**
    * A get's first try, as pipeRecv's, with the get lock taken for it. A
    * number (a message the addon did not make, left in the ring) comes
    * with the get lock still taken: the caller gives it back. undefined also
    * when no read was made (closed, the lock taken, views held).
    */
-  queueGet(queue: QueueHandle, doorbell?: boolean): unknown;
+  queueGet(queue: QueueHandle, maxSpinMs?: number, doorbell?: boolean): unknown;
   // The adaptive spinning rule (native/wait/spinner.cc) over a Spinner's three counters.
   spinBudget(state: Int32Array, doorbell: boolean): number;
   spinWaited(state: Int32Array, ms: number): void;

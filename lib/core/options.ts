@@ -63,15 +63,14 @@ export function lifetimeArgs(opts: LifetimeOptions): Lifetime {
   return { unlinkOnExit, scope };
 }
 
-/** The timeout of `openOrCreate`'s open. */
+/** The timeout of `open` (and of `openOrCreate`'s open). */
 export function openTimeout(options: unknown): number {
   const opts = checkObject<OpenOptions>(options, 'options');
   return opts.timeout === undefined ? DEFAULT_OPEN_TIMEOUT_MS : checkTimeout(opts.timeout, 'options.timeout');
 }
 
 export function openArgs(name: unknown, options: unknown): { name: string; timeout: number } {
-  const opts = checkObject<OpenOptions>(options, 'options');
-  const timeout = opts.timeout === undefined ? DEFAULT_OPEN_TIMEOUT_MS : checkTimeout(opts.timeout, 'options.timeout');
+  const timeout = openTimeout(options);
   return { name: normalizeName(name), timeout };
 }
 

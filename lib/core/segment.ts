@@ -175,14 +175,7 @@ export function createSegment(name: string, size: number, mode: number, options:
  * through it); if it throws, the mapping is closed again.
  */
 export function openSegment(name: string, withFd?: (fd: number, segment: MappedSegment) => void, keepFd = false, what = 'SharedMemory'): MappedSegment {
-  const path = systemName(name);
-  let fd: number;
-  try {
-    fd = native.shmOpen(path, false, false, 0);
-  } catch (err) {
-    const error = fromNative(err, `opening ${name}`);
-    throw error.code === 'ENOENT' ? missingError(error, what, name) : error;
-  }
+  const fd = openExisting(name, 'opening', (error) => missingError(error, what, name));
   let kept = false;
   try {
     const size = native.fstatSize(fd);
@@ -201,6 +194,20 @@ export function openSegment(name: string, withFd?: (fd: number, segment: MappedS
     return segment;
   } finally {
     if (!kept) closeQuietly(fd);
+  }
+}
+
+/**
+ * Opens the existing segment `name` (read-write) for a step `doing` of the
+ * caller ('opening', 'removing'): its descriptor, else the step's ShmError,
+ * `missing`'s for ENOENT.
+ */
+function openExisting(name: string, doing: string, missing: (error: ShmError) => ShmError): number {
+  try {
+    return native.shmOpen(systemName(name), false, false, 0);
+  } catch (err) {
+    const error = fromNative(err, `${doing} ${name}`);
+    throw error.code === 'ENOENT' ? missing(error) : error;
   }
 }
 
@@ -349,16 +356,11 @@ export interface Peeked {
 
 /** Opens `name`, reads its first `bytes` bytes (fewer if it is shorter) and its identity, and closes it. */
 export function peekSegment(name: string, bytes: number, what: string): Peeked {
-  const path = systemName(name);
-  let fd: number;
-  try {
-    fd = native.shmOpen(path, false, false, 0);
-  } catch (err) {
-    const error = fromNative(err, `removing ${name}`);
-    throw error.code === 'ENOENT'
-      ? new ShmError(error.code, `ENOENT: no ${what} named ${JSON.stringify(name)} to remove`, { errno: error.errno, syscall: error.syscall })
-      : error;
-  }
+  const fd = openExisting(
+    name,
+    'removing',
+    (error) => new ShmError(error.code, `ENOENT: no ${what} named ${JSON.stringify(name)} to remove`, { errno: error.errno, syscall: error.syscall }),
+  );
   try {
     const size = native.fstatSize(fd);
     const identity = native.fileId(fd);

@@ -6,6 +6,9 @@ import { type CreateOptions, createArgs, type OpenOrCreateOptions, openTimeout, 
 import { createTyped, maxElements, openTyped, type TypedSegment } from '../core/typed-segment.js';
 import { TypedObject } from './typed-object.js';
 
+/** What `create` and `openOrCreate` take: a length (zero-filled), or the initial values. */
+type LengthOrValues = number | Iterable<number | bigint> | ArrayLike<number | bigint>;
+
 /**
  * A fixed-length array of numbers in shared memory, by name: Python's
  * `multiprocessing.Array`, reachable from any process on the host. `.array`
@@ -27,16 +30,10 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
    * Creates an Array named `name` (`EEXIST` if the name exists).
    * @param lengthOrValues a length (zero-filled), or an iterable / TypedArray of initial values
    */
-  static create<T extends DType | TypeCode>(
-    name: string,
-    dtype: T,
-    lengthOrValues: number | Iterable<number | bigint> | ArrayLike<number | bigint>,
-    options?: CreateOptions,
-  ): SharedArray<DTypeOf<T>> {
+  static create<T extends DType | TypeCode>(name: string, dtype: T, lengthOrValues: LengthOrValues, options?: CreateOptions): SharedArray<DTypeOf<T>> {
     const args = createArgs(name, options);
     const info = resolveDType(dtype);
-    const { count, fill } = initialContents(info, lengthOrValues);
-    return settle(new SharedArray(createTyped(args.name, Kind.array, info, count, args.mode, fill)), args.lifetime);
+    return settle(SharedArray.#create(args.name, info, initialContents(info, lengthOrValues), args.mode), args.lifetime);
   }
 
   /**
@@ -49,23 +46,27 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
   static openOrCreate<T extends DType | TypeCode>(
     name: string,
     dtype: T,
-    lengthOrValues: number | Iterable<number | bigint> | ArrayLike<number | bigint>,
+    lengthOrValues: LengthOrValues,
     options?: OpenOrCreateOptions,
   ): SharedArray<DTypeOf<T>> {
     const args = createArgs(name, options);
     const timeout = openTimeout(options);
     const info = resolveDType(dtype);
-    const { count, fill } = initialContents(info, lengthOrValues);
+    const contents = initialContents(info, lengthOrValues);
     const array = openOrCreate(
       () => new SharedArray<DTypeOf<T>>(openTyped(args.name, Kind.array, timeout)),
-      () => new SharedArray<DTypeOf<T>>(createTyped(args.name, Kind.array, info, count, args.mode, fill)),
+      () => SharedArray.#create<DTypeOf<T>>(args.name, info, contents, args.mode),
       (existing) => {
-        if (existing.dtypeInfo !== info || existing.length !== count) {
-          throw shapeMismatch('Array', args.name, `${existing.length} ${existing.dtype} elements`, `${count} ${info.name} elements`);
+        if (existing.dtypeInfo !== info || existing.length !== contents.count) {
+          throw shapeMismatch('Array', args.name, `${existing.length} ${existing.dtype} elements`, `${contents.count} ${info.name} elements`);
         }
       },
     );
     return settle(array, args.lifetime);
+  }
+
+  static #create<D extends DType>(name: string, info: DTypeInfo, contents: InitialContents, mode: number): SharedArray<D> {
+    return new SharedArray<D>(createTyped(name, Kind.array, info, contents.count, mode, contents.fill));
   }
 
   /**
@@ -99,7 +100,13 @@ export class SharedArray<D extends DType = DType> extends TypedObject {
   }
 }
 
-function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): { count: number; fill: (data: SharedTypedArray) => void } {
+/** What a new Array holds: its length, and `fill` writes its first values (else it is zero-filled). */
+interface InitialContents {
+  readonly count: number;
+  readonly fill: (data: SharedTypedArray) => void;
+}
+
+function initialContents(dtype: DTypeInfo, lengthOrValues: unknown): InitialContents {
   if (typeof lengthOrValues === 'number') {
     return { count: checkCount(lengthOrValues, maxElements(dtype), 'length'), fill: () => {} }; // new segments are zero-filled
   }

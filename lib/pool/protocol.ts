@@ -67,8 +67,43 @@ export type Claim = (typeof Claim)[keyof typeof Claim];
  * slot, taken back and not yet skipped by the worker) never equals a newer
  * task's, since fewer than 2^29 tasks are sent between the two.
  */
-export function claimWord(seq: number, state: Claim): number {
+function claimWord(seq: number, state: Claim): number {
   return ((seq & 0x1fffffff) << 2) | state;
+}
+
+/**
+ * One worker's claim words, as both sides move them: the parent marks a
+ * task SENT and may revoke it, the worker starts it and marks it DONE, each
+ * move of a SENT word a compare-and-swap, so only one side wins it.
+ */
+export class ClaimWords {
+  readonly #words: Int32Array;
+
+  constructor(words: Int32Array) {
+    this.#words = words;
+  }
+
+  /** Marks task `seq` SENT (the parent, before the batch that holds it goes). */
+  markSent(seq: number): void {
+    Atomics.store(this.#words, seq & (CLAIMS - 1), claimWord(seq, Claim.sent));
+  }
+
+  /** Moves task `seq` from SENT to `to` (STARTED by the worker, REVOKED by the parent); false if it was not SENT. */
+  claim(seq: number, to: typeof Claim.started | typeof Claim.revoked): boolean {
+    const sent = claimWord(seq, Claim.sent);
+    return Atomics.compareExchange(this.#words, seq & (CLAIMS - 1), sent, claimWord(seq, to)) === sent;
+  }
+
+  /** Marks task `seq` DONE (the worker, once it answered it). */
+  markDone(seq: number): void {
+    Atomics.store(this.#words, seq & (CLAIMS - 1), claimWord(seq, Claim.done));
+  }
+
+  /** Task `seq`'s state: STARTED or DONE, else SENT (revoked, or its word not yet written). */
+  state(seq: number): Claim {
+    const word = Atomics.load(this.#words, seq & (CLAIMS - 1));
+    return word === claimWord(seq, Claim.started) ? Claim.started : word === claimWord(seq, Claim.done) ? Claim.done : Claim.sent;
+  }
 }
 
 /**
@@ -132,7 +167,16 @@ export function describeTask(fn: string, mode: Mode, items: number): string {
 /** Fields before the tasks of a batch: the seq of its first task. */
 export const BATCH_HEADER = 1;
 
-/** Fields per task in a batch. */
+/** Where each field of a task is in a batch, from its first (tasks lie TASK_FIELDS apart after BATCH_HEADER). */
+export const TaskField = {
+  id: 0,
+  /** A Mode, with the flags ENDABLE and HANDLES. */
+  mode: 1,
+  fn: 2,
+  payload: 3,
+} as const;
+
+/** Fields per task in a batch (TaskField). */
 export const TASK_FIELDS = 4;
 
 /** The first message to a worker. */

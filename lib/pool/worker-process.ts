@@ -9,8 +9,8 @@ import { SharedArray } from '../memory/array.js';
 import {
   CLAIMS,
   Claim,
+  ClaimWords,
   claimsName,
-  claimWord,
   crossingError,
   describeTask,
   ENDABLE,
@@ -24,6 +24,7 @@ import {
   type Setup,
   Status,
 } from './protocol.js';
+import { TaskLine } from './task-line.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -91,22 +92,21 @@ export class WorkerProcess {
   readonly #pipeName: string;
   readonly #events: WorkerEvents;
   /** Sent, not yet answered nor taken back, in the order sent (so in seq order). */
-  #unanswered: Task[] = [];
-  #head = 0;
+  readonly #unanswered = new TaskLine<Task>();
   /** The seq of the next task sent. */
   #nextSeq = 0;
   /**
-   * Each task's claim word (protocol.ts), at seq & (CLAIMS - 1): the worker
-   * runs a task only if it moves it from SENT to STARTED, the parent takes
-   * one back only if it moves it from SENT to REVOKED. Read once the worker
-   * is dead too: its unanswered tasks that are STARTED or DONE ran or were
-   * running; the rest never started and go to another worker.
+   * Each task's claim word (protocol.ts): the worker runs a task only if it
+   * moves it from SENT to STARTED, the parent takes one back only if it
+   * moves it from SENT to REVOKED. Read once the worker is dead too: its
+   * unanswered tasks that are STARTED or DONE ran or were running; the rest
+   * never started and go to another worker.
    */
   readonly #claimsSegment: SharedArray<'int32'>;
-  readonly #claims: Int32Array;
+  readonly #claims: ClaimWords;
   /** Tasks it may still be sent before maxTasksPerChild retires it (Infinity for no limit). */
   #quota: number;
-  /** Unanswered tasks that were sent to go alone (see Pool's #limits): nothing is sent behind them. */
+  /** Unanswered tasks that were sent to go alone (see Scheduler's #limits): nothing is sent behind them. */
   #alone = 0;
   #ready = false;
   #receiving = false;
@@ -142,7 +142,7 @@ export class WorkerProcess {
       throw err;
     }
     this.#claimsSegment = claims;
-    this.#claims = claims.array;
+    this.#claims = new ClaimWords(claims.array);
     let resolveEnded!: () => void;
     this.ended = new Promise((resolve) => (resolveEnded = resolve));
     this.child.on('error', (err) => {
@@ -166,7 +166,7 @@ export class WorkerProcess {
 
   /** Tasks sent and not answered (nor taken back). */
   get load(): number {
-    return this.#unanswered.length - this.#head;
+    return this.#unanswered.length;
   }
 
   /** Whether it holds a task sent to go alone: nothing else is sent to it until that is answered. */
@@ -187,17 +187,17 @@ export class WorkerProcess {
    * cloneable, too large): only for a batch of one.
    */
   send(tasks: Task[], alone = false): number {
-    const oldest = this.load > 0 ? (this.#unanswered[this.#head] as Task).seq : this.#nextSeq;
+    const oldest = this.#unanswered.at(0)?.seq ?? this.#nextSeq;
     const room = CLAIMS - (this.#nextSeq - oldest);
     if (tasks.length > room) tasks = tasks.slice(0, Math.max(0, room));
     if (tasks.length === 0) return 0;
     const batch: unknown[] = [this.#nextSeq];
     let seq = this.#nextSeq;
     for (const task of tasks) {
+      // In the order of TaskField.
       batch.push(task.id, task.mode | (task.endable ? ENDABLE : 0) | (task.handles ? HANDLES : 0), task.fn, task.payload);
       // Before the batch goes: the worker claims the task against this word.
-      Atomics.store(this.#claims, seq & (CLAIMS - 1), claimWord(seq, Claim.sent));
-      seq++;
+      this.#claims.markSent(seq++);
     }
     try {
       this.#pipe.sendSync(batch, { timeout: 0 });
@@ -222,15 +222,16 @@ export class WorkerProcess {
 
   /** A task's state in its claim word, while it is here unanswered. */
   #state(task: Task): Claim {
-    const word = Atomics.load(this.#claims, task.seq & (CLAIMS - 1));
-    return word === claimWord(task.seq, Claim.started) ? Claim.started : word === claimWord(task.seq, Claim.done) ? Claim.done : Claim.sent;
+    return this.#claims.state(task.seq);
   }
+
+  /** Whether the worker has not started `task` (nor will it: it is dead, or has not claimed it yet). */
+  #notStarted = (task: Task): boolean => this.#state(task) === Claim.sent;
 
   /** Takes `task` back if the worker has not started it: then it never will. */
   takeBack(task: Task): boolean {
     if (task.worker !== this || this.#exited || !this.#revoke(task)) return false;
-    const at = this.#unanswered.indexOf(task, this.#head);
-    if (at >= 0) this.#unanswered.splice(at, 1);
+    this.#unanswered.remove(task);
     this.#forget([task]);
     return true;
   }
@@ -248,14 +249,12 @@ export class WorkerProcess {
    */
   get occupied(): boolean {
     if (this.load === 0 || this.#exited || this.#ending) return false;
-    return !this.#ready || this.#state(this.#unanswered[this.#head] as Task) !== Claim.sent;
+    return !this.#ready || !this.#notStarted(this.#unanswered.at(0) as Task);
   }
 
   /** How many of its unanswered tasks, at the end of the line, it has not started. */
   unstarted(): number {
-    let count = 0;
-    for (let i = this.#unanswered.length - 1; i >= this.#head && this.#state(this.#unanswered[i] as Task) === Claim.sent; i--) count++;
-    return count;
+    return this.#unanswered.countFromBack(this.#notStarted);
   }
 
   /**
@@ -264,26 +263,33 @@ export class WorkerProcess {
    */
   takeBackUnstarted(max: number): Task[] {
     if (this.#exited) return [];
-    let from = this.#unanswered.length;
     // From the end: the worker claims from the front, so what is taken back stays one run of tasks.
-    while (from > this.#head && this.#unanswered.length - from < max && this.#revoke(this.#unanswered[from - 1] as Task)) from--;
-    const taken = this.#unanswered.splice(from);
+    const taken = this.#unanswered.popWhile(max, this.#revoke);
     this.#forget(taken);
     return taken;
   }
 
-  #revoke(task: Task): boolean {
-    const sent = claimWord(task.seq, Claim.sent);
-    return Atomics.compareExchange(this.#claims, task.seq & (CLAIMS - 1), sent, claimWord(task.seq, Claim.revoked)) === sent;
-  }
+  #revoke = (task: Task): boolean => this.#claims.claim(task.seq, Claim.revoked);
 
   /** Tasks taken back: no longer held here, and they count against maxTasksPerChild no more. */
   #forget(tasks: Task[]): void {
+    this.#release(tasks);
+    this.#quota += tasks.length;
+  }
+
+  /** Tasks no longer held here: answered, taken back, or left by its death. */
+  #release(tasks: Task[]): void {
     for (const task of tasks) {
       task.worker = undefined;
       if (task.alone) this.#alone -= 1;
     }
-    this.#quota += tasks.length;
+  }
+
+  /** Every task held here, now released, in order. */
+  #releaseAll(): Task[] {
+    const tasks = this.#unanswered.takeAll();
+    this.#release(tasks);
+    return tasks;
   }
 
   /** Ends it gracefully: it finishes what it was sent, then sees end-of-stream and exits. */
@@ -322,13 +328,8 @@ export class WorkerProcess {
 
   /** Takes back the tasks sent and not answered (the pool fails them): later answers are ignored. */
   takeUnanswered(): Task[] {
-    const tasks = this.#unanswered.slice(this.#head);
     this.#abandoned = true;
-    this.#unanswered = [];
-    this.#head = 0;
-    this.#alone = 0;
-    for (const task of tasks) task.worker = undefined;
-    return tasks;
+    return this.#releaseAll();
   }
 
   /** Receives while an answer is owed (or READY): a pending receive keeps the program alive, an idle pool does not. */
@@ -361,23 +362,13 @@ export class WorkerProcess {
     }
     if (this.#abandoned) return;
     const count = reply.length / REPLY_FIELDS;
-    const tasks = this.#unanswered.slice(this.#head, this.#head + count);
     for (let i = 0; i < count; i++) {
       const id = reply[i * REPLY_FIELDS + ReplyField.id];
-      if (tasks[i]?.id !== id) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${id} out of order`);
+      if (this.#unanswered.at(i)?.id !== id) throw new ShmError(ErrorCodes.NATIVE, `pool worker answered task ${id} out of order`);
     }
-    this.#head += count;
-    for (const task of tasks) {
-      task.worker = undefined;
-      if (task.alone) this.#alone -= 1;
-    }
-    if (this.#head > 1024 && this.#head * 2 > this.#unanswered.length) this.#compact();
+    const tasks = this.#unanswered.shiftMany(count);
+    this.#release(tasks);
     this.#events.answered(this, tasks, reply);
-  }
-
-  #compact(): void {
-    this.#unanswered = this.#unanswered.slice(this.#head);
-    this.#head = 0;
   }
 
   /** The first message: what to load and run. One that cannot fit the pipe is the `capacity` option's fault. */
@@ -399,16 +390,12 @@ export class WorkerProcess {
       // end-of-stream, or this end already closed
     }
     this.#pipe.close();
-    const unanswered = this.#unanswered.slice(this.#head);
+    const unanswered = this.#releaseAll();
     // It is dead: no claim word moves any more.
-    const held = unanswered.filter((task) => this.#state(task) !== Claim.sent);
-    const notStarted = unanswered.filter((task) => this.#state(task) === Claim.sent);
+    const held = unanswered.filter((task) => !this.#notStarted(task));
+    const notStarted = unanswered.filter(this.#notStarted);
     this.#claimsSegment.close();
     removeNames(this.#pipeName);
-    for (const task of unanswered) task.worker = undefined;
-    this.#unanswered = [];
-    this.#head = 0;
-    this.#alone = 0;
     const exit = { code, signal, wasReady: this.#ready, requested: this.#requested, fatal: this.#fatal, spawnError: this.#spawnError };
     this.#events.exited(this, exit, held, notStarted);
     resolveEnded();

@@ -14,11 +14,10 @@ import { SharedArray } from '../memory/array.js';
 import { openHandles } from './handle-kinds.js';
 import {
   BATCH_HEADER,
-  CLAIMS,
   Claim,
+  ClaimWords,
   canClone,
   claimsName,
-  claimWord,
   crossingError,
   describeTask,
   ENDABLE,
@@ -33,6 +32,7 @@ import {
   type Setup,
   Status,
   TASK_FIELDS,
+  TaskField,
 } from './protocol.js';
 
 /** Longest an answer waits for others to go with it. */
@@ -69,9 +69,9 @@ class Worker {
   #ended: OpenedHandles[] = [];
 
   /** Each task's claim word (protocol.ts): a task runs only if this worker moves it from SENT to STARTED. */
-  readonly #claims: Int32Array;
+  readonly #claims: ClaimWords;
 
-  constructor(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup, module: Record<string, unknown>) {
+  constructor(pipe: Pipe<Reply>, claims: ClaimWords, setup: Setup, module: Record<string, unknown>) {
     this.#pipe = pipe;
     this.#claims = claims;
     this.#setup = setup;
@@ -107,19 +107,17 @@ class Worker {
     let seq = batch[0] as number;
     let ran = 0;
     for (let at = BATCH_HEADER; at < batch.length; at += TASK_FIELDS, seq++) {
-      const mode = batch[at + 1] as number;
+      const mode = batch[at + TaskField.mode] as number;
       // Before the claim: once the task is STARTED the parent may kill this process for it.
       if ((mode & ENDABLE) !== 0) this.#flush();
-      const slot = seq & (CLAIMS - 1);
-      const sent = claimWord(seq, Claim.sent);
-      if (Atomics.compareExchange(claims, slot, sent, claimWord(seq, Claim.started)) !== sent) continue; // taken back
+      if (!claims.claim(seq, Claim.started)) continue; // taken back
       ran += 1;
-      const id = batch[at] as number;
+      const id = batch[at + TaskField.id] as number;
       const started = performance.now();
       if (this.#answers.length > 0 && started - this.#oldestAnswer >= FLUSH_MS) this.#flush();
       this.#closeEnded();
-      const fn = batch[at + 2] as string;
-      const payload = batch[at + 3] as unknown[];
+      const fn = batch[at + TaskField.fn] as string;
+      const payload = batch[at + TaskField.payload] as unknown[];
       const plain = (mode & ~(ENDABLE | HANDLES)) as Mode;
       // The handles its arguments name are opened for it, and closed when it ends unless it keep()s them.
       const opened = (mode & HANDLES) !== 0 ? new OpenedHandles() : undefined;
@@ -133,7 +131,7 @@ class Worker {
       } finally {
         if (opened !== undefined) this.#ended.push(opened);
       }
-      Atomics.store(claims, slot, claimWord(seq, Claim.done));
+      claims.markDone(seq);
     }
     this.#flush();
     return ran;
@@ -234,7 +232,7 @@ class Worker {
   }
 }
 
-async function start(pipe: Pipe<Reply>, claims: Int32Array, setup: Setup): Promise<Worker> {
+async function start(pipe: Pipe<Reply>, claims: ClaimWords, setup: Setup): Promise<Worker> {
   setIdentity(`PoolWorker-${process.pid}`, setup.parent);
   // Handles in initargs stay open for the worker's life.
   setup.initargs = await openHandles(setup.initargs);
@@ -268,7 +266,7 @@ async function main(pipeName: string, parentPid: number): Promise<number> {
   const setup = (await pipe.recv()) as unknown as Setup;
   let worker: Worker;
   try {
-    worker = await start(pipe, claims.array, setup);
+    worker = await start(pipe, new ClaimWords(claims.array), setup);
   } catch (err) {
     pipe.sendSync([-1, Status.fatal, recordError(err, canClone)]);
     return 1;

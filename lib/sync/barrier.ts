@@ -7,8 +7,8 @@ import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger } from '../core/validate.js';
 import { Lock } from './lock.js';
 import { WAIT_SLICE_MS } from './lock-word.js';
-import { SyncObject, wakeAll } from './sync-object.js';
-import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
+import { type NewWords, type SyncKind, SyncObject, wakeAll } from './sync-object.js';
+import { parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 // Words of a Barrier segment. Waiters sleep on GENERATION, which moves on
 // when the last party arrives and also when a generation is broken (abort,
@@ -47,7 +47,6 @@ interface Arrival {
  */
 export class Barrier extends SyncObject {
   readonly #lock: Lock;
-  readonly #spinner = new Spinner();
   /** Where the next look for dead parties starts. */
   #lookFrom = 0;
   /** The parties, as the segment's size says (its PARTIES word is checked against it at open, and read nowhere else). */
@@ -61,23 +60,17 @@ export class Barrier extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.barrier;
+  static readonly #kind: SyncKind<Barrier> = { code: Barrier.kindCode, words: existingWords, make: (typed) => new Barrier(typed) };
 
   /** Creates a Barrier for `parties` parties, 1 .. 2^20 (`EEXIST` if the name exists). */
   static create(name: string, parties: number, options?: CreateOptions): Barrier {
     const count = checkInteger(parties, 'parties', 1, MAX_PARTIES);
-    return SyncObject.createObject(
-      name,
-      Kind.barrier,
-      ARRIVALS + count,
-      options,
-      (words) => (words[PARTIES] = count),
-      (typed) => new Barrier(typed),
-    );
+    return SyncObject.createObject(name, Barrier.#kind, newWords(count), options);
   }
 
   /** Opens an existing Barrier; `parties` comes from the segment. */
   static open(name: string, options?: OpenOptions): Barrier {
-    return new Barrier(SyncObject.openSegment(name, Kind.barrier, existingWords, options));
+    return SyncObject.openObject(name, Barrier.#kind, options);
   }
 
   /**
@@ -86,18 +79,9 @@ export class Barrier extends SyncObject {
    */
   static openOrCreate(name: string, parties: number, options?: OpenOrCreateOptions): Barrier {
     const count = checkInteger(parties, 'parties', 1, MAX_PARTIES);
-    return SyncObject.openOrCreateObject(
-      name,
-      Kind.barrier,
-      ARRIVALS + count,
-      existingWords,
-      options,
-      (words) => (words[PARTIES] = count),
-      (typed) => new Barrier(typed),
-      (existing) => {
-        if (existing.#parties !== count) throw shapeMismatch('Barrier', existing.name, `${existing.#parties} parties`, `${count} parties`);
-      },
-    );
+    return SyncObject.openOrCreateObject(name, Barrier.#kind, newWords(count), options, (existing) => {
+      if (existing.#parties !== count) throw shapeMismatch('Barrier', existing.name, `${existing.#parties} parties`, `${count} parties`);
+    });
   }
 
   /** How many parties must arrive. */
@@ -141,7 +125,7 @@ export class Barrier extends SyncObject {
       async () => {
         let passed: true | TimedOut;
         try {
-          passed = await waitAsync(this, this.#passed(arrival), wait, this.#spinner);
+          passed = await waitAsync(this, this.#passed(arrival), wait, this.spinner);
         } catch (err) {
           if (this.closed) throw err;
           await this.#giveUpSoon(arrival);
@@ -160,7 +144,7 @@ export class Barrier extends SyncObject {
     if (!this.#lock.acquireSync({ timeout: Math.max(0, wait.deadline.remaining()) })) throw this.#lockTimedOut();
     const arrival = this.#arrive();
     if (!arrival.waiting) return arrival.index;
-    if (waitSync(this, this.#passed(arrival), wait, this.#spinner) === TIMED_OUT) {
+    if (waitSync(this, this.#passed(arrival), wait, this.spinner) === TIMED_OUT) {
       const brokeIt = this.#lock.acquireSync({ timeout: TIDY_LOCK_MS }) ? this.#giveUp(arrival) : this.#giveUpLater(arrival);
       if (brokeIt) throw brokenError('timed out waiting at the barrier; it is now broken');
     }
@@ -336,6 +320,11 @@ export class Barrier extends SyncObject {
 
 function brokenError(message: string): ShmError {
   return new ShmError(ErrorCodes.BROKEN_BARRIER, message);
+}
+
+/** The words of a new Barrier for `count` parties. */
+function newWords(count: number): NewWords {
+  return { count: ARRIVALS + count, init: (words) => (words[PARTIES] = count) };
 }
 
 /** The words an existing Barrier must have, from what its PARTIES word says. Before 0.6 a Barrier had no arrival words: such a one reads as the wrong size. */

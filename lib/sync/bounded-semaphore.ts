@@ -18,8 +18,8 @@ import { shapeMismatch } from '../core/lifetime.js';
 import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
 import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, INT32_MAX } from '../core/validate.js';
-import { SyncObject, wakeAll } from './sync-object.js';
-import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
+import { type NewWords, type SyncKind, SyncObject, wakeAll } from './sync-object.js';
+import { RETRY, type WaitOptions, type WaitPlan } from './waiting.js';
 
 const VALUE = 0;
 const BOUND = 1;
@@ -39,7 +39,6 @@ const MAX_VALUE = INT32_MAX;
  * crash-safe**: a process that dies holding a unit does not give it back.
  */
 export class BoundedSemaphore extends SyncObject {
-  readonly #spinner = new Spinner();
   readonly #plan: WaitPlan<true> = {
     attempt: () => (this.#take() ? true : RETRY),
     watch: () => (Atomics.load(this.words, VALUE) > 0 ? RETRY : { words: this.words, index: VALUE, expected: 0 }),
@@ -63,11 +62,12 @@ export class BoundedSemaphore extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.boundedSemaphore;
+  static readonly #kind: SyncKind<BoundedSemaphore> = { code: BoundedSemaphore.kindCode, words: WORDS, make: (typed) => new BoundedSemaphore(typed) };
 
   /** Creates a semaphore named `name` with `value` units, which is also its bound (`EEXIST` if the name exists). */
   static create(name: string, value = 1, options?: CreateOptions): BoundedSemaphore {
     const units = checkInteger(value, 'value', 0, MAX_VALUE);
-    return SyncObject.createObject(name, Kind.boundedSemaphore, WORDS, options, initWith(units), (typed) => new BoundedSemaphore(typed));
+    return SyncObject.createObject(name, BoundedSemaphore.#kind, newWords(units), options);
   }
 
   /**
@@ -78,23 +78,14 @@ export class BoundedSemaphore extends SyncObject {
    */
   static openOrCreate(name: string, value = 1, options?: OpenOrCreateOptions): BoundedSemaphore {
     const units = checkInteger(value, 'value', 0, MAX_VALUE);
-    return SyncObject.openOrCreateObject(
-      name,
-      Kind.boundedSemaphore,
-      WORDS,
-      WORDS,
-      options,
-      initWith(units),
-      (typed) => new BoundedSemaphore(typed),
-      (existing) => {
-        if (existing.bound !== units) throw shapeMismatch('BoundedSemaphore', existing.name, `bound ${existing.bound}`, `bound ${units}`);
-      },
-    );
+    return SyncObject.openOrCreateObject(name, BoundedSemaphore.#kind, newWords(units), options, (existing) => {
+      if (existing.bound !== units) throw shapeMismatch('BoundedSemaphore', existing.name, `bound ${existing.bound}`, `bound ${units}`);
+    });
   }
 
   /** Opens an existing BoundedSemaphore; its bound comes with it. */
   static open(name: string, options?: OpenOptions): BoundedSemaphore {
-    return new BoundedSemaphore(SyncObject.openSegment(name, Kind.boundedSemaphore, WORDS, options));
+    return SyncObject.openObject(name, BoundedSemaphore.#kind, options);
   }
 
   /** The most units it can hold: its initial value. */
@@ -119,15 +110,13 @@ export class BoundedSemaphore extends SyncObject {
    * @returns true when taken, false on timeout.
    * @throws AbortError, ShmError ERR_SHM_CLOSED (no unit is kept either way)
    */
-  async acquire(options?: WaitOptions): Promise<boolean> {
-    this.checkOpen();
-    return (await waitAsync(this, this.#plan, parseWaitOptions(options), this.#spinner)) !== TIMED_OUT;
+  acquire(options?: WaitOptions): Promise<boolean> {
+    return this.waitUntil(this.#plan, options);
   }
 
   /** Takes one unit, blocking this thread up to `timeout` ms. @returns false on timeout. */
   acquireSync(options?: WaitOptions): boolean {
-    this.checkOpen();
-    return waitSync(this, this.#plan, parseWaitOptions(options), this.#spinner) !== TIMED_OUT;
+    return this.waitUntilSync(this.#plan, options);
   }
 
   /** Takes one unit if one is free now. */
@@ -169,9 +158,13 @@ export class BoundedSemaphore extends SyncObject {
   }
 }
 
-function initWith(units: number): (words: Int32Array) => void {
-  return (words) => {
-    words[VALUE] = units;
-    words[BOUND] = units;
+/** The words of a new BoundedSemaphore with `units` units, its bound too. */
+function newWords(units: number): NewWords {
+  return {
+    count: WORDS,
+    init: (words) => {
+      words[VALUE] = units;
+      words[BOUND] = units;
+    },
   };
 }

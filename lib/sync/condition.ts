@@ -5,19 +5,8 @@ import type { TypedSegment } from '../core/typed-segment.js';
 import { checkInteger, INT32_MAX } from '../core/validate.js';
 import { RLock } from './lock.js';
 import { Seat, type SharedWord } from './sleep-group.js';
-import { SyncObject, wakeAll } from './sync-object.js';
-import {
-  type ParsedWait,
-  parseWaitOptions,
-  RETRY,
-  Spinner,
-  TIMED_OUT,
-  type TimedOut,
-  type WaitOptions,
-  type WaitPlan,
-  waitAsync,
-  waitSync,
-} from './waiting.js';
+import { type SyncKind, SyncObject, wakeAll } from './sync-object.js';
+import { type ParsedWait, parseWaitOptions, RETRY, TIMED_OUT, type TimedOut, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
 
 // Words of a Condition segment, all guarded by its lock (lock_word) except
 // that waiters sleep on SEQUENCE. notify(n) hands out up to n GRANTS (never
@@ -53,7 +42,6 @@ interface Waiting {
 export class Condition extends SyncObject {
   /** The lock waits and notifies must hold. */
   readonly lock: RLock;
-  readonly #spinner = new Spinner();
   /**
    * A notify wakes every sleeping process; in this one, as many waiters go
    * on to take the lock as there are grants (counting those already on
@@ -69,35 +57,21 @@ export class Condition extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.condition;
+  static readonly #kind: SyncKind<Condition> = { code: Condition.kindCode, words: WORDS, make: (typed) => new Condition(typed) };
 
   /** Creates a Condition named `name` (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Condition {
-    return SyncObject.createObject(
-      name,
-      Kind.condition,
-      WORDS,
-      options,
-      () => {},
-      (typed) => new Condition(typed),
-    );
+    return SyncObject.createObject(name, Condition.#kind, { count: WORDS }, options);
   }
 
   /** Opens an existing Condition. */
   static open(name: string, options?: OpenOptions): Condition {
-    return new Condition(SyncObject.openSegment(name, Kind.condition, WORDS, options));
+    return SyncObject.openObject(name, Condition.#kind, options);
   }
 
   /** Opens the Condition `name` if it exists, else creates it. @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
   static openOrCreate(name: string, options?: OpenOrCreateOptions): Condition {
-    return SyncObject.openOrCreateObject(
-      name,
-      Kind.condition,
-      WORDS,
-      WORDS,
-      options,
-      () => {},
-      (typed) => new Condition(typed),
-    );
+    return SyncObject.openOrCreateObject(name, Condition.#kind, { count: WORDS }, options);
   }
 
   acquire(options?: WaitOptions): Promise<boolean> {
@@ -136,7 +110,7 @@ export class Condition extends SyncObject {
     const wait = parseWaitOptions(options);
     const waiting = this.#enter();
     for (;;) {
-      const woke = waitSync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner);
+      const woke = waitSync(this, this.#sequenceMoved(waiting.observed), wait, this.spinner);
       this.lock.acquireSync();
       const done = this.#afterWake(waiting, woke);
       if (done !== RETRY) return done;
@@ -200,7 +174,7 @@ export class Condition extends SyncObject {
           for (;;) {
             let woke: true | TimedOut;
             try {
-              woke = await waitAsync(this, this.#sequenceMoved(waiting.observed), wait, this.#spinner, undefined, seat);
+              woke = await waitAsync(this, this.#sequenceMoved(waiting.observed), wait, this.spinner, undefined, seat);
             } catch (err) {
               if (this.closed) throw err;
               // An abort: leave holding the lock, as a timeout does, but take

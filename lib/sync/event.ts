@@ -1,7 +1,7 @@
 import { Kind } from '../core/format.js';
 import type { CreateOptions, OpenOptions, OpenOrCreateOptions } from '../core/options.js';
-import { SyncObject, wakeAll } from './sync-object.js';
-import { parseWaitOptions, RETRY, Spinner, TIMED_OUT, type WaitOptions, type WaitPlan, waitAsync, waitSync } from './waiting.js';
+import { type SyncKind, SyncObject, wakeAll } from './sync-object.js';
+import { RETRY, type WaitOptions, type WaitPlan } from './waiting.js';
 
 const FLAG = 0;
 const WORDS = 1;
@@ -11,7 +11,6 @@ const WORDS = 1;
  * every waiter in every process; `clear()` resets it.
  */
 export class Event extends SyncObject {
-  readonly #spinner = new Spinner();
   readonly #plan: WaitPlan<true> = {
     attempt: () => (Atomics.load(this.words, FLAG) === 1 ? true : RETRY),
     watch: () => ({ words: this.words, index: FLAG, expected: 0 }),
@@ -20,35 +19,21 @@ export class Event extends SyncObject {
 
   /** @internal */
   protected static override readonly kindCode = Kind.event;
+  static readonly #kind: SyncKind<Event> = { code: Event.kindCode, words: WORDS, make: (typed) => new Event(typed) };
 
   /** Creates an Event named `name`, not set (`EEXIST` if the name exists). */
   static create(name: string, options?: CreateOptions): Event {
-    return SyncObject.createObject(
-      name,
-      Kind.event,
-      WORDS,
-      options,
-      () => {},
-      (typed) => new Event(typed),
-    );
+    return SyncObject.createObject(name, Event.#kind, { count: WORDS }, options);
   }
 
   /** Opens an existing Event. */
   static open(name: string, options?: OpenOptions): Event {
-    return new Event(SyncObject.openSegment(name, Kind.event, WORDS, options));
+    return SyncObject.openObject(name, Event.#kind, options);
   }
 
   /** Opens the Event `name` if it exists, else creates it (not set). @throws {ShmError} ERR_SHM_FORMAT if `name` is another kind of object */
   static openOrCreate(name: string, options?: OpenOrCreateOptions): Event {
-    return SyncObject.openOrCreateObject(
-      name,
-      Kind.event,
-      WORDS,
-      WORDS,
-      options,
-      () => {},
-      (typed) => new Event(typed),
-    );
+    return SyncObject.openOrCreateObject(name, Event.#kind, { count: WORDS }, options);
   }
 
   /** Sets the flag and wakes every waiter. */
@@ -79,14 +64,12 @@ export class Event extends SyncObject {
    * Waits until the flag is set, without blocking the event loop.
    * @returns false on timeout. @throws AbortError, ShmError ERR_SHM_CLOSED
    */
-  async wait(options?: WaitOptions): Promise<boolean> {
-    this.checkOpen();
-    return (await waitAsync(this, this.#plan, parseWaitOptions(options), this.#spinner)) !== TIMED_OUT;
+  wait(options?: WaitOptions): Promise<boolean> {
+    return this.waitUntil(this.#plan, options);
   }
 
   /** `wait` blocking this thread. */
   waitSync(options?: WaitOptions): boolean {
-    this.checkOpen();
-    return waitSync(this, this.#plan, parseWaitOptions(options), this.#spinner) !== TIMED_OUT;
+    return this.waitUntilSync(this.#plan, options);
   }
 }

@@ -173,7 +173,7 @@ export class Semaphore implements Disposable {
 
   /**
    * Gives back `n` units (default 1) in one call, waking as many waiters.
-   * POSIX posts one unit at a time: about 7 ns per unit (10 million: 74 ms).
+   * POSIX posts one unit at a time, so a large `n` costs time in proportion.
    * @throws {ShmError} EOVERFLOW if the value would pass the platform's
    *   maximum: then no unit is released. On Linux that is checked before any
    *   unit is posted; a release racing another past the maximum (and any on

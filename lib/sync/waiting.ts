@@ -292,35 +292,10 @@ function spinStage(watched: WordSleep, spinner: Spinner, rings: boolean, remaini
 }
 
 /**
- * A blocking wait's first spin, for a caller that spins in its own attempt
- * (a ring read in the addon): the budget its spinner allows now, within the
- * wait's deadline.
- */
-export function firstSpin(wait: ParsedWait, spinner: Spinner): number {
-  return Math.min(spinner.budget(false), wait.deadline.remaining());
-}
-
-/**
- * The same for an async channel wait (a doorbell site where the event loop
- * has a doorbell): after it, `spunAsync` tells the spinner how it went, and
- * a wait that must go on is started with `waitAsync(..., spunSince)`, so
- * that the spinner is asked once per wait.
- */
-export function firstSpinAsync(wait: ParsedWait, spinner: Spinner): number {
-  return Math.min(spinner.budget(hasAsyncDoorbell()), wait.deadline.remaining());
-}
-
-/** Records how an async wait's first spin (firstSpinAsync) went: `ms` spent, and whether it caught its message. */
-export function spunAsync(spinner: Spinner, ms: number, caught: boolean): void {
-  if (ms <= 0) return;
-  spinner.spun(caught);
-  if (caught) spinner.waited(ms);
-}
-
-/**
  * Runs a plan, blocking this thread. `spunSince`: the caller already tried
- * once and spun (firstSpin) since then, in vain; the wait goes straight to
- * sleep.
+ * once and spun since then, in vain (a channel's first try in the addon,
+ * which asks the spinner itself: native/channel/ring.h RingFirstRead); the
+ * wait goes straight to sleep.
  */
 export function waitSync<T>(owner: WaitOwner, plan: WaitPlan<T>, wait: ParsedWait, spinner: Spinner, spunSince?: number): T | TimedOut {
   if (spunSince !== undefined) return runSync(waitLoop(owner, plan, wait, spinner, SYNC_SLICE_MS, NO_BELL, spunSince, true));
@@ -370,7 +345,7 @@ function runSync<T>(loop: Generator<SleepRequest, T | TimedOut, SleepOutcome>): 
 
 /**
  * Runs a plan without blocking the event loop: sleeps go to the wait engine.
- * `spunSince`: the caller already tried once and spun (firstSpinAsync) since then.
+ * `spunSince`: the caller already tried once and spun since then (as waitSync's).
  * `seat`: the place in line of a shared word's sleepers, when the caller
  * keeps it across several waits (a Condition's wait); else one of its own.
  */

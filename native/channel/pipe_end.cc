@@ -21,7 +21,7 @@ namespace {
 using namespace layout;  // the pipe's control words: each end's token, then each end's closed flag (layout.h)
 // How often a peer seen alive is asked of the kernel again: a dead peer is
 // noticed within this, and a reader spinning on pollSync() makes no system
-// call (several us here) on most polls.
+// call on most polls.
 constexpr int64_t kPeerCheckNs = 5'000'000;
 
 // One end of a Pipe: its two rings, the control words, and what it knows
@@ -109,18 +109,16 @@ Napi::Value PipePeerGone(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, peer == Peer::kGone);
 }
 
-// pipeSend(end, message[, tag]) -> true if `message` is sent now: a string,
-// Buffer or typed array as it is, or with `tag`, a Uint8Array of bytes that
-// lib/ encoded. false sends nothing (this end closed, the peer gone, no
+// pipeSend(end, message, tag) -> true if `message` is sent now: a string,
+// Buffer or typed array as it is (tag -1), or a Uint8Array of bytes that
+// lib/ encoded, with its tag. false sends nothing (this end closed, the peer gone, no
 // room, or another kind of message): lib/'s general path then encodes it,
 // says which, or waits. A corrupt ring is ERR_SHM_FORMAT (reset).
 Napi::Value PipeSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipeEnd& end = EndOf(info);
   int error = 0;
-  int tag = info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : -1;
-  bool sent =
-      !end.mapping->unmapped && PeerState(env, end, &error) == Peer::kThere && RingWriteNow(env, end.out, info[1], tag);
+  bool sent = !end.mapping->unmapped && PeerState(env, end, &error) == Peer::kThere && RingWriteNow(info, end.out);
   return Napi::Boolean::New(env, sent);
 }
 
@@ -137,15 +135,12 @@ Napi::Value PipePoll(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, peer == Peer::kThere ? 0 : peer == Peer::kGone ? 1 : -1);
 }
 
-// pipeRecv(end[, doorbell]) -> a receive's first try: RingFirstRead of the
-// inbound ring, a blocking receive's without the doorbell argument, an
-// async receive's with it (whether its event loop has one); undefined also
-// when this end is closed (lib/'s general path throws).
+// pipeRecv(end, [maxSpinMs[, doorbell]]) -> a receive's first try:
+// RingFirstRead of the inbound ring, a blocking receive's or an async one's;
+// undefined also when this end is closed (lib/'s general path throws).
 Napi::Value PipeRecv(const Napi::CallbackInfo& info) {
   PipeEnd& end = EndOf(info);
-  bool async = info.Length() > 1;
-  return RingFirstRead(info.Env(), end.in, end.read_spinner, async ? FirstRead::kAsync : FirstRead::kSync,
-                       async && info[1].ToBoolean());
+  return RingFirstRead(info, end.in, end.read_spinner);
 }
 
 }  // namespace

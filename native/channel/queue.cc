@@ -69,26 +69,25 @@ Napi::Value QueueOpen(const Napi::CallbackInfo& info) {
   return Handle<QueueHandle>::Wrap(env, queue, {info[0], info[1]});
 }
 
-// queuePut(queue, message[, tag]) -> true if `message` is put now: a
-// string, Buffer or typed array as it is, or with `tag`, a Uint8Array of
-// bytes that lib/ encoded. false puts nothing (the handle closed, the put
+// queuePut(queue, message, tag) -> true if `message` is put now: a
+// string, Buffer or typed array as it is (tag -1), or a Uint8Array of
+// bytes that lib/ encoded, with its tag. false puts nothing (the handle closed, the put
 // lock taken, no room, or another kind of message): lib/'s general path
 // then encodes it, says which, or waits. A corrupt ring is ERR_SHM_FORMAT
 // (reset; the lock goes back).
 Napi::Value QueuePut(const Napi::CallbackInfo& info) {
   QueueHandle& queue = QueueOf(info);
   HeldLock lock(RingControlWord(queue.ring, kPutLock), queue.token);
-  int tag = info.Length() > 2 ? info[2].As<Napi::Number>().Int32Value() : -1;
-  return Napi::Boolean::New(info.Env(), lock.held() && RingWriteNow(info.Env(), queue.ring, info[1], tag));
+  return Napi::Boolean::New(info.Env(), lock.held() && RingWriteNow(info, queue.ring));
 }
 
-// queueGet(queue[, doorbell]) -> a get's first try, the get lock taken and
-// given back: RingFirstRead, a blocking get's without the doorbell
-// argument, an async get's with it. A string message is the string; another
-// kind is made here if it is a typed array, ArrayBuffer or DataView; any other is
-// its length, left in the ring with the get lock still taken (its frame in
-// out), for lib/ to decode and then give the lock back. undefined when nothing came
-// within the spin, or no read was made (the handle closed, the get lock
+// queueGet(queue, [maxSpinMs[, doorbell]]) -> a get's first try, the get
+// lock taken and given back: RingFirstRead, a blocking get's or an async
+// one's. A string message is the string; another kind is made here if it
+// is a typed array, ArrayBuffer or DataView; any other is its length, left
+// in the ring with the get lock still taken (its frame in out), for lib/ to
+// decode and then give the lock back. undefined when nothing came within
+// the spin, or no read was made (the handle closed, the get lock
 // taken, or views held, which a dead consumer's may be among): lib/'s
 // general path takes it from there.
 Napi::Value QueueGet(const Napi::CallbackInfo& info) {
@@ -99,9 +98,7 @@ Napi::Value QueueGet(const Napi::CallbackInfo& info) {
     RingNoRead(queue.ring);
     return env.Undefined();
   }
-  bool async = info.Length() > 1;
-  Napi::Value read = RingFirstRead(env, queue.ring, queue.read_spinner, async ? FirstRead::kAsync : FirstRead::kSync,
-                                   async && info[1].ToBoolean());
+  Napi::Value read = RingFirstRead(info, queue.ring, queue.read_spinner);
   if (read.IsNumber()) lock.Keep();
   return read;
 }

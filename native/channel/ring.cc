@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -464,10 +465,16 @@ RingHandle* RingHandleOf(const Napi::Value& value) { return Handle<RingHandle>::
 
 bool RingHasData(const RingHandle* handle) { return !handle->mapping->unmapped && handle->ring.HasData(); }
 
-Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell) {
-  if (handle->mapping->unmapped) return env.Undefined();
-  bool async = kind == FirstRead::kAsync;
-  Napi::Value read = ReadMessage(env, *handle, SpinBudget(spinner, async && doorbell));
+Napi::Value RingFirstRead(const Napi::CallbackInfo& info, RingHandle* handle, int32_t* spinner) {
+  Napi::Env env = info.Env();
+  if (handle->mapping->unmapped) {
+    RingNoRead(handle);
+    return env.Undefined();
+  }
+  double max_spin_ms = info.Length() > 1 ? info[1].As<Napi::Number>().DoubleValue() : HUGE_VAL;
+  bool async = info.Length() > 2;
+  Napi::Value read =
+      ReadMessage(env, *handle, std::min(SpinBudget(spinner, async && info[2].ToBoolean()), max_spin_ms));
   double spun_ms = handle->out[kOutSpunUs] * 0.001;
   bool caught = !read.IsUndefined();
   if (!async) {
@@ -479,7 +486,7 @@ Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, F
   return read;
 }
 
-void RingNoRead(RingHandle* handle) { handle->out[kOutSpunUs] = 0; }
+void RingNoRead(RingHandle* handle) { handle->out[kOutSpunUs] = -1; }
 
 int32_t* RingControlWord(RingHandle* handle, int index) {
   return handle->mapping->unmapped ? nullptr : handle->ring.words() + index;
@@ -487,8 +494,9 @@ int32_t* RingControlWord(RingHandle* handle, int index) {
 
 bool RingHoldsViews(const RingHandle* handle) { return !handle->mapping->unmapped && handle->ring.HoldsViews(); }
 
-bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag) {
-  return !handle->mapping->unmapped && WriteMessageNow(Napi::Env(env), *handle, message, tag);
+bool RingWriteNow(const Napi::CallbackInfo& info, RingHandle* handle) {
+  int tag = info[2].As<Napi::Number>().Int32Value();
+  return !handle->mapping->unmapped && WriteMessageNow(info.Env(), *handle, info[1], tag);
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {

@@ -23,23 +23,23 @@ RingHandle* RingHandleOf(const Napi::Value& value);
 // found corrupt is reset and reported once, as ringRead and ringWriteString
 // do: RingWriteNow and RingFirstRead throw ERR_SHM_FORMAT then.
 bool RingHasData(const RingHandle* handle);
-// RingWriteNow writes a string, Buffer or typed array as it is (anything
-// else is not written: lib/ encodes it), or, with `tag` >= 0, a Uint8Array
-// of bytes that lib/ encoded, with that tag. True if written.
-bool RingWriteNow(napi_env env, RingHandle* handle, napi_value message, int tag = -1);
+// A write's first try, called as fn(handle, message, tag): writes a
+// string, Buffer or typed array as it is when `tag` is -1 (anything else is
+// not written: lib/ encodes it), or, with a tag, a Uint8Array of bytes that
+// lib/ encoded. True if written.
+bool RingWriteNow(const Napi::CallbackInfo& info, RingHandle* handle);
 
-// Whose first try at a receive RingFirstRead makes: a blocking receive's,
-// which records its wait when a message came (the wait that goes on
-// records the rest), or an async receive's, which follows the doorbell
-// sites' rule and records every spin, caught or not (lib/sync/waiting.ts
-// spunAsync), since the wait that goes on does not spin.
-enum class FirstRead { kSync, kAsync };
+// A receive's first try, called as fn(handle[, maxSpinMs[, doorbell]]):
+// ringRead of `ring` with the spin that the read Spinner `spinner` allows,
+// at most maxSpinMs (what is left of the receive's timeout). Without
+// `doorbell` it is a blocking receive's, which records its wait on the
+// spinner when a message came (the wait that goes on records the rest);
+// with it, an async receive's (`doorbell`: its event loop has one), which
+// follows the doorbell sites' rule and records every spin, caught or not
+// (lib/sync/waiting.ts), since the wait that goes on does not spin.
+Napi::Value RingFirstRead(const Napi::CallbackInfo& info, RingHandle* ring, int32_t* spinner);
 
-// ringRead of `handle` with the spin that the read Spinner `spinner` allows
-// (`doorbell`: the async receive's event loop has one), recorded on it.
-Napi::Value RingFirstRead(Napi::Env env, RingHandle* handle, int32_t* spinner, FirstRead kind, bool doorbell);
-
-// Records that no first read was made (lib/ reads the spin's length after).
+// Records that no first read was made: a spin of -1 (lib/ reads the spin's length after).
 void RingNoRead(RingHandle* handle);
 
 // Control word `index` (lib/channel/ring.ts Ctl) of an open ring; nullptr once its segment is closed.

@@ -9,98 +9,82 @@ namespace shmkit {
 
 namespace {
 
+// A constant of layout.h: where lib/core/layout.ts has it, and its value (a number, or text if `text` is set).
+struct Constant {
+  const char* group;
+  const char* member;
+  double number;
+  const char* text;
+};
+
+constexpr Constant kConstants[] = {
+    {"LockBits", "waiters", static_cast<double>(layout::kLockWaiters), nullptr},
+    {"LockBits", "ownerMask", static_cast<double>(layout::kLockOwnerMask), nullptr},
+    {"RingWord", "tail", static_cast<double>(layout::kTail), nullptr},
+    {"RingWord", "putLock", static_cast<double>(layout::kPutLock), nullptr},
+    {"RingWord", "head", static_cast<double>(layout::kHead), nullptr},
+    {"RingWord", "cursor", static_cast<double>(layout::kCursor), nullptr},
+    {"RingWord", "getLock", static_cast<double>(layout::kGetLock), nullptr},
+    {"RingWord", "heldCount", static_cast<double>(layout::kHeldCount), nullptr},
+    {"RingWord", "count", static_cast<double>(layout::kCount), nullptr},
+    {"RingWord", "maxsize", static_cast<double>(layout::kMaxsize), nullptr},
+    {"RingWord", "capacity", static_cast<double>(layout::kCapacity), nullptr},
+    {"RingWord", "counted", static_cast<double>(layout::kCounted), nullptr},
+    {"RingWord", "readersWaiting", static_cast<double>(layout::kReadersWaiting), nullptr},
+    {"RingWord", "writersWaiting", static_cast<double>(layout::kWritersWaiting), nullptr},
+    {"RingWord", "holderPosition", static_cast<double>(layout::kHolderPosition), nullptr},
+    {"RingWord", "holderToken", static_cast<double>(layout::kHolderToken), nullptr},
+    {"RingSize", "holders", static_cast<double>(layout::kHolders), nullptr},
+    {"RingSize", "controlBytes", static_cast<double>(layout::kRingControlBytes), nullptr},
+    {"RingSize", "frameHeader", static_cast<double>(layout::kFrameHeader), nullptr},
+    {"FrameWord", "published", static_cast<double>(layout::kPublished), nullptr},
+    {"FrameWord", "padding", static_cast<double>(layout::kPadding), nullptr},
+    {"Tag", "buffer", static_cast<double>(layout::kTagBuffer), nullptr},
+    {"Tag", "string", static_cast<double>(layout::kTagString), nullptr},
+    {"Tag", "serialized", static_cast<double>(layout::kTagSerialized), nullptr},
+    {"Tag", "arrayBuffer", static_cast<double>(layout::kTagArrayBuffer), nullptr},
+    {"Tag", "dataView", static_cast<double>(layout::kTagDataView), nullptr},
+    {"Tag", "asciiString", static_cast<double>(layout::kTagAscii), nullptr},
+    {"Tag", "number", static_cast<double>(layout::kTagNumber), nullptr},
+    {"Tag", "true", static_cast<double>(layout::kTagTrue), nullptr},
+    {"Tag", "false", static_cast<double>(layout::kTagFalse), nullptr},
+    {"Tag", "null", static_cast<double>(layout::kTagNull), nullptr},
+    {"Tag", "undefined", static_cast<double>(layout::kTagUndefined), nullptr},
+    {"Tag", "msgpack", static_cast<double>(layout::kTagMsgpack), nullptr},
+    {"Tag", "handles", static_cast<double>(layout::kTagHandles), nullptr},
+    {"Tag", "typedBase", static_cast<double>(layout::kTagTypedBase), nullptr},
+    {"RingOut", "position", static_cast<double>(layout::kOutPosition), nullptr},
+    {"RingOut", "start", static_cast<double>(layout::kOutStart), nullptr},
+    {"RingOut", "length", static_cast<double>(layout::kOutLength), nullptr},
+    {"RingOut", "tag", static_cast<double>(layout::kOutTag), nullptr},
+    {"RingOut", "headWhenFull", static_cast<double>(layout::kOutHeadWhenFull), nullptr},
+    {"RingOut", "spunUs", static_cast<double>(layout::kOutSpunUs), nullptr},
+    {"RingOut", "words", static_cast<double>(layout::kOutWords), nullptr},
+    {"PipeWord", "endToken", static_cast<double>(layout::kEndToken), nullptr},
+    {"PipeWord", "endClosed", static_cast<double>(layout::kEndClosed), nullptr},
+    {"PipeWord", "controlBytes", static_cast<double>(layout::kPipeControlBytes), nullptr},
+    {"SpinnerWord", "longWaits", static_cast<double>(layout::kLongWaits), nullptr},
+    {"SpinnerWord", "misses", static_cast<double>(layout::kMisses), nullptr},
+    {"SpinnerWord", "waits", static_cast<double>(layout::kWaits), nullptr},
+    {"SpinnerWord", "words", static_cast<double>(layout::kSpinnerWords), nullptr},
+    {"WaitEnd", "ok", 0, layout::kWaitOk},
+    {"WaitEnd", "notEqual", 0, layout::kWaitNotEqual},
+    {"WaitEnd", "timedOut", 0, layout::kWaitTimedOut},
+    {"WaitEnd", "cancelled", 0, layout::kWaitCancelled},
+    {"WaitEnd", "closed", 0, layout::kWaitClosed},
+};
+
 Napi::Value LayoutValues(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object all = Napi::Object::New(env);
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("waiters", Napi::Number::New(env, static_cast<double>(layout::kLockWaiters)));
-    group.Set("ownerMask", Napi::Number::New(env, static_cast<double>(layout::kLockOwnerMask)));
-    all.Set("LockBits", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("tail", Napi::Number::New(env, static_cast<double>(layout::kTail)));
-    group.Set("putLock", Napi::Number::New(env, static_cast<double>(layout::kPutLock)));
-    group.Set("head", Napi::Number::New(env, static_cast<double>(layout::kHead)));
-    group.Set("cursor", Napi::Number::New(env, static_cast<double>(layout::kCursor)));
-    group.Set("getLock", Napi::Number::New(env, static_cast<double>(layout::kGetLock)));
-    group.Set("heldCount", Napi::Number::New(env, static_cast<double>(layout::kHeldCount)));
-    group.Set("count", Napi::Number::New(env, static_cast<double>(layout::kCount)));
-    group.Set("maxsize", Napi::Number::New(env, static_cast<double>(layout::kMaxsize)));
-    group.Set("capacity", Napi::Number::New(env, static_cast<double>(layout::kCapacity)));
-    group.Set("counted", Napi::Number::New(env, static_cast<double>(layout::kCounted)));
-    group.Set("readersWaiting", Napi::Number::New(env, static_cast<double>(layout::kReadersWaiting)));
-    group.Set("writersWaiting", Napi::Number::New(env, static_cast<double>(layout::kWritersWaiting)));
-    group.Set("holderPosition", Napi::Number::New(env, static_cast<double>(layout::kHolderPosition)));
-    group.Set("holderToken", Napi::Number::New(env, static_cast<double>(layout::kHolderToken)));
-    all.Set("RingWord", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("holders", Napi::Number::New(env, static_cast<double>(layout::kHolders)));
-    group.Set("controlBytes", Napi::Number::New(env, static_cast<double>(layout::kRingControlBytes)));
-    group.Set("frameHeader", Napi::Number::New(env, static_cast<double>(layout::kFrameHeader)));
-    all.Set("RingSize", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("published", Napi::Number::New(env, static_cast<double>(layout::kPublished)));
-    group.Set("padding", Napi::Number::New(env, static_cast<double>(layout::kPadding)));
-    all.Set("FrameWord", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("buffer", Napi::Number::New(env, static_cast<double>(layout::kTagBuffer)));
-    group.Set("string", Napi::Number::New(env, static_cast<double>(layout::kTagString)));
-    group.Set("serialized", Napi::Number::New(env, static_cast<double>(layout::kTagSerialized)));
-    group.Set("arrayBuffer", Napi::Number::New(env, static_cast<double>(layout::kTagArrayBuffer)));
-    group.Set("dataView", Napi::Number::New(env, static_cast<double>(layout::kTagDataView)));
-    group.Set("asciiString", Napi::Number::New(env, static_cast<double>(layout::kTagAscii)));
-    group.Set("number", Napi::Number::New(env, static_cast<double>(layout::kTagNumber)));
-    group.Set("true", Napi::Number::New(env, static_cast<double>(layout::kTagTrue)));
-    group.Set("false", Napi::Number::New(env, static_cast<double>(layout::kTagFalse)));
-    group.Set("null", Napi::Number::New(env, static_cast<double>(layout::kTagNull)));
-    group.Set("undefined", Napi::Number::New(env, static_cast<double>(layout::kTagUndefined)));
-    group.Set("msgpack", Napi::Number::New(env, static_cast<double>(layout::kTagMsgpack)));
-    group.Set("handles", Napi::Number::New(env, static_cast<double>(layout::kTagHandles)));
-    group.Set("typedBase", Napi::Number::New(env, static_cast<double>(layout::kTagTypedBase)));
-    all.Set("Tag", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("position", Napi::Number::New(env, static_cast<double>(layout::kOutPosition)));
-    group.Set("start", Napi::Number::New(env, static_cast<double>(layout::kOutStart)));
-    group.Set("length", Napi::Number::New(env, static_cast<double>(layout::kOutLength)));
-    group.Set("tag", Napi::Number::New(env, static_cast<double>(layout::kOutTag)));
-    group.Set("headWhenFull", Napi::Number::New(env, static_cast<double>(layout::kOutHeadWhenFull)));
-    group.Set("spunUs", Napi::Number::New(env, static_cast<double>(layout::kOutSpunUs)));
-    group.Set("words", Napi::Number::New(env, static_cast<double>(layout::kOutWords)));
-    all.Set("RingOut", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("endToken", Napi::Number::New(env, static_cast<double>(layout::kEndToken)));
-    group.Set("endClosed", Napi::Number::New(env, static_cast<double>(layout::kEndClosed)));
-    group.Set("controlBytes", Napi::Number::New(env, static_cast<double>(layout::kPipeControlBytes)));
-    all.Set("PipeWord", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("longWaits", Napi::Number::New(env, static_cast<double>(layout::kLongWaits)));
-    group.Set("misses", Napi::Number::New(env, static_cast<double>(layout::kMisses)));
-    group.Set("waits", Napi::Number::New(env, static_cast<double>(layout::kWaits)));
-    group.Set("words", Napi::Number::New(env, static_cast<double>(layout::kSpinnerWords)));
-    all.Set("SpinnerWord", group);
-  }
-  {
-    Napi::Object group = Napi::Object::New(env);
-    group.Set("ok", Napi::String::New(env, layout::kWaitOk));
-    group.Set("notEqual", Napi::String::New(env, layout::kWaitNotEqual));
-    group.Set("timedOut", Napi::String::New(env, layout::kWaitTimedOut));
-    group.Set("cancelled", Napi::String::New(env, layout::kWaitCancelled));
-    group.Set("closed", Napi::String::New(env, layout::kWaitClosed));
-    all.Set("WaitEnd", group);
+  for (const Constant& constant : kConstants) {
+    if (!all.Has(constant.group)) all.Set(constant.group, Napi::Object::New(env));
+    Napi::Object group = all.Get(constant.group).As<Napi::Object>();
+    if (constant.text != nullptr) {
+      group.Set(constant.member, Napi::String::New(env, constant.text));
+    } else {
+      group.Set(constant.member, Napi::Number::New(env, constant.number));
+    }
   }
   return all;
 }

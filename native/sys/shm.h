@@ -1,6 +1,6 @@
 // Shared-memory segments: thin wrappers over shm_open, ftruncate /
 // posix_fallocate, fstat, mmap, munmap and shm_unlink. Names arrive validated
-// and with their leading slash from lib/names.ts.
+// and with their leading slash from lib/core/names.ts.
 #pragma once
 #include <napi.h>
 #include <sys/types.h>

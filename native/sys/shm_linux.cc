@@ -26,8 +26,8 @@ int AllocateSegment(int fd, size_t size) {
 #endif
 
 // One system call maps every page of the range, instead of one page fault
-// per 4 KiB page at first touch (13 us each on the VMs measured:
-// docs/design.md, "First touch of a ring"). Older kernels: nothing done.
+// per 4 KiB page at first touch (docs/design.md, "First touch of a ring",
+// has the cost). Older kernels: nothing done.
 void PopulatePages(void* start, size_t length) {
   // madvise wants whole pages: widen the range to the pages it touches.
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));

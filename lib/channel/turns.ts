@@ -1,28 +1,28 @@
-// A handle's own order for its async operations of one kind (its sends, or
-// its receives). Without it, two sends waiting for room (or two receives
+// Turns: a handle's own order for its async operations of one kind (its
+// sends, or its receives). Without it, two sends waiting for room (or two receives
 // waiting for a message) race each other when the ring changes: a later,
 // smaller message overtakes an earlier one that does not fit yet, and the
 // engine wakes sleepers in no set order. So an operation that has to wait
-// joins its handle's line and goes only once every operation that joined
-// before it has ended, whatever it ended in. Sync forms cannot wait for
+// takes a turn after every operation of its kind that asked before it has
+// ended, whatever it ended in. Sync forms cannot wait for
 // async ones (those need the event loop the sync call blocks): they go first.
 import { abortError, type ParsedWait, TIMED_OUT, type TimedOut } from '../sync/waiting.js';
 
-export class Line {
+export class Turns {
   /** Settles once every operation that joined so far has ended. */
   #last: Promise<undefined> = Promise.resolve(undefined);
   #waiting = 0;
 
-  /** True if no operation of this kind is in line: a new one may go ahead at once. */
-  get empty(): boolean {
+  /** True if no operation of this kind waits for its turn or runs: a new one may go ahead at once. */
+  get idle(): boolean {
     return this.#waiting === 0;
   }
 
   /**
    * Runs `operation` once the operations that joined before it have ended
-   * (at once if none is in line: no extra await on the usual path).
-   * TIMED_OUT if the deadline passes while it is still in line; an abort
-   * while in line rejects with the AbortError at once. Either way the
+   * (at once if none is waiting: no extra await on the usual path).
+   * TIMED_OUT if the deadline passes before its turn; an abort
+   * before its turn rejects with the AbortError at once. Either way the
    * operations behind it keep their order.
    */
   run<T>(wait: ParsedWait, operation: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
@@ -45,7 +45,7 @@ export class Line {
   }
 }
 
-/** `operation()`, with a synchronous throw turned into a rejection (so the line always moves on). */
+/** `operation()`, with a synchronous throw turned into a rejection (so the turns always move on). */
 function started<T>(operation: () => Promise<T | TimedOut>): Promise<T | TimedOut> {
   try {
     return operation();
