@@ -17,6 +17,7 @@
         "native/wait/waiter_thread.cc",
         "native/wait/doorbell.cc",
         "native/wait/spinner.cc",
+        "native/channel/frame_ring.cc",
         "native/channel/ring.cc",
         "native/channel/pipe_end.cc",
         "native/channel/queue.cc"
@@ -30,7 +31,9 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      # -fvisibility-inlines-hidden: an inline function that is not inlined (frame_ring.h's
+      # FrameRing::Oldest) is called directly, not through the PLT (docs/design.md, "Rings in the addon").
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility-inlines-hidden"],
       "conditions": [
         ["OS=='linux'", {
           "sources": ["native/wait/doorbell_linux.cc", "native/sys/futex_linux.cc", "native/sys/liveness_linux.cc", "native/sys/parent_death_linux.cc", "native/sys/sem_linux.cc", "native/sys/shm_linux.cc", "native/wait/uring_linux.cc"],

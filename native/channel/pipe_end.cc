@@ -4,6 +4,7 @@
 #include <string>
 
 #include "channel/ring.h"
+#include "core/atomics.h"
 #include "core/bindings.h"
 #include "core/errors.h"
 #include "core/handle.h"
@@ -22,8 +23,6 @@ using namespace layout;  // the pipe's control words: each end's token, then eac
 // noticed within this, and a reader spinning on pollSync() makes no system
 // call on most polls.
 constexpr int64_t kPeerCheckNs = 5'000'000;
-
-uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
 
 // One end of a Pipe: its two rings, the control words, and what it knows
 // of its peer. Its handle keeps the ring handles (and so the mapping) alive.

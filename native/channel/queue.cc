@@ -1,6 +1,7 @@
 #include "channel/queue.h"
 
 #include "channel/ring.h"
+#include "core/atomics.h"
 #include "core/bindings.h"
 #include "core/errors.h"
 #include "core/handle.h"
@@ -33,9 +34,7 @@ struct QueueHandle {
 class HeldLock {
  public:
   HeldLock(int32_t* word, int32_t token) : word_(word), token_(token) {
-    int32_t expected = 0;
-    held_ = word != nullptr &&
-            __atomic_compare_exchange_n(word, &expected, token, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    held_ = word != nullptr && CompareExchange(word, 0, static_cast<uint32_t>(token));
   }
   HeldLock(const HeldLock&) = delete;
   HeldLock& operator=(const HeldLock&) = delete;
@@ -52,9 +51,8 @@ class HeldLock {
   // A failed wake is not reported: the sleeper looks again within its
   // slice (lib/sync/lock-word.ts WAIT_SLICE_MS), as after any lost wake.
   void Release() {
-    int32_t expected = token_;
-    if (__atomic_compare_exchange_n(word_, &expected, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
-    if (__atomic_exchange_n(word_, 0, __ATOMIC_SEQ_CST) & kLockWaiters) NotifyWord(word_, 1, 0);
+    if (CompareExchange(word_, static_cast<uint32_t>(token_), 0)) return;
+    if (Exchange(word_, 0) & kLockWaiters) NotifyWord(word_, 1, 0);
   }
 
   int32_t* word_;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "channel/frame_ring.h"
+#include "core/atomics.h"
 #include "core/bindings.h"
 #include "core/env_state.h"
 #include "core/errors.h"
@@ -13,550 +15,69 @@
 #include "core/layout.h"
 #include "sys/futex.h"
 #include "sys/shm.h"
+#include "wait/notify.h"
 #include "wait/spinner.h"
-#include "wait/wait.h"
 
 namespace shmkit {
+
+// One ring as ringOpen made it: the frame protocol over the ring's words, a
+// reference to its mapping's bookkeeping, and lib/'s out array (its handle
+// keeps the array alive).
+struct RingHandle {
+  static constexpr napi_type_tag kTypeTag = {0x2f9d6b3a81c4e570, 0x95a0e7c3d41b6f28};
+  static constexpr const char* kHandleName = "ring handle";
+  Mapping* mapping;
+  FrameRing ring;
+  int32_t* out;         // what a call reports beside its result (layout.h kOut*)
+  std::string scratch;  // a string whose NUL would not fit its frame is written here first
+};
 
 namespace {
 
 using namespace layout;  // the ring's words, frame words, tags and out words (layout.h)
 
-// A writer past this many bytes of the ring that finds it empty wraps at
-// once (Ring::WrapEarly), in a ring of at least four times as many.
-constexpr uint32_t kHotBytes = 64 * 1024;
-// Readers find frames by a frame header's second word (kPublished | tag, or
-// kPadding; 0 where nothing is published), not by TAIL (docs/format.md,
-// "Frames"), and the header where the next frame goes is always 0: a writer
-// zeroes it before it publishes, so every frame keeps one header's room free
-// after it.
-
-uint32_t FrameSize(uint32_t payload) { return kFrameHeader + ((payload + 7) & ~7u); }
-
-// The room a frame needs: itself, and the header after it that stays 0.
-uint32_t RoomFor(uint32_t payload) { return FrameSize(payload) + kFrameHeader; }
-
-// The control words are read and written by other processes, and by JS
-// Atomics in this one: sequentially consistent, as Atomics are, since a
-// waiter stores its flag then loads the word while a waker stores the word
-// then loads the flag.
-uint32_t Load(const int32_t* word) { return static_cast<uint32_t>(__atomic_load_n(word, __ATOMIC_SEQ_CST)); }
-void Store(int32_t* word, uint32_t value) { __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_SEQ_CST); }
-void StoreRelease(int32_t* word, uint32_t value) {
-  __atomic_store_n(word, static_cast<int32_t>(value), __ATOMIC_RELEASE);
-}
-bool CompareExchange(int32_t* word, uint32_t expected, uint32_t desired) {
-  auto value = static_cast<int32_t>(expected);
-  return __atomic_compare_exchange_n(word, &value, static_cast<int32_t>(desired), false, __ATOMIC_SEQ_CST,
-                                     __ATOMIC_SEQ_CST);
-}
-
-// After moving `word`: if a sleeper flagged itself, clear the flag and wake
-// the word's sleepers, ringing the flagged doorbell first. A failed wake is
-// not reported: the message is already published (a sender told otherwise
-// would send it twice), and sleepers re-check at the end of their slice.
-void WakeIfFlagged(int32_t* words, int flag, int word) {
-  uint32_t flagged = Load(words + flag);
-  if (flagged == 0) return;
-  Store(words + flag, 0);
-  NotifyWord(words + word, INT32_MAX, flagged);
-}
-
-// The oldest published frame not yet taken, as found by Oldest().
-struct Frame {
-  uint32_t position;  // where it starts, in bytes ever published
-  uint32_t at;        // offset of the frame header in the ring
-  uint32_t length;
-  uint32_t tag;
-};
-
-// One handle's view of a ring: where it is, and what this handle's writer
-// remembers between messages (one writer at a time per ring: a Pipe end's
-// own, or a Queue's producer holding the put lock).
-//
-// A Pipe's reader takes and frees frames in order, so HEAD is both where it
-// reads and what it has freed. A Queue's consumers take frames at CURSOR
-// (holding the get lock) and may hold several as views at once, released in
-// any order: HEAD is then the oldest frame still held (the holder table
-// says which), else CURSOR, and only moves forward (compare-and-swap), since
-// a consumer releasing a view does not hold the get lock.
-class Ring {
- public:
-  Ring(Mapping* mapping, size_t offset, uint32_t capacity, int32_t* out)
-      : mapping_(mapping),
-        words_(reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset)),
-        data_(reinterpret_cast<uint8_t*>(words_) + kRingControlBytes),
-        capacity_(capacity),
-        mask_(capacity - 1),
-        queue_(Load(words_ + kCounted) == 1),
-        read_word_(queue_ ? kCursor : kHead),
-        maxsize_(static_cast<int32_t>(Load(words_ + kMaxsize))),
-        out_(out) {}
-
-  Mapping* mapping() const { return mapping_; }
-  bool queue() const { return queue_; }
-  uint32_t capacity() const { return capacity_; }
-  uint8_t* data() const { return data_; }
-  int32_t* out() const { return out_; }
-  int32_t* words() const { return words_; }
-  std::string& scratch() { return scratch_; }
-
-  // Room for a frame of `payload` bytes at the tail, contiguous (a padding
-  // frame to the ring's end is published first when the frame would run
-  // past it). The frame's offset, or -1 if there is no room now. Words that
-  // cannot be right (another program wrote them) reset the ring and throw
-  // ERR_SHM_FORMAT (Corrupt): a writer never goes on publishing where no
-  // reader looks.
-  int64_t Reserve(Napi::Env env, uint32_t payload) {
-    uint32_t need = RoomFor(payload);
-    // TAIL first: a frame it catches up with is counted before COUNT is compared.
-    uint32_t tail = CatchUpTail(env);
-    if (maxsize_ > 0) {
-      auto count = static_cast<int32_t>(Load(words_ + kCount));
-      if (count > maxsize_) Corrupt(env, "a message count over maxsize");
-      if (count == maxsize_) return NoRoom();
-    }
-    uint32_t at = tail & mask_;
-    uint32_t to_end = capacity_ - at;
-    if (FrameSize(payload) > to_end || WrapEarly(tail, at)) {
-      if (Free(env, tail, to_end + kFrameHeader) < to_end + kFrameHeader) return NoRoom();
-      uint32_t padding = tail;
-      tail = PublishFrame(at, to_end - kFrameHeader, kPadding);
-      // If everything before the padding was read, skip it here, so that a
-      // message over half the ring fits an empty ring with no reader's help;
-      // else a reader frees it: wake one that sleeps.
-      if (!SkipOwnPadding(padding, tail)) WakeIfFlagged(words_, kReadersWaiting, kTail);
-      at = 0;
-    }
-    return Free(env, tail, need) < need ? NoRoom() : at;
-  }
-
-  // Publishes the frame reserved at `at`, its payload written.
-  void Publish(uint32_t at, uint32_t payload, uint32_t tag) {
-    PublishFrame(at, payload, tag | kPublished);
-    if (queue_) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    WakeIfFlagged(words_, kReadersWaiting, kTail);
-  }
-
-  // The oldest frame not yet taken (at HEAD, or a Queue's CURSOR), checked
-  // against what is published; false if there is none. Positions or a
-  // header that cannot be right (another program wrote them) drop
-  // everything published, so the ring works again, and throw
-  // ERR_SHM_FORMAT. Padding frames are taken on the way.
-  bool Oldest(Napi::Env env, Frame* frame) {
-    for (;;) {
-      uint32_t position = Load(words_ + read_word_);
-      if ((position & 7) != 0) Corrupt(env, "a read position that no frame starts at");
-      if (queue_ && !CursorAfterHead(position)) Corrupt(env, "a cursor behind head, or more than a ring ahead of it");
-      uint32_t at = position & mask_;
-      uint32_t tag = TagAt(at);
-      if (tag == 0) {
-        if (!PublishedPast(env, position)) return false;
-        continue;  // published meanwhile
-      }
-      uint32_t length;
-      std::memcpy(&length, data_ + at, 4);
-      // A writer that skipped a padding frame here may already be writing over it: read again.
-      if (Load(words_ + read_word_) != position) continue;
-      bool padding = tag == kPadding;
-      uint64_t end = static_cast<uint64_t>(at) + FrameSize(length);
-      if ((tag & kPublished) == 0 || !FrameFits(at, length) || (padding && end != capacity_)) {
-        Corrupt(env, "a " + std::to_string(length) + "-byte frame");
-      }
-      if (!padding) {
-        *frame = Frame{position, at, length, tag & ~kPublished};
-        return true;
-      }
-      Taken(position, static_cast<uint32_t>(end - at), false);
-    }
-  }
-
-  // Whether a Queue's CURSOR `cursor` is where it can be: HEAD follows it
-  // (or the oldest frame held behind it), so it is at most a ring ahead of
-  // HEAD and never behind. One behind (another program moved it back)
-  // would take frames again that were taken. HEAD moves only up to CURSOR,
-  // so a HEAD past it means CURSOR moved meanwhile (a writer skipping its
-  // padding), which the caller looks at again.
-  bool CursorAfterHead(uint32_t cursor) const {
-    return cursor - Load(words_ + kHead) <= capacity_ || Load(words_ + kCursor) != cursor;
-  }
-
-  // A frame is published that no reader has taken yet (a padding frame
-  // counts): its header says so, which a reader's cache already holds when
-  // the frame's line came across (TAIL would be a second line to fetch).
-  bool HasData() const { return TagAt(Load(words_ + read_word_) & mask_) != 0; }
-
-  // Spins while the ring is empty, for about `ms`: true if a frame was published.
-  bool SpinWhileEmpty(double ms) {
-    auto* tag = reinterpret_cast<int32_t*>(data_ + (Load(words_ + read_word_) & mask_) + 4);
-    return SpinWhileEqual(tag, 0, ms);
-  }
-
-  // Frees a frame that has been read (copied out, or a Pipe's view released).
-  void Release(const Frame& frame) { Taken(frame.position, FrameSize(frame.length), true); }
-
-  // A Queue's view: takes the oldest frame for the consumer `token` and
-  // enters it in the holder table. The entry's index, -1 if there is no
-  // frame, -2 if every entry is in use (the frame stays). The caller holds
-  // the get lock, so no other consumer enters frames meanwhile.
-  int Hold(Napi::Env env, uint32_t token, Frame* frame) {
-    if (!Oldest(env, frame)) return -1;
-    int entry = 0;
-    while (entry < kHolders && Load(words_ + kHolderToken + entry) != 0) entry++;
-    if (entry == kHolders) return -2;
-    // Entered before CURSOR passes it: a release that reads CURSOR first
-    // and then the table sees the frame in one or the other.
-    Store(words_ + kHolderPosition + entry, frame->position);
-    __atomic_add_fetch(words_ + kHeldCount, 1, __ATOMIC_SEQ_CST);
-    Store(words_ + kHolderToken + entry, token);
-    Store(words_ + kCursor, frame->position + FrameSize(frame->length));
-    __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    return entry;
-  }
-
-  // Takes over entry `entry` from `dead` (a consumer that died holding it)
-  // for `token`, with its frame in `frame`; false if the entry is no longer
-  // `dead`'s. A frame that cannot be right is freed, and ERR_SHM_FORMAT.
-  bool Adopt(Napi::Env env, int entry, uint32_t dead, uint32_t token, Frame* frame) {
-    if (!CompareExchange(words_ + kHolderToken + entry, dead, token)) return false;
-    uint32_t position = Load(words_ + kHolderPosition + entry);
-    uint32_t at = position & mask_;
-    uint32_t length, tag;
-    std::memcpy(&length, data_ + at, 4);
-    std::memcpy(&tag, data_ + at + 4, 4);
-    uint32_t taken = Load(words_ + kCursor) - position;
-    if ((position & 7) != 0 || tag == kPadding || (tag & kPublished) == 0 || !FrameFits(at, length) ||
-        taken > capacity_ || FrameSize(length) > taken) {
-      Unhold(entry, token);
-      throw CodeError(env, "ERR_SHM_FORMAT", "corrupt ring: a held frame that cannot be right was dropped");
-    }
-    *frame = Frame{position, at, length, tag & ~kPublished};
-    return true;
-  }
-
-  // Ends `token`'s hold of entry `entry` and lets HEAD move up to the next
-  // frame still held; false if the entry is not `token`'s (it was dropped).
-  bool Unhold(int entry, uint32_t token) {
-    if (!CompareExchange(words_ + kHolderToken + entry, token, 0)) return false;
-    __atomic_sub_fetch(words_ + kHeldCount, 1, __ATOMIC_SEQ_CST);
-    AdvanceHead(OldestTaken());
-    return true;
-  }
-
- private:
-  uint32_t TagAt(uint32_t at) const { return Load(reinterpret_cast<int32_t*>(data_ + at + 4)); }
-
-  // Whether a frame of `length` at `at` can be right: at most the largest
-  // payload (a frame's header and the empty header after it take the rest
-  // of the ring), and not running past the ring's end. The length is
-  // checked first, so FrameSize cannot overflow.
-  bool FrameFits(uint32_t at, uint32_t length) const {
-    return length <= capacity_ - 2 * kFrameHeader && at + FrameSize(length) <= capacity_;
-  }
-
-  // Writes the header of the frame at `at` (its payload written) and
-  // publishes it: the header after it is zeroed first, then the tag word
-  // stored (what readers wait for), then TAIL (what sleeping readers wait
-  // on, and writers count room from). The new TAIL.
-  //
-  // The zero and the tag word are release stores: each keeps the stores
-  // before it ahead of it, which is all a reader needs (it loads the tag
-  // word, then the rest). A sequentially consistent store (xchg on x86)
-  // would also wait for the cache line, which a spinning reader holds:
-  // twice per message, once for the zero and again for the tag word when
-  // the reader took the line back in between (docs/design.md, "Rings in the
-  // addon"). The TAIL store stays sequentially consistent: a sleeping
-  // reader flags itself and then reads TAIL, the writer stores TAIL and
-  // then reads the flag (WakeIfFlagged), and one of them must see the other.
-  uint32_t PublishFrame(uint32_t at, uint32_t length, uint32_t tag) {
-    uint32_t size = FrameSize(length);
-    StoreRelease(reinterpret_cast<int32_t*>(data_ + ((at + size) & mask_) + 4), 0);
-    std::memcpy(data_ + at, &length, 4);
-    StoreRelease(reinterpret_cast<int32_t*>(data_ + at + 4), tag);
-    uint32_t tail = Load(words_ + kTail) + size;
-    Store(words_ + kTail, tail);
-    tail_written_ = tail;
-    tail_known_ = true;
-    return tail;
-  }
-
-  // TAIL, moved first past a frame published at it whose writer died
-  // between storing its tag word and TAIL (readers may have taken it
-  // already). A header there that cannot be right is written over. A TAIL
-  // that no frame can start at is corruption: checked before any use, since
-  // a frame from there could run past the ring.
-  uint32_t CatchUpTail(Napi::Env env) {
-    uint32_t tail = Load(words_ + kTail);
-    for (;;) {
-      if ((tail & 7) != 0) Corrupt(env, "a tail that no frame starts at");
-      uint32_t at = tail & mask_;
-      uint32_t tag = TagAt(at);
-      if ((tag & kPublished) == 0) return tail;
-      uint32_t length;
-      std::memcpy(&length, data_ + at, 4);
-      if (!FrameFits(at, length)) return tail;
-      uint32_t next = tail + FrameSize(length);
-      if (next - Load(words_ + kHead) > capacity_) return tail;
-      if (CompareExchange(words_ + kTail, tail, next)) {
-        tail_known_ = false;
-        if (queue_ && tag != kPadding) __atomic_add_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-      }
-      tail = Load(words_ + kTail);
-    }
-  }
-
-  // With the header at `position` empty: false if nothing is published
-  // there, true if it was published meanwhile, or if the read position is
-  // no longer `position` (look again). The second: a writer that skipped
-  // its own padding frame at `position` moved the read position past it,
-  // and may since have published up to it again, zeroing its header (the
-  // writer moves the read position before TAIL, which is read first here,
-  // so a TAIL that far on means the move is seen). Another program wrote the
-  // ring (Corrupt) if TAIL is past it (a writer stores the tag word first,
-  // and TAIL is read before the header again), or if it is past TAIL while
-  // nothing is being published at TAIL: a reader is ahead of TAIL only
-  // after taking a frame whose writer has stored its tag word but not yet
-  // TAIL (or died in between), and that frame's tag word is at TAIL. The
-  // second check is what catches a frame length written wrong but within
-  // the ring: reading it took the reader past everything published.
-  bool PublishedPast(Napi::Env env, uint32_t position) {
-    uint32_t tail = Load(words_ + kTail);
-    if (TagAt(position & mask_) != 0 || Load(words_ + read_word_) != position) return true;
-    if (tail == position) {
-      if (queue_) EmptyCounted(env, tail);
-      return false;
-    }
-    if ((tail & 7) != 0) Corrupt(env, "a tail that no frame starts at");
-    if (tail - position <= capacity_) Corrupt(env, "frames published behind an empty header");
-    if (position - tail > capacity_) Corrupt(env, "a read position more than a ring away from tail");
-    if ((TagAt(tail & mask_) & kPublished) == 0 && Load(words_ + kTail) == tail) {
-      Corrupt(env, "a read position past everything published");
-    }
-    return false;
-  }
-
-  // With nothing to take (TAIL at CURSOR), a Queue's COUNT is 0, or -1
-  // while a writer is between storing TAIL and adding its message to COUNT
-  // (a consumer may have taken the message off already). Another value is
-  // another program's: a bounded queue would refuse messages for one above,
-  // for good, and take more than its maxsize for one below. COUNT is read
-  // after TAIL, so a message published meanwhile has moved TAIL: read again.
-  void EmptyCounted(Napi::Env env, uint32_t tail) {
-    auto count = static_cast<int32_t>(Load(words_ + kCount));
-    if ((count > 0 || count < -1) && Load(words_ + kTail) == tail) {
-      Corrupt(env, "a message count of " + std::to_string(count) + " with no message published");
-    }
-  }
-
-  // Another program wrote the ring so that `what` cannot be right: drops
-  // everything published, so the ring works again, and throws ERR_SHM_FORMAT.
-  // Found by a reader or by a writer, whichever comes first.
-  [[noreturn]] void Corrupt(Napi::Env env, const std::string& what) {
-    uint32_t tail = Load(words_ + kTail);
-    uint32_t dropped = tail - Load(words_ + read_word_);
-    DropAll(tail);
-    std::string message = "corrupt ring: " + what + "; the " +
-                          (dropped <= capacity_ ? std::to_string(dropped) + " bytes" : std::string("bytes")) +
-                          " published were dropped";
-    throw CodeError(env, "ERR_SHM_FORMAT", message.c_str());
-  }
-
-  // Bytes free ahead of `tail`, at least `need` if there are. Counted from
-  // HEAD as this writer last read it, which is never ahead of the real one,
-  // and read again only when that is too little: a writer does not pull the
-  // reader's cache line on every message. HEAD is never past TAIL here (a
-  // reader past it took a frame whose TAIL CatchUpTail has stored since),
-  // nor more than a ring behind it: if the HEAD read now is, another
-  // program wrote one of them (a free count over the capacity). And what
-  // is between them was published, so a ring without room that is not
-  // empty has a frame at HEAD: tags stay until written over, and the
-  // writer writes only ahead of TAIL. Without one, TAIL was moved ahead (a
-  // ring would look full to its writers for good while its reader has
-  // nothing to read).
-  uint32_t Free(Napi::Env env, uint32_t tail, uint32_t need) {
-    uint32_t free = capacity_ - (tail - cached_head_);
-    // Only while no other writer moved TAIL (a Queue's producers take turns) is the cache within one ring of it.
-    if (free < need || free > capacity_ || !tail_known_ || tail != tail_written_) {
-      uint32_t head = Load(words_ + kHead);
-      cached_head_ = head;
-      free = capacity_ - (tail - head);
-      if (free > capacity_) Corrupt(env, "a tail more than a ring away from head");
-      if (free < need && head != tail && ((head & 7) != 0 || TagAt(head & mask_) == 0)) {
-        Corrupt(env, "no frame at head of a full ring");
-      }
-    }
-    return free;
-  }
-
-  // Whether the frame at `at` (TAIL `tail`) goes to the ring's start
-  // instead, after a padding frame to its end: when it is the first frame
-  // of this lap past kHotBytes and every frame is taken (HEAD is at TAIL).
-  // Request/reply traffic then stays in the ring's first kHotBytes, memory
-  // that its last lap touched, instead of going on through memory that no
-  // one touched for a whole lap (or ever, in a new ring): on this VM a
-  // round trip through such memory was slower even with its pages mapped
-  // (docs/design.md, "Keeping to memory touched"). Asked once a lap, so a
-  // writer streaming messages, whose ring is seldom empty, loads HEAD (the
-  // reader's line) once a lap for it.
-  bool WrapEarly(uint32_t tail, uint32_t at) {
-    if (at < kHotBytes || capacity_ < 4 * kHotBytes) {
-      asked_this_lap_ = false;
-      return false;
-    }
-    if (asked_this_lap_) return false;
-    asked_this_lap_ = true;
-    uint32_t head = Load(words_ + kHead);
-    cached_head_ = head;
-    return head == tail;
-  }
-
-  // Remembers HEAD as a writer that found no room saw it: what it waits to see move.
-  int64_t NoRoom() {
-    out_[kOutHeadWhenFull] = static_cast<int32_t>(Load(words_ + kHead));
-    return -1;
-  }
-
-  // A frame (or padding) at `position` has been taken, not held: past it
-  // go HEAD (a Pipe: one store) or CURSOR, and HEAD too unless a Queue's
-  // consumer holds an older frame (whose release moves HEAD then).
-  void Taken(uint32_t position, uint32_t bytes, bool message) {
-    uint32_t next = position + bytes;
-    if (!queue_) {
-      Store(words_ + kHead, next);
-      WakeIfFlagged(words_, kWritersWaiting, kHead);
-      return;
-    }
-    Store(words_ + kCursor, next);
-    if (message) __atomic_sub_fetch(words_ + kCount, 1, __ATOMIC_SEQ_CST);
-    HeadFollows(next);
-  }
-
-  // After a Queue's CURSOR moved to `cursor`: HEAD moves up to it, or to the
-  // oldest frame still held. CURSOR is stored before HELD_COUNT is read, as
-  // Unhold does the reverse: of a release and a take at once, at least one
-  // sees the other. With entries in use HEAD still moves up to the oldest,
-  // so a count that another program wrote wrong costs a scan per take,
-  // never a ring whose room stops coming back.
-  void HeadFollows(uint32_t cursor) { AdvanceHead(Load(words_ + kHeldCount) == 0 ? cursor : OldestTaken()); }
-
-  // Moves HEAD forward to `target` unless it is there or past it already.
-  void AdvanceHead(uint32_t target) {
-    uint32_t head = Load(words_ + kHead);
-    while (target - head - 1 < capacity_) {  // 0 < target - head <= capacity
-      int32_t expected = static_cast<int32_t>(head);
-      if (__atomic_compare_exchange_n(words_ + kHead, &expected, static_cast<int32_t>(target), false, __ATOMIC_SEQ_CST,
-                                      __ATOMIC_SEQ_CST)) {
-        WakeIfFlagged(words_, kWritersWaiting, kHead);
-        return;
-      }
-      head = static_cast<uint32_t>(expected);
-    }
-  }
-
-  // Where a Queue's HEAD may go: the oldest frame still held, else CURSOR.
-  // CURSOR is read first: a frame taken after that is entered in the table
-  // before CURSOR passes it, so the scan below sees it.
-  uint32_t OldestTaken() {
-    uint32_t cursor = Load(words_ + kCursor);
-    uint32_t head = Load(words_ + kHead);
-    uint32_t oldest = cursor;
-    for (int entry = 0; entry < kHolders; entry++) {
-      if (Load(words_ + kHolderToken + entry) == 0) continue;
-      uint32_t position = Load(words_ + kHolderPosition + entry);
-      // Only a frame start between HEAD and CURSOR holds HEAD back (another program may have written any position).
-      if ((position & 7) == 0 && position - head < oldest - head) oldest = position;
-    }
-    return oldest;
-  }
-
-  // The writer takes its own padding frame from `padding` to `end` if
-  // everything before it was taken (true), so that no reader must. A Pipe's
-  // reader has also freed everything then (HEAD is at the padding). A
-  // Queue's writer moves CURSOR past it, then HEAD as a consumer's take
-  // would: a consumer that took the frame before the padding may not have
-  // moved HEAD yet, and once CURSOR is past the padding no consumer would
-  // move it past the padding.
-  bool SkipOwnPadding(uint32_t padding, uint32_t end) {
-    if (!queue_) return CompareExchange(words_ + kHead, padding, end);
-    if (!CompareExchange(words_ + kCursor, padding, end)) return false;
-    HeadFollows(end);
-    return true;
-  }
-
-  // Everything published is dropped (a corrupt ring): every position to
-  // `tail` rounded down to a frame's start, its header emptied (TAIL may
-  // have been moved into a frame, where no header is), no message counted,
-  // no frame held (a view held now is released as a no-op). TAIL and the
-  // header change by compare-and-swap from what was read, so a writer that
-  // moved on meanwhile keeps its frame: readers find it at the new read
-  // position. A writer or reader racing this with a stale word finds the
-  // ring inconsistent once more, and resets it again.
-  void DropAll(uint32_t tail) {
-    uint32_t start = tail & ~7u;
-    auto* header = reinterpret_cast<int32_t*>(data_ + (start & mask_) + 4);
-    uint32_t tag = Load(header);
-    if (tag != 0) CompareExchange(header, tag, 0);
-    if (start != tail) CompareExchange(words_ + kTail, tail, start);
-    tail_known_ = false;
-    if (queue_) {
-      for (int entry = 0; entry < kHolders; entry++) Store(words_ + kHolderToken + entry, 0);
-      Store(words_ + kHeldCount, 0);
-      Store(words_ + kCursor, start);
-      Store(words_ + kCount, 0);
-    }
-    Store(words_ + kHead, start);
-    WakeIfFlagged(words_, kWritersWaiting, kHead);
-  }
-
-  Mapping* mapping_;
-  int32_t* words_;
-  uint8_t* data_;
-  uint32_t capacity_;
-  uint32_t mask_;
-  bool queue_;     // a Queue's ring: COUNT kept, frames taken at CURSOR, views in the holder table
-  int read_word_;  // where frames are taken: HEAD (a Pipe) or CURSOR (a Queue)
-  // Fixed at creation, so read once: COUNT, which every put and get
-  // changes, shares its cache line, and a writer reading it per message
-  // would pull that line across on every message of an unbounded queue.
-  int32_t maxsize_;
-  int32_t* out_;
-  uint32_t cached_head_ = 0;
-  uint32_t tail_written_ = 0;
-  bool tail_known_ = false;
-  bool asked_this_lap_ = false;  // WrapEarly was asked in this lap of the ring
-  std::string scratch_;          // a string whose NUL would not fit its frame is written here first
-};
-
-}  // namespace
-
-// Owns a Ring and a reference to its mapping's bookkeeping (its handle keeps
-// the out array alive).
-struct RingHandle {
-  static constexpr napi_type_tag kTypeTag = {0x2f9d6b3a81c4e570, 0x95a0e7c3d41b6f28};
-  static constexpr const char* kHandleName = "ring handle";
-  Ring ring;
-};
-
-namespace {
-
 void ReleaseRing(RingHandle* handle) {
-  handle->ring.mapping()->Unref();
+  handle->mapping->Unref();
   delete handle;
 }
 
 // The ring behind argument 0, or a throw if its segment was closed (lib/
 // checks first; this is the last guard before touching unmapped memory).
-Ring& RingOf(const Napi::CallbackInfo& info) {
-  Ring& ring = Handle<RingHandle>::From(info[0])->ring;
-  if (ring.mapping()->unmapped) throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the channel is closed");
-  return ring;
+RingHandle& RingOf(const Napi::CallbackInfo& info) {
+  RingHandle& handle = *Handle<RingHandle>::From(info[0]);
+  if (handle.mapping->unmapped) throw CodeError(info.Env(), "ERR_SHM_CLOSED", "the channel is closed");
+  return handle;
+}
+
+// A ring found corrupt was reset: ERR_SHM_FORMAT says what was found and dropped.
+[[noreturn]] void ThrowCorrupt(Napi::Env env, const FrameRing& ring) {
+  throw CodeError(env, "ERR_SHM_FORMAT", ring.corruption().c_str());
+}
+
+// FrameRing::Reserve for JS: the frame's offset, or -1 if there is no room
+// now (HEAD as the writer saw it is reported in out) or the frame could
+// never fit (lib/ checks that first).
+int64_t Reserve(Napi::Env env, RingHandle& handle, uint32_t payload) {
+  uint32_t at = 0;
+  RingStatus status = handle.ring.Reserve(payload, &at);
+  if (status == RingStatus::kOk) return at;
+  if (status == RingStatus::kCorrupt) ThrowCorrupt(env, handle.ring);
+  if (status == RingStatus::kNoRoom) handle.out[kOutHeadWhenFull] = static_cast<int32_t>(handle.ring.head_when_full());
+  return -1;
+}
+
+// FrameRing::Oldest for JS: true with the oldest frame in *frame, false if there is none.
+bool Oldest(Napi::Env env, FrameRing& ring, Frame* frame) {
+  RingStatus status = ring.Oldest(frame);
+  if (status == RingStatus::kCorrupt) ThrowCorrupt(env, ring);
+  return status == RingStatus::kOk;
 }
 
 uint32_t U32(const Napi::Value& value) { return value.As<Napi::Number>().Uint32Value(); }
 
 // A payload length from lib/, which checked that it fits: checked again, so
 // that no argument can make a frame run past the ring.
-uint32_t PayloadLength(Napi::Env env, const Ring& ring, double length) {
+uint32_t PayloadLength(Napi::Env env, const FrameRing& ring, double length) {
   if (!(length >= 0) || length > ring.capacity() - kFrameHeader) {
     throw CodeError(env, "ERR_SHM_MESSAGE_TOO_LARGE", "the message can never fit this ring");
   }
@@ -581,11 +102,11 @@ Napi::Value RingOpen(const Napi::CallbackInfo& info) {
   }
   auto* words = reinterpret_cast<int32_t*>(static_cast<char*>(mapping->addr) + offset);
   uint32_t capacity = Load(words + kCapacity);
-  if (capacity < 64 || (capacity & (capacity - 1)) != 0 || mapping->length - offset - kRingControlBytes < capacity) {
+  if (!FrameRing::CapacityValid(capacity) || mapping->length - offset - kRingControlBytes < capacity) {
     throw CodeError(env, "ERR_SHM_FORMAT", "the ring's capacity does not fit its segment");
   }
   mapping->refs.fetch_add(1);  // ReleaseRing gives it back
-  auto* handle = new RingHandle{Ring(mapping, offset, capacity, out.Data())};
+  auto* handle = new RingHandle{mapping, FrameRing(words, capacity), out.Data(), {}};
   return Handle<RingHandle>::Wrap(env, handle, {out}, ReleaseRing);
 }
 
@@ -613,19 +134,21 @@ void WriteString(napi_env env, napi_value text, bool ascii, uint8_t* dest, uint3
 // now, -1 if it could never fit, -2 if `text` is not a string. Measured
 // here, not in lib/: its UTF-8 length, and whether it is ASCII (as many
 // UTF-8 bytes as UTF-16 units), which is written as latin1, faster than UTF-8.
-int WriteStringFrame(napi_env env, Ring& ring, napi_value text) {
+int WriteStringFrame(napi_env env, RingHandle& handle, napi_value text) {
   size_t units = 0, bytes = 0;
   if (napi_get_value_string_utf16(env, text, nullptr, 0, &units) != napi_ok ||
       napi_get_value_string_utf8(env, text, nullptr, 0, &bytes) != napi_ok) {
     return -2;
   }
-  if (bytes > ring.capacity() - kFrameHeader) return -1;
+  FrameRing& ring = handle.ring;
+  if (bytes > ring.MaxPayload()) return -1;
   auto byte_length = static_cast<uint32_t>(bytes);
   bool ascii = bytes == units;
-  int64_t at = ring.Reserve(env, byte_length);
+  int64_t at = Reserve(env, handle, byte_length);
   if (at < 0) return 0;
-  WriteString(env, text, ascii, ring.data() + at + kFrameHeader, byte_length, ring.scratch());
-  ring.Publish(static_cast<uint32_t>(at), byte_length, ascii ? kTagAscii : kTagString);
+  auto offset = static_cast<uint32_t>(at);
+  WriteString(env, text, ascii, ring.PayloadAt(offset), byte_length, handle.scratch);
+  ring.Publish(offset, byte_length, ascii ? kTagAscii : kTagString);
   return 1;
 }
 
@@ -684,23 +207,24 @@ int BytesTag(napi_env env, napi_value value, void** data, size_t* length) {
 
 // Writes `length` bytes as a frame tagged `tag`: true if written, false if
 // there is no room now or they could never fit (lib/'s general path says which).
-bool WriteBytesFrame(Napi::Env env, Ring& ring, const void* data, size_t length, uint32_t tag) {
-  if (length > ring.capacity() - 2 * kFrameHeader) return false;
+bool WriteBytesFrame(Napi::Env env, RingHandle& handle, const void* data, size_t length, uint32_t tag) {
+  if (length > handle.ring.MaxPayload()) return false;
   auto byte_length = static_cast<uint32_t>(length);
-  int64_t at = ring.Reserve(env, byte_length);
+  int64_t at = Reserve(env, handle, byte_length);
   if (at < 0) return false;
-  if (byte_length > 0) std::memcpy(ring.data() + at + kFrameHeader, data, byte_length);
-  ring.Publish(static_cast<uint32_t>(at), byte_length, tag);
+  auto offset = static_cast<uint32_t>(at);
+  if (byte_length > 0) std::memcpy(handle.ring.PayloadAt(offset), data, byte_length);
+  handle.ring.Publish(offset, byte_length, tag);
   return true;
 }
 
 // Writes `message` now if the addon sends its kind as it is: a string, a
 // Buffer or a typed array; with `tag` (lib/ encoded it), `message` is a
 // Uint8Array of bytes written with that tag. True if written.
-bool WriteMessageNow(Napi::Env env, Ring& ring, napi_value message, int tag) {
+bool WriteMessageNow(Napi::Env env, RingHandle& handle, napi_value message, int tag) {
   napi_valuetype type;
   if (napi_typeof(env, message, &type) != napi_ok) return false;
-  if (type == napi_string) return WriteStringFrame(env, ring, message) == 1;
+  if (type == napi_string) return WriteStringFrame(env, handle, message) == 1;
   if (type != napi_object) return false;
   void* data = nullptr;
   size_t length = 0;
@@ -714,7 +238,7 @@ bool WriteMessageNow(Napi::Env env, Ring& ring, napi_value message, int tag) {
     if (napi_get_typedarray_info(env, message, &ignored, &length, &data, &array_buffer, &offset) != napi_ok)
       return false;
   }
-  return WriteBytesFrame(env, ring, data, length, static_cast<uint32_t>(tag));
+  return WriteBytesFrame(env, handle, data, length, static_cast<uint32_t>(tag));
 }
 
 // ringWriteString(ring, text) -> 1 if written, 0 if there is no room now, -1 if it could never fit.
@@ -727,27 +251,29 @@ Napi::Value RingWriteString(const Napi::CallbackInfo& info) {
 
 // ringWriteBytes(ring, bytes: Uint8Array, tag) -> true, or false if there is no room now.
 Napi::Value RingWriteBytes(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  RingHandle& handle = RingOf(info);
+  FrameRing& ring = handle.ring;
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
   uint32_t length = PayloadLength(info.Env(), ring, static_cast<double>(bytes.ByteLength()));
-  int64_t at = ring.Reserve(info.Env(), length);
+  int64_t at = Reserve(info.Env(), handle, length);
   if (at < 0) return Napi::Boolean::New(info.Env(), false);
-  if (length > 0) std::memcpy(ring.data() + at + kFrameHeader, bytes.Data(), length);
-  ring.Publish(static_cast<uint32_t>(at), length, U32(info[2]));
+  auto offset = static_cast<uint32_t>(at);
+  if (length > 0) std::memcpy(ring.PayloadAt(offset), bytes.Data(), length);
+  ring.Publish(offset, length, U32(info[2]));
   return Napi::Boolean::New(info.Env(), true);
 }
 
 // ringReserve(ring, payloadBytes) -> the frame's offset in the ring, or -1.
 Napi::Value RingReserve(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
-  uint32_t length = PayloadLength(info.Env(), ring, info[1].As<Napi::Number>().DoubleValue());
-  return Napi::Number::New(info.Env(), static_cast<double>(ring.Reserve(info.Env(), length)));
+  RingHandle& handle = RingOf(info);
+  uint32_t length = PayloadLength(info.Env(), handle.ring, info[1].As<Napi::Number>().DoubleValue());
+  return Napi::Number::New(info.Env(), static_cast<double>(Reserve(info.Env(), handle, length)));
 }
 
 // ringPublish(ring, at, payloadBytes, tag): `at` from ringReserve, with at
 // most as many bytes as were reserved there.
 Napi::Value RingPublish(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  FrameRing& ring = RingOf(info).ring;
   uint32_t at = U32(info[1]);
   uint32_t length = PayloadLength(info.Env(), ring, info[2].As<Napi::Number>().DoubleValue());
   if (at % 8 != 0 || static_cast<uint64_t>(at) + FrameSize(length) > ring.capacity()) {
@@ -759,8 +285,8 @@ Napi::Value RingPublish(const Napi::CallbackInfo& info) {
 
 // Reports `frame` in out: [position, start, length, tag], start being its
 // payload's offset in the ring.
-void ReportFrame(Ring& ring, const Frame& frame) {
-  int32_t* out = ring.out();
+void ReportFrame(RingHandle& handle, const Frame& frame) {
+  int32_t* out = handle.out;
   out[kOutPosition] = static_cast<int32_t>(frame.position);
   out[kOutStart] = static_cast<int32_t>(frame.at + kFrameHeader);
   out[kOutLength] = static_cast<int32_t>(frame.length);
@@ -770,16 +296,16 @@ void ReportFrame(Ring& ring, const Frame& frame) {
 // ringPeek(ring) -> true with the oldest frame in out, or false if there is
 // none (a Pipe's view: ringRelease frees it).
 Napi::Value RingPeek(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  RingHandle& handle = RingOf(info);
   Frame frame;
-  if (!ring.Oldest(info.Env(), &frame)) return Napi::Boolean::New(info.Env(), false);
-  ReportFrame(ring, frame);
+  if (!Oldest(info.Env(), handle.ring, &frame)) return Napi::Boolean::New(info.Env(), false);
+  ReportFrame(handle, frame);
   return Napi::Boolean::New(info.Env(), true);
 }
 
 // ringRelease(ring, position, length): frees the frame peeked at `position`.
 Napi::Value RingRelease(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  FrameRing& ring = RingOf(info).ring;
   ring.Release(Frame{U32(info[1]), 0, U32(info[2]), 0});
   return info.Env().Undefined();
 }
@@ -796,31 +322,42 @@ int EntryArg(const Napi::CallbackInfo& info, int index) {
 // a Queue's view for `token` (frame in out); -1 if there is no frame, -2 if
 // every entry is in use. The caller holds the get lock.
 Napi::Value RingHold(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
-  if (!ring.queue()) throw CodeError(info.Env(), "ERR_SHM_INVALID_ARG", "only a Queue's ring holds frames");
+  RingHandle& handle = RingOf(info);
+  if (!handle.ring.queue()) throw CodeError(info.Env(), "ERR_SHM_INVALID_ARG", "only a Queue's ring holds frames");
   Frame frame;
-  int entry = ring.Hold(info.Env(), U32(info[1]), &frame);
-  if (entry >= 0) ReportFrame(ring, frame);
-  return Napi::Number::New(info.Env(), entry);
+  int entry = 0;
+  switch (handle.ring.Hold(U32(info[1]), &frame, &entry)) {
+    case RingStatus::kOk:
+      ReportFrame(handle, frame);
+      return Napi::Number::New(info.Env(), entry);
+    case RingStatus::kCorrupt:
+      ThrowCorrupt(info.Env(), handle.ring);
+    case RingStatus::kHoldersFull:
+      return Napi::Number::New(info.Env(), -2);
+    default:  // kEmpty
+      return Napi::Number::New(info.Env(), -1);
+  }
 }
 
 // ringAdopt(ring, entry, deadToken, token) -> true with the entry's frame in
 // out if it was deadToken's and is now token's. The caller holds the get lock.
 Napi::Value RingAdopt(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  RingHandle& handle = RingOf(info);
   Frame frame;
-  bool adopted = ring.Adopt(info.Env(), EntryArg(info, 1), U32(info[2]), U32(info[3]), &frame);
-  if (adopted) ReportFrame(ring, frame);
+  RingStatus status = handle.ring.Adopt(EntryArg(info, 1), U32(info[2]), U32(info[3]), &frame);
+  if (status == RingStatus::kCorrupt) ThrowCorrupt(info.Env(), handle.ring);
+  bool adopted = status == RingStatus::kOk;
+  if (adopted) ReportFrame(handle, frame);
   return Napi::Boolean::New(info.Env(), adopted);
 }
 
 // ringUnhold(ring, entry, token) -> false if the entry was no longer token's.
 Napi::Value RingUnhold(const Napi::CallbackInfo& info) {
-  Ring& ring = RingOf(info);
+  FrameRing& ring = RingOf(info).ring;
   return Napi::Boolean::New(info.Env(), ring.Unhold(EntryArg(info, 1), U32(info[2])));
 }
 
-Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms);
+Napi::Value ReadMessage(Napi::Env env, RingHandle& handle, double spin_ms);
 
 // A typed array, ArrayBuffer or DataView message made here from its frame,
 // as lib/channel/codec.ts decode makes it (a copy in memory of its own);
@@ -829,8 +366,8 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms);
 // Buffer is left to lib/ too: Buffer.allocUnsafe takes it from Node's pool,
 // where napi_create_buffer_copy allocates and sets its prototype each time
 // (docs/design.md, "Messages").
-napi_value BytesValue(napi_env env, Ring& ring, const Frame& frame) {
-  const uint8_t* payload = ring.data() + frame.at + kFrameHeader;
+napi_value BytesValue(napi_env env, const FrameRing& ring, const Frame& frame) {
+  const uint8_t* payload = ring.Payload(frame);
   napi_value value = nullptr;
   bool typed = frame.tag >= kTagTypedBase && frame.tag <= kTagTypedBase + napi_biguint64_array;
   if (!typed && frame.tag != kTagArrayBuffer && frame.tag != kTagDataView) return nullptr;
@@ -861,15 +398,16 @@ Napi::Value RingRead(const Napi::CallbackInfo& info) {
   return ReadMessage(info.Env(), RingOf(info), info[1].As<Napi::Number>().DoubleValue());
 }
 
-Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
+Napi::Value ReadMessage(Napi::Env env, RingHandle& handle, double spin_ms) {
+  FrameRing& ring = handle.ring;
   Frame frame;
-  ring.out()[kOutSpunUs] = 0;
-  if (!ring.Oldest(env, &frame)) {
+  handle.out[kOutSpunUs] = 0;
+  if (!Oldest(env, ring, &frame)) {
     if (!(spin_ms > 0)) return env.Undefined();
     int64_t started = MonotonicNowNs();
-    bool caught = ring.SpinWhileEmpty(spin_ms);
-    ring.out()[kOutSpunUs] = static_cast<int32_t>(std::min<int64_t>((MonotonicNowNs() - started) / 1000, INT32_MAX));
-    if (!caught || !ring.Oldest(env, &frame)) return env.Undefined();
+    bool caught = SpinWhileEqual(ring.EmptyWord(), 0, spin_ms);
+    handle.out[kOutSpunUs] = static_cast<int32_t>(std::min<int64_t>((MonotonicNowNs() - started) / 1000, INT32_MAX));
+    if (!caught || !Oldest(env, ring, &frame)) return env.Undefined();
   }
   if (frame.tag != kTagString && frame.tag != kTagAscii) {
     napi_value bytes = BytesValue(env, ring, frame);
@@ -877,10 +415,10 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
       ring.Release(frame);
       return Napi::Value(env, bytes);
     }
-    ReportFrame(ring, frame);
+    ReportFrame(handle, frame);
     return Napi::Number::New(env, frame.length);
   }
-  const char* text = reinterpret_cast<const char*>(ring.data() + frame.at + kFrameHeader);
+  const char* text = reinterpret_cast<const char*>(ring.Payload(frame));
   napi_value result;
   napi_status status = frame.tag == kTagAscii ? napi_create_string_latin1(env, text, frame.length, &result)
                                               : napi_create_string_utf8(env, text, frame.length, &result);
@@ -903,11 +441,11 @@ Napi::Value ReadMessage(Napi::Env env, Ring& ring, double spin_ms) {
 // longer than target is ERR_SHM_INVALID_SIZE (either way it stays).
 Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Ring& ring = RingOf(info);
+  FrameRing& ring = RingOf(info).ring;
   Napi::Uint8Array target = info[1].As<Napi::Uint8Array>();
   bool bytes_only = info[2].ToBoolean();
   Frame frame;
-  if (!ring.Oldest(env, &frame)) return Napi::Number::New(env, -1);
+  if (!Oldest(env, ring, &frame)) return Napi::Number::New(env, -1);
   if (bytes_only && (frame.tag == kTagString || frame.tag == kTagAscii || frame.tag == kTagSerialized)) {
     throw CodeError(env, "ERR_SHM_INVALID_ARG", "the next message is not bytes: receive it with recv()");
   }
@@ -916,7 +454,7 @@ Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
                           std::to_string(target.ByteLength());
     throw CodeError(env, "ERR_SHM_INVALID_SIZE", message.c_str());
   }
-  if (frame.length > 0) std::memcpy(target.Data(), ring.data() + frame.at + kFrameHeader, frame.length);
+  if (frame.length > 0) std::memcpy(target.Data(), ring.Payload(frame), frame.length);
   ring.Release(frame);
   return Napi::Number::New(env, frame.length);
 }
@@ -925,22 +463,19 @@ Napi::Value RingReadInto(const Napi::CallbackInfo& info) {
 
 RingHandle* RingHandleOf(const Napi::Value& value) { return Handle<RingHandle>::From(value); }
 
-bool RingHasData(const RingHandle* handle) {
-  const Ring& ring = handle->ring;
-  return !ring.mapping()->unmapped && ring.HasData();
-}
+bool RingHasData(const RingHandle* handle) { return !handle->mapping->unmapped && handle->ring.HasData(); }
 
 Napi::Value RingFirstRead(const Napi::CallbackInfo& info, RingHandle* handle, int32_t* spinner) {
   Napi::Env env = info.Env();
-  Ring& ring = handle->ring;
-  if (ring.mapping()->unmapped) {
+  if (handle->mapping->unmapped) {
     RingNoRead(handle);
     return env.Undefined();
   }
   double max_spin_ms = info.Length() > 1 ? info[1].As<Napi::Number>().DoubleValue() : HUGE_VAL;
   bool async = info.Length() > 2;
-  Napi::Value read = ReadMessage(env, ring, std::min(SpinBudget(spinner, async && info[2].ToBoolean()), max_spin_ms));
-  double spun_ms = ring.out()[kOutSpunUs] * 0.001;
+  Napi::Value read =
+      ReadMessage(env, *handle, std::min(SpinBudget(spinner, async && info[2].ToBoolean()), max_spin_ms));
+  double spun_ms = handle->out[kOutSpunUs] * 0.001;
   bool caught = !read.IsUndefined();
   if (!async) {
     if (caught) SpinWaited(spinner, spun_ms);
@@ -951,22 +486,17 @@ Napi::Value RingFirstRead(const Napi::CallbackInfo& info, RingHandle* handle, in
   return read;
 }
 
-void RingNoRead(RingHandle* handle) { handle->ring.out()[kOutSpunUs] = -1; }
+void RingNoRead(RingHandle* handle) { handle->out[kOutSpunUs] = -1; }
 
 int32_t* RingControlWord(RingHandle* handle, int index) {
-  Ring& ring = handle->ring;
-  return ring.mapping()->unmapped ? nullptr : ring.words() + index;
+  return handle->mapping->unmapped ? nullptr : handle->ring.words() + index;
 }
 
-bool RingHoldsViews(const RingHandle* handle) {
-  const Ring& ring = handle->ring;
-  return !ring.mapping()->unmapped && Load(ring.words() + kHeldCount) != 0;
-}
+bool RingHoldsViews(const RingHandle* handle) { return !handle->mapping->unmapped && handle->ring.HoldsViews(); }
 
 bool RingWriteNow(const Napi::CallbackInfo& info, RingHandle* handle) {
-  Ring& ring = handle->ring;
   int tag = info[2].As<Napi::Number>().Int32Value();
-  return !ring.mapping()->unmapped && WriteMessageNow(info.Env(), ring, info[1], tag);
+  return !handle->mapping->unmapped && WriteMessageNow(info.Env(), *handle, info[1], tag);
 }
 
 void InitRing(Napi::Env env, Napi::Object exports) {

@@ -1,9 +1,10 @@
-// A channel's ring (Queue, Pipe): the frame protocol of docs/format.md in
-// C++, one N-API call per message. lib/channel/ring.ts keeps what is not per
-// message (validation, wait plans, views, decoding of non-string messages)
-// and calls these for every frame it writes or reads, so the per-message
-// path runs no JavaScript that the optimizing compiler must first compile
-// (docs/design.md, "Rings in the addon").
+// A channel's ring (Queue, Pipe) for JS: the frame protocol of
+// docs/format.md (frame_ring.h) bound to N-API, one call per message.
+// lib/channel/ring.ts keeps what is not per message (validation, wait
+// plans, views, decoding of non-string messages) and calls these for every
+// frame it writes or reads, so the per-message path runs no JavaScript that
+// the optimizing compiler must first compile (docs/design.md, "Rings in the
+// addon"). A ring found corrupt is reset and reported as ERR_SHM_FORMAT.
 #pragma once
 #include <napi.h>
 

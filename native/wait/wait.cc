@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 
+#include "core/atomics.h"
 #include "core/bindings.h"
 #include "core/errors.h"
 #include "sys/futex.h"
@@ -148,7 +149,7 @@ bool SpinWhileEqual(const int32_t* addr, int32_t expected, double ms) {
   for (;;) {
     // The clock every 64 loads: a load is a few ns, a clock read some 20-50.
     for (int i = 0; i < 64; i++) {
-      if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return true;
+      if (Load(addr) != static_cast<uint32_t>(expected)) return true;
       CpuRelax();
     }
     if (MonotonicNowNs() >= until) return false;

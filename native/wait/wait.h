@@ -1,21 +1,14 @@
-// JS bindings for waits on shared-memory words (wait.cc).
+// JS bindings for waits on shared-memory words (wait.cc), and the wake and
+// spin of notify.h.
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
 
+#include "wait/notify.h"
+
 namespace shmkit {
 
 void InitWait(Napi::Env env, Napi::Object exports);
-
-// Wakes up to `count` sleepers on *addr; `flag` is a channel's waiting flag
-// as the waker read it: a doorbell id is rung instead of the futex when it
-// can be (doorbell.h). Returns the futex waiters woken (Linux) or 0; -1
-// with errno on failure.
-int NotifyWord(int32_t* addr, int32_t count, uint32_t flag);
-
-// Loads *addr until it differs from `expected` (true) or about `ms`
-// milliseconds have passed (false). No system call, no pause instruction.
-bool SpinWhileEqual(const int32_t* addr, int32_t expected, double ms);
 
 }  // namespace shmkit

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/atomics.h"
 #include "sys/futex.h"
 #include "sys/sem.h"
 
@@ -55,7 +56,7 @@ struct WaiterThread::State {
   // source must also cut short a sleep on a lone word (a spurious wake for
   // that word's other waiters, which re-check).
   void Changed(bool added) {
-    __atomic_add_fetch(&control, 1, __ATOMIC_SEQ_CST);
+    Add(&control, 1);
     WakeAddress(&control, INT32_MAX);
     if (added && lone_word) WakeAddress(lone_word, INT32_MAX);
   }
@@ -81,9 +82,7 @@ struct WaiterThread::State {
     return false;
   }
 
-  static bool Differs(const Source& source) {
-    return __atomic_load_n(source.addr, __ATOMIC_SEQ_CST) != source.expected;
-  }
+  static bool Differs(const Source& source) { return Load(source.addr) != static_cast<uint32_t>(source.expected); }
 
   // One polling round over every source; true if anything ended.
   bool PollAll() {
