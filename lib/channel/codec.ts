@@ -19,7 +19,7 @@ import { packPlain, unpackPlainAt } from './plain.js';
  */
 export { Tag };
 
-type TypedArrayConstructor =
+export type TypedArrayConstructor =
   | Int8ArrayConstructor
   | Uint8ArrayConstructor
   | Uint8ClampedArrayConstructor
@@ -45,6 +45,11 @@ const TYPED_ARRAYS: readonly TypedArrayConstructor[] = [
   BigInt64Array,
   BigUint64Array,
 ];
+
+/** The typed array class a tag stands for; undefined if it stands for none. */
+export function typedArrayOf(tag: number): TypedArrayConstructor | undefined {
+  return TYPED_ARRAYS[tag - Tag.typedBase];
+}
 
 /** A message ready to be copied into a ring: a tag and its bytes (or a string to encode). */
 export interface Encoded {
@@ -173,7 +178,7 @@ export function decode(tag: number, bytes: Buffer): unknown {
     case Tag.msgpack:
       return unpackPlainAt(bytes, 0, bytes.byteLength);
     default: {
-      const T = TYPED_ARRAYS[tag - Tag.typedBase];
+      const T = typedArrayOf(tag);
       if (!T) throw invalidArg(`unknown message tag ${tag}`);
       return new T(toOwnArrayBuffer(bytes), 0, bytes.byteLength / T.BYTES_PER_ELEMENT);
     }

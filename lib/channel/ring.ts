@@ -19,8 +19,8 @@
 // token; HEAD follows the oldest frame still held. A frame whose holder died
 // is adopted by another consumer (Queue), so it is delivered again.
 //
-// The frames themselves are written and read in the addon (native/channel/ring.cc),
-// one call per message: this class validates, decodes what is not a string,
+// The frames themselves are written and read in the addon (the protocol in
+// native/channel/frame_ring.*, bound in ring.cc), one call per message: this class validates, decodes what is not a string,
 // hands out views and slots, and says how to wait. The per-message path then
 // has almost no JavaScript for V8 to compile while a request/reply pair runs,
 // which on a 2-CPU machine was most of its cost (docs/design.md, "Rings in
@@ -41,7 +41,7 @@ import type { MappedSegment } from '../core/segment.js';
 import { MAX_TOKEN } from '../core/typed-segment.js';
 import { checkInteger, INT32_MAX } from '../core/validate.js';
 import { RETRY, Spinner, type WaitPlan, type WordSleep } from '../sync/waiting.js';
-import { decode, decodePlainAt, type Encoded, emptyEncoded, encode, Tag } from './codec.js';
+import { decode, decodePlainAt, type Encoded, emptyEncoded, encode, Tag, type TypedArrayConstructor, typedArrayOf } from './codec.js';
 
 /**
  * Int32 indexes of the control words, one cache line per group: what the
@@ -320,7 +320,10 @@ export class Ring {
    * Buffer, freed, decoded.
    */
   readLeft(length: number): unknown {
-    if (this.out[Out.tag] === Tag.msgpack) return this.#readPlain(length);
+    const left = this.out[Out.tag];
+    if (left === Tag.msgpack) return this.#readPlain(length);
+    const T = typedArrayOf(left);
+    if (T !== undefined && length % T.BYTES_PER_ELEMENT === 0) return this.#readTyped(T, length);
     const bytes = freshBuffer(length);
     native.ringReadInto(this.handle, bytes, false);
     const tag = this.out[Out.tag];
@@ -330,6 +333,19 @@ export class Ring {
       // Already freed: a message that cannot be decoded must not block the ones behind it.
       throw new ShmError(ErrorCodes.FORMAT, `a ${bytes.byteLength}-byte message with tag ${tag} could not be decoded and was dropped`, { cause: err });
     }
+  }
+
+  /**
+   * A small typed array (the addon leaves those to lib/) copied out of its
+   * frame onto V8's heap, then freed: V8 makes a small typed array with
+   * its own bytes for far less than the ArrayBuffer of its own the addon
+   * would have to allocate.
+   */
+  #readTyped(T: TypedArrayConstructor, length: number): unknown {
+    const start = this.out[Out.start];
+    const copy = new T(this.#segment.buffer, this.#dataOffset + start, length / T.BYTES_PER_ELEMENT).slice();
+    native.ringRelease(this.handle, this.out[Out.position] >>> 0, length);
+    return copy;
   }
 
   /**

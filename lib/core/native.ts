@@ -34,7 +34,7 @@ export interface NativeAddon {
   populate(handle: MappingHandle, offset: number, length: number): void;
   /** Maps the pages of a fresh Uint8Array now (one system call instead of a fault per page). */
   populateBytes(bytes: Uint8Array): void;
-  // A channel's ring (native/channel/ring.cc): `out` receives what a call reports beside its result.
+  // A channel's ring (native/channel/ring.cc, over frame_ring.*): `out` receives what a call reports beside its result.
   ringOpen(handle: MappingHandle, byteOffset: number, out: Int32Array): RingHandle;
   /** 1 written, 0 no room now, -1 never fits. */
   ringWriteString(ring: RingHandle, text: string): number;

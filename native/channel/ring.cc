@@ -365,12 +365,17 @@ Napi::Value ReadMessage(Napi::Env env, RingHandle& handle, double spin_ms);
 // whose length is not a whole number of elements (lib/ reports it). A
 // Buffer is left to lib/ too: Buffer.allocUnsafe takes it from Node's pool,
 // where napi_create_buffer_copy allocates and sets its prototype each time
-// (docs/design.md, "Messages").
+// (docs/design.md, "Messages"). So is a typed array small enough for V8 to
+// keep on its heap (lib/ copies it out with slice()): here it would need an
+// ArrayBuffer of its own, which costs several times more.
+constexpr uint32_t kOnHeapTypedBytes = 64;  // V8's --typed-array-max-size-in-heap default
+
 napi_value BytesValue(napi_env env, const FrameRing& ring, const Frame& frame) {
   const uint8_t* payload = ring.Payload(frame);
   napi_value value = nullptr;
   bool typed = frame.tag >= kTagTypedBase && frame.tag <= kTagTypedBase + napi_biguint64_array;
   if (!typed && frame.tag != kTagArrayBuffer && frame.tag != kTagDataView) return nullptr;
+  if (typed && frame.length <= kOnHeapTypedBytes) return nullptr;
   static constexpr size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
   size_t element = typed ? kElementBytes[frame.tag - kTagTypedBase] : 1;
   if (frame.length % element != 0) return nullptr;
