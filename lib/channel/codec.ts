@@ -48,7 +48,9 @@ const TYPED_ARRAYS: readonly TypedArrayConstructor[] = [
 
 /** The typed array class a tag stands for; undefined if it stands for none. */
 export function typedArrayOf(tag: number): TypedArrayConstructor | undefined {
-  return TYPED_ARRAYS[tag - Tag.typedBase];
+  const index = tag - Tag.typedBase;
+  // Bounds checked: a negative index would be a property lookup by name, off V8's fast path.
+  return index >= 0 && index < TYPED_ARRAYS.length ? TYPED_ARRAYS[index] : undefined;
 }
 
 /** A message ready to be copied into a ring: a tag and its bytes (or a string to encode). */

@@ -20,7 +20,7 @@ import {
   waitSync,
 } from '../sync/waiting.js';
 import { type Frame, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
-import { capacityOption, RingReader, RingWriter } from './ring-end.js';
+import { asIsTag, capacityOption, RingReader, RingWriter } from './ring-end.js';
 import type { MessageView, Slot } from './zero-copy.js';
 
 /**
@@ -207,6 +207,14 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   those 5 ms may be lost), ERR_SHM_TIMEOUT, ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async send(message: T, options?: WaitOptions): Promise<void> {
+    // The common case inline: no options, no slot, no send waiting before
+    // it, and a message the addon writes as it is: one call to the addon,
+    // the peer check included. Each JS function on the per-message path is
+    // one more job for the optimizing compiler, which on a small machine
+    // stalls a request/reply pair while it runs (docs/design.md, "Rings in
+    // the addon").
+    const tag = options === undefined && this.#writer.idle ? asIsTag(message) : undefined;
+    if (tag !== undefined && native.pipeSend(this.#native, message, tag)) return;
     const wait = parseWaitOptions(options);
     const plan = this.#writer.start(message, this.#sendNow, true);
     if (plan === undefined) return;
@@ -216,6 +224,8 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
 
   /** `send` blocking this thread. */
   sendSync(message: T, options?: WaitOptions): void {
+    const tag = options === undefined && !this.#writer.holdsSlot ? asIsTag(message) : undefined; // as in send
+    if (tag !== undefined && native.pipeSend(this.#native, message, tag)) return;
     const wait = parseWaitOptions(options);
     const plan = this.#writer.start(message, this.#sendNow, false);
     if (plan === undefined) return;
@@ -230,27 +240,46 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
    *   ERR_SHM_CLOSED if this end is closed meanwhile; AbortError.
    */
   async recv(options?: WaitOptions): Promise<T> {
+    // The common case inline, as in send: no options, no view held, no
+    // receive waiting before it. The first try, with the spin the read
+    // spinner allows an async wait, is one call to the addon; a wait that
+    // must go on sleeps at once.
+    if (options === undefined && this.#reader.idle) {
+      const message = this.#received(native.pipeRecv(this.#native, Infinity, hasAsyncDoorbell()));
+      return message !== NO_MESSAGE ? message : this.#recvLater(parseWaitOptions(undefined), this.#reader.spunSince());
+    }
     const wait = parseWaitOptions(options);
-    const reader = this.#reader;
     let spunSince: number | undefined;
-    if (reader.turns.idle) {
-      reader.releaseView();
+    if (this.#reader.turns.idle) {
+      this.#reader.releaseView();
       const message = this.#recvNow(hasAsyncDoorbell(), wait);
       if (message !== NO_MESSAGE) return message;
-      spunSince = reader.spunSince();
+      spunSince = this.#reader.spunSince();
     }
-    const received = await reader.inTurn(wait, () => waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner, spunSince));
-    if (received === TIMED_OUT) throw timeout('recv');
-    return received;
+    return this.#recvLater(wait, spunSince);
   }
 
   /** `recv` blocking this thread. */
   recvSync(options?: WaitOptions): T {
+    if (options === undefined && !this.#reader.holdsView) {
+      const message = this.#received(native.pipeRecv(this.#native)); // as in recv
+      return message !== NO_MESSAGE ? message : this.#recvLaterSync(parseWaitOptions(undefined));
+    }
     const wait = parseWaitOptions(options);
     this.#reader.releaseView();
     const message = this.#recvNow(undefined, wait);
-    if (message !== NO_MESSAGE) return message;
-    // Nothing came within the spin (or this end is closed: the wait throws that).
+    return message !== NO_MESSAGE ? message : this.#recvLaterSync(wait);
+  }
+
+  /** A receive whose first try found nothing (or was not made): it waits in this end's turns. */
+  async #recvLater(wait: ParsedWait, spunSince: number | undefined): Promise<T> {
+    const received = await this.#reader.inTurn(wait, () => waitAsync(this, this.#recvPlan, wait, this.#in.readSpinner, spunSince));
+    if (received === TIMED_OUT) throw timeout('recv');
+    return received;
+  }
+
+  /** `#recvLater` blocking this thread, after a first try that found nothing (or this end is closed: the wait throws that). */
+  #recvLaterSync(wait: ParsedWait): T {
     const received = waitSync(this, this.#recvPlan, wait, this.#in.readSpinner, this.#reader.spunSince());
     if (received === TIMED_OUT) throw timeout('recv');
     return received;
@@ -413,15 +442,17 @@ export class Pipe<T = unknown> extends SegmentHandle implements AsyncIterable<T>
   readonly #sendNow = (message: unknown, tag: number): boolean => native.pipeSend(this.#native, message, tag);
 
   /**
-   * A receive's one first try, in the addon (native/channel/pipe_end.cc),
-   * with the spin the read spinner allows within `wait`'s deadline: a
-   * blocking receive's without `doorbell`, an async one's with it.
-   * NO_MESSAGE if nothing came (the wait that goes on says why); a message
-   * that is not a string or typed array is decoded here.
+   * A receive's first try in the addon (native/channel/pipe_end.cc), with
+   * the spin the read spinner allows within `wait`'s deadline: a blocking
+   * receive's without `doorbell`, an async one's with it.
    */
   #recvNow(doorbell: boolean | undefined, wait: ParsedWait): T | typeof NO_MESSAGE {
     const maxSpinMs = wait.deadline.remaining();
-    const read = doorbell === undefined ? native.pipeRecv(this.#native, maxSpinMs) : native.pipeRecv(this.#native, maxSpinMs, doorbell);
+    return this.#received(doorbell === undefined ? native.pipeRecv(this.#native, maxSpinMs) : native.pipeRecv(this.#native, maxSpinMs, doorbell));
+  }
+
+  /** What the addon's first try read: NO_MESSAGE if nothing came (the wait that goes on says why); a message that is not a string or typed array is decoded here. */
+  #received(read: unknown): T | typeof NO_MESSAGE {
     if (typeof read === 'number') return this.#in.readLeft(read) as T;
     return read === undefined ? NO_MESSAGE : (read as T);
   }

@@ -20,7 +20,7 @@ import {
   waitSync,
 } from '../sync/waiting.js';
 import { Ctl, type HeldFrame, HOLDERS, NO_ENTRY, NO_MESSAGE, RING_DTYPE, Ring, ringBytes } from './ring.js';
-import { capacityOption, RingReader, RingWriter } from './ring-end.js';
+import { asIsTag, capacityOption, RingReader, RingWriter } from './ring-end.js';
 import type { MessageView, Slot } from './zero-copy.js';
 
 /** How often a consumer taking messages looks for ones held by dead consumers (it always looks when it finds none). */
@@ -176,6 +176,11 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   ERR_SHM_CLOSED if this handle is closed meanwhile. AbortError.
    */
   async put(message: T, options?: WaitOptions): Promise<void> {
+    // The common case inline: no options, no slot, no put waiting before
+    // it, and a message the addon writes as it is: one call to the addon,
+    // the put lock included (docs/design.md, "Rings in the addon").
+    const tag = options === undefined && this.#writer.idle ? asIsTag(message) : undefined;
+    if (tag !== undefined && native.queuePut(this.#native, message, tag)) return;
     const wait = parseWaitOptions(options);
     const plan = this.#writer.start(message, this.#putNow, true);
     if (plan === undefined) return;
@@ -189,6 +194,8 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   this handle waits holding the put lock; and as `put`.
    */
   putSync(message: T, options?: WaitOptions): void {
+    const tag = options === undefined && !this.#writer.holdsSlot ? asIsTag(message) : undefined; // as in put
+    if (tag !== undefined && native.queuePut(this.#native, message, tag)) return;
     const wait = parseWaitOptions(options);
     const plan = this.#writer.start(message, this.#putNow, false);
     if (plan === undefined) return;
@@ -214,21 +221,23 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    * ShmError ERR_SHM_CLOSED if this handle is closed meanwhile; AbortError.
    */
   async get(options?: WaitOptions): Promise<T> {
+    // The common case inline, as in put: no options, no view held, no get
+    // waiting before it. The first try (the get lock, and the spin the read
+    // spinner allows an async wait) is one call to the addon; a wait that
+    // must go on sleeps at once.
+    if (options === undefined && this.#reader.idle) {
+      const read = this.#taken(native.queueGet(this.#native, Infinity, hasAsyncDoorbell()));
+      return read !== NO_MESSAGE ? read : this.#getLater(parseWaitOptions(undefined), this.#reader.spunSince());
+    }
     const wait = parseWaitOptions(options);
-    const reader = this.#reader;
     let spunSince: number | undefined;
-    if (reader.turns.idle) {
-      reader.releaseView();
+    if (this.#reader.turns.idle) {
+      this.#reader.releaseView();
       const read = this.#getNow(hasAsyncDoorbell(), wait);
       if (read !== NO_MESSAGE) return read;
-      spunSince = reader.spunSince();
+      spunSince = this.#reader.spunSince();
     }
-    this.checkOpen();
-    const message = await reader.inTurn(wait, () =>
-      this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince)),
-    );
-    if (message === TIMED_OUT) throw new Empty();
-    return message;
+    return this.#getLater(wait, spunSince);
   }
 
   /**
@@ -237,10 +246,28 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
    *   waits holding the get lock; and as `get`.
    */
   getSync(options?: WaitOptions): T {
+    if (options === undefined && !this.#reader.holdsView) {
+      const read = this.#taken(native.queueGet(this.#native)); // as in get
+      return read !== NO_MESSAGE ? read : this.#getLaterSync(parseWaitOptions(undefined));
+    }
     const wait = parseWaitOptions(options);
     this.#reader.releaseView();
     const read = this.#getNow(undefined, wait);
-    if (read !== NO_MESSAGE) return read;
+    return read !== NO_MESSAGE ? read : this.#getLaterSync(wait);
+  }
+
+  /** A get whose first try found nothing (or was not made): it waits in this handle's turns for the get lock and a message. */
+  async #getLater(wait: ParsedWait, spunSince: number | undefined): Promise<T> {
+    this.checkOpen();
+    const message = await this.#reader.inTurn(wait, () =>
+      this.#locked(this.#getLock, wait, () => waitAsync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince)),
+    );
+    if (message === TIMED_OUT) throw new Empty();
+    return message;
+  }
+
+  /** `#getLater` blocking this thread, after a first try that found nothing. */
+  #getLaterSync(wait: ParsedWait): T {
     this.checkOpen();
     const spunSince = this.#reader.spunSince();
     const message = this.#lockedSync(this.#getLock, wait, () => waitSync(this, this.#readPlan, wait, this.#ring.readSpinner, spunSince));
@@ -371,16 +398,22 @@ export class Queue<T = unknown> extends SegmentHandle implements AsyncIterable<T
   readonly #putNow = (message: unknown, tag: number): boolean => native.queuePut(this.#native, message, tag);
 
   /**
-   * A get's one first try, in the addon (native/channel/queue.cc), the get
-   * lock and the spin the read spinner allows (within `wait`'s deadline)
-   * included: a blocking get's without `doorbell`, an async get's with it.
-   * NO_MESSAGE when nothing came, or no read was made (the general path then
-   * finds out why). A message that is not a string or typed array is
-   * decoded here, and the get lock the addon left taken for it given back.
+   * A get's first try in the addon (native/channel/queue.cc), with the get
+   * lock and the spin the read spinner allows within `wait`'s deadline: a
+   * blocking get's without `doorbell`, an async get's with it.
    */
   #getNow(doorbell: boolean | undefined, wait: ParsedWait): T | typeof NO_MESSAGE {
     const maxSpinMs = wait.deadline.remaining();
-    const read = doorbell === undefined ? native.queueGet(this.#native, maxSpinMs) : native.queueGet(this.#native, maxSpinMs, doorbell);
+    return this.#taken(doorbell === undefined ? native.queueGet(this.#native, maxSpinMs) : native.queueGet(this.#native, maxSpinMs, doorbell));
+  }
+
+  /**
+   * What the addon's first try read: NO_MESSAGE when nothing came, or no
+   * read was made (the wait then finds out why). A message that is not a
+   * string or typed array is decoded here, and the get lock the addon left
+   * taken for it given back.
+   */
+  #taken(read: unknown): T | typeof NO_MESSAGE {
     if (read === undefined) return NO_MESSAGE;
     if (typeof read !== 'number') return read as T;
     this.#getLock.adopt();

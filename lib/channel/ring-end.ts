@@ -64,6 +64,11 @@ export class RingWriter {
     return this.#slot !== undefined;
   }
 
+  /** True if a write may go at once: no slot held, no async write of this handle waiting for its turn. */
+  get idle(): boolean {
+    return this.#slot === undefined && this.turns.idle;
+  }
+
   /** Abandons the slot reserved last, if any: the next write or reserve does. */
   abandonSlot(): void {
     this.#slot?.abandon();
@@ -91,10 +96,8 @@ export class RingWriter {
    * @throws as `encode`.
    */
   writeNow(message: unknown, write: (message: unknown, tag: number) => boolean): Encoded | undefined {
-    if (typeof message === 'string' || ArrayBuffer.isView(message)) {
-      // A Buffer's tag is told here: the addon takes three calls to tell a Buffer from a Uint8Array.
-      if (write(message, Buffer.isBuffer(message) ? Tag.buffer : AS_IT_IS)) return undefined;
-    }
+    const tag = asIsTag(message);
+    if (tag !== undefined && write(message, tag)) return undefined;
     const encoded = this.encode(message);
     if (encoded.bytes === undefined || !write(encoded.bytes, encoded.tag)) return encoded;
     encoded.bytes = undefined; // as Ring#tryWrite: nothing keeps the message alive once written
@@ -184,6 +187,16 @@ export class RingReader {
     this.ring = ring;
   }
 
+  /** True while a view this handle handed out is not released. */
+  get holdsView(): boolean {
+    return this.#view !== undefined;
+  }
+
+  /** True if a read may go at once: no view held, no async read of this handle waiting for its turn. */
+  get idle(): boolean {
+    return this.#view === undefined && this.turns.idle;
+  }
+
   /** Releases the view handed out last, if any: the next read does. */
   releaseView(): void {
     this.#view?.release();
@@ -216,6 +229,18 @@ export class RingReader {
     const spun = this.ring.lastSpinMs;
     return spun < 0 ? undefined : performance.now() - spun;
   }
+}
+
+/**
+ * The tag a message goes to the addon's first try with if the addon writes
+ * it as it is: AS_IT_IS for a string or typed array, and a Buffer's own tag,
+ * told here (the addon takes three calls to tell a Buffer from a
+ * Uint8Array); undefined for anything else, which lib/ encodes first.
+ */
+export function asIsTag(message: unknown): number | undefined {
+  if (typeof message === 'string') return AS_IT_IS;
+  if (!ArrayBuffer.isView(message)) return undefined;
+  return Buffer.isBuffer(message) ? Tag.buffer : AS_IT_IS;
 }
 
 function checkOpen(owner: RingOwner): void {
