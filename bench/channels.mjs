@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Pipe, Queue, SharedMemory } from 'shmkit';
-import { exited, machine, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
+import { SharedMemory } from 'shmkit';
+import { exited, machine, socketRoundTrip, spawnPeer, stats, uid, withPeerPipe, withPeerQueues, withSocket } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const peerScript = join(here, 'channel-peer.mjs');
@@ -51,37 +51,9 @@ function timeLoopSync(n, step) {
   return ((performance.now() - t0) * 1000) / n;
 }
 
-async function withPipe(peerMode, extra, body) {
-  const name = uid();
-  const pipe = Pipe.create(name, { capacity: 8 * MIB });
-  const child = spawnPeer([peerMode, name, ...extra]);
-  try {
-    await pipe.recv(); // "ready"
-    return await body(pipe);
-  } finally {
-    pipe.close();
-    await exited(child);
-    pipe.unlink();
-  }
-}
+const withPipe = (mode, extra, body) => withPeerPipe(mode, { capacity: 8 * MIB, extra }, body);
 
-async function withQueues(peerMode, extra, body) {
-  const [inName, outName] = [uid(), uid()];
-  const inbox = Queue.create(inName, { capacity: 8 * MIB });
-  const outbox = Queue.create(outName, { capacity: 8 * MIB });
-  const child = spawnPeer([peerMode, inName, outName, ...extra]);
-  try {
-    await outbox.get(); // "ready"
-    return await body(inbox, outbox);
-  } finally {
-    if (peerMode === 'queue-sync') inbox.putSync('STOP');
-    await exited(child);
-    for (const q of [inbox, outbox]) {
-      q.close();
-      q.unlink();
-    }
-  }
-}
+const withQueues = (mode, extra, body) => withPeerQueues(mode, { capacity: 8 * MIB, extra }, body);
 
 async function withIpc(serialization, peerMode, extra, body) {
   const child = fork(peerScript, [peerMode, ...extra], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Pipe, Queue } from 'shmkit';
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -104,4 +105,44 @@ export function socketRoundTrip(socket, bytes) {
     socket.on('data', onData);
     socket.write(bytes);
   });
+}
+
+/**
+ * Runs `body(pipe)` with a Pipe whose other end is a peer process
+ * (bench/channel-peer.mjs `mode`, given the pipe's name and `extra`), once
+ * the peer says it is ready; then closes the pipe and waits for the peer.
+ */
+export async function withPeerPipe(mode, { capacity, extra = [], env = {}, prefix = 'bench' }, body) {
+  const name = uid(prefix);
+  const pipe = Pipe.create(name, { capacity });
+  const child = spawnPeer([mode, name, ...extra], env);
+  try {
+    await pipe.recv(); // "ready"
+    return await body(pipe);
+  } finally {
+    pipe.close();
+    await exited(child);
+    pipe.unlink();
+  }
+}
+
+/**
+ * Runs `body(toPeer, fromPeer)` with two Queues and a peer process
+ * (bench/channel-peer.mjs `mode`) that takes from the first and puts into
+ * the second, once it says it is ready; then tells it to stop.
+ */
+export async function withPeerQueues(mode, { capacity, extra = [], prefix = 'bench' }, body) {
+  const [toPeer, fromPeer] = [uid(prefix), uid(prefix)].map((name) => Queue.create(name, { capacity }));
+  const child = spawnPeer([mode, toPeer.name, fromPeer.name, ...extra]);
+  try {
+    await fromPeer.get(); // "ready"
+    return await body(toPeer, fromPeer);
+  } finally {
+    await toPeer.put('STOP');
+    await exited(child);
+    for (const queue of [toPeer, fromPeer]) {
+      queue.close();
+      queue.unlink();
+    }
+  }
 }

@@ -11,8 +11,8 @@
 //   MESSAGES_SHAPES=object,buffer node bench/messages.mjs   (only those shapes)
 //   MESSAGES_WARMUP=5000 node bench/messages.mjs   (round trips before the timed ones; 200 by default)
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pipe, Queue } from 'shmkit';
-import { exited, machine, spawnPeer, uid, withSocket } from './lib.mjs';
+import { Pipe } from 'shmkit';
+import { machine, uid, withPeerPipe, withPeerQueues, withSocket } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // Few warm-ups: the first thousands of round trips are timed, as a fresh
@@ -75,37 +75,10 @@ async function timeAsync(warmup, n, gapMs, step) {
   return Array.from(samples);
 }
 
-async function withPipe(peerMode, body) {
-  const name = uid('bm');
-  const pipe = Pipe.create(name, { capacity: 1 << 20 });
-  const child = spawnPeer([peerMode, name]);
-  try {
-    await pipe.recv(); // "ready"
-    return await body(pipe);
-  } finally {
-    pipe.close();
-    await exited(child);
-    pipe.unlink();
-  }
-}
+const withPipe = (mode, body) => withPeerPipe(mode, { capacity: 1 << 20, prefix: 'bm' }, body);
 
-/** Runs `body(inbox, outbox)` with two Queues echoed by a peer process (bench/channel-peer.mjs `peerMode`). */
-async function withQueues(peerMode, body) {
-  const names = [uid('bmi'), uid('bmo')];
-  const [outbox, inbox] = names.map((name) => Queue.create(name, { capacity: 1 << 20 }));
-  const child = spawnPeer([peerMode, ...names]);
-  try {
-    await inbox.get(); // "ready"
-    return await body(inbox, outbox);
-  } finally {
-    await outbox.put('STOP');
-    await exited(child);
-    for (const queue of [inbox, outbox]) {
-      queue.close();
-      queue.unlink();
-    }
-  }
-}
+/** Two Queues echoed by a peer process: `body(outbox, inbox)`, the peer taking from the first. */
+const withQueues = (mode, body) => withPeerQueues(mode, { capacity: 1 << 20, prefix: 'bmq' }, body);
 
 /** One round trip of `wire` bytes through the echoing socket peer; resolves with what came back. */
 function socketRoundTrip(socket, wire) {
@@ -163,14 +136,14 @@ function rows(shape) {
         }),
       ),
     'shmkit Queue, putSync / getSync': () =>
-      withQueues('queue-sync', (inbox, outbox) =>
+      withQueues('queue-sync', (outbox, inbox) =>
         timeSync(WARMUP, BACK_TO_BACK, () => {
           outbox.putSync(message);
           inbox.getSync();
         }),
       ),
     'shmkit Queue, async put / get': () =>
-      withQueues('queue-async', (inbox, outbox) =>
+      withQueues('queue-async', (outbox, inbox) =>
         timeAsync(WARMUP, BACK_TO_BACK, 0, async () => {
           await outbox.put(message);
           await inbox.get();

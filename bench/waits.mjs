@@ -23,8 +23,8 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Event, Pipe, Queue } from 'shmkit';
-import { exited, machine, median, roundTrips, socketRoundTrip, spawnPeer, stats, uid, withSocket } from './lib.mjs';
+import { Event } from 'shmkit';
+import { machine, median, roundTrips, socketRoundTrip, stats, uid, withPeerPipe, withPeerQueues, withSocket } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const idleClient = join(here, 'idle-client.mjs');
@@ -53,36 +53,10 @@ const TIMED_SYNC = 2000;
 const MESSAGE = 'x'.repeat(32);
 const MESSAGE_BYTES = Buffer.alloc(32, 120);
 
-async function withPipe(mode, env, body) {
-  const name = uid('bw');
-  const pipe = Pipe.create(name, { capacity: 1 << 16 });
-  const child = spawnPeer([mode, name], env);
-  try {
-    await pipe.recv(); // "ready"
-    return await body(pipe);
-  } finally {
-    pipe.close();
-    await exited(child);
-    pipe.unlink();
-  }
-}
+const withPipe = (mode, env, body) => withPeerPipe(mode, { capacity: 1 << 16, env, prefix: 'bw' }, body);
 
-/** Request/reply over two Queues (a request queue and a reply queue), with a peer that answers each with `await put()`. */
-async function withQueues(body) {
-  const [requests, replies] = [Queue.create(uid('bwq'), { capacity: 1 << 16 }), Queue.create(uid('bwq'), { capacity: 1 << 16 })];
-  const child = spawnPeer(['queue-async', requests.name, replies.name]);
-  try {
-    await replies.get(); // "ready"
-    return await body(requests, replies);
-  } finally {
-    await requests.put('STOP');
-    await exited(child);
-    for (const q of [requests, replies]) {
-      q.close();
-      q.unlink();
-    }
-  }
-}
+/** Request/reply over two Queues (requests to the peer, its replies back), with a peer that answers each with `await put()`. */
+const withQueues = (body) => withPeerQueues('queue-async', { capacity: 1 << 16, prefix: 'bwq' }, body);
 
 const queueAsync = (n) => () =>
   withQueues((requests, replies) =>
