@@ -308,7 +308,7 @@ export class Ring {
    * decoded here (readLeft). (A first try spins: the addon's pipeRecv and queueGet.)
    */
   tryRead(): unknown {
-    const read = native.ringRead(this.handle, 0);
+    const read = native.ringRead(this.handle);
     if (typeof read === 'number') return this.readLeft(read);
     return read === undefined ? NO_MESSAGE : read;
   }

@@ -47,7 +47,7 @@ export interface NativeAddon {
   ringAdopt(ring: RingHandle, entry: number, deadToken: number, token: number): boolean;
   ringUnhold(ring: RingHandle, entry: number, token: number): boolean;
   /** A string or typed-array message made by the addon; a number: another kind's length, left in the ring (its frame in out). */
-  ringRead(ring: RingHandle, spinMs: number): unknown;
+  ringRead(ring: RingHandle): unknown;
   ringReadInto(ring: RingHandle, target: Uint8Array, bytesOnly: boolean): number;
   // A Pipe end's per-message calls (native/channel/pipe_end.cc), each with the peer check.
   pipeEndOpen(

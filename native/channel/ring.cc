@@ -391,17 +391,13 @@ napi_value BytesValue(napi_env env, const FrameRing& ring, const Frame& frame) {
   return status == napi_ok ? value : nullptr;
 }
 
-// ringRead(ring, spinMs) -> the oldest message if it is a string (read and
-// freed); undefined if the ring is empty, after spinning up to spinMs for a
-// message (a blocking receive's first wait: when the peer answers within the
-// spin, the receive is one call); else its length, with its tag in out, left
-// in the ring for ringReadInto (lib/ decodes the other kinds). out gets how
-// long the spin took by the clock (0 if there was none): a spin that caught
-// its message but was preempted on the way took long, and the spinner must
-// know (on an oversubscribed machine, spinning is what holds the peer up).
-Napi::Value RingRead(const Napi::CallbackInfo& info) {
-  return ReadMessage(info.Env(), RingOf(info), info[1].As<Napi::Number>().DoubleValue());
-}
+// ringRead(ring) -> the oldest message, read and freed, if it is a string
+// or a typed array, ArrayBuffer or DataView the addon makes (BytesValue);
+// undefined if the ring is empty; else its length, with its frame in out,
+// left in the ring for lib/ (readLeft). A receive's first try, which spins,
+// is RingFirstRead (pipeRecv, queueGet); the spin's length goes to out
+// there, 0 here.
+Napi::Value RingRead(const Napi::CallbackInfo& info) { return ReadMessage(info.Env(), RingOf(info), 0); }
 
 Napi::Value ReadMessage(Napi::Env env, RingHandle& handle, double spin_ms) {
   FrameRing& ring = handle.ring;
